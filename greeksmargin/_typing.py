@@ -1,0 +1,16 @@
+"""Array type aliases used in annotations."""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+KindArray = NDArray[np.int8]
+FloatLike = Union[float, ArrayLike]
+Any_ = Any
+
+__all__ = ["FloatArray", "IntArray", "KindArray", "FloatLike", "ArrayLike"]

@@ -1,0 +1,67 @@
+"""Integer codes shared by the kernels and the public API.
+
+Kernels receive these as plain ``int8`` arrays; strings such as ``"call"`` or ``"C"`` are accepted
+only at the I/O edge (:func:`OptionKind.parse`).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = ["OptionKind", "IVStatus", "ExerciseStyle"]
+
+
+class OptionKind(IntEnum):
+    """Instrument kind code: ``LINEAR`` (the underlying itself, a future, a perpetual), ``CALL``, ``PUT``."""
+
+    LINEAR = 0
+    CALL = 1
+    PUT = 2
+
+    @classmethod
+    def parse(cls, text: str) -> OptionKind:
+        """Parse an I/O-edge spelling (``c``, ``call``, ``p``, ``put``, ``linear``...).
+
+        Raises
+        ------
+        ValueError
+            If the text is not a known spelling.
+
+        Examples
+        --------
+        >>> OptionKind.parse("C") is OptionKind.CALL
+        True
+        """
+        key = text.strip().lower()
+        if key in ("c", "call"):
+            return cls.CALL
+        if key in ("p", "put"):
+            return cls.PUT
+        if key in ("linear", "underlying", "future", "perpetual", "spot", "stock"):
+            return cls.LINEAR
+        raise ValueError(f"unknown option kind {text!r}; expected call/c, put/p or linear")
+
+
+class ExerciseStyle(IntEnum):
+    """Exercise style code."""
+
+    EUROPEAN = 0
+    AMERICAN = 1
+
+
+class IVStatus(IntEnum):
+    """Per-row outcome of an implied-volatility solve.
+
+    ``OK``: solved (a price exactly at intrinsic value gives vol 0).
+    ``BELOW_INTRINSIC``: the price is below the discounted forward intrinsic value (no vol reproduces it).
+    ``ABOVE_MAXIMUM``: the price is at or above the no-arbitrage maximum (discounted forward for a
+    call, discounted strike for a put), reached only as vol goes to infinity.
+    ``NOT_CONVERGED``: the solver did not reach its tolerance.
+    ``UNDETERMINED``: expiry is 0 and the price equals intrinsic value, so every vol reproduces it.
+    """
+
+    OK = 0
+    BELOW_INTRINSIC = 1
+    ABOVE_MAXIMUM = 2
+    NOT_CONVERGED = 3
+    UNDETERMINED = 4

@@ -1,0 +1,4 @@
+"""Private Numba kernels: float64 in, float64 out, no validation, NaN propagates.
+
+Nothing here is public API; the validated front doors live in :mod:`greeksmargin.pricing`.
+"""

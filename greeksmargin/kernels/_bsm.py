@@ -1,0 +1,247 @@
+"""Generalised Black-Scholes kernels with cost of carry ``b`` (Black-Scholes, Merton, Black-76, GK).
+
+Scalar kernels (``price1``, ``greeks1``) and array kernels built on them (``*_range`` serial over a
+slice, ``*_parallel`` over chunks with ``prange``). Inputs are float64; option kind is the int8 code
+of :class:`greeksmargin.enums.OptionKind` (1 call, 2 put). No validation: NaN in gives NaN out.
+
+Conventions: ``expiry_years`` in years; ``vol`` annualised decimal; ``rate`` and ``carry`` continuously
+compounded. Greeks are raw derivatives (vega per 1.00 vol, theta per year of calendar time).
+
+The time value is computed from the normalised out-of-the-money Black function
+``b(x, s) = exp(x/2) N(x/s + s/2) - exp(-x/2) N(x/s - s/2)`` (``x = ln(F/K) <= 0``,
+``s = vol * sqrt(T)``), the same function the implied-vol solver inverts, so a price and its implied
+vol are consistent to rounding. Where the two terms of ``b`` nearly cancel (``s`` tiny relative to the
+moneyness, Jaeckel's "Let's Be Rational" region of small total volatility), ``b`` is computed instead as
+``n(d1) exp(x/2) * integral_a^{a+s} (1 - t R(t)) dt`` with ``R`` the Mills ratio, which has no
+cancellation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._jit import array_jit, parallel_jit, scalar_jit
+
+SQRT2 = math.sqrt(2.0)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
+# Where s / max(a, 1) is below this, R(a) - R(a + s) is integrated instead of subtracted.
+QUADRATURE_RATIO = 0.1
+N_GREEKS = 10  # price, delta, gamma, vega, theta, rho, carry_rho, vanna, volga, charm
+
+# 5-point Gauss-Legendre nodes and weights on [-1, 1].
+_GL_NODES = np.array(
+    [-0.906179845938664, -0.5384693101056831, 0.0, 0.5384693101056831, 0.906179845938664]
+)
+_GL_WEIGHTS = np.array(
+    [0.2369268850561891, 0.4786286704993665, 0.5688888888888889, 0.4786286704993665,
+     0.2369268850561891]
+)
+
+
+@scalar_jit
+def norm_cdf(x: float) -> float:
+    """Standard normal CDF via erfc (full relative accuracy in the lower tail)."""
+    return 0.5 * math.erfc(-x / SQRT2)
+
+
+@scalar_jit
+def norm_pdf(x: float) -> float:
+    """Standard normal density."""
+    return INV_SQRT_2PI * math.exp(-0.5 * x * x)
+
+
+@scalar_jit
+def mills_ratio(t: float) -> float:
+    """Mills ratio ``R(t) = N(-t) / n(t)``, full relative accuracy for t > -2 (no underflow)."""
+    if t < 3.0:
+        return SQRT_HALF_PI * math.exp(0.5 * t * t) * math.erfc(t / SQRT2)
+    return 1.0 / (t + 1.0 / _laplace_tail(t))
+
+
+@scalar_jit
+def _laplace_tail(t: float) -> float:
+    # F1 of the Laplace continued fraction R = 1/(t + 1/F1), F1 = t + 2/(t + 3/(t + ...)),
+    # evaluated backwards; 64 levels give full double precision for t >= 3
+    f = t
+    for k in range(64, 1, -1):
+        f = t + k / f
+    return f
+
+
+@scalar_jit
+def mills_complement(t: float) -> float:
+    """``1 - t R(t)`` (= -R'(t)), accurate for all t > -2: no cancellation as t grows."""
+    if t < 3.0:
+        return 1.0 - t * mills_ratio(t)
+    return 1.0 / (t * _laplace_tail(t) + 1.0)
+
+
+@scalar_jit
+def normalized_otm_call(x: float, s: float) -> float:
+    """Normalised Black call ``b(x, s)`` for ``x = ln(F/K) <= 0`` and total vol ``s > 0``.
+
+    Undiscounted price divided by ``sqrt(F K)``; out of (or at) the money, so 0 < b < exp(x/2).
+    Three forms, each used where it has no cancellation and no underflow:
+    near the money the plain formula; otherwise ``b = m (R(a) - R(a+s))`` with
+    ``m = n(d1) exp(x/2)`` and ``a = -d1``, the difference taken as ``int_a^{a+s} (1 - t R(t)) dt``
+    (5-point Gauss-Legendre) when ``s`` is small against ``max(a, 1)``.
+    """
+    a = -x / s - 0.5 * s  # = -d1
+    small = s < QUADRATURE_RATIO * max(a, 1.0)
+    if a < 1.0 and not small:
+        d1 = -a
+        return math.exp(0.5 * x) * norm_cdf(d1) - math.exp(-0.5 * x) * norm_cdf(d1 - s)
+    if small:
+        half = 0.5 * s
+        total = 0.0
+        for j in range(5):
+            total += _GL_WEIGHTS[j] * mills_complement(a + half * (1.0 + _GL_NODES[j]))
+        difference = half * total
+    else:
+        difference = mills_ratio(a) - mills_ratio(a + s)
+    h = x / s
+    return INV_SQRT_2PI * math.exp(-0.5 * (h * h + 0.25 * s * s)) * difference
+
+
+@scalar_jit
+def _positive_part(m: float) -> float:
+    # max(m, 0) that keeps NaN (Python's max would turn NaN into 0.0)
+    if m > 0.0:
+        return m
+    if m <= 0.0:
+        return 0.0
+    return m
+
+
+@scalar_jit
+def _step(m: float) -> float:
+    # limit of N(theta d1) as total vol -> 0: 1 in the money, 1/2 at the money, 0 out; NaN stays NaN
+    if m > 0.0:
+        return 1.0
+    if m < 0.0:
+        return 0.0
+    if m == 0.0:
+        return 0.5
+    return m
+
+
+@scalar_jit
+def price1(spot: float, strike: float, expiry_years: float, vol: float, rate: float,
+           carry: float, kind: int) -> float:
+    """Price of one European option; at or past expiry (``expiry_years <= 0``) the intrinsic value."""
+    sign = 1.0 if kind == 1 else -1.0
+    if expiry_years <= 0.0:
+        return _positive_part(sign * (spot - strike))
+    discount = math.exp(-rate * expiry_years)
+    forward = spot * math.exp(carry * expiry_years)
+    total_vol = vol * math.sqrt(expiry_years)
+    moneyness = sign * (forward - strike)
+    if total_vol == 0.0:
+        return discount * _positive_part(moneyness)
+    x = math.log(forward / strike)
+    time_value = math.sqrt(forward * strike) * normalized_otm_call(-abs(x), total_vol)
+    if moneyness > 0.0:
+        return discount * (moneyness + time_value)
+    return discount * time_value
+
+
+@scalar_jit
+def greeks1(spot: float, strike: float, expiry_years: float, vol: float, rate: float,
+            carry: float, kind: int) -> tuple[float, float, float, float, float, float, float,
+                                              float, float, float]:
+    """Price and all Greeks of one European option in one pass.
+
+    Returns ``(price, delta, gamma, vega, theta, rho, carry_rho, vanna, volga, charm)``: raw
+    derivatives; theta = dV/dt of calendar time (= -dV/dT); rho = dV/dr with the yield ``r - b``
+    held fixed (the forward moves with the rate); carry_rho = dV/db with ``r`` fixed; vanna =
+    d2V/dS dvol; volga = d2V/dvol2; charm = d(delta)/dt of calendar time.
+    At zero total vol (expiry, or vol 0) the Greeks are their limits, infinite where the limit is.
+    """
+    sign = 1.0 if kind == 1 else -1.0
+    value = price1(spot, strike, expiry_years, vol, rate, carry, kind)
+    t = 0.0 if expiry_years <= 0.0 else expiry_years  # NaN stays NaN
+    sqrt_t = math.sqrt(t)
+    discount = math.exp(-rate * t)
+    carry_discount = math.exp((carry - rate) * t)
+    total_vol = vol * sqrt_t
+    if total_vol == 0.0:
+        forward = spot * math.exp(carry * t)
+        moneyness = sign * (forward - strike)
+        if moneyness != moneyness:
+            nan = math.nan
+            return (nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+        step = _step(moneyness)
+        delta = sign * carry_discount * step
+        at_money = moneyness == 0.0
+        gamma = math.inf if at_money else 0.0
+        vega = spot * carry_discount * sqrt_t * INV_SQRT_2PI if at_money else 0.0
+        vanna = 0.5 * carry_discount * sqrt_t * INV_SQRT_2PI if at_money else 0.0
+        theta = -sign * ((carry - rate) * spot * carry_discount + rate * strike * discount) * step
+        charm = -sign * (carry - rate) * carry_discount * step
+        if at_money:
+            if vol > 0.0:  # expiring at the money: the vol term of theta diverges
+                theta = -math.inf
+            drift = 2.0 * carry + vol * vol
+            if drift != 0.0:
+                charm = -math.copysign(math.inf, drift)
+        rho = sign * t * strike * discount * step
+        return (value, delta, gamma, vega, theta, rho, t * spot * delta, vanna, 0.0, charm)
+    d1 = (math.log(spot / strike) + (carry + 0.5 * vol * vol) * t) / total_vol
+    d2 = d1 - total_vol
+    pdf1 = norm_pdf(d1)
+    cdf1 = norm_cdf(sign * d1)
+    cdf2 = norm_cdf(sign * d2)
+    delta = sign * carry_discount * cdf1
+    gamma = carry_discount * pdf1 / (spot * total_vol)
+    vega = spot * carry_discount * pdf1 * sqrt_t
+    theta = (-spot * carry_discount * pdf1 * vol / (2.0 * sqrt_t)
+             - sign * (carry - rate) * spot * carry_discount * cdf1
+             - sign * rate * strike * discount * cdf2)
+    rho = sign * t * strike * discount * cdf2
+    carry_rho = t * spot * delta
+    vanna = -carry_discount * pdf1 * d2 / vol
+    volga = vega * d1 * d2 / vol
+    charm = -carry_discount * (pdf1 * (carry / total_vol - d2 / (2.0 * t))
+                               + sign * (carry - rate) * cdf1)
+    return (value, delta, gamma, vega, theta, rho, carry_rho, vanna, volga, charm)
+
+
+_IN = "f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], i1[::1]"
+
+
+@array_jit(f"void({_IN}, f8[::1], i8, i8)")
+def price_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, stop):  # type: ignore[no-untyped-def]
+    """Serial: ``out[i] = price1(...)`` for ``start <= i < stop``; all arrays shape (n,)."""
+    for i in range(start, stop):
+        out[i] = price1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i], kind[i])
+
+
+@parallel_jit(f"void({_IN}, f8[::1], i8)")
+def price_parallel(spot, strike, expiry_years, vol, rate, carry, kind, out, n_chunks):  # type: ignore[no-untyped-def]
+    """Parallel over ``n_chunks`` contiguous chunks of :func:`price_range`."""
+    n = out.shape[0]
+    for c in prange(n_chunks):
+        price_range(spot, strike, expiry_years, vol, rate, carry, kind, out,
+                    c * n // n_chunks, (c + 1) * n // n_chunks)
+
+
+@array_jit(f"void({_IN}, f8[:, ::1], i8, i8)")
+def greeks_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, stop):  # type: ignore[no-untyped-def]
+    """Serial: column ``i`` of ``out`` (shape (10, n)) = :func:`greeks1` for ``start <= i < stop``."""
+    for i in range(start, stop):
+        g = greeks1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i], kind[i])
+        for k in range(N_GREEKS):
+            out[k, i] = g[k]
+
+
+@parallel_jit(f"void({_IN}, f8[:, ::1], i8)")
+def greeks_parallel(spot, strike, expiry_years, vol, rate, carry, kind, out, n_chunks):  # type: ignore[no-untyped-def]
+    """Parallel over ``n_chunks`` contiguous chunks of :func:`greeks_range`."""
+    n = out.shape[1]
+    for c in prange(n_chunks):
+        greeks_range(spot, strike, expiry_years, vol, rate, carry, kind, out,
+                     c * n // n_chunks, (c + 1) * n // n_chunks)

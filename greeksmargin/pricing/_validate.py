@@ -1,0 +1,131 @@
+"""Boundary checks of the pricing API: broadcast, convert, and name the first offending value."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numba
+import numpy as np
+
+from .._typing import FloatArray, KindArray
+from ..enums import OptionKind
+from ..errors import InputError
+
+# Above this many rows the parallel build of a kernel is used.
+PARALLEL_THRESHOLD = 20_000
+# A vol above this is almost surely a percentage (DESIGN.md).
+MAX_VOL = 5.0
+
+
+def n_chunks() -> int:
+    """Number of chunks for the parallel kernels: a few per Numba thread, for load balance."""
+    return 4 * numba.get_num_threads()
+
+
+def use_parallel(n: int) -> bool:
+    """Whether ``n`` rows are worth the thread start-up of the parallel kernels."""
+    return n >= PARALLEL_THRESHOLD
+
+
+def _where(index: int, shape: tuple[int, ...]) -> str:
+    if len(shape) <= 1:
+        return f"index {index}"
+    return f"index {np.unravel_index(index, shape)}"
+
+
+def fail(name: str, constraint: str, values: np.ndarray, bad: np.ndarray,
+         shape: tuple[int, ...], hint: str = "") -> None:
+    """Raise :class:`InputError` naming the first bad element of ``values`` (flat) and the count."""
+    first = int(np.flatnonzero(bad)[0])
+    count = int(np.count_nonzero(bad))
+    where = _where(first, shape) if values.size > 1 else "scalar input"
+    more = f" ({count} of {values.size} values invalid)" if values.size > 1 else ""
+    raise InputError(
+        f"{name} must be {constraint}; got {values[first]!r} at {where}{more}{hint}"
+    )
+
+
+def check(name: str, values: np.ndarray, ok: np.ndarray, constraint: str,
+          shape: tuple[int, ...], hint: str = "") -> None:
+    """Raise unless ``ok`` holds everywhere (``ok`` is computed so that NaN fails it)."""
+    if not np.all(ok):
+        fail(name, constraint, values, ~ok, shape, hint)
+
+
+def to_float(name: str, value: object) -> np.ndarray:
+    """``value`` as a float64 array, with an :class:`InputError` naming ``name`` if it is not numeric."""
+    if isinstance(value, str):
+        raise InputError(f"{name} must be numeric; got the string {value!r}")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be numeric; got {value!r}") from exc
+    return arr
+
+
+def to_kind(value: object) -> np.ndarray:
+    """``kind`` as an int8 array of CALL (1) / PUT (2) codes; strings are refused here."""
+    arr = np.asarray(value)
+    if arr.dtype.kind in "USO":
+        raise InputError(
+            "kind must be an OptionKind or its int code (CALL=1, PUT=2), not a string; "
+            f"got {value!r}. Convert text with OptionKind.parse at the I/O edge"
+        )
+    if arr.dtype.kind not in "iub":
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise InputError(f"kind must be integer codes CALL=1 or PUT=2; got {value!r}")
+    return arr.astype(np.int64)
+
+
+def broadcast(named: dict[str, np.ndarray]) -> tuple[tuple[int, ...], dict[str, np.ndarray]]:
+    """Broadcast the arrays together; flatten each to a C-contiguous 1-D array."""
+    try:
+        arrays = np.broadcast_arrays(*named.values())
+    except ValueError as exc:
+        shapes = ", ".join(f"{k}{np.shape(v)}" for k, v in named.items())
+        raise InputError(f"inputs do not broadcast together: {shapes}") from exc
+    shape = arrays[0].shape
+    flat = {}
+    for key, arr in zip(named, arrays):
+        dtype = np.int8 if key == "kind" else np.float64
+        # writeable C-contiguous: the kernels are compiled for plain (not read-only) arrays
+        flat[key] = np.require(arr.reshape(-1), dtype=dtype, requirements=["C", "W"])
+    return shape, flat
+
+
+def check_kind(kind: np.ndarray, shape: tuple[int, ...]) -> None:
+    """Only calls and puts are priced by the option kernels."""
+    ok = (kind == OptionKind.CALL) | (kind == OptionKind.PUT)
+    check("kind", kind, ok, "OptionKind.CALL (1) or OptionKind.PUT (2)", shape)
+
+
+def check_market(flat: dict[str, np.ndarray], shape: tuple[int, ...],
+                 spot_name: str = "spot") -> None:
+    """The common checks: positive finite spot and strike, expiry >= 0, vol in [0, 5], finite rates."""
+    spot = flat["spot"]
+    check(spot_name, spot, (spot > 0) & np.isfinite(spot), "> 0 and finite", shape)
+    strike = flat["strike"]
+    check("strike", strike, (strike > 0) & np.isfinite(strike), "> 0 and finite", shape)
+    t = flat["expiry_years"]
+    check("expiry_years", t, (t >= 0) & np.isfinite(t), ">= 0 and finite (years, ACT/365)", shape,
+          hint="; an option past expiry is an input error")
+    if "vol" in flat:
+        vol = flat["vol"]
+        check("vol", vol, (vol >= 0) & np.isfinite(vol), ">= 0 and finite", shape)
+        check("vol", vol, vol <= MAX_VOL, f"<= {MAX_VOL} (annualised decimal)", shape,
+              hint="; this looks like a percentage: pass 0.25 for 25%")
+    for name in ("rate", "carry"):
+        values = flat[name]
+        check(name, values, np.isfinite(values), "finite (continuously compounded decimal)", shape)
+    check_kind(flat["kind"], shape)
+
+
+def reshape_out(values: FloatArray, shape: tuple[int, ...]) -> FloatArray:
+    """Kernel output back to the broadcast shape (0-d for all-scalar input)."""
+    return values.reshape(shape)
+
+
+KernelRange = Callable[..., None]
+__all__ = ["FloatArray", "KindArray"]
