@@ -243,7 +243,7 @@ def _raise_failed(status: np.ndarray, shape: tuple[int, ...], price_flat: np.nda
     lines = []
     for i in bad[:5]:
         where = v._where(int(i), shape) if price_flat.size > 1 else "scalar input"
-        lines.append(f"{IVStatus(int(status[i])).name} for price {price_flat[i]!r} at {where}")
+        lines.append(f"{IVStatus(int(status[i])).name} for price {price_flat[i].item()!r} at {where}")
     more = f" (and {bad.size - 5} more)" if bad.size > 5 else ""
     raise ImpliedVolError(
         f"implied vol not found for {bad.size} of {status.size} rows: " + "; ".join(lines) + more

@@ -41,7 +41,7 @@ def fail(name: str, constraint: str, values: np.ndarray, bad: np.ndarray,
     where = _where(first, shape) if values.size > 1 else "scalar input"
     more = f" ({count} of {values.size} values invalid)" if values.size > 1 else ""
     raise InputError(
-        f"{name} must be {constraint}; got {values[first]!r} at {where}{more}{hint}"
+        f"{name} must be {constraint}; got {values[first].item()!r} at {where}{more}{hint}"
     )
 
 
@@ -90,8 +90,11 @@ def broadcast(named: dict[str, np.ndarray]) -> tuple[tuple[int, ...], dict[str, 
     flat = {}
     for key, arr in zip(named, arrays):
         dtype = np.int8 if key == "kind" else np.float64
-        # writeable C-contiguous: the kernels are compiled for plain (not read-only) arrays
-        flat[key] = np.require(arr.reshape(-1), dtype=dtype, requirements=["C", "W"])
+        # a fresh writeable C-contiguous copy: the kernels are compiled for plain arrays, and
+        # broadcast views are read-only
+        out = np.empty(arr.size, dtype=dtype)
+        out[...] = arr.reshape(-1)
+        flat[key] = out
     return shape, flat
 
 

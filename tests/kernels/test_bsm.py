@@ -1,0 +1,105 @@
+"""Kernels against the SciPy reference, in serial and parallel builds; NaN propagation; the
+accurate deep out-of-the-money branch against mpmath at 50 digits."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+
+from greeksmargin.kernels import _bsm
+from greeksmargin.reference import black_scholes as ref
+from tests.conftest import assert_close, random_domain
+
+PRICE_RTOL = 1e-12
+GREEK_RTOL = 1e-9  # textbook reference formulas lose a few digits in d1 and the differences
+MP_RTOL = 5e-13  # near the conditioning limit (|x/s|^2 * eps) at |x/s| = 35
+N = 3000
+FIELDS = ("price", "delta", "gamma", "vega", "theta", "rho", "carry_rho", "vanna", "volga", "charm")
+
+
+def _inputs(seed):
+    # moderate domain where the textbook reference itself is accurate
+    return random_domain(N, seed, t_min=1 / 365, t_max=5.0, vol_min=0.05, vol_max=1.0,
+                         moneyness=3.0)
+
+
+def _kernel_greeks(args, parallel):
+    out = np.empty((_bsm.N_GREEKS, args[0].size))
+    if parallel:
+        _bsm.greeks_parallel(*args, out, 8)
+    else:
+        _bsm.greeks_range(*args, out, 0, args[0].size)
+    return out
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+def test_price_kernel_matches_reference(parallel):
+    args = _inputs(1)
+    out = np.empty(N)
+    if parallel:
+        _bsm.price_parallel(*args, out, 7)
+    else:
+        _bsm.price_range(*args, out, 0, N)
+    expected = ref.price(*args[:6], args[6] == 1)
+    scale = args[0]  # absolute fallback relative to spot for tiny prices
+    assert_close(out, expected, PRICE_RTOL, atol=1e-13 * scale.max())
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+def test_greeks_kernel_matches_reference(parallel):
+    args = _inputs(2)
+    out = _kernel_greeks(args, parallel)
+    expected = ref.greeks(*args[:6], args[6] == 1)
+    for k, name in enumerate(FIELDS):
+        scale = np.max(np.abs(expected[name]))
+        assert_close(out[k], expected[name], GREEK_RTOL, atol=1e-12 * scale, context=name)
+
+
+def test_serial_and_parallel_builds_agree_exactly():
+    args = _inputs(3)
+    assert np.array_equal(_kernel_greeks(args, False), _kernel_greeks(args, True))
+
+
+def test_nan_propagates_through_every_field():
+    base = [100.0, 100.0, 0.5, 0.2, 0.03, 0.01]
+    for position in range(6):
+        values = list(base)
+        values[position] = math.nan
+        g = _bsm.greeks1(*values, 1)
+        assert all(math.isnan(x) for x in g), (position, g)
+        assert math.isnan(_bsm.price1(*values, 2))
+
+
+def _mp_normalized_black(x, s):
+    x, s = mp.mpf(x), mp.mpf(s)
+    return mp.exp(x / 2) * mp.ncdf(x / s + s / 2) - mp.exp(-x / 2) * mp.ncdf(x / s - s / 2)
+
+
+def test_normalized_black_against_mpmath_everywhere_it_is_representable():
+    mp.mp.dps = 50
+    rng = np.random.default_rng(4)
+    worst = 0.0
+    checked = 0
+    for _ in range(1500):
+        s = 10 ** rng.uniform(-4.5, 1.2)
+        x = -abs(rng.normal()) * s * rng.uniform(0, 36)
+        exact = _mp_normalized_black(x, s)
+        if exact < mp.mpf("1e-290"):
+            continue
+        got = _bsm.normalized_otm_call(x, s)
+        worst = max(worst, float(abs(got / exact - 1)))
+        checked += 1
+    assert checked > 1000
+    assert worst < MP_RTOL, worst
+
+
+@pytest.mark.parametrize("t", [-1.5, -0.1, 0.0, 0.7, 2.99, 3.0, 7.0, 40.0])
+def test_mills_ratio_and_complement_against_mpmath(t):
+    mp.mp.dps = 40
+    tm = mp.mpf(t)
+    ratio = mp.ncdf(-tm) / mp.npdf(tm)
+    assert abs(_bsm.mills_ratio(t) / ratio - 1) < 1e-15
+    assert abs(_bsm.mills_complement(t) / (1 - tm * ratio) - 1) < 1e-14
