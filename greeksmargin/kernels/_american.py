@@ -47,6 +47,14 @@ def tree1(spot: float, strike: float, expiry_years: float, vol: float, rate: flo
     d2 = (math.log(spot / strike) + (carry - 0.5 * vol * vol) * expiry_years) / sd
     p = _peizer_pratt(d2, n)
     p_dash = _peizer_pratt(d2 + sd, n)
+    if not (0.0 < p < 1.0 and 0.0 < p_dash < 1.0):
+        # |d2| so large that the tree collapses onto one path: the deterministic value is exact
+        # to machine precision; delta is its slope, gamma 0
+        value = deterministic1(spot, strike, expiry_years, rate, carry, kind)
+        bump = 1e-6 * spot
+        delta = (deterministic1(spot + bump, strike, expiry_years, rate, carry, kind)
+                 - deterministic1(spot - bump, strike, expiry_years, rate, carry, kind)) / (2 * bump)
+        return value, delta, 0.0
     growth = math.exp(carry * dt)
     up = growth * p_dash / p
     down = (growth - p * up) / (1.0 - p)
@@ -184,8 +192,13 @@ def american1(spot: float, strike: float, expiry_years: float, vol: float, rate:
                  - deterministic1(spot - bump, strike, expiry_years, rate, carry, kind)) / (2 * bump)
         return (value, delta, 0.0, 0.0, 0.0, 0.0, 0.0)
     value, delta, gamma = tree1(spot, strike, expiry_years, vol, rate, carry, kind, n_steps)
-    # theta from the Black-Scholes PDE: theta = rV - bS delta - 0.5 vol^2 S^2 gamma
-    theta = rate * value - carry * spot * delta - 0.5 * vol * vol * spot * spot * gamma
+    # theta from the Black-Scholes PDE: theta = rV - bS delta - 0.5 vol^2 S^2 gamma, which holds
+    # in the continuation region; in the exercise region V = intrinsic does not change with time
+    sign = 1.0 if kind == 1 else -1.0
+    if value <= sign * (spot - strike):
+        theta = 0.0
+    else:
+        theta = rate * value - carry * spot * delta - 0.5 * vol * vol * spot * spot * gamma
     dv = VOL_BUMP if vol > 2.0 * VOL_BUMP else 0.5 * vol
     vega = (tree1(spot, strike, expiry_years, vol + dv, rate, carry, kind, n_steps)[0]
             - tree1(spot, strike, expiry_years, vol - dv, rate, carry, kind, n_steps)[0]) / (2 * dv)

@@ -42,7 +42,7 @@ __all__ = ["AmericanGreeks", "price", "greeks", "implied_vol"]
 
 DEFAULT_STEPS = 501
 # implied vols are searched in this range (annualised decimal)
-VOL_MIN = 1e-4
+VOL_MIN = 0.01  # BAW's exponent overflows for total vol below about 1e-3
 VOL_MAX = v.MAX_VOL
 
 Method = Literal["tree", "baw"]
@@ -144,9 +144,9 @@ def implied_vol(price: Any, spot: Any, strike: Any, *, expiry_years: Any, rate: 
                 validate: bool = True) -> ImpliedVol:
     """Implied vol of American option prices, by Brent's method on the chosen pricer.
 
-    The vol is searched in ``[1e-4, 5]``. Status ``BELOW_INTRINSIC``: the price is below the
+    The vol is searched in ``[0.01, 5]``. Status ``BELOW_INTRINSIC``: the price is below the
     zero-vol value (at least the exercise value); ``ABOVE_MAXIMUM``: above the value at vol 5;
-    ``NOT_CONVERGED``: between the zero-vol value and the value at vol 1e-4, or Brent failed.
+    ``NOT_CONVERGED``: between the zero-vol value and the value at vol 0.01, or Brent failed.
 
     Returns
     -------
