@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -11,6 +11,5 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 KindArray = NDArray[np.int8]
 FloatLike = Union[float, ArrayLike]
-Any_ = Any
 
 __all__ = ["FloatArray", "IntArray", "KindArray", "FloatLike", "ArrayLike"]

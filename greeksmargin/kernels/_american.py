@@ -50,10 +50,7 @@ def tree1(spot: float, strike: float, expiry_years: float, vol: float, rate: flo
     if not (0.0 < p < 1.0 and 0.0 < p_dash < 1.0):
         # |d2| so large that the tree collapses onto one path: the deterministic value is exact
         # to machine precision; delta is its slope, gamma 0
-        value = deterministic1(spot, strike, expiry_years, rate, carry, kind)
-        bump = 1e-6 * spot
-        delta = (deterministic1(spot + bump, strike, expiry_years, rate, carry, kind)
-                 - deterministic1(spot - bump, strike, expiry_years, rate, carry, kind)) / (2 * bump)
+        value, delta = _deterministic_with_delta(spot, strike, expiry_years, rate, carry, kind)
         return value, delta, 0.0
     growth = math.exp(carry * dt)
     up = growth * p_dash / p
@@ -152,6 +149,17 @@ def deterministic1(spot: float, strike: float, expiry_years: float, rate: float,
 
 
 @scalar_jit
+def _deterministic_with_delta(spot: float, strike: float, expiry_years: float, rate: float,
+                              carry: float, kind: int) -> tuple[float, float]:
+    # zero-vol American value and its slope in spot (central difference, relative bump)
+    value = deterministic1(spot, strike, expiry_years, rate, carry, kind)
+    bump = 1e-6 * spot
+    delta = (deterministic1(spot + bump, strike, expiry_years, rate, carry, kind)
+             - deterministic1(spot - bump, strike, expiry_years, rate, carry, kind)) / (2 * bump)
+    return value, delta
+
+
+@scalar_jit
 def baw1(spot: float, strike: float, expiry_years: float, vol: float, rate: float, carry: float,
          kind: int) -> float:
     """Barone-Adesi-Whaley American price; equals the European price where early exercise is
@@ -186,10 +194,7 @@ def american1(spot: float, strike: float, expiry_years: float, vol: float, rate:
     that payoff (delta is the step, the rest 0).
     """
     if not (expiry_years > 0.0 and vol > 0.0):
-        value = deterministic1(spot, strike, expiry_years, rate, carry, kind)
-        bump = 1e-6 * spot
-        delta = (deterministic1(spot + bump, strike, expiry_years, rate, carry, kind)
-                 - deterministic1(spot - bump, strike, expiry_years, rate, carry, kind)) / (2 * bump)
+        value, delta = _deterministic_with_delta(spot, strike, expiry_years, rate, carry, kind)
         return (value, delta, 0.0, 0.0, 0.0, 0.0, 0.0)
     value, delta, gamma = tree1(spot, strike, expiry_years, vol, rate, carry, kind, n_steps)
     # theta from the Black-Scholes PDE: theta = rV - bS delta - 0.5 vol^2 S^2 gamma, which holds

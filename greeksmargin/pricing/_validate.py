@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numba
 import numpy as np
 
-from .._typing import FloatArray, KindArray
 from ..enums import OptionKind
 from ..errors import InputError
 
@@ -123,12 +120,3 @@ def check_market(flat: dict[str, np.ndarray], shape: tuple[int, ...],
         values = flat[name]
         check(name, values, np.isfinite(values), "finite (continuously compounded decimal)", shape)
     check_kind(flat["kind"], shape)
-
-
-def reshape_out(values: FloatArray, shape: tuple[int, ...]) -> FloatArray:
-    """Kernel output back to the broadcast shape (0-d for all-scalar input)."""
-    return values.reshape(shape)
-
-
-KernelRange = Callable[..., None]
-__all__ = ["FloatArray", "KindArray"]

@@ -58,21 +58,6 @@ def test_hull_example_put_call():
                                            kind=OptionKind.PUT)), 2) == 0.81
 
 
-def _ql_european(s, k, t, vol, r, q, is_call):
-    today = ql.Date(15, 6, 2025)
-    ql.Settings.instance().evaluationDate = today
-    dc = ql.SimpleDayCounter()  # year fractions fed directly through flat curves below
-    process = ql.BlackScholesMertonProcess(
-        ql.QuoteHandle(ql.SimpleQuote(s)),
-        ql.YieldTermStructureHandle(ql.FlatForward(0, ql.NullCalendar(), q, ql.Actual365Fixed())),
-        ql.YieldTermStructureHandle(ql.FlatForward(0, ql.NullCalendar(), r, ql.Actual365Fixed())),
-        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(0, ql.NullCalendar(), vol,
-                                                           ql.Actual365Fixed())))
-    del dc
-    payoff = ql.PlainVanillaPayoff(ql.Option.Call if is_call else ql.Option.Put, k)
-    return payoff, process, t
-
-
 def test_against_quantlib_black_calculator_on_random_cases():
     # QuantLib's BlackCalculator takes the forward, strike, stdDev and discount directly, so year
     # fractions need no date rounding. Its delta/gamma are w.r.t. spot given the forward factor.

@@ -81,7 +81,7 @@ def test_corners_of_the_domain(t, vol, kind):
 
 
 def test_statuses_and_on_error_nan():
-    spot, strike, t, rate = 100.0, 100.0, 0.5, 0.02
+    spot, t, rate = 100.0, 0.5, 0.02
     prices = np.array([5.0, -0.0, 101.0, 3.0, 0.0])
     kinds = np.array([1, 1, 1, 2, 2], dtype=np.int8)
     strikes = np.array([100.0, 100.0, 100.0, 150.0, 50.0])
