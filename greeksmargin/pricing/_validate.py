@@ -85,10 +85,15 @@ def broadcast(named: dict[str, np.ndarray]) -> tuple[tuple[int, ...], dict[str, 
         raise InputError(f"inputs do not broadcast together: {shapes}") from exc
     shape = arrays[0].shape
     flat = {}
-    for key, arr in zip(named, arrays):
+    for key, arr in zip(named, arrays, strict=True):
         dtype = np.int8 if key == "kind" else np.float64
-        # a fresh writeable C-contiguous copy: the kernels are compiled for plain arrays, and
-        # broadcast views are read-only
+        original = named[key]
+        if (original.shape == shape and original.dtype == dtype and original.flags.c_contiguous
+                and original.flags.writeable):
+            flat[key] = original.reshape(-1)  # a view: the kernels only read their inputs
+            continue
+        # otherwise a writeable C-contiguous copy: the kernels are compiled for plain arrays,
+        # and broadcast views are read-only
         out = np.empty(arr.size, dtype=dtype)
         out[...] = arr.reshape(-1)
         flat[key] = out

@@ -16,6 +16,8 @@ from tests.conftest import assert_close, random_domain
 PRICE_RTOL = 1e-12
 GREEK_RTOL = 1e-9  # textbook reference formulas lose a few digits in d1 and the differences
 MP_RTOL = 5e-13  # near the conditioning limit (|x/s|^2 * eps) at |x/s| = 35
+EPS = np.finfo(float).eps
+INPUT_ULPS = 4.0  # rounding of the forward and of ln(F/K), in units of eps
 N = 3000
 FIELDS = ("price", "delta", "gamma", "vega", "theta", "rho", "carry_rho", "vanna", "volga", "charm")
 
@@ -103,3 +105,32 @@ def test_mills_ratio_and_complement_against_mpmath(t):
     ratio = mp.ncdf(-tm) / mp.npdf(tm)
     assert abs(_bsm.mills_ratio(t) / ratio - 1) < 1e-15
     assert abs(_bsm.mills_complement(t) / (1 - tm * ratio) - 1) < 1e-14
+
+
+def test_price_against_mpmath_calls_and_puts_in_and_out_of_the_money():
+    # price1 takes the plain formula where it is accurate and the normalised OTM function elsewhere;
+    # pin both paths (and the switch between them) against 50-digit arithmetic, ITM included
+    mp.mp.dps = 50
+    rng = np.random.default_rng(5)
+    worst = 0.0
+    for _ in range(1500):
+        t = 10 ** rng.uniform(-4, 1.5)
+        vol = 10 ** rng.uniform(-2.5, 0.6)
+        s = vol * math.sqrt(t)
+        strike = 100.0 * math.exp(rng.normal() * s * rng.uniform(0, 30))
+        rate, carry = rng.uniform(-0.02, 0.08), rng.uniform(-0.05, 0.08)
+        kind = int(rng.integers(1, 3))
+        forward = mp.mpf(100.0) * mp.exp(mp.mpf(carry) * t)
+        k, sd = mp.mpf(strike), mp.mpf(vol) * mp.sqrt(t)
+        d1 = mp.log(forward / k) / sd + sd / 2
+        sign = 1 if kind == 1 else -1
+        undiscounted = sign * (forward * mp.ncdf(sign * d1) - k * mp.ncdf(sign * (d1 - sd)))
+        exact = mp.exp(-mp.mpf(rate) * t) * undiscounted
+        if exact < mp.mpf("1e-290"):
+            continue
+        # the forward and ln(F/K) are rounded before any formula sees them, which moves the price
+        # by its elasticity dlnV/dlnF times a few ulps: the input's own conditioning, allowed for
+        elasticity = float(forward * mp.ncdf(sign * d1) / undiscounted)
+        got = _bsm.price1(100.0, strike, t, vol, rate, carry, kind)
+        worst = max(worst, float(abs(got / exact - 1)) / (MP_RTOL + INPUT_ULPS * EPS * elasticity))
+    assert worst < 1.0, worst

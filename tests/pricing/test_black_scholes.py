@@ -128,15 +128,15 @@ def test_against_py_vollib_merton_and_black():
                                     dividend_yield=q, kind=kind)
     flags = np.where(kind == 1, "c", "p")
     expected = np.array([vollib_bsm(f, s, k, tt, r, v, qq)
-                         for f, s, k, tt, r, v, qq in zip(flags, spot, strike, t, rate, vol, q)])
+                         for f, s, k, tt, r, v, qq in zip(flags, spot, strike, t, rate, vol, q, strict=False)])
     assert_close(got, expected, VOLLIB_RTOL, atol=1e-12 * spot.max())
     # py_vollib greeks are in desk units: vega per vol point, theta per day
     vega = np.array([vollib_greeks.vega(f, s, k, tt, r, v, qq)
-                     for f, s, k, tt, r, v, qq in zip(flags, spot, strike, t, rate, vol, q)])
+                     for f, s, k, tt, r, v, qq in zip(flags, spot, strike, t, rate, vol, q, strict=False)])
     assert_close(g.vega_per_vol_point, vega, 1e-9, atol=1e-12 * spot.max())
     fwd = spot * np.exp(carry * t)
     black = np.array([vollib_black(f, F, k, tt, r, v)
-                      for f, F, k, tt, r, v in zip(flags, fwd, strike, t, rate, vol)])
+                      for f, F, k, tt, r, v in zip(flags, fwd, strike, t, rate, vol, strict=False)])
     got76 = black76.price(fwd, strike, expiry_years=t, vol=vol, rate=rate, kind=kind)
     assert_close(got76, black, VOLLIB_RTOL, atol=1e-12 * fwd.max())
 
