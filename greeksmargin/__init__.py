@@ -1,6 +1,7 @@
 """greeksmargin: Greeks-based options portfolio margining.
 
-The pricing layer (:mod:`greeksmargin.pricing`) prices European and American options and their
+Book + MarketData + ScenarioGrid (or a methodology preset) -> revalue -> PnLMatrix ->
+MarginResult; :func:`compute_margin` chains them. The pricing layer (:mod:`greeksmargin.pricing`) prices European and American options and their
 Greeks under the generalised Black-Scholes model with Numba kernels, and inverts prices to
 implied vols. Units: years (ACT/365), annualised decimal vols, continuously compounded rates;
 Greeks are raw derivatives, desk units carry their unit in the name (``theta_per_day``).
@@ -8,7 +9,9 @@ Greeks are raw derivatives, desk units carry their unit in the name (``theta_per
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .enums import ExerciseStyle, IVStatus, OptionKind
+from . import methodology
+from .book import Book, Failure, LoadResult, ResolvedBook, read_book
+from .enums import ExerciseStyle, IVStatus, OptionKind, Settlement, ShiftType
 from .errors import (
     GreeksMarginError,
     ImpliedVolError,
@@ -16,7 +19,12 @@ from .errors import (
     MarketDataError,
     MethodologyError,
 )
+from .margin import MarginResult, compute_margin, margin_from_pnl
+from .market import MarketData, VolSurface
+from .methodology import Methodology
 from .pricing import Greeks, ImpliedVol, greeks, implied_vol, price
+from .revalue import PnLMatrix, revalue
+from .scenarios import ScenarioGrid, VolScaling
 
 try:
     __version__ = version("greeksmargin")
@@ -24,7 +32,25 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = [
+    "Book",
     "ExerciseStyle",
+    "Failure",
+    "LoadResult",
+    "MarginResult",
+    "MarketData",
+    "Methodology",
+    "PnLMatrix",
+    "ResolvedBook",
+    "ScenarioGrid",
+    "Settlement",
+    "ShiftType",
+    "VolScaling",
+    "VolSurface",
+    "compute_margin",
+    "margin_from_pnl",
+    "methodology",
+    "read_book",
+    "revalue",
     "Greeks",
     "GreeksMarginError",
     "IVStatus",

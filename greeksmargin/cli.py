@@ -1,5 +1,8 @@
 """Command-line shell over the public API: parse, call, format. Nothing else lives here.
 
+``greeksmargin margin [BOOK | --sample] [--market FILE] [--preset NAME | --grid FILE]
+[--by group|underlying|position] [--format table|csv|json]`` margins a book; ``greeksmargin
+risk-matrix ...`` shows P&L on a vol x spot grid with the worst cell marked.
 ``greeksmargin greeks [BOOK.csv | --sample] [--format table|csv|json] [--american]`` prices a
 positions file (one option per row) and prints per-position prices and Greeks in desk units and
 position totals per underlying. Bad rows are reported one line each on stderr with exit status 2.
@@ -17,10 +20,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .enums import OptionKind
-from .errors import InputError
+from . import __version__, methodology
+from .book import Book, Failure, read_book
+from .enums import OptionKind, ShiftType
+from .errors import InputError, MethodologyError
+from .margin import MarginResult, compute_margin
+from .market import MarketData
+from .methodology import Methodology
 from .pricing import american, black_scholes_merton
+from .revalue import revalue
+from .scenarios import ScenarioGrid
 
 REQUIRED = ("position_id", "underlying", "kind", "strike", "expiry_years", "quantity",
             "multiplier", "spot", "vol", "rate")
@@ -30,6 +39,154 @@ EXIT_BAD_INPUT = 2
 def sample_path() -> Path:
     """Path of the sample book that ships with the package."""
     return Path(str(resources.files("greeksmargin") / "data" / "sample_options.csv"))
+
+
+def sample_margin_paths() -> tuple[Path, Path]:
+    """Paths of the sample margin book and its market file that ship with the package."""
+    base = resources.files("greeksmargin") / "data"
+    return Path(str(base / "sample_book.csv")), Path(str(base / "sample_market.csv"))
+
+
+def _read_table(path: Path, what: str) -> pd.DataFrame:
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype={"symbol": str})
+    except FileNotFoundError:
+        raise InputError(f"{what} file not found: {path}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
+            OSError) as exc:
+        raise InputError(f"{what} file {path} could not be read: {exc}") from None
+
+
+def _load(args: argparse.Namespace) -> tuple[Book, MarketData, tuple[Failure, ...], pd.DataFrame]:
+    if args.book is None:
+        book_path, market_path = sample_margin_paths()
+        market_path = Path(args.market) if args.market else market_path
+    else:
+        book_path = Path(args.book)
+        if not args.market:
+            raise InputError("--market FILE is required with a book file (one row per underlying:"
+                             " underlying, spot, rate, dividend_yield or carry, vol, valuation)")
+        market_path = Path(args.market)
+    frame = _read_table(book_path, "book")
+    loaded = read_book(frame, venue=args.venue, on_invalid=args.on_invalid)
+    market_frame = _read_table(market_path, "market")
+    market = MarketData.from_frame(market_frame, valuation=args.valuation)
+    # per-position vols or prices in the book file are market data for those positions
+    ids = [str(x) for x in loaded.value.position_id]
+    if "position_id" in frame.columns:
+        by_id = frame.assign(position_id=frame["position_id"].astype(str)).set_index("position_id")
+        extra = {}
+        for col in ("vol", "option_price"):
+            if col in by_id.columns:
+                values = by_id[col].reindex(ids)
+                extra[col] = {k: float(v) for k, v in values.items() if pd.notna(v)}
+        market = market.with_position_data(extra.get("vol"), extra.get("option_price"))
+    return loaded.value, market, loaded.failures, market_frame
+
+
+def _methodology(args: argparse.Namespace, market_frame: pd.DataFrame) -> Methodology | ScenarioGrid:
+    if args.grid:
+        return ScenarioGrid.from_frame(_read_table(Path(args.grid), "grid"), name=args.grid)
+    name = args.preset
+    if name == "occ-tims":
+        classes = {}
+        if "product_class" in market_frame.columns:
+            classes = {str(u): str(c) for u, c in zip(market_frame["underlying"],
+                                                      market_frame["product_class"], strict=True)
+                       if pd.notna(c)}
+        return methodology.occ_tims(classes)
+    if name == "span":
+        return methodology.span(args.psr, args.vsr)
+    return methodology.get(name)
+
+
+def _cmd_margin(args: argparse.Namespace) -> int:
+    book, market, failures, market_frame = _load(args)
+    method = _methodology(args, market_frame)
+    by_position = args.by == "position"
+    result = compute_margin(book, market, method, by="underlying" if args.by == "underlying"
+                            else "group", keep_positions=by_position, excluded=failures)
+    for failure in failures:
+        print(f"greeksmargin: excluded: {failure}", file=sys.stderr)
+    table = result.to_frame().reset_index()
+    if by_position:
+        table = _position_table(result)
+    if args.format == "json":
+        out = result.to_dict()
+        if by_position:
+            out["positions"] = table.to_dict("records")
+        json.dump(out, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    elif args.format == "csv":
+        table.to_csv(sys.stdout, index=False)
+    else:
+        m = result.methodology
+        print(f"methodology: {m.get('name')} {m.get('version', '')}  {m.get('source', '')}".rstrip())
+        print(f"valuation: {market.valuation}  positions: {book.n_positions}"
+              + (f"  EXCLUDED: {len(failures)} rows (see stderr)" if failures else ""))
+        with pd.option_context("display.width", 200, "display.max_columns", 50,
+                               "display.float_format", "{:,.2f}".format):
+            print(table.to_string(index=False))
+        print(f"total initial margin: {result.total:,.2f} {result.total_currency}"
+              f"   maintenance: {result.total_maintenance:,.2f} {result.total_currency}")
+    return 0
+
+
+def _position_table(result: MarginResult) -> pd.DataFrame:
+    # each position's P&L at its group's worst scenario, and its own worst loss on the grid
+    pnl = result.pnl
+    assert pnl is not None and pnl.position_values is not None and pnl.position_group is not None
+    rows = []
+    for i, pid in enumerate(pnl.position_id):  # type: ignore[arg-type]
+        g = int(pnl.position_group[i])
+        j = int(result.worst_scenario[g])
+        rows.append({"position_id": str(pid), "group": result.group_labels[g],
+                     "worst_scenario": result.worst_label[g],
+                     "pnl_at_group_worst": float(pnl.position_values[i, j]),
+                     "own_worst_loss": float(max(0.0, -pnl.position_values[i].min()))})
+    return pd.DataFrame(rows)
+
+
+def _cmd_risk_matrix(args: argparse.Namespace) -> int:
+    book, market, failures, _ = _load(args)
+    spots = np.linspace(-args.spot_range, args.spot_range, args.spot_points)
+    vols = np.array(args.vol_shifts)
+    grid = ScenarioGrid.product(spots, vols, vol_shift_type=ShiftType.RELATIVE,
+                                time_shift_years=args.days / 365.0, name="risk matrix")
+    resolved = book.resolve(market)
+    pnl = revalue(resolved, grid)
+    if len(set(pnl.currency)) != 1 and args.group is None:
+        raise InputError(f"groups settle in {sorted(set(pnl.currency))}; pick one with --group")
+    if args.group is not None:
+        if args.group not in pnl.row_labels:
+            raise InputError(f"unknown group {args.group!r}; groups: {', '.join(pnl.row_labels)}")
+        values = pnl.values[pnl.row_labels.index(args.group)]
+        title = f"group {args.group} ({pnl.currency[pnl.row_labels.index(args.group)]})"
+    else:
+        values = pnl.values.sum(axis=0)
+        title = f"whole book ({pnl.currency[0]})"
+    matrix = values.reshape(spots.size, vols.size).T  # rows: vol shifts, columns: spot shifts
+    frame = pd.DataFrame(matrix, index=pd.Index([f"vol {v:+.0%}" for v in vols], name="vol"),
+                         columns=[f"{s:+.1%}" for s in spots])
+    worst = np.unravel_index(int(np.argmin(matrix)), matrix.shape)
+    if args.format == "csv":
+        frame.to_csv(sys.stdout)
+    elif args.format == "json":
+        json.dump({"title": title, "spot_shifts": spots.tolist(), "vol_shifts": vols.tolist(),
+                   "pnl": matrix.tolist(), "worst": {"vol_shift": float(vols[worst[0]]),
+                                                     "spot_shift": float(spots[worst[1]]),
+                                                     "pnl": float(matrix[worst])}},
+                  sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        cells = frame.map(lambda v: f"{v:,.0f}")
+        cells.iloc[worst] = cells.iloc[worst] + "*"
+        print(f"P&L of {title}; rows vol shift (relative), columns spot shift;"
+              f" time +{args.days:g} d; * = worst cell")
+        print(cells.to_string())
+    return 0
 
 
 def _read_book(path: Path) -> pd.DataFrame:
@@ -146,6 +303,38 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", choices=("table", "csv", "json"), default="table")
     g.add_argument("--american", action="store_true", help="price with American exercise")
     g.set_defaults(func=_cmd_greeks)
+    for name, func, text in (("margin", _cmd_margin, "portfolio margin of a book"),
+                             ("risk-matrix", _cmd_risk_matrix,
+                              "P&L on a vol x spot grid, worst cell marked")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("book", nargs="?", default=None,
+                       help="book CSV/Parquet; the bundled sample when omitted or with --sample")
+        p.add_argument("--sample", action="store_true", help="use the sample book and market")
+        p.add_argument("--market", help="market CSV/Parquet: underlying, spot (or futures_price),"
+                       " rate, dividend_yield or carry, vol, [group], [product_class], [valuation]")
+        p.add_argument("--valuation", help="valuation timestamp (UTC), overrides the market file")
+        p.add_argument("--venue", choices=("occ", "deribit"),
+                       help="default multipliers when the book has no multiplier column")
+        p.add_argument("--on-invalid", choices=("raise", "exclude"), default="raise",
+                       help="stop on bad rows (default) or margin the rest and list them")
+        p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+        p.set_defaults(func=func)
+        if name == "margin":
+            src = p.add_mutually_exclusive_group()
+            src.add_argument("--preset", choices=sorted(methodology.PRESETS), default="occ-tims")
+            src.add_argument("--grid", help="scenario grid CSV: spot_shift, vol_shift,"
+                             " vol_shift_type, time_shift_days, weight, label")
+            p.add_argument("--psr", type=float, default=0.07,
+                           help="SPAN price scan range (relative), default 0.07")
+            p.add_argument("--vsr", type=float, default=0.35,
+                           help="SPAN vol scan range (relative), default 0.35")
+            p.add_argument("--by", choices=("group", "underlying", "position"), default="group")
+        else:
+            p.add_argument("--spot-range", type=float, default=0.15)
+            p.add_argument("--spot-points", type=int, default=7)
+            p.add_argument("--vol-shifts", type=float, nargs="+", default=[-0.3, 0.0, 0.3])
+            p.add_argument("--days", type=float, default=0.0, help="clock advance in days")
+            p.add_argument("--group", help="one group instead of the whole book")
     return parser
 
 
@@ -156,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.book = None
     try:
         return int(args.func(args))
-    except InputError as exc:
+    except (InputError, MethodologyError) as exc:
         for line in str(exc).splitlines():
             print(f"greeksmargin: error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["OptionKind", "IVStatus", "ExerciseStyle"]
+__all__ = ["OptionKind", "IVStatus", "ExerciseStyle", "Settlement", "ShiftType"]
 
 
 class OptionKind(IntEnum):
@@ -65,3 +65,22 @@ class IVStatus(IntEnum):
     ABOVE_MAXIMUM = 2
     NOT_CONVERGED = 3
     UNDETERMINED = 4
+
+
+class Settlement(IntEnum):
+    """How a contract settles.
+
+    ``LINEAR``: in the quote currency (USD for SPY options, USDC for linear crypto contracts).
+    ``INVERSE``: in the underlying coin (Deribit BTC options and inverse futures): value in coin =
+    value in quote currency / spot, and P&L in coin is taken at the scenario spot.
+    """
+
+    LINEAR = 0
+    INVERSE = 1
+
+
+class ShiftType(IntEnum):
+    """How a scenario's vol shift applies: ``ABSOLUTE`` sigma + v, ``RELATIVE`` sigma * (1 + v)."""
+
+    ABSOLUTE = 0
+    RELATIVE = 1

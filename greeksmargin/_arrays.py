@@ -1,0 +1,20 @@
+"""Defensive copies for the frozen dataclasses of the model layer (STYLE.md section 8.3)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+
+def frozen_array(value: object, dtype: type, name: str) -> np.ndarray:
+    """A read-only C-contiguous copy of ``value`` as ``dtype``; an InputError names ``name``.
+
+    The copy matters: freezing the caller's own array would be a hidden side effect.
+    """
+    try:
+        arr = np.array(value, dtype=dtype, order="C", copy=True)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be convertible to {np.dtype(dtype).name}: {exc}") from None
+    arr.flags.writeable = False
+    return arr
