@@ -144,8 +144,8 @@ class Book:
         if not np.all(ok):
             bad = np.flatnonzero(~ok)
             first = int(bad[0])
-            raise InputError(f"{name} must be {constraint}; got {values[first]!r} at position"
-                             f" {self.position_id[first]!r} (row {first + 1})"
+            raise InputError(f"{name} must be {constraint}; got {values[first].item()!r} at"
+                             f" position {str(self.position_id[first])!r} (row {first + 1})"
                              + (f"; {bad.size} rows invalid" if bad.size > 1 else ""))
 
     @property
@@ -214,9 +214,9 @@ class Book:
             An expiry before the valuation timestamp; an option price without implied vol.
         """
         n = self.n_positions
-        where = [f"position {p!r} (row {i + 1})" for i, p in enumerate(self.position_id)]
+        where = [f"position {str(p)!r} (row {i + 1})" for i, p in enumerate(self.position_id)]
         und_index = np.empty(n, np.intp)
-        for i, u in enumerate(self.underlying):
+        for i, u in enumerate(self.underlying.tolist()):
             if u not in market.underlyings:
                 raise MarketDataError(f"no market data for underlying {u!r} of {where[i]};"
                                       f" known: {', '.join(market.underlyings)}")
@@ -230,9 +230,9 @@ class Book:
                              f" {market.valuation} at {where[i]}; remove expired positions")
         vol = _resolve_vols(self, market, und_index, expiry_years, where)
         if by == "underlying":
-            group_names = list(self.underlying)
+            group_names = self.underlying.tolist()
         elif by == "group":
-            group_names = [market.group_of.get(u, u) for u in self.underlying]
+            group_names = [market.group_of.get(u, u) for u in self.underlying.tolist()]
         else:
             raise InputError(f"by must be 'group' or 'underlying'; got {by!r}")
         labels = tuple(sorted(set(group_names)))
@@ -241,7 +241,7 @@ class Book:
         offsets = np.zeros(len(labels) + 1, np.intp)
         np.cumsum(np.bincount(group_index, minlength=len(labels)), out=offsets[1:])
         return ResolvedBook(
-            position_id=self.position_id[order], group_labels=labels,
+            position_id=self.position_id[order], group_labels=tuple(map(str, labels)),
             group_index=group_index[order], underlying_index=und_index[order],
             kind=self.kind[order], strike=self.strike[order], expiry_years=expiry_years[order],
             vol=vol[order], quantity=self.quantity[order], multiplier=self.multiplier[order],
@@ -381,7 +381,9 @@ def read_book(source: str | Path | pd.DataFrame, venue: str | None = None,
 
 
 def _text(value: object) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    import pandas as pd
+
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):  # None, NaN, NaT
         return ""
     return str(value).strip()
 
@@ -394,7 +396,7 @@ def _from_frame(frame: pd.DataFrame, venue: str | None,
         raise InputError(f"unknown venue {venue!r}; known: {', '.join(VENUE_MULTIPLIER)}")
     columns = set(map(str, frame.columns))
     required = ["quantity"] + (["symbol"] if "symbol" in columns else ["underlying", "kind"])
-    if "multiplier" not in columns and venue is None:
+    if "multiplier" not in columns and venue is None and "symbol" not in columns:
         raise InputError("book has no 'multiplier' column; add one or pass venue='occ' (100 per"
                          " option) or venue='deribit' (1)")
     missing = [c for c in required if c not in columns]

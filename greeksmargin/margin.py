@@ -171,7 +171,7 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
     bad = ~np.isfinite(values)
     if bad.any():
         g, j = np.argwhere(bad)[0]
-        raise InputError(f"scenario P&L is not finite ({values[g, j]!r}) for group"
+        raise InputError(f"scenario P&L is not finite ({float(values[g, j])!r}) for group"
                          f" {pnl.row_labels[g]!r}, scenario {pnl.grids[g].labels[j]!r}"
                          f"{_culprits(pnl, j)}")
     rules = methodology

@@ -90,7 +90,8 @@ class VolSurface:
         if bad.any():
             e, k = np.argwhere(bad)[0]
             raise InputError(f"VolSurface vols must be in (0, {MAX_VOL}] (annualised decimal); got"
-                             f" {vols[e, k]!r} at expiry {expiries[e]!r}, strike {strikes[k]!r}")
+                             f" {float(vols[e, k])!r} at expiry {float(expiries[e])!r}, strike"
+                             f" {float(strikes[k])!r}")
         object.__setattr__(self, "strikes", strikes)
         object.__setattr__(self, "expiry_years", expiries)
         object.__setattr__(self, "vols", vols)

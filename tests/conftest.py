@@ -37,3 +37,37 @@ def random_domain(n, seed, t_min=1 / 8760, t_max=30.0, vol_min=0.005, vol_max=5.
     carry = rate - rng.uniform(-0.03, 0.08, n)
     kind = rng.integers(1, 3, n).astype(np.int8)
     return spot, strike, t, vol, rate, carry, kind
+
+
+def random_book(n, seed, n_underlyings=3, linear_share=0.15, inverse=False, american_share=0.0):
+    """A random Book and MarketData: calls, puts and linear instruments (underlying, futures)
+    on several underlyings, expiries from hours to 3 years, signed quantities."""
+    from greeksmargin import Book, MarketData
+
+    rng = np.random.default_rng(seed)
+    names = [f"U{k}" for k in range(n_underlyings)]
+    spot = np.exp(rng.uniform(np.log(20.0), np.log(5000.0), n_underlyings))
+    valuation = np.datetime64("2025-03-03T14:30:00", "s")
+    und = rng.integers(0, n_underlyings, n)
+    kind = rng.integers(1, 3, n).astype(np.int8)
+    linear = rng.uniform(size=n) < linear_share
+    kind[linear] = 0
+    seconds = np.exp(rng.uniform(np.log(3600.0), np.log(3 * 365 * 86400.0), n)).astype(np.int64)
+    expiry = valuation + seconds.astype("timedelta64[s]")
+    perpetual = linear & (rng.uniform(size=n) < 0.5)
+    expiry[perpetual] = np.datetime64("NaT")
+    vol = rng.uniform(0.1, 0.9, n)
+    strike = spot[und] * np.exp(rng.normal(size=n) * 0.4)
+    strike[linear] = np.nan
+    quantity = rng.integers(-20, 21, n).astype(float)
+    quantity[quantity == 0] = 1.0
+    multiplier = np.where(rng.uniform(size=n) < 0.5, 100.0, 1.0)
+    exercise = (rng.uniform(size=n) < american_share).astype(np.int8) * (kind != 0)
+    settlement = np.full(n, 1 if inverse else 0, np.int8)
+    book = Book([f"P{i}" for i in range(n)], np.array(names)[und], kind, strike, expiry,
+                quantity, multiplier, exercise, settlement)
+    rate = rng.uniform(-0.01, 0.06, n_underlyings)
+    carry = rate - rng.uniform(-0.02, 0.04, n_underlyings)
+    market = MarketData(valuation, names, spot, rate, carry,
+                        position_vol={f"P{i}": float(vol[i]) for i in range(n) if kind[i]})
+    return book, market

@@ -17,6 +17,10 @@ MODULES = [
     "greeksmargin.pricing.black76",
     "greeksmargin.pricing.garman_kohlhagen",
     "greeksmargin.pricing.american",
+    "greeksmargin.scenarios",
+    "greeksmargin.market",
+    "greeksmargin.symbols",
+    "greeksmargin.margin",
 ]
 
 

@@ -1,0 +1,162 @@
+"""MarketData, vol surfaces, vol resolution (given, from prices, surface, flat), scenario grids."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from greeksmargin import (
+    Book,
+    MarketData,
+    ScenarioGrid,
+    ShiftType,
+    VolScaling,
+    VolSurface,
+)
+from greeksmargin.errors import InputError, MarketDataError
+from greeksmargin.pricing import american, price
+from tests.conftest import assert_close
+
+EXP = np.datetime64("2025-12-19T21:00:00", "s")
+VAL = "2025-06-02T15:00:00"
+
+
+def test_market_validation_names_underlying_and_value():
+    cases = [
+        (dict(spot=[-1.0, 1.0]), MarketDataError, "spot must be > 0 and finite; got -1.0 for underlying 'A'"),
+        (dict(rate=[np.nan, 0.0]), MarketDataError, "rate must be finite"),
+        (dict(carry=[0.0, np.inf]), MarketDataError, "carry must be finite (decimal); got inf for underlying 'B'"),
+        (dict(vol=[25.0, 0.2]), MarketDataError, "pass 0.25 for 25%"),
+        (dict(underlyings=["A", "A"]), MarketDataError, "unique; 'A' appears twice"),
+        (dict(valuation="not a date"), InputError, "valuation must be a date or timestamp"),
+        (dict(position_vol={"p": 7.0}), InputError, "position_vol must be in"),
+        (dict(option_price={"p": -1.0}), InputError, "option_price must be >= 0"),
+        (dict(group_of={"C": "G"}), MarketDataError, "group_of names unknown underlying 'C'"),
+        (dict(surfaces={"C": None}), MarketDataError, "surface given for unknown underlying 'C'"),
+    ]
+    for overrides, error, words in cases:
+        args = dict(valuation=VAL, underlyings=["A", "B"], spot=[1.0, 2.0], rate=[0.0, 0.0],
+                    carry=[0.0, 0.0])
+        args.update(overrides)
+        with pytest.raises(error, match=re.escape(words)):
+            MarketData(**args)
+
+
+def test_market_from_frame_carry_dividends_futures_and_errors():
+    frame = pd.DataFrame({"underlying": ["STK", "FUT", "IDX"], "spot": [100.0, np.nan, 5000.0],
+                          "futures_price": [np.nan, 75.0, np.nan], "rate": [0.04, 0.04, 0.04],
+                          "dividend_yield": [0.01, 0.0, 0.015], "vol": [0.3, 0.4, 0.2],
+                          "group": ["G1", "G2", "G1"], "valuation": [VAL] * 3})
+    m = MarketData.from_frame(frame)
+    assert_close(m.carry, [0.03, 0.0, 0.025], 1e-15)
+    assert_close(m.spot, [100.0, 75.0, 5000.0], 0)
+    assert m.group_of == {"STK": "G1", "FUT": "G2", "IDX": "G1"}
+    assert str(m.valuation) == "2025-06-02T15:00:00"
+    assert str(MarketData.from_frame(frame, valuation="2025-06-03").valuation) == "2025-06-03T00:00:00"
+    with pytest.raises(MarketDataError, match="missing column 'rate'"):
+        MarketData.from_frame(frame.drop(columns="rate"))
+    with pytest.raises(MarketDataError, match="needs a valuation timestamp"):
+        MarketData.from_frame(frame.drop(columns="valuation"))
+    with pytest.raises(MarketDataError, match="several valuation timestamps"):
+        MarketData.from_frame(frame.assign(valuation=[VAL, VAL, "2025-01-01"]))
+    with pytest.raises(MarketDataError, match="rate must be numeric; got 'x' at row 2 \\('FUT'\\)"):
+        MarketData.from_frame(frame.assign(rate=[0.04, "x", 0.04]))
+    with pytest.raises(MarketDataError, match="missing column 'spot'"):
+        MarketData.from_frame(frame.drop(columns=["spot", "futures_price"]))
+    tz = MarketData("2025-06-02T11:00:00-04:00", ["A"], [1.0], 0.0, 0.0)
+    assert str(tz.valuation) == "2025-06-02T15:00:00"
+
+
+def test_vol_surface_interpolates_total_variance_and_extrapolates_flat():
+    s = VolSurface([80.0, 100.0, 120.0], [0.25, 1.0], [[0.30, 0.20, 0.25], [0.26, 0.18, 0.22]])
+    # on the table, linear in strike
+    assert_close(s.vol(np.array([90.0, 110.0]), np.array([0.25, 1.0])), [0.25, 0.20], 1e-15)
+    # between expiries, total variance linear in time at the strike
+    t = 0.5
+    w = 0.2**2 * 0.25 + (t - 0.25) / 0.75 * (0.18**2 * 1.0 - 0.2**2 * 0.25)
+    assert_close(s.vol(np.array([100.0]), np.array([t])), [np.sqrt(w / t)], 1e-14)
+    # flat outside the table
+    assert_close(s.vol(np.array([50.0, 200.0, 100.0, 100.0]), np.array([0.25, 0.25, 0.1, 3.0])),
+                 [0.30, 0.25, 0.20, 0.18], 1e-15)
+    for args, words in (
+        (([100.0, 90.0], [1.0], [[0.2, 0.2]]), "strikes must be strictly increasing"),
+        (([100.0], [1.0, 0.5], [[0.2], [0.2]]), "expiry_years must be strictly increasing"),
+        (([100.0], [1.0], [[0.2, 0.3]]), "vols must have shape"),
+        (([100.0], [1.0], [[20.0]]), "got 20.0 at expiry 1.0, strike 100.0"),
+        (([-1.0], [1.0], [[0.2]]), "positive finite"),
+        (([1.0], [0.0], [[0.2]]), "positive finite years"),
+    ):
+        with pytest.raises(InputError, match=words):
+            VolSurface(*args)
+
+
+def test_vol_resolution_priority_and_option_prices_to_implied_vol():
+    surface = VolSurface([90.0, 110.0], [0.1, 2.0], [[0.3, 0.3], [0.3, 0.3]])
+    book = Book(["given", "priced", "surface", "flat", "american"], ["A", "A", "A", "B", "B"],
+                [1, 2, 1, 1, 2], [100.0] * 5, [EXP] * 5, [1.0] * 5, [100.0] * 5,
+                exercise=[0, 0, 0, 0, 1])
+    t = (EXP - np.datetime64(VAL)).astype(float) / (365 * 86400)
+    p_euro = float(price(100.0, 100.0, expiry_years=t, vol=0.42, rate=0.04, carry=0.03, kind=2))
+    p_amer = float(american.price(101.0, 100.0, expiry_years=t, vol=0.37, rate=0.04,
+                                  dividend_yield=0.04, kind=2, method="baw"))
+    market = MarketData(VAL, ["A", "B"], [100.0, 101.0], 0.04, [0.03, 0.0], [0.2, 0.25],
+                        surfaces={"A": surface}, position_vol={"given": 0.5},
+                        option_price={"priced": p_euro, "american": p_amer})
+    resolved = book.resolve(market, by="underlying")
+    vol = dict(zip(resolved.position_id, resolved.vol, strict=True))
+    assert vol["given"] == 0.5 and vol["surface"] == 0.3 and vol["flat"] == 0.25
+    assert_close([vol["priced"], vol["american"]], [0.42, 0.37], 1e-9)
+    arbitrage = market.with_position_data(option_price={"priced": 150.0})
+    with pytest.raises(InputError, match="option_price has no implied vol for position 'priced'"):
+        book.resolve(arbitrage)
+
+
+def test_grid_product_order_labels_concat_and_frame_round_trip():
+    grid = ScenarioGrid.product([-0.1, 0.1], [-0.05, 0.0, 0.05], time_shift_years=1 / 365)
+    assert_close(grid.spot_shift, [-0.1] * 3 + [0.1] * 3, 0)
+    assert_close(grid.vol_shift, [-0.05, 0.0, 0.05] * 2, 0)
+    assert grid.labels[0] == "spot-0.1|vol-0.05|t+1d"
+    extra = ScenarioGrid.product([0.3], weight=0.35)
+    both = grid.concat(extra)
+    assert both.n_scenarios == 7 and both.weight[-1] == 0.35
+    again = ScenarioGrid.from_frame(both.to_frame())
+    for name in ("spot_shift", "vol_shift", "vol_shift_type", "time_shift_years", "weight"):
+        assert np.array_equal(getattr(again, name), getattr(both, name)), name
+    assert again.labels == both.labels
+    frame = pd.DataFrame({"spot_shift": [0.1], "time_shift_days": [2.0]})
+    assert_close(ScenarioGrid.from_frame(frame).time_shift_years, [2 / 365], 1e-15)
+
+
+def test_grid_validation_errors():
+    ok = dict(spot_shift=[0.0], vol_shift=[0.0], vol_shift_type=[0], time_shift_years=[0.0],
+              weight=[1.0], labels=["x"])
+    for overrides, words in (
+        (dict(spot_shift=[-1.0]), "spot_shift must be > -1 and finite"),
+        (dict(vol_shift=[np.nan]), "vol_shift must be finite"),
+        (dict(vol_shift_type=[7]), "vol_shift_type must be ShiftType"),
+        (dict(vol_shift=[-1.5], vol_shift_type=[ShiftType.RELATIVE]), ">= -1 where the shift is relative"),
+        (dict(time_shift_years=[-0.1]), "time_shift_years must be >= 0"),
+        (dict(weight=[-1.0]), "weight must be >= 0"),
+        (dict(labels=["a", "b"]), "one entry per scenario"),
+        (dict(spot_shift=[]), "non-empty 1-D"),
+        (dict(vol_scaling="deribit"), "vol_scaling must be a VolScaling"),
+        (dict(linear_spot_shift=[-2.0]), "linear_spot_shift must be > -1"),
+    ):
+        with pytest.raises(InputError, match=words):
+            ScenarioGrid(**{**ok, **overrides})
+    with pytest.raises(InputError, match="missing column 'spot_shift'"):
+        ScenarioGrid.from_frame(pd.DataFrame({"vol_shift": [0.1]}))
+    with pytest.raises(InputError, match="vol_shift_type must be 'absolute' or 'relative'; got 'pct' at row 1"):
+        ScenarioGrid.from_frame(pd.DataFrame({"spot_shift": [0.1], "vol_shift_type": ["pct"]}))
+    with pytest.raises(InputError, match="grid column weight must be numeric; got 'x' at row 2"):
+        ScenarioGrid.from_frame(pd.DataFrame({"spot_shift": [0.1, 0.2], "weight": [1, "x"]}))
+    scaled = ScenarioGrid.product([0.1], vol_scaling=VolScaling(0.3, 0.13))
+    with pytest.raises(InputError, match="different vol_scaling"):
+        scaled.concat(ScenarioGrid.product([0.2]))
+    with pytest.raises(InputError, match="VolScaling.floor_days must be > 0"):
+        VolScaling(0.3, 0.13, floor_days=0.0)
+    with pytest.raises(InputError, match="VolScaling.min_vol_up must be >= 0"):
+        VolScaling(0.3, 0.13, min_vol_up=-1.0)
