@@ -1,10 +1,11 @@
 """greeksmargin: Greeks-based options portfolio margining.
 
 Book + MarketData + ScenarioGrid (or a methodology preset) -> revalue -> PnLMatrix ->
-MarginResult; :func:`compute_margin` chains them. The pricing layer (:mod:`greeksmargin.pricing`) prices European and American options and their
-Greeks under the generalised Black-Scholes model with Numba kernels, and inverts prices to
-implied vols. Units: years (ACT/365), annualised decimal vols, continuously compounded rates;
-Greeks are raw derivatives, desk units carry their unit in the name (``theta_per_day``).
+MarginResult; :func:`compute_margin` chains them. The pricing layer
+(:mod:`greeksmargin.pricing`) prices European and American options and their Greeks under the
+generalised Black-Scholes model with Numba kernels, and inverts prices to implied vols. Units:
+years (ACT/365), annualised decimal vols, continuously compounded rates; Greeks are raw
+derivatives, desk units carry their unit in the name (``theta_per_day``).
 """
 
 from importlib.metadata import PackageNotFoundError, version

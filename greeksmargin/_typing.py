@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Union
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 KindArray = NDArray[np.int8]
-FloatLike = Union[float, ArrayLike]
+FloatLike = float | ArrayLike
 
 __all__ = ["FloatArray", "IntArray", "KindArray", "FloatLike", "ArrayLike"]

@@ -196,7 +196,7 @@ def implied_vol(price: Any, spot: Any, strike: Any, *, expiry_years: Any, rate: 
             status[i] = IVStatus.NOT_CONVERGED
             continue
         try:
-            vols[i] = brentq(lambda s, i=i: value(i, s) - target, VOL_MIN, VOL_MAX,
+            vols[i] = brentq(lambda s, i=i, target=target: value(i, s) - target, VOL_MIN, VOL_MAX,
                              xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200)
             status[i] = IVStatus.OK
         except RuntimeError:
