@@ -1,0 +1,18 @@
+"""The code passes ``ruff check`` with the project's configuration (pyproject.toml)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ruff_is_clean():
+    ruff = shutil.which("ruff") or shutil.which("ruff", path=str(Path(sys.executable).parent))
+    assert ruff is not None, "ruff is part of the test extra: pip install '.[test]'"
+    done = subprocess.run([ruff, "check", "--no-cache", str(ROOT)], capture_output=True,
+                          text=True, timeout=300, check=False, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
