@@ -155,22 +155,34 @@ def _step(m: float) -> float:
 @scalar_jit
 def price1(spot: float, strike: float, expiry_years: float, vol: float, rate: float,
            carry: float, kind: int) -> float:
-    """Price of one European option; at or past expiry (``expiry_years <= 0``) the intrinsic value."""
-    sign = 1.0 if kind == 1 else -1.0
+    """Price of one European option; at or past expiry (``expiry_years <= 0``) the intrinsic
+    value."""
     if expiry_years <= 0.0:
-        return _positive_part(sign * (spot - strike))
-    discount = math.exp(-rate * expiry_years)
+        return _positive_part((1.0 if kind == 1 else -1.0) * (spot - strike))
     forward = spot * math.exp(carry * expiry_years)
-    total_vol = vol * math.sqrt(expiry_years)
+    return price_from_parts(forward, strike, math.log(forward / strike),
+                            vol * math.sqrt(expiry_years), math.exp(-rate * expiry_years), kind)
+
+
+@scalar_jit
+def price_from_parts(forward: float, strike: float, log_moneyness: float, total_vol: float,
+                     discount: float, kind: int) -> float:
+    """Price of one European option (``T > 0``) from its parts: forward ``F = S e^{bT}``,
+    ``log_moneyness = ln(F/K)``, ``total_vol = vol sqrt(T)`` and ``discount = e^{-rT}``.
+
+    The revaluation kernel calls this with the parts that do not change across scenarios
+    computed once per position (no log, exp or sqrt per scenario in the common case).
+    """
+    sign = 1.0 if kind == 1 else -1.0
     moneyness = sign * (forward - strike)
     if total_vol == 0.0:
         return discount * _positive_part(moneyness)
-    x = math.log(forward / strike)
-    d1 = x / total_vol + 0.5 * total_vol
+    d1 = log_moneyness / total_vol + 0.5 * total_vol
     if plain_formula_is_accurate(max(d1, total_vol - d1), total_vol):
         return discount * sign * (forward * norm_cdf(sign * d1)
                                   - strike * norm_cdf(sign * (d1 - total_vol)))
-    time_value = math.sqrt(forward * strike) * normalized_otm_call(-abs(x), total_vol)
+    time_value = (math.sqrt(forward * strike)
+                  * normalized_otm_call(-abs(log_moneyness), total_vol))
     if moneyness > 0.0:
         return discount * (moneyness + time_value)
     return discount * time_value
