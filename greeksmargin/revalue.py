@@ -76,6 +76,31 @@ class PnLMatrix:
         """Scenario labels of the first group's grid."""
         return self.grids[0].labels
 
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, grid: ScenarioGrid | None = None,
+                   currency: str = "USD") -> PnLMatrix:
+        """A P&L matrix supplied directly, e.g. an exchange's published risk arrays.
+
+        ``frame``: one row per group (the index names the groups), one column per scenario, values
+        = P&L (gain > 0) in ``currency``. Risk arrays that show losses as positive numbers (SPAN)
+        must be negated first. ``grid`` gives weights and labels; by default every scenario has
+        weight 1 and the column names as labels (spot shifts 0: the grid only labels them).
+        """
+        values = np.asarray(frame.to_numpy(), dtype=float) if len(frame) else np.zeros((0, 0))
+        if values.ndim != 2 or values.shape[0] == 0 or values.shape[1] == 0:
+            raise InputError(f"a P&L matrix needs at least one group and one scenario; got shape"
+                             f" {values.shape}")
+        if grid is None:
+            n = values.shape[1]
+            grid = ScenarioGrid(np.zeros(n), np.zeros(n), np.zeros(n, np.int8), np.zeros(n),
+                                np.ones(n), tuple(map(str, frame.columns)), name="supplied")
+        elif grid.n_scenarios != values.shape[1]:
+            raise InputError(f"the grid has {grid.n_scenarios} scenarios but the P&L matrix"
+                             f" {values.shape[1]} columns")
+        labels = tuple(map(str, frame.index))
+        return cls(values, labels, np.zeros(len(labels)), (currency,) * len(labels),
+                   (grid,) * len(labels))
+
     def to_frame(self) -> pd.DataFrame:
         """Groups x scenarios as a DataFrame (scenario labels of the first grid as columns)."""
         import pandas as pd

@@ -270,3 +270,32 @@ def test_result_frame_and_dict_carry_parts_and_methodology():
     assert d["methodology"]["name"] == "occ-tims" and d["groups"][0]["group"] == "XYZ"
     with pytest.raises(InputError, match="must be a Methodology or a ScenarioGrid"):
         compute_margin(book, MARKET, "occ")  # type: ignore[arg-type]
+
+
+def test_supplied_risk_array_frame_and_shape_errors():
+    import pandas as pd
+
+    frame = pd.DataFrame([[-10.0, 5.0, -40.0], [3.0, -1.0, 2.0]], index=["ES", "NQ"],
+                         columns=["up", "flat", "extreme"])
+    weights = ScenarioGrid([0.05, 0.0, 0.1], [0.0] * 3, [0] * 3, [0.0] * 3, [1.0, 1.0, 0.35],
+                           ("up", "flat", "extreme"))
+    result = margin_from_pnl(PnLMatrix.from_frame(frame, weights))
+    assert_close(result.initial, [14.0, 1.0], 1e-15)  # max(10, 0.35 x 40) and 1
+    assert result.worst_label == ("extreme", "flat")
+    plain = margin_from_pnl(PnLMatrix.from_frame(frame))
+    assert_close(plain.initial, [40.0, 1.0], 0)
+    with pytest.raises(InputError, match="grid has 2 scenarios but the P&L matrix 3 columns"):
+        PnLMatrix.from_frame(frame, ScenarioGrid.product([0.0, 0.1]))
+    with pytest.raises(InputError, match="at least one group and one scenario"):
+        PnLMatrix.from_frame(pd.DataFrame())
+    grid = ScenarioGrid.product([0.0, 0.1])
+    wrong = PnLMatrix(np.zeros((2, 2)), ("A",), np.zeros(1), ("USD",), (grid,))
+    with pytest.raises(InputError, match="pnl values must have shape"):
+        margin_from_pnl(wrong)
+    short = PnLMatrix(np.zeros((1, 3)), ("A",), np.zeros(1), ("USD",), (grid,))
+    with pytest.raises(InputError, match="3 P&L columns but 2 scenarios"):
+        margin_from_pnl(short)
+    with pytest.raises(MethodologyError, match="bad options for methodology 'span'"):
+        methodology.get("span", psr=0.1)
+    with pytest.raises(Exception, match="no market data for underlying 'ZZZ'"):
+        MARKET.index_of("ZZZ")
