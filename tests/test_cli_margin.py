@@ -120,3 +120,24 @@ def test_margin_console_script_runs_the_readme_main_command():
                           timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert "total initial margin:" in done.stdout
+
+
+def test_compare_table_and_correlation_file(tmp_path, capsys):
+    assert main(["compare", "--sample", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    methods = [r["method"] for r in rows]
+    assert methods[:2] == ["each position alone", "each strategy alone"]
+    assert any(m.startswith("product-group offsets") for m in methods)
+    margins = [r["margin"] for r in rows]
+    assert all(m <= margins[0] + 1e-9 for m in margins)
+    corr = tmp_path / "corr.csv"
+    names = ["SPY", "SPX", "AAPL", "QQQ"]
+    pd.DataFrame(np.ones((4, 4)), index=names, columns=names).to_csv(corr)
+    assert main(["compare", "--sample", "--correlation", str(corr), "--format", "csv"]) == 0
+    table = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    row = table[table["method"] == "correlation-aggregated underlyings"].iloc[0]
+    alone = table[table["method"] == "each underlying alone"].iloc[0]
+    assert row["margin"] == pytest.approx(alone["margin"], rel=1e-12)  # all ones: no offset
+    pd.DataFrame(np.ones((2, 2)), index=names[:2], columns=names[:2]).to_csv(corr)
+    assert main(["compare", "--sample", "--correlation", str(corr)]) == 2
+    assert "correlation file lacks underlyings" in capsys.readouterr().err
