@@ -9,11 +9,11 @@ to ``docs/benchmarks.md`` (replacing an earlier one). Run: ``python benchmarks/b
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import numba
 import numpy as np
+from bench_pricing import best_time  # same folder: the scripts run as benchmarks/<name>.py
 from scipy.special import ndtr
 
 from greeksmargin import Book, MarketData, ScenarioGrid, ShiftType, revalue
@@ -75,15 +75,6 @@ def numpy_pnl(spot, strike, t, vol, rate, carry, sign, notional, spot_shift, vol
     return total
 
 
-def best(fn, repeat=3):
-    out = math.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        out = min(out, time.perf_counter() - start)
-    return out
-
-
 def main() -> None:
     book, market = make_book(N_POSITIONS)
     grid = ScenarioGrid.product(np.linspace(-0.15, 0.15, 21), [-0.3, -0.15, 0.0, 0.15, 0.3],
@@ -103,10 +94,10 @@ def main() -> None:
     rows = []
     for threads in (1, 2):
         numba.set_num_threads(threads)
-        rows.append((f"greeksmargin.revalue ({threads} thr)", best(lambda: revalue(resolved, grid))))
+        rows.append((f"greeksmargin.revalue ({threads} thr)", best_time(lambda: revalue(resolved, grid), 3)))
         rows.append((f"straightforward Numba loop ({threads} thr)",
-                     best(lambda: straightforward_numba(*args))))
-    rows.append(("NumPy + scipy.special.ndtr, chunked", best(lambda: numpy_pnl(*args), 2)))
+                     best_time(lambda: straightforward_numba(*args), 3)))
+    rows.append(("NumPy + scipy.special.ndtr, chunked", best_time(lambda: numpy_pnl(*args), 2)))
     lines = ["## Revaluation (`python benchmarks/bench_revalue.py`)", "",
              f"{N_POSITIONS:,} European options x {grid.n_scenarios} scenarios (21 spot x 5 relative"
              " vol shocks), P&L per scenario summed over the book; peers checked against"

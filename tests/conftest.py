@@ -71,3 +71,16 @@ def random_book(n, seed, n_underlyings=3, linear_share=0.15, inverse=False, amer
     market = MarketData(valuation, names, spot, rate, carry,
                         position_vol={f"P{i}": float(vol[i]) for i in range(n) if kind[i]})
     return book, market
+
+
+def run_console_script(*args):
+    """Run the installed ``greeksmargin`` script (proves the package and its data installed)."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = shutil.which("greeksmargin") or shutil.which("greeksmargin",
+                                                       path=str(Path(sys.executable).parent))
+    assert exe is not None, "the console script is not on PATH: is the package installed?"
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=300, check=False)

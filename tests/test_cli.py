@@ -4,10 +4,6 @@ equal the library's, and bad rows give one readable line each with exit status 2
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +12,7 @@ import pytest
 from greeksmargin import OptionKind
 from greeksmargin.cli import main, sample_path
 from greeksmargin.pricing import american, black_scholes_merton
+from tests.conftest import run_console_script
 
 
 def test_sample_json_matches_library(capsys):
@@ -81,13 +78,7 @@ def test_missing_file_and_columns(tmp_path, capsys):
 
 def test_console_script_installed():
     # the installed script (not the source tree) also proves the package data was installed
-    exe = shutil.which("greeksmargin") or shutil.which("greeksmargin",
-                                                       path=str(Path(sys.executable).parent))
-    assert exe is not None, "the console script is not on PATH: is the package installed?"
-    done = subprocess.run([exe, "greeks", "--sample"], capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = run_console_script("greeks", "--sample")
     assert done.returncode == 0, done.stderr
     assert "SPY-C450" in done.stdout
-    version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=300,
-                             check=False)
-    assert version.stdout.startswith("greeksmargin ")
+    assert run_console_script("--version").stdout.startswith("greeksmargin ")

@@ -4,10 +4,6 @@ gives one line per problem and exit status 2, never a traceback."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +11,7 @@ import pytest
 
 from greeksmargin import MarketData, compute_margin, methodology, read_book
 from greeksmargin.cli import main, sample_margin_paths
+from tests.conftest import run_console_script
 
 
 def _library_result(preset="occ-tims"):
@@ -113,11 +110,7 @@ def test_market_and_methodology_errors_exit_2(tmp_path, capsys):
 
 
 def test_margin_console_script_runs_the_readme_main_command():
-    exe = shutil.which("greeksmargin") or shutil.which("greeksmargin",
-                                                       path=str(Path(sys.executable).parent))
-    assert exe is not None, "the console script is not on PATH: is the package installed?"
-    done = subprocess.run([exe, "margin", "--sample"], capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = run_console_script("margin", "--sample")
     assert done.returncode == 0, done.stderr
     assert "total initial margin:" in done.stdout
 
