@@ -37,7 +37,8 @@ from .scenarios import ScenarioGrid
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MarginResult", "compute_margin", "margin_from_pnl", "deribit_dampened"]
+__all__ = ["MarginResult", "GroupFacts", "compute_margin", "margin_from_pnl", "requirements",
+           "deribit_dampened"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +144,95 @@ def deribit_dampened(pnl: np.ndarray, weight: np.ndarray, extended: np.ndarray,
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class GroupFacts:
+    """What the add-ons and the total need to know of a group's positions (dimension ``group``).
+
+    The count fields add up when positions are added (a pre-trade order is a set of new rows),
+    so a cached account's facts plus an order's facts are the facts of the combined book.
+    """
+
+    option_contracts: np.ndarray  # sum |quantity| x multiplier over options
+    short_option_quantity: np.ndarray  # sum |quantity| over short options
+    linear_notional: np.ndarray  # sum |quantity x multiplier| over linear instruments
+    spot: np.ndarray  # spot of the group's first underlying (for the Deribit dampener)
+    to_quote: np.ndarray  # value of one unit of the group's currency in the quote currency
+    quote_currency: str
+
+    @classmethod
+    def from_resolved(cls, resolved: ResolvedBook, currency: Sequence[str]) -> GroupFacts:
+        """Facts of every group of ``resolved`` (groups with settlement ``currency``)."""
+        market = resolved.market
+        n_groups = resolved.n_groups
+        starts = resolved.group_offsets[:-1]
+        nonempty = resolved.group_offsets[1:] > starts
+
+        def group_sum(x: np.ndarray) -> np.ndarray:
+            out = np.zeros(n_groups)
+            if x.size:
+                out[nonempty] = np.add.reduceat(x, starts[nonempty])
+            return out
+
+        option = resolved.kind != OptionKind.LINEAR
+        contracts = np.abs(resolved.quantity) * resolved.multiplier
+        first = resolved.underlying_index[np.minimum(starts, max(resolved.position_id.size - 1, 0))]
+        return cls(
+            group_sum(np.where(option, contracts, 0.0)),
+            group_sum(np.where(option & (resolved.quantity < 0), np.abs(resolved.quantity), 0.0)),
+            group_sum(np.where(option, 0.0, contracts)),
+            np.array(market.spot[first], dtype=float),
+            np.array([1.0 if c == market.quote_currency else float(market.spot[market.index_of(c)])
+                      for c in currency]),
+            market.quote_currency)
+
+    def plus(self, other: GroupFacts) -> GroupFacts:
+        """Facts of the combined positions of the same groups."""
+        return GroupFacts(self.option_contracts + other.option_contracts,
+                          self.short_option_quantity + other.short_option_quantity,
+                          self.linear_notional + other.linear_notional, self.spot, self.to_quote,
+                          self.quote_currency)
+
+
+def requirements(values: np.ndarray, weights: np.ndarray, grids: Sequence[ScenarioGrid],
+                 labels: Sequence[str], currency: Sequence[str], rules: Methodology | None,
+                 facts: GroupFacts | None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Scan risk, worst scenario and add-ons per group from a (groups x scenarios) P&L array.
+
+    The one reduction behind :func:`margin_from_pnl`, the account's what-if and the liquidation
+    engine. Returns ``(scan, worst, addons)``; the requirement is ``scan + sum(addons)``.
+    """
+    n_groups = values.shape[0]
+    weighted = weights * values
+    if rules is not None and facts is not None and rules.extended_dampener:
+        for g in range(n_groups):
+            damp = rules.extended_dampener.get(labels[g], 0.0)
+            grid = grids[g]
+            if damp and "extended" in grid.metadata:
+                weighted[g] = deribit_dampened(values[g], grid.weight, grid.metadata["extended"],
+                                               grid.spot_shift, grid.metadata["price_range"],
+                                               damp, float(facts.spot[g]),
+                                               currency[g] != facts.quote_currency)
+    worst = np.argmin(weighted, axis=1)
+    scan = np.maximum(0.0, -weighted[np.arange(n_groups), worst])
+    addons: dict[str, np.ndarray] = {}
+    if rules is not None and facts is not None:
+        requirement = scan
+        if rules.contract_minimum:
+            minimum = rules.contract_minimum * facts.option_contracts
+            addons["contract_minimum"] = np.maximum(minimum - requirement, 0.0)
+            requirement = requirement + addons["contract_minimum"]
+        if rules.short_option_minimum:
+            som = rules.short_option_minimum * facts.short_option_quantity
+            addons["short_option_minimum"] = np.maximum(som - requirement, 0.0)
+            requirement = requirement + addons["short_option_minimum"]
+        if rules.roll_shock_rate:
+            rate = np.array([rules.roll_shock_rate.get(label, 0.0) for label in labels])
+            addons["roll_shock"] = rate * facts.linear_notional
+    return scan, worst, addons
+
+
 def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
-                    resolved: ResolvedBook | None = None,
+                    resolved: ResolvedBook | None = None, facts: GroupFacts | None = None,
                     excluded: Sequence[Failure] = ()) -> MarginResult:
     """Margin from a P&L matrix (groups x scenarios), e.g. published risk arrays.
 
@@ -155,8 +243,10 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
     methodology : Methodology, optional
         Add-on rules (contract minimum, SOM, roll shock, dampener, MM factor); none by default.
     resolved : ResolvedBook, optional
-        The positions behind ``pnl``; needed by add-ons that count contracts and by the
-        dampener (spot); without it those add-ons are 0.
+        The positions behind ``pnl``; gives the ``facts`` that add-ons count (contracts) and the
+        dampener and the total's currency conversion need (spot).
+    facts : GroupFacts, optional
+        Those facts directly (a cached account); without either, add-ons are 0.
 
     Raises
     ------
@@ -168,69 +258,31 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
     if values.ndim != 2 or values.shape[0] != n_groups:
         raise InputError(f"pnl values must have shape (n_groups={n_groups}, n_scenarios); got"
                          f" {values.shape}")
+    for g in range(n_groups):
+        if values.shape[1] != pnl.grids[g].n_scenarios:
+            raise InputError(f"group {pnl.row_labels[g]!r}: {values.shape[1]} P&L columns but"
+                             f" {pnl.grids[g].n_scenarios} scenarios in its grid")
     bad = ~np.isfinite(values)
     if bad.any():
         g, j = np.argwhere(bad)[0]
         raise InputError(f"scenario P&L is not finite ({float(values[g, j])!r}) for group"
                          f" {pnl.row_labels[g]!r}, scenario {pnl.grids[g].labels[j]!r}"
                          f"{_culprits(pnl, j)}")
+    if facts is None and resolved is not None:
+        facts = GroupFacts.from_resolved(resolved, pnl.currency)
     rules = methodology
-    scan = np.zeros(n_groups)
-    worst = np.zeros(n_groups, np.intp)
-    addons: dict[str, np.ndarray] = {}
-    market = resolved.market if resolved is not None else None
-    for g in range(n_groups):
-        grid = pnl.grids[g]
-        if values.shape[1] != grid.n_scenarios:
-            raise InputError(f"group {pnl.row_labels[g]!r}: {values.shape[1]} P&L columns but"
-                             f" {grid.n_scenarios} scenarios in its grid")
-        weighted = grid.weight * values[g]
-        damp = rules.extended_dampener.get(pnl.row_labels[g], 0.0) if rules else 0.0
-        if damp and "extended" in grid.metadata and market is not None and resolved is not None:
-            u = resolved.underlying_index[resolved.group_offsets[g]]
-            weighted = deribit_dampened(values[g], grid.weight, grid.metadata["extended"],
-                                        grid.spot_shift, grid.metadata["price_range"], damp,
-                                        float(market.spot[u]), pnl.currency[g] != market.quote_currency)
-        worst[g] = int(np.argmin(weighted))
-        scan[g] = max(0.0, -float(weighted[worst[g]]))
-    requirement = scan.copy()
-    if rules is not None and resolved is not None:
-        option = resolved.kind != OptionKind.LINEAR
-        contracts = np.abs(resolved.quantity) * resolved.multiplier
-        per_group = np.add.reduceat
-        starts = resolved.group_offsets[:-1]
-        nonempty = resolved.group_offsets[1:] > starts
-
-        def group_sum(x: np.ndarray) -> np.ndarray:
-            out = np.zeros(n_groups)
-            if x.size:
-                out[nonempty] = per_group(x, starts[nonempty])
-            return out
-
-        if rules.contract_minimum:
-            minimum = rules.contract_minimum * group_sum(np.where(option, contracts, 0.0))
-            addons["contract_minimum"] = np.maximum(minimum - requirement, 0.0)
-            requirement = requirement + addons["contract_minimum"]
-        if rules.short_option_minimum:
-            short = option & (resolved.quantity < 0)
-            som = rules.short_option_minimum * group_sum(np.where(short, np.abs(resolved.quantity),
-                                                                  0.0))
-            addons["short_option_minimum"] = np.maximum(som - requirement, 0.0)
-            requirement = requirement + addons["short_option_minimum"]
-        if rules.roll_shock_rate:
-            rate = np.array([rules.roll_shock_rate.get(label, 0.0) for label in pnl.row_labels])
-            addons["roll_shock"] = rate * group_sum(np.where(option, 0.0, contracts))
-            requirement = requirement + addons["roll_shock"]
+    weights = np.stack([g.weight for g in pnl.grids])
+    scan, worst, addons = requirements(values, weights, pnl.grids, pnl.row_labels, pnl.currency,
+                                       rules, facts)
+    requirement = scan + sum(addons.values(), np.zeros(n_groups))
     maintenance = requirement * (rules.mm_factor if rules else 1.0)
     currencies = set(pnl.currency)
     if len(currencies) == 1:
         total_currency = pnl.currency[0]
         to_total = np.ones(n_groups)
-    elif market is not None and resolved is not None:
-        total_currency = market.quote_currency
-        to_total = np.array([
-            1.0 if c == market.quote_currency else float(market.spot[market.index_of(c)])
-            for c in pnl.currency])
+    elif facts is not None:
+        total_currency = facts.quote_currency
+        to_total = facts.to_quote
     else:
         raise InputError(f"groups settle in different currencies {sorted(currencies)}; pass the"
                          " resolved book so the total can be converted at spot")
