@@ -243,11 +243,11 @@ def write_report(rows, cold, n) -> None:
         "",
     ]
     path = ROOT / "docs" / "benchmarks.md"
-    # keep the sections other benchmark scripts wrote (bench_revalue.py's "## Revaluation")
+    # keep the sections other benchmark scripts wrote (revaluation, pre-trade what-if)
     kept = ""
-    if path.exists() and "## Revaluation" in path.read_text():
-        text = path.read_text()
-        kept = "\n" + text[text.index("## Revaluation"):]
+    if path.exists():
+        sections = path.read_text().split("\n## ")[1:]
+        kept = "".join("\n## " + x for x in sections if not x.startswith("Pricing layer"))
     path.write_text("\n".join(lines) + kept)
 
 
