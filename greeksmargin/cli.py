@@ -232,6 +232,75 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_stress(args: argparse.Namespace) -> int:
+    from . import stress
+
+    book, market, failures, market_frame = _load(args)
+    if failures:
+        raise InputError(f"stress needs the whole book; {len(failures)} rows are invalid")
+    scenarios = (stress.read_scenarios(args.scenarios) if args.scenarios
+                 else list(stress.LIBRARY.values()))
+    report = stress.stress_report(book, market, scenarios, method=_methodology(args, market_frame))
+    table = report.pnl.assign(total=report.total)
+    if args.plot:
+        from .plots import plot_stress
+
+        plot_stress(report, args.plot)
+    if args.format == "json":
+        json.dump({"currency": report.currency, "worst": report.worst,
+                   "worst_loss": report.worst_loss, "margin_consumed": report.margin_consumed,
+                   "pnl": table.reset_index().to_dict("records")}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.format == "csv":
+        table.to_csv(sys.stdout)
+    else:
+        with pd.option_context("display.width", 200, "display.float_format", "{:,.0f}".format):
+            print(table.to_string())
+        print(f"worst: {report.worst}, loss {report.worst_loss:,.2f} {report.currency} ="
+              f" {report.margin_consumed:.2f} x the initial margin")
+    return 0
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from . import backtest as bt
+    from . import history
+
+    prices, vix = history.sp500(), history.vix()
+    strategy = bt.STRATEGIES[args.strategy]
+    if args.dynamic:
+        method: object = bt.dynamic_range_grid(bt.ewma_vol(prices), k=args.dynamic,
+                                               mpor_days=args.mpor, floor=args.floor)
+        label = f"dynamic {args.dynamic:g} x EWMA vol, floor {args.floor:.0%}"
+    elif args.preset == "span":
+        method, label = methodology.span(args.psr, args.vsr), f"SPAN PSR {args.psr:.0%}"
+    else:
+        method = methodology.occ_tims({"IDX": "high_cap_index"})
+        label = "OCC TIMS high-cap index +6%/-8%"
+    result = bt.backtest(prices, strategy, method, implied_vol=vix, mpor_days=args.mpor,
+                         start=args.start, end=args.end, label=label)  # type: ignore[arg-type]
+    summary = {"strategy": strategy.name, **result.summary(),
+               "vol_sources": result.frame["vol_source"].value_counts().to_dict(),
+               "data": "S&P 500 adjusted close and VIX from the arch package"}
+    if args.plot:
+        from .plots import plot_backtest
+
+        plot_backtest(result, args.plot, f"{strategy.name} | {label}")
+    if args.format == "json":
+        out = {**summary, "exceedance_dates": [str(d.date()) for d in
+                                               result.frame.loc[result.frame["exceed"], "date"]]}
+        json.dump(out, sys.stdout, indent=2, default=float)
+        sys.stdout.write("\n")
+    else:
+        for key, value in summary.items():
+            print(f"{key:22s} {value}")
+        hits = result.frame[result.frame["exceed"]]
+        if len(hits) and not args.quiet:
+            print("exceedances (date, margin, loss):")
+            for _, row in hits.iterrows():
+                print(f"  {row['date'].date()}  {row['margin']:12,.2f}  {row['loss']:12,.2f}")
+    return 0
+
+
 def _read_book(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path)
@@ -350,7 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
                              ("risk-matrix", _cmd_risk_matrix,
                               "P&L on a vol x spot grid, worst cell marked"),
                              ("compare", _cmd_compare,
-                              "isolated vs cross-margined: the capital-efficiency table")):
+                              "isolated vs cross-margined: the capital-efficiency table"),
+                             ("stress", _cmd_stress,
+                              "P&L under named stress scenarios and the margin they consume")):
         p = sub.add_parser(name, help=text)
         p.add_argument("book", nargs="?", default=None,
                        help="book CSV/Parquet; the bundled sample when omitted or with --sample")
@@ -364,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop on bad rows (default) or margin the rest and list them")
         p.add_argument("--format", choices=("table", "csv", "json"), default="table")
         p.set_defaults(func=func)
-        if name in ("margin", "compare"):
+        if name in ("margin", "compare", "stress"):
             src = p.add_mutually_exclusive_group()
             src.add_argument("--preset", choices=sorted(methodology.PRESETS), default="occ-tims")
             src.add_argument("--grid", help="scenario grid CSV: spot_shift, vol_shift,"
@@ -376,6 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
             if name == "margin":
                 p.add_argument("--by", choices=("group", "underlying", "position"),
                                default="group")
+            elif name == "stress":
+                p.add_argument("--scenarios", help="CSV: scenario, underlying, spot_shift,"
+                               " vol_shift, time_shift_days, description (default: the library)")
+                p.add_argument("--plot", help="write a PNG of the stress P&L")
             else:
                 p.add_argument("--offset", type=float, default=1.0,
                                help="product-group offset (share of the netting benefit), 0..1;"
@@ -388,6 +463,22 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--vol-shifts", type=float, nargs="+", default=[-0.3, 0.0, 0.3])
             p.add_argument("--days", type=float, default=0.0, help="clock advance in days")
             p.add_argument("--group", help="one group instead of the whole book")
+    b = sub.add_parser("backtest", help="margin vs realised loss on real S&P 500 history (arch)")
+    b.add_argument("--strategy", choices=sorted(("long-index", "short-put", "short-strangle")),
+                   default="short-put")
+    b.add_argument("--preset", choices=("occ-tims", "span"), default="occ-tims")
+    b.add_argument("--psr", type=float, default=0.07)
+    b.add_argument("--vsr", type=float, default=0.35)
+    b.add_argument("--dynamic", type=float, default=0.0,
+                   help="use a dynamic range of K x EWMA vol instead of the preset")
+    b.add_argument("--floor", type=float, default=0.0, help="floor of the dynamic range")
+    b.add_argument("--mpor", type=int, default=2, help="margin period of risk, trading days")
+    b.add_argument("--start", default=None, help="first date (default 1999)")
+    b.add_argument("--end", default=None, help="last date (default 2018)")
+    b.add_argument("--plot", help="write a PNG of margin vs realised loss")
+    b.add_argument("--format", choices=("table", "json"), default="table")
+    b.add_argument("--quiet", action="store_true", help="summary only")
+    b.set_defaults(func=_cmd_backtest)
     return parser
 
 
