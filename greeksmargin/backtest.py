@@ -170,13 +170,17 @@ def christoffersen(exceed: Sequence[bool] | np.ndarray) -> tuple[float, float]:
     return lr, float(stats.chi2.sf(lr, 1))
 
 
-def procyclicality(margin: np.ndarray, window: int) -> float:
-    """Largest relative margin increase over ``window`` days: ``max_t M_t / min(M_{t-w..t}) - 1``."""
+def procyclicality(margin: np.ndarray, window: int, absolute: bool = False) -> float:
+    """Largest margin increase over ``window`` days: relative ``max_t M_t / min(M_{t-w..t}) - 1``
+    or, with ``absolute``, ``max_t M_t - min(M_{t-w..t})`` (the relative figure explodes for
+    books whose margin passes near zero, such as far out-of-the-money short options)."""
     m = np.asarray(margin, dtype=float)
     best = 0.0
     for t in range(m.size):
         low = np.min(m[max(0, t - window):t + 1])
-        if low > 0:
+        if absolute:
+            best = max(best, m[t] - low)
+        elif low > 0:
             best = max(best, m[t] / low - 1.0)
     return float(best)
 
@@ -192,6 +196,7 @@ class BacktestResult:
     kupiec: tuple[float, float]
     christoffersen: tuple[float, float]
     procyclicality: float
+    procyclicality_abs: float
     confidence: float
     mpor_days: int
     method: str
@@ -202,7 +207,8 @@ class BacktestResult:
                 "coverage": self.coverage, "expected_coverage": self.confidence,
                 "kupiec_lr": self.kupiec[0], "kupiec_p": self.kupiec[1],
                 "christoffersen_lr": self.christoffersen[0], "christoffersen_p": self.christoffersen[1],
-                "max_margin_increase": self.procyclicality}
+                "max_margin_increase": self.procyclicality,
+                "max_margin_increase_abs": self.procyclicality_abs}
 
 
 def _book(strategy: Strategy, spot: float, date: np.datetime64, roll: int) -> Book:
@@ -303,4 +309,5 @@ def backtest(prices: pd.Series, strategy: Strategy, method: Methodology | Callab
     return BacktestResult(frame, 1 - x / n, n, x, kupiec(n, x, 1 - confidence),
                           christoffersen(frame["exceed"].to_numpy()),
                           procyclicality(frame["margin"].to_numpy(), procyclicality_window),
+                          procyclicality(frame["margin"].to_numpy(), procyclicality_window, True),
                           confidence, mpor_days, name)

@@ -76,6 +76,7 @@ def test_coverage_on_a_known_vol_series_is_within_its_binomial_band():
 
 def test_procyclicality_and_ewma_by_hand():
     assert procyclicality(np.array([10, 8, 12, 20, 15]), 2) == pytest.approx(20 / 8 - 1)
+    assert procyclicality(np.array([10, 8, 12, 20, 15]), 2, absolute=True) == 12.0
     prices = _gbm(60, 0.3, 3)
     r = np.log(prices).diff().to_numpy()
     var = np.var(r[1:21], ddof=1)
