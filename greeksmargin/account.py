@@ -32,7 +32,7 @@ from ._arrays import frozen_array
 from .book import Book, ResolvedBook
 from .errors import InputError
 from .kernels import _account
-from .margin import GroupFacts, MarginResult, margin_from_pnl, requirements
+from .margin import GroupFacts, MarginResult, class_group, margin_from_pnl, requirements
 from .market import MarketData
 from .methodology import Methodology
 from .revalue import PnLMatrix, group_currency, revalue
@@ -203,9 +203,10 @@ class AccountState:
         labels = self.pnl.row_labels
         rules = self.rules
         object.__setattr__(self, "roll", np.array(
-            [rules.roll_shock_rate.get(label, 0.0) if rules else 0.0 for label in labels]))
+            [rules.roll_shock_rate.get(class_group(label), 0.0) if rules else 0.0
+             for label in labels]))
         object.__setattr__(self, "compiled", rules is None or not any(
-            rules.extended_dampener.get(label, 0.0) and "extended" in grid.metadata
+            rules.extended_dampener.get(class_group(label), 0.0) and "extended" in grid.metadata
             for label, grid in zip(labels, self.grids, strict=True)))
 
     @property

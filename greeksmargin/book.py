@@ -10,7 +10,7 @@ rows sorted by group with CSR offsets, which is all the revaluation kernel needs
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -195,7 +195,7 @@ class Book:
         return result.value
 
     def resolve(self, market: MarketData, *, by: Literal["group", "underlying"] = "group",
-                ) -> ResolvedBook:
+                groups: Sequence[str] | np.ndarray | None = None) -> ResolvedBook:
         """Bind the book to ``market``: year fractions, vols, groups, rows sorted by group.
 
         Parameters
@@ -205,6 +205,9 @@ class Book:
         by : {"group", "underlying"}
             Margin groups: ``market.group_of`` (default: each underlying its own group), or one
             group per underlying regardless of ``group_of``.
+        groups : sequence of str, optional
+            An explicit group label per position, overriding ``by`` (the batch front margins
+            many accounts in one call with labels ``"<account>/<class group>"``).
 
         Raises
         ------
@@ -229,14 +232,20 @@ class Book:
             raise InputError(f"expiry {self.expiry[i]} is before the valuation timestamp"
                              f" {market.valuation} at {where[i]}; remove expired positions")
         vol = _resolve_vols(self, market, und_index, expiry_years, where)
-        if by == "underlying":
+        if groups is not None:
+            group_names = [str(g) for g in groups]
+            if len(group_names) != n:
+                raise InputError(f"groups must have one label per position ({n}); got"
+                                 f" {len(group_names)}")
+        elif by == "underlying":
             group_names = self.underlying.tolist()
         elif by == "group":
             group_names = [market.group_of.get(u, u) for u in self.underlying.tolist()]
         else:
             raise InputError(f"by must be 'group' or 'underlying'; got {by!r}")
         labels = tuple(sorted(set(group_names)))
-        group_index = np.array([labels.index(g) for g in group_names], np.intp)
+        lookup = {g: k for k, g in enumerate(labels)}
+        group_index = np.array([lookup[g] for g in group_names], np.intp)
         order = np.argsort(group_index, kind="stable")
         offsets = np.zeros(len(labels) + 1, np.intp)
         np.cumsum(np.bincount(group_index, minlength=len(labels)), out=offsets[1:])

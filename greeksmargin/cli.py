@@ -301,6 +301,25 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import margin_batch
+
+    market_frame = _read_table(Path(args.market), "market")
+    market = MarketData.from_frame(market_frame, valuation=args.valuation)
+    method = _methodology(args, market_frame)
+    if not Path(args.positions).exists():
+        raise InputError(f"positions dataset not found: {args.positions}")
+    show = sys.stderr.isatty() and not args.quiet
+    result = margin_batch(args.positions, market, method, scheduler=args.scheduler,
+                          venue=args.venue, progress=show)
+    result.to_parquet(args.out, index=False)
+    if not args.quiet:
+        print(f"{len(result)} accounts margined; total initial margin"
+              f" {result['initial_margin'].sum():,.2f} {market.quote_currency}; written to"
+              f" {args.out}")
+    return 0
+
+
 def _read_book(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path)
@@ -463,6 +482,22 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--vol-shifts", type=float, nargs="+", default=[-0.3, 0.0, 0.3])
             p.add_argument("--days", type=float, default=0.0, help="clock advance in days")
             p.add_argument("--group", help="one group instead of the whole book")
+    bt = sub.add_parser("batch", help="margin every account of a Parquet dataset on Dask")
+    bt.add_argument("positions", help="Parquet file or directory: account + book columns")
+    bt.add_argument("--market", required=True, help="market CSV/Parquet (as for margin)")
+    bt.add_argument("--valuation", help="valuation timestamp (UTC), overrides the market file")
+    bt.add_argument("--scheduler", default="threads",
+                    help="threads (default), processes, synchronous, or a dask.distributed"
+                    " address such as tcp://host:8786")
+    bt.add_argument("--venue", choices=("occ", "deribit"))
+    src = bt.add_mutually_exclusive_group()
+    src.add_argument("--preset", choices=sorted(methodology.PRESETS), default="occ-tims")
+    src.add_argument("--grid", help="scenario grid CSV")
+    bt.add_argument("--psr", type=float, default=0.07)
+    bt.add_argument("--vsr", type=float, default=0.35)
+    bt.add_argument("--out", required=True, help="results Parquet file")
+    bt.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    bt.set_defaults(func=_cmd_batch)
     b = sub.add_parser("backtest", help="margin vs realised loss on real S&P 500 history (arch)")
     b.add_argument("--strategy", choices=sorted(("long-index", "short-put", "short-strangle")),
                    default="short-put")

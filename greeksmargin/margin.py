@@ -193,6 +193,12 @@ class GroupFacts:
                           self.quote_currency)
 
 
+def class_group(label: str) -> str:
+    """The class-group part of a group label (``"acct-7/BTC"`` -> ``"BTC"``); rules that are
+    keyed by group (Deribit's per-coin parameters) look it up, so batch labels work too."""
+    return label.rsplit("/", 1)[-1]
+
+
 def requirements(values: np.ndarray, weights: np.ndarray, grids: Sequence[ScenarioGrid],
                  labels: Sequence[str], currency: Sequence[str], rules: Methodology | None,
                  facts: GroupFacts | None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -205,7 +211,7 @@ def requirements(values: np.ndarray, weights: np.ndarray, grids: Sequence[Scenar
     weighted = weights * values
     if rules is not None and facts is not None and rules.extended_dampener:
         for g in range(n_groups):
-            damp = rules.extended_dampener.get(labels[g], 0.0)
+            damp = rules.extended_dampener.get(class_group(labels[g]), 0.0)
             grid = grids[g]
             if damp and "extended" in grid.metadata:
                 weighted[g] = deribit_dampened(values[g], grid.weight, grid.metadata["extended"],
@@ -226,7 +232,8 @@ def requirements(values: np.ndarray, weights: np.ndarray, grids: Sequence[Scenar
             addons["short_option_minimum"] = np.maximum(som - requirement, 0.0)
             requirement = requirement + addons["short_option_minimum"]
         if rules.roll_shock_rate:
-            rate = np.array([rules.roll_shock_rate.get(label, 0.0) for label in labels])
+            rate = np.array([rules.roll_shock_rate.get(class_group(label), 0.0)
+                             for label in labels])
             addons["roll_shock"] = rate * facts.linear_notional
     return scan, worst, addons
 

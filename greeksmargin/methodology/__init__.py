@@ -136,6 +136,7 @@ def occ_tims(product_class: Mapping[str, str] | None = None, *, default_class: s
     vols = (0.0, *vol_stress)
 
     def build(resolved: ResolvedBook) -> tuple[ScenarioGrid, ...]:
+        by_class: dict[str, ScenarioGrid] = {}  # one grid object per class, shared by groups
         grids = []
         for label, underlyings in zip(resolved.group_labels, resolved.group_underlyings(),
                                       strict=True):
@@ -144,10 +145,12 @@ def occ_tims(product_class: Mapping[str, str] | None = None, *, default_class: s
                 raise MethodologyError(f"group {label!r} mixes OCC product classes {sorted(found)}"
                                        f" ({', '.join(underlyings)})")
             cls = found.pop()
-            down, up = OCC_RANGES[cls]
-            grids.append(ScenarioGrid.product(_occ_points(down, up), vols,
-                                              vol_shift_type=vol_stress_type,
-                                              name=f"OCC TIMS {cls} {down:+.0%}/{up:+.0%}"))
+            if cls not in by_class:
+                down, up = OCC_RANGES[cls]
+                by_class[cls] = ScenarioGrid.product(
+                    _occ_points(down, up), vols, vol_shift_type=vol_stress_type,
+                    name=f"OCC TIMS {cls} {down:+.0%}/{up:+.0%}")
+            grids.append(by_class[cls])
         return tuple(grids)
 
     return Methodology(
@@ -190,7 +193,8 @@ def span(price_scan_range: float | Mapping[str, float], vol_scan_range: float = 
         SOM per short option contract in the group's currency (0: none).
     """
     def scan_for(label: str) -> float:
-        value = price_scan_range.get(label) if isinstance(price_scan_range, Mapping) else \
+        key = label.rsplit("/", 1)[-1]  # batch labels are "<account>/<group>"
+        value = price_scan_range.get(key) if isinstance(price_scan_range, Mapping) else \
             price_scan_range
         if value is None:
             raise MethodologyError(f"no SPAN price scan range for group {label!r}")
@@ -212,7 +216,14 @@ def span(price_scan_range: float | Mapping[str, float], vol_scan_range: float = 
                             labels, name=f"SPAN PSR {psr:.4g}")
 
     def build(resolved: ResolvedBook) -> tuple[ScenarioGrid, ...]:
-        return tuple(grid(scan_for(label)) for label in resolved.group_labels)
+        by_range: dict[float, ScenarioGrid] = {}
+        out = []
+        for label in resolved.group_labels:
+            psr = scan_for(label)
+            if psr not in by_range:
+                by_range[psr] = grid(psr)
+            out.append(by_range[psr])
+        return tuple(out)
 
     return Methodology(
         "span", "2019.1", f"{SOURCE_FILE} section 3.1-3.2 (CME SPAN risk arrays)", build,
@@ -282,12 +293,16 @@ def deribit(parameters: Mapping[str, Mapping[str, float]] | None = None) -> Meth
         return out
 
     def build(resolved: ResolvedBook) -> tuple[ScenarioGrid, ...]:
+        by_coin: dict[str, ScenarioGrid] = {}
         grids = []
         for label in resolved.group_labels:
-            if label not in table:
+            coin = label.rsplit("/", 1)[-1]  # batch labels are "<account>/<group>"
+            if coin not in table:
                 raise MethodologyError(f"no Deribit parameters for group {label!r}; known: "
                                        f"{', '.join(table)}; pass deribit(parameters={{...}})")
-            grids.append(grid(label))
+            if coin not in by_coin:
+                by_coin[coin] = grid(coin)
+            grids.append(by_coin[coin])
         return tuple(grids)
 
     return Methodology(
