@@ -144,6 +144,22 @@ def margin_batch(positions: str | Path | Any, market: MarketData,
     as_dask : bool
         Return the lazy Dask DataFrame instead of computing a pandas one.
     """
+    client = None
+    if isinstance(scheduler, str) and scheduler.startswith(("tcp://", "tls://", "inproc://")):
+        from distributed import Client
+
+        client = Client(scheduler)
+    elif not isinstance(scheduler, str):
+        client = scheduler
+    # build and run the graph with this client as the current one (a shuffle would otherwise
+    # bind to whatever client was created last in the process)
+    current = client.as_current() if client is not None else nullcontext()
+    with current:
+        return _run(positions, market, method, client, scheduler, venue, progress, as_dask)
+
+
+def _run(positions: Any, market: MarketData, method: Methodology | ScenarioGrid, client: Any,
+         scheduler: Any, venue: str | None, progress: bool, as_dask: bool) -> Any:
     import dask
     import dask.dataframe as dd
 
@@ -157,13 +173,6 @@ def margin_batch(positions: str | Path | Any, market: MarketData,
         prepared = ddf.shuffle("account")  # all rows of an account in one partition
     else:
         raise InputError("positions need an 'account' column or index")
-    client = None
-    if isinstance(scheduler, str) and scheduler.startswith(("tcp://", "tls://", "inproc://")):
-        from distributed import Client
-
-        client = Client(scheduler)
-    elif not isinstance(scheduler, str):
-        client = scheduler
     shared_market: Any = market
     shared_method: Any = method
     if client is not None:
