@@ -320,6 +320,18 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    book, market, failures, market_frame = _load(args)
+    method = _methodology(args, market_frame)
+    for failure in failures:
+        print(f"greeksmargin: excluded: {failure}", file=sys.stderr)
+    path = write_report(book, market, method, args.out, excluded=failures)
+    print(f"report written to {path}")
+    return 0
+
+
 def _read_book(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path)
@@ -440,7 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
                              ("compare", _cmd_compare,
                               "isolated vs cross-margined: the capital-efficiency table"),
                              ("stress", _cmd_stress,
-                              "P&L under named stress scenarios and the margin they consume")):
+                              "P&L under named stress scenarios and the margin they consume"),
+                             ("report", _cmd_report,
+                              "one self-contained HTML margin report with plots")):
         p = sub.add_parser(name, help=text)
         p.add_argument("book", nargs="?", default=None,
                        help="book CSV/Parquet; the bundled sample when omitted or with --sample")
@@ -454,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop on bad rows (default) or margin the rest and list them")
         p.add_argument("--format", choices=("table", "csv", "json"), default="table")
         p.set_defaults(func=func)
-        if name in ("margin", "compare", "stress"):
+        if name in ("margin", "compare", "stress", "report"):
             src = p.add_mutually_exclusive_group()
             src.add_argument("--preset", choices=sorted(methodology.PRESETS), default="occ-tims")
             src.add_argument("--grid", help="scenario grid CSV: spot_shift, vol_shift,"
@@ -466,6 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
             if name == "margin":
                 p.add_argument("--by", choices=("group", "underlying", "position"),
                                default="group")
+            elif name == "report":
+                p.add_argument("--out", required=True, help="HTML file to write")
             elif name == "stress":
                 p.add_argument("--scenarios", help="CSV: scenario, underlying, spot_shift,"
                                " vol_shift, time_shift_days, description (default: the library)")

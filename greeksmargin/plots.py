@@ -8,13 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .errors import InputError
 
 if TYPE_CHECKING:
     from .backtest import BacktestResult
     from .stress import StressReport
 
-__all__ = ["plot_backtest", "plot_stress"]
+__all__ = ["plot_backtest", "plot_stress", "plot_risk_matrix", "plot_pnl_profile", "plot_margin_bars"]
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
@@ -26,6 +28,14 @@ def _pyplot():  # type: ignore[no-untyped-def]
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(plt, fig, path):  # type: ignore[no-untyped-def]
+    # a path, or a binary file object (the HTML report embeds PNGs from memory)
+    target = path if hasattr(path, "write") else Path(path)
+    fig.savefig(target, dpi=110, format="png")
+    plt.close(fig)
+    return target
 
 
 def plot_backtest(result: BacktestResult, path: str | Path, title: str = "") -> Path:
@@ -45,10 +55,7 @@ def plot_backtest(result: BacktestResult, path: str | Path, title: str = "") -> 
     ax.legend(loc="upper left")
     fig.autofmt_xdate()
     fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, path)
 
 
 def plot_stress(report: StressReport, path: str | Path) -> Path:
@@ -66,7 +73,62 @@ def plot_stress(report: StressReport, path: str | Path) -> Path:
     ax.set_xlabel(f"P&L ({report.currency})")
     ax.set_title(f"stress P&L; worst: {report.worst}")
     fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, path)
+
+
+def plot_risk_matrix(values: np.ndarray, spot_shifts: np.ndarray, vol_shifts: np.ndarray,
+                     path: str | Path, title: str = "") -> Path:
+    """Heatmap of P&L (rows vol shifts, columns spot shifts), diverging colours centred on zero,
+    the worst cell outlined and labelled; written to ``path``."""
+    plt = _pyplot()
+    from matplotlib.colors import TwoSlopeNorm
+
+    v = np.asarray(values, dtype=float)
+    limit = max(float(np.abs(v).max()), 1e-12)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * v.shape[1], 1.2 + 0.6 * v.shape[0]))
+    image = ax.imshow(v, cmap="RdYlGn", norm=TwoSlopeNorm(0.0, -limit, limit), aspect="auto")
+    ax.set_xticks(range(v.shape[1]), [f"{s:+.0%}" for s in spot_shifts])
+    ax.set_yticks(range(v.shape[0]), [f"{s:+.0%}" for s in vol_shifts])
+    ax.set_xlabel("spot shift")
+    ax.set_ylabel("vol shift (relative)")
+    for (i, j), value in np.ndenumerate(v):
+        ax.text(j, i, f"{value:,.0f}", ha="center", va="center", fontsize=7)
+    wi, wj = np.unravel_index(int(np.argmin(v)), v.shape)
+    ax.add_patch(plt.Rectangle((wj - 0.5, wi - 0.5), 1, 1, fill=False, ec="black", lw=2.5))
+    fig.colorbar(image, ax=ax, label="P&L")
+    ax.set_title(title or "risk matrix (worst cell outlined)")
+    fig.tight_layout()
+    return _save(plt, fig, path)
+
+
+def plot_pnl_profile(spot_shifts: np.ndarray, curves: dict[str, np.ndarray], path: str | Path,
+                     title: str = "") -> Path:
+    """P&L against spot move, one line per vol shock (and a T+1 day line); written to ``path``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label, values in curves.items():
+        ax.plot(np.asarray(spot_shifts) * 100, values, label=label,
+                ls="--" if "T+1" in label else "-")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlabel("spot move (%)")
+    ax.set_ylabel("P&L")
+    ax.set_title(title or "P&L profile")
+    ax.legend()
+    fig.tight_layout()
+    return _save(plt, fig, path)
+
+
+def plot_margin_bars(labels: list[str], parts: dict[str, np.ndarray], path: str | Path,
+                     title: str = "") -> Path:
+    """Stacked bars of the margin parts per group (scan risk, add-ons); written to ``path``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(labels) + 2), 4))
+    bottom = np.zeros(len(labels))
+    for name, values in parts.items():
+        ax.bar(labels, values, bottom=bottom, label=name)
+        bottom = bottom + np.asarray(values)
+    ax.set_ylabel("margin")
+    ax.set_title(title or "margin per group")
+    ax.legend()
+    fig.tight_layout()
+    return _save(plt, fig, path)
