@@ -10,14 +10,12 @@ Run: ``python benchmarks/bench_account.py``.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
+from bench_pricing import replace_section  # same folder: run as benchmarks/<name>.py
 
 from greeksmargin import Book, MarketData, methodology
 from greeksmargin.account import Account, Collateral
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def per_call(fn, n):
@@ -65,14 +63,7 @@ def main() -> None:
     for name, seconds in rows:
         lines.append(f"| {name} | {seconds * 1e6:.1f} |")
         print(f"{name:52s} {seconds * 1e6:10.1f} us")
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text()
-    marker = "## Pre-trade what-if"
-    if marker in text:
-        head, _, tail = text.partition(marker)
-        rest = tail[tail.find("\n## "):] if "\n## " in tail else ""
-        text = head.rstrip() + "\n" + rest
-    path.write_text(text.rstrip() + "\n\n" + "\n".join(lines) + "\n")
+    replace_section(lines)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import dask.dataframe as dd
 import numpy as np
+from bench_pricing import replace_section  # same folder: run as benchmarks/<name>.py
 
 from greeksmargin import MarketData, compute_margin, methodology, read_book
 from greeksmargin.batch import margin_accounts, margin_batch
 from greeksmargin.synthetic import generate_accounts
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -77,14 +75,7 @@ def main() -> None:
     for row in rows:
         lines.append(f"| {row['accounts']:,} | {row['positions']:,} | "
                      + " | ".join(f"{row[c]:,.0f}" for c in cols) + " |")
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text()
-    marker = "## Batch margining"
-    if marker in text:
-        head, _, tail = text.partition(marker)
-        rest = tail[tail.find("\n## "):] if "\n## " in tail else ""
-        text = head.rstrip() + "\n" + rest
-    path.write_text(text.rstrip() + "\n\n" + "\n".join(lines) + "\n")
+    replace_section(lines)
 
 
 if __name__ == "__main__":

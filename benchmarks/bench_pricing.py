@@ -46,6 +46,18 @@ def inputs(n: int, seed: int = 0):
     return tuple(a[order] for a in (spot, strike, t, vol, rate, carry, kind))
 
 
+def replace_section(lines: list[str]) -> None:
+    """Write a "## ..." section (``lines[0]`` is its heading) into docs/benchmarks.md, replacing
+    the section of the same title and keeping every other one."""
+    path = ROOT / "docs" / "benchmarks.md"
+    title = lines[0].split(" (")[0]
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    head, *sections = text.split("\n## ")
+    kept = ["## " + x for x in sections if not ("## " + x).startswith(title)]
+    path.write_text("\n\n".join([head.rstrip(), *[k.rstrip() for k in kept], "\n".join(lines)])
+                    + "\n")
+
+
 def best_time(fn, repeat: int = 5) -> float:
     best = math.inf
     for _ in range(repeat):

@@ -9,16 +9,14 @@ to ``docs/benchmarks.md`` (replacing an earlier one). Run: ``python benchmarks/b
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numba
 import numpy as np
-from bench_pricing import best_time  # same folder: the scripts run as benchmarks/<name>.py
+from bench_pricing import best_time, replace_section  # same folder: the scripts run as benchmarks/<name>.py
 from scipy.special import ndtr
 
 from greeksmargin import Book, MarketData, ScenarioGrid, ShiftType, revalue
 
-ROOT = Path(__file__).resolve().parents[1]
 N_POSITIONS = 100_000
 
 
@@ -106,12 +104,7 @@ def main() -> None:
     for name, seconds in rows:
         lines.append(f"| {name} | {seconds:.3f} | {cells / seconds / 1e6:.1f} |")
         print(f"{name:45s} {seconds:8.3f} s {cells / seconds / 1e6:8.1f} M/s")
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text()
-    marker = "## Revaluation"
-    if marker in text:
-        text = text[:text.index(marker)].rstrip() + "\n"
-    path.write_text(text + "\n" + "\n".join(lines) + "\n")
+    replace_section(lines)
 
 
 if __name__ == "__main__":
