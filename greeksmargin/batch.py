@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["margin_accounts", "margin_batch", "RESULT_COLUMNS"]
 
+RETRIES = 3  # resubmissions of a cancelled cluster run (see _run)
 RESULT_COLUMNS = ["account", "n_positions", "currency", "initial_margin", "maintenance_margin",
                   "scan_risk", "contract_minimum", "short_option_minimum", "roll_shock",
                   "worst_group", "worst_scenario"]
@@ -188,12 +189,27 @@ def _run(positions: Any, market: MarketData, method: Methodology | ScenarioGrid,
         return result
     try:
         if client is not None:
-            future = client.compute(result)
-            if progress:
-                from distributed import progress as show
+            from distributed.client import FutureCancelledError
 
-                show(future)
-            return future.result().sort_values("account", kind="stable").reset_index(drop=True)
+            for attempt in range(RETRIES):
+                future = client.compute(result)
+                if progress:
+                    from distributed import progress as show
+
+                    show(future)
+                try:
+                    out = future.result()
+                    break
+                except FutureCancelledError:
+                    # dask.distributed can cancel a run whose inputs it is still releasing from a
+                    # previous identical run ("lost dependencies"); the graph is pure, so
+                    # resubmitting is safe. (Data scattered from memory, as dd.from_pandas does
+                    # on a cluster, is lost for good with the worker that held it: read from
+                    # Parquet, whose read tasks can be redone.)
+                    del future
+                    if attempt == RETRIES - 1:
+                        raise
+            return out.sort_values("account", kind="stable").reset_index(drop=True)
         bar: Any = nullcontext()
         if progress:
             from dask.diagnostics import ProgressBar

@@ -82,13 +82,21 @@ def test_dask_schedulers_and_parquet_agree_and_never_split_accounts(sample, tmp_
                      methodology.occ_tims())
 
 
-def test_local_cluster_with_worker_processes_survives_a_killed_worker():
+def test_local_cluster_with_worker_processes_survives_a_killed_worker(tmp_path):
     from distributed import Client, LocalCluster
 
     positions, market_frame = generate_accounts(6000, seed=9)
     market = MarketData.from_frame(market_frame)
     expected = margin_accounts(positions, market, methodology.occ_tims())
-    ddf = dd.from_pandas(positions, npartitions=24, sort=False)
+    # a partitioned Parquet dataset, as in production: its reads are tasks that can be redone
+    # (an in-memory dd.from_pandas frame is scattered data, lost with the worker that held it)
+    dataset = tmp_path / "positions"
+    dataset.mkdir()
+    bounds = np.linspace(0, len(positions), 25).astype(int)
+    for k in range(24):
+        positions.iloc[bounds[k]:bounds[k + 1]].to_parquet(dataset / f"part.{k:02d}.parquet",
+                                                          index=False)
+    ddf = dd.read_parquet(dataset)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         got = margin_batch(ddf, market, methodology.occ_tims(), scheduler=client)
