@@ -35,7 +35,7 @@ from .kernels import _account
 from .margin import GroupFacts, MarginResult, class_group, margin_from_pnl, requirements
 from .market import MarketData
 from .methodology import Methodology
-from .revalue import PnLMatrix, group_currency, revalue
+from .revalue import PnLMatrix, group_currency, position_values, revalue
 from .scenarios import ScenarioGrid
 
 __all__ = ["Collateral", "Account", "AccountState", "State", "PreparedOrder", "WhatIf"]
@@ -272,7 +272,7 @@ class AccountState:
         facts.linear_notional[rows] = order_facts.linear_notional
         base_by_leg = np.zeros(legs.n_positions)
         to_quote = self.facts.to_quote[leg_group]
-        base_sorted = _position_base(resolved)
+        base_sorted = position_values(resolved)
         base_by_leg[resolved.order] = base_sorted
         return PreparedOrder(legs, group_pnl, leg.position_values, leg_group,
                              base_by_leg * to_quote, facts, float(np.sum(base_by_leg * to_quote)))
@@ -362,19 +362,3 @@ def _leg_facts(state: AccountState, order: PreparedOrder, k: int, factor: float)
     else:
         extra.linear_notional[g] = size
     return state.facts.plus(extra)
-
-
-def _position_base(resolved: ResolvedBook) -> np.ndarray:
-    # value now of each sorted row (notional x unit value, coin for inverse): base of the kernel
-    from .kernels import _revalue
-
-    n = resolved.position_id.size
-    market = resolved.market
-    out = np.empty(n)
-    _revalue.base_range(
-        np.array(resolved.underlying_index, np.int64), np.array(resolved.kind, np.int8),
-        np.array(resolved.strike), np.array(resolved.expiry_years), np.array(resolved.vol),
-        np.array(resolved.notional), np.array(resolved.american, np.int8),
-        np.array(resolved.inverse, np.int8), np.ones(n), np.array(market.spot),
-        np.array(market.rate), np.array(market.carry), out, 0, n)
-    return out

@@ -27,6 +27,7 @@ from .errors import InputError
 from .liquidation import SpreadCost, liquidate
 from .market import MarketData
 from .pricing import greeks
+from .revalue import position_values
 
 __all__ = ["CascadeResult", "AccountPath", "simulate_cascade"]
 
@@ -92,11 +93,9 @@ def _option_value(book: Book, market: MarketData) -> np.ndarray:
     state_value = np.zeros(book.n_positions)
     option = book.kind != OptionKind.LINEAR
     if option.any():
-        from .account import _position_base
-
         resolved = book.resolve(market)
         values = np.empty(book.n_positions)
-        values[resolved.order] = _position_base(resolved)
+        values[resolved.order] = position_values(resolved)
         state_value[option] = values[option]
     return state_value
 

@@ -27,6 +27,7 @@ from .book import Book
 from .enums import OptionKind
 from .errors import InputError
 from .margin import GroupFacts
+from .revalue import position_values
 
 __all__ = ["SpreadCost", "LiquidationStep", "LiquidationResult", "liquidate", "HedgeResult",
            "minimise_margin"]
@@ -129,7 +130,7 @@ def liquidate(state: AccountState, cost: Callable[[int, float, float, float], fl
     group = pnl.position_group
     n = book.n_positions
     resolved = state.resolved
-    value_sorted = _values(state)
+    value_sorted = position_values(state.resolved)
     value = np.empty(n)
     value[resolved.order] = value_sorted
     to_quote = state.facts.to_quote[group]
@@ -220,12 +221,6 @@ def _state_of(equity: float, initial: float, maintenance: float) -> State:
     if equity >= initial:
         return State.HEALTHY
     return State.MARGIN_CALL if equity >= maintenance else State.LIQUIDATION
-
-
-def _values(state: AccountState) -> np.ndarray:
-    from .account import _position_base
-
-    return _position_base(state.resolved)
 
 
 @dataclass(frozen=True, slots=True)

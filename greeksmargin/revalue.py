@@ -150,6 +150,36 @@ def group_currency(resolved: ResolvedBook) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _kernel_inputs(resolved: ResolvedBook, vol_scale: np.ndarray
+                   ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    # per-position and per-underlying arrays in the kernels' argument order; writeable copies,
+    # because the model's arrays are read-only and the kernels' signatures take plain ones
+    market = resolved.market
+    positions = (
+        np.array(resolved.underlying_index, np.int64),
+        np.array(resolved.kind, np.int8),
+        np.array(resolved.strike, np.float64),
+        np.array(resolved.expiry_years, np.float64),
+        np.array(resolved.vol, np.float64),
+        np.array(resolved.notional, np.float64),
+        np.array(resolved.american, np.int8),
+        np.array(resolved.inverse, np.int8),
+        np.array(vol_scale, np.float64),
+    )
+    return positions, (np.array(market.spot), np.array(market.rate), np.array(market.carry))
+
+
+def position_values(resolved: ResolvedBook) -> np.ndarray:
+    """Value now of each position, in the sorted row order of ``resolved``: notional x unit
+    value in the settlement currency (coin for inverse contracts; linear instruments 0). The same
+    numbers :func:`revalue` subtracts from every scenario."""
+    n = resolved.position_id.size
+    positions, underlyings = _kernel_inputs(resolved, np.ones(n))
+    out = np.empty(n)
+    _revalue.base_range(*positions, *underlyings, out, 0, n)
+    return out
+
+
 def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid], *,
             keep_positions: bool = False, parallel: bool | Literal["auto"] = "auto") -> PnLMatrix:
     """Revalue every position under every scenario; P&L summed per group.
@@ -173,7 +203,6 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
     """
     grids = _group_grids(resolved, grid)
     currency = group_currency(resolved)
-    market = resolved.market
     n_groups, n_scen = resolved.n_groups, grids[0].n_scenarios
     n = resolved.position_id.size
 
@@ -188,19 +217,7 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
             t = resolved.expiry_years[rows]
             vol_scale[rows] = np.where(np.isnan(t), 1.0, grid_g.vol_scaling.scale(np.nan_to_num(t)))
             min_vol_up[g] = grid_g.vol_scaling.min_vol_up
-    positions = (
-        np.array(resolved.underlying_index, np.int64),
-        np.array(resolved.kind, np.int8),
-        np.array(resolved.strike, np.float64),
-        np.array(resolved.expiry_years, np.float64),
-        np.array(resolved.vol, np.float64),
-        np.array(resolved.notional, np.float64),
-        np.array(resolved.american, np.int8),
-        np.array(resolved.inverse, np.int8),
-        vol_scale,
-    )
-    # writeable copies: the model's arrays are read-only, the kernels' signatures take plain ones
-    underlyings = (np.array(market.spot), np.array(market.rate), np.array(market.carry))
+    positions, underlyings = _kernel_inputs(resolved, vol_scale)
     use_parallel = (n * n_scen >= PARALLEL_CELLS * 64) if parallel == "auto" else bool(parallel)
     n_chunks = 4 * numba.get_num_threads()
     base = np.empty(n)
