@@ -88,8 +88,7 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
         grids, rules = method, None
     pnl = revalue(resolved, grids)
     result = margin_from_pnl(pnl, methodology=rules, resolved=resolved)
-    facts_to_quote = np.array([1.0 if c == market.quote_currency else
-                               float(market.spot[market.index_of(c)]) for c in result.currency])
+    facts_to_quote = market.to_quote(result.currency)
     group_account = np.array([label.rsplit("/", 1)[0] for label in result.group_labels])
     per_group = pd.DataFrame({
         "account": group_account,

@@ -181,8 +181,7 @@ class GroupFacts:
             group_sum(np.where(option & (resolved.quantity < 0), np.abs(resolved.quantity), 0.0)),
             group_sum(np.where(option, 0.0, contracts)),
             np.array(market.spot[first], dtype=float),
-            np.array([1.0 if c == market.quote_currency else float(market.spot[market.index_of(c)])
-                      for c in currency]),
+            market.to_quote(currency),
             market.quote_currency)
 
     def plus(self, other: GroupFacts) -> GroupFacts:

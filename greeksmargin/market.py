@@ -220,6 +220,12 @@ class MarketData:
             raise MarketDataError(f"no market data for underlying {underlying!r}; known: "
                                   f"{', '.join(self.underlyings)}") from None
 
+    def to_quote(self, currencies: Sequence[str]) -> np.ndarray:
+        """Value of one unit of each settlement currency in the quote currency: 1 for the quote
+        currency itself, the spot of the coin for a coin (inverse settlement)."""
+        return np.array([1.0 if c == self.quote_currency else float(self.spot[self.index_of(c)])
+                         for c in currencies])
+
     def with_position_data(self, position_vol: Mapping[str, float] | None = None,
                            option_price: Mapping[str, float] | None = None) -> MarketData:
         """A copy with more per-position vols or option prices."""

@@ -118,8 +118,7 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
     later = ScenarioGrid.product(spots, [0.0], time_shift_years=1 / 365)
     pnl_now = revalue(resolved, grid)
     pnl_later = revalue(resolved, later)
-    to_quote = np.array([1.0 if c == market.quote_currency else
-                         float(market.spot[market.index_of(c)]) for c in pnl_now.currency])
+    to_quote = market.to_quote(pnl_now.currency)
     total_now = (pnl_now.values * to_quote[:, None]).sum(axis=0)
     total_later = (pnl_later.values * to_quote[:, None]).sum(axis=0)
     matrix = total_now.reshape(spots.size, vols.size).T
@@ -133,7 +132,7 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
             "P&L against spot move (" + market.quote_currency + ")")),
         "margin per group": _png(lambda b: plot_margin_bars(
             list(result.group_labels),
-            {"scan risk": result.scan_risk * (to_quote_groups := _to_quote(result, market)),
+            {"scan risk": result.scan_risk * (to_quote_groups := market.to_quote(result.currency)),
              **{k: v * to_quote_groups for k, v in result.addons.items()}}, b,
             "initial margin per group (" + market.quote_currency + ")")),
     }
@@ -176,8 +175,3 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
     path = Path(out)
     path.write_text(page, encoding="utf-8")
     return path
-
-
-def _to_quote(result: MarginResult, market: MarketData) -> np.ndarray:
-    return np.array([1.0 if c == market.quote_currency else float(market.spot[market.index_of(c)])
-                     for c in result.currency])

@@ -182,8 +182,7 @@ def stress_report(book: Book, market: MarketData, scenarios: Sequence[StressScen
             [ShiftType.RELATIVE] * len(moves), [s.time_shift_days / 365.0 for s in scenarios],
             [1.0] * len(moves), tuple(s.name for s in scenarios), name=f"stress: {label}"))
     pnl = revalue(resolved, grids)
-    to_quote = np.array([1.0 if c == market.quote_currency else float(market.spot[market.index_of(c)])
-                         for c in pnl.currency])
+    to_quote = market.to_quote(pnl.currency)
     frame = pd.DataFrame((pnl.values * to_quote[:, None]).T,
                          index=pd.Index([s.name for s in scenarios], name="scenario"),
                          columns=pd.Index(pnl.row_labels, name="group"))
