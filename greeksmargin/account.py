@@ -319,7 +319,7 @@ class AccountState:
         With ``per_leg`` the initial-margin change of each leg alone is reported too.
         """
         values = self.pnl.values + scale * order.group_pnl
-        facts = self.facts.plus(_scaled(order.facts, abs(scale)))
+        facts = self.facts.plus(order.facts.scaled(abs(scale)))
         initial, maintenance = self._margins(values, facts)
         equity = self.equity - cost
         incremental = np.zeros(0)
@@ -328,7 +328,10 @@ class AccountState:
             for k in range(order.legs.n_positions):
                 v = self.pnl.values.copy()
                 v[order.leg_group[k]] += scale * order.leg_pnl[k]
-                one = _leg_facts(self, order, k, abs(scale))
+                legs = order.legs
+                one = self.facts.plus(self.facts.position(
+                    int(order.leg_group[k]), int(legs.kind[k]), float(legs.quantity[k]),
+                    float(legs.multiplier[k])).scaled(abs(scale)))
                 incremental[k] = self._margins(v, one)[0] - self.initial
         return WhatIf(initial, maintenance, equity, _state(equity, initial, maintenance),
                       equity >= initial, self.initial, incremental)
@@ -340,25 +343,3 @@ def _state(equity: float, initial: float, maintenance: float) -> State:
     if equity >= maintenance:
         return State.MARGIN_CALL
     return State.LIQUIDATION
-
-
-def _scaled(facts: GroupFacts, factor: float) -> GroupFacts:
-    return GroupFacts(facts.option_contracts * factor, facts.short_option_quantity * factor,
-                      facts.linear_notional * factor, facts.spot, facts.to_quote,
-                      facts.quote_currency)
-
-
-def _leg_facts(state: AccountState, order: PreparedOrder, k: int, factor: float) -> GroupFacts:
-    legs = order.legs
-    g = order.leg_group[k]
-    extra = GroupFacts(np.zeros_like(state.facts.spot), np.zeros_like(state.facts.spot),
-                       np.zeros_like(state.facts.spot), state.facts.spot, state.facts.to_quote,
-                       state.facts.quote_currency)
-    size = abs(legs.quantity[k]) * legs.multiplier[k] * factor
-    if legs.kind[k] != 0:
-        extra.option_contracts[g] = size
-        if legs.quantity[k] < 0:
-            extra.short_option_quantity[g] = abs(legs.quantity[k]) * factor
-    else:
-        extra.linear_notional[g] = size
-    return state.facts.plus(extra)

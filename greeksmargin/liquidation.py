@@ -137,9 +137,7 @@ def liquidate(state: AccountState, cost: Callable[[int, float, float, float], fl
     value = value * to_quote
     spot = state.market.spot[[state.market.underlyings.index(u) for u in book.underlying.tolist()]]
     notional = book.quantity * book.multiplier * spot
-    option = book.kind != OptionKind.LINEAR
     contracts = np.abs(book.quantity) * book.multiplier
-    short = option & (book.quantity < 0)
     remaining = np.ones(n)
     values = pnl.values.copy()
     facts = state.facts
@@ -151,16 +149,9 @@ def liquidate(state: AccountState, cost: Callable[[int, float, float, float], fl
     def without(i: int, fraction: float) -> tuple[np.ndarray, GroupFacts]:
         v = values.copy()
         v[group[i]] -= fraction * positions[i]
-        extra = np.zeros_like(facts.spot)
-        f_opt, f_short, f_lin = extra.copy(), extra.copy(), extra.copy()
-        if option[i]:
-            f_opt[group[i]] = -fraction * contracts[i]
-            if short[i]:
-                f_short[group[i]] = -fraction * abs(book.quantity[i])
-        else:
-            f_lin[group[i]] = -fraction * contracts[i]
-        return v, facts.plus(GroupFacts(f_opt, f_short, f_lin, facts.spot, facts.to_quote,
-                                        facts.quote_currency))
+        closed = facts.position(int(group[i]), int(book.kind[i]), float(book.quantity[i]),
+                                float(book.multiplier[i]))
+        return v, facts.plus(closed.scaled(-fraction))
 
     def cost_of(i: int, fraction: float) -> float:
         return float(model(int(book.kind[i]), fraction * contracts[i], fraction * value[i],
@@ -283,11 +274,8 @@ def minimise_margin(state: AccountState, candidates: Book,
 def _combine(orders: Sequence[PreparedOrder], q: np.ndarray) -> PreparedOrder:
     group_pnl = sum((x * o.group_pnl for x, o in zip(q, orders, strict=True)),
                     np.zeros_like(orders[0].group_pnl))
-    f0 = orders[0].facts
-    facts = GroupFacts(
-        sum(abs(x) * o.facts.option_contracts for x, o in zip(q, orders, strict=True)),
-        sum(abs(x) * o.facts.short_option_quantity for x, o in zip(q, orders, strict=True)),
-        sum(abs(x) * o.facts.linear_notional for x, o in zip(q, orders, strict=True)),
-        f0.spot, f0.to_quote, f0.quote_currency)
+    facts = orders[0].facts.scaled(0.0)
+    for x, o in zip(q, orders, strict=True):
+        facts = facts.plus(o.facts.scaled(abs(x)))
     return PreparedOrder(orders[0].legs, group_pnl, orders[0].leg_pnl, orders[0].leg_group,
                          orders[0].leg_value, facts, 0.0)

@@ -184,6 +184,25 @@ class GroupFacts:
             market.to_quote(currency),
             market.quote_currency)
 
+    def scaled(self, factor: float) -> GroupFacts:
+        """The count fields times ``factor`` (a negative factor removes positions)."""
+        return GroupFacts(self.option_contracts * factor, self.short_option_quantity * factor,
+                          self.linear_notional * factor, self.spot, self.to_quote,
+                          self.quote_currency)
+
+    def position(self, group: int, kind: int, quantity: float, multiplier: float) -> GroupFacts:
+        """Facts of one position of ``group`` alone (every other group 0), same groups as self."""
+        zeros = np.zeros_like(self.spot)
+        out = GroupFacts(zeros.copy(), zeros.copy(), zeros.copy(), self.spot, self.to_quote,
+                         self.quote_currency)
+        if kind != OptionKind.LINEAR:
+            out.option_contracts[group] = abs(quantity) * multiplier
+            if quantity < 0:
+                out.short_option_quantity[group] = abs(quantity)
+        else:
+            out.linear_notional[group] = abs(quantity) * multiplier
+        return out
+
     def plus(self, other: GroupFacts) -> GroupFacts:
         """Facts of the combined positions of the same groups."""
         return GroupFacts(self.option_contracts + other.option_contracts,
