@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from ._arrays import frozen_array
+from ._tables import read_table
 from .enums import ExerciseStyle, OptionKind, Settlement
 from .errors import ImpliedVolError, InputError, MarketDataError
 from .market import MarketData, to_timestamp
@@ -374,18 +375,7 @@ def read_book(source: str | Path | pd.DataFrame, venue: str | None = None,
     """
     import pandas as pd
 
-    if isinstance(source, pd.DataFrame):
-        frame = source
-    else:
-        path = Path(source)
-        try:
-            frame = (pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq")
-                     else pd.read_csv(path, dtype={"symbol": str}))
-        except FileNotFoundError:
-            raise InputError(f"book file not found: {path}") from None
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
-                ValueError, OSError) as exc:
-            raise InputError(f"book file {path} could not be read: {exc}") from None
+    frame = source if isinstance(source, pd.DataFrame) else read_table(Path(source), "book")
     return _from_frame(frame, venue, on_invalid)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, methodology
+from ._tables import read_table
 from .book import Book, Failure, read_book
 from .enums import OptionKind, ShiftType
 from .errors import InputError, MethodologyError
@@ -47,19 +48,9 @@ def sample_margin_paths() -> tuple[Path, Path]:
     return Path(str(base / "sample_book.csv")), Path(str(base / "sample_market.csv"))
 
 
-def _read_table(path: Path, what: str) -> pd.DataFrame:
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path, dtype={"symbol": str})
-    except FileNotFoundError:
-        raise InputError(f"{what} file not found: {path}") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
-            OSError) as exc:
-        raise InputError(f"{what} file {path} could not be read: {exc}") from None
-
-
-def _load(args: argparse.Namespace) -> tuple[Book, MarketData, tuple[Failure, ...], pd.DataFrame]:
+def _load(args: argparse.Namespace
+          ) -> tuple[Book, MarketData, tuple[Failure, ...], pd.DataFrame, pd.DataFrame]:
+    """Book, market, refused rows, and the market and book tables as read."""
     if args.book is None:
         book_path, market_path = sample_margin_paths()
         market_path = Path(args.market) if args.market else market_path
@@ -69,9 +60,9 @@ def _load(args: argparse.Namespace) -> tuple[Book, MarketData, tuple[Failure, ..
             raise InputError("--market FILE is required with a book file (one row per underlying:"
                              " underlying, spot, rate, dividend_yield or carry, vol, valuation)")
         market_path = Path(args.market)
-    frame = _read_table(book_path, "book")
+    frame = read_table(book_path, "book")
     loaded = read_book(frame, venue=args.venue, on_invalid=args.on_invalid)
-    market_frame = _read_table(market_path, "market")
+    market_frame = read_table(market_path, "market")
     market = MarketData.from_frame(market_frame, valuation=args.valuation)
     # per-position vols or prices in the book file are market data for those positions
     ids = [str(x) for x in loaded.value.position_id]
@@ -83,12 +74,12 @@ def _load(args: argparse.Namespace) -> tuple[Book, MarketData, tuple[Failure, ..
                 values = by_id[col].reindex(ids)
                 extra[col] = {k: float(v) for k, v in values.items() if pd.notna(v)}
         market = market.with_position_data(extra.get("vol"), extra.get("option_price"))
-    return loaded.value, market, loaded.failures, market_frame
+    return loaded.value, market, loaded.failures, market_frame, frame
 
 
 def _methodology(args: argparse.Namespace, market_frame: pd.DataFrame) -> Methodology | ScenarioGrid:
     if args.grid:
-        return ScenarioGrid.from_frame(_read_table(Path(args.grid), "grid"), name=args.grid)
+        return ScenarioGrid.from_frame(read_table(Path(args.grid), "grid"), name=args.grid)
     name = args.preset
     if name == "occ-tims":
         classes = {}
@@ -103,7 +94,7 @@ def _methodology(args: argparse.Namespace, market_frame: pd.DataFrame) -> Method
 
 
 def _cmd_margin(args: argparse.Namespace) -> int:
-    book, market, failures, market_frame = _load(args)
+    book, market, failures, market_frame, _ = _load(args)
     method = _methodology(args, market_frame)
     by_position = args.by == "position"
     result = compute_margin(book, market, method, by="underlying" if args.by == "underlying"
@@ -150,7 +141,7 @@ def _position_table(result: MarginResult) -> pd.DataFrame:
 
 
 def _cmd_risk_matrix(args: argparse.Namespace) -> int:
-    book, market, failures, _ = _load(args)
+    book, market, failures, _, _ = _load(args)
     spots = np.linspace(-args.spot_range, args.spot_range, args.spot_points)
     vols = np.array(args.vol_shifts)
     grid = ScenarioGrid.product(spots, vols, vol_shift_type=ShiftType.RELATIVE,
@@ -192,11 +183,10 @@ def _cmd_risk_matrix(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from . import crossmargin
 
-    book, market, failures, market_frame = _load(args)
+    book, market, failures, market_frame, frame = _load(args)
     if failures:
         raise InputError(f"compare needs the whole book; {len(failures)} rows are invalid")
     method = _methodology(args, market_frame)
-    frame = _read_table(Path(args.book) if args.book else sample_margin_paths()[0], "book")
     strategy_of = None
     if "strategy" in frame.columns and "position_id" in frame.columns:
         strategy_of = {str(p): str(s) if pd.notna(s) else str(p)
@@ -210,7 +200,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 product_group_of[group] = str(row["product_group"])
     correlation = None
     if args.correlation:
-        raw = _read_table(Path(args.correlation), "correlation")
+        raw = read_table(Path(args.correlation), "correlation")
         table = raw.set_index(raw.columns[0])
         missing = [u for u in market.underlyings if u not in table.index or u not in table.columns]
         if missing:
@@ -235,7 +225,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_stress(args: argparse.Namespace) -> int:
     from . import stress
 
-    book, market, failures, market_frame = _load(args)
+    book, market, failures, market_frame, _ = _load(args)
     if failures:
         raise InputError(f"stress needs the whole book; {len(failures)} rows are invalid")
     scenarios = (stress.read_scenarios(args.scenarios) if args.scenarios
@@ -304,7 +294,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 def _cmd_batch(args: argparse.Namespace) -> int:
     from .batch import margin_batch
 
-    market_frame = _read_table(Path(args.market), "market")
+    market_frame = read_table(Path(args.market), "market")
     market = MarketData.from_frame(market_frame, valuation=args.valuation)
     method = _methodology(args, market_frame)
     if not Path(args.positions).exists():
@@ -323,7 +313,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    book, market, failures, market_frame = _load(args)
+    book, market, failures, market_frame, _ = _load(args)
     method = _methodology(args, market_frame)
     for failure in failures:
         print(f"greeksmargin: excluded: {failure}", file=sys.stderr)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._tables import read_table
 from .book import Book
 from .enums import ShiftType
 from .errors import InputError
@@ -108,7 +109,7 @@ def read_scenarios(source: str | Path | pd.DataFrame) -> list[StressScenario]:
     underlying (``*`` for all others). Errors name the row."""
     import pandas as pd
 
-    frame = source if isinstance(source, pd.DataFrame) else _read(Path(source))
+    frame = source if isinstance(source, pd.DataFrame) else read_table(Path(source), "scenario")
     for col in ("scenario", "underlying", "spot_shift"):
         if col not in frame.columns:
             raise InputError(f"scenario file is missing column {col!r}; columns:"
@@ -130,17 +131,6 @@ def read_scenarios(source: str | Path | pd.DataFrame) -> list[StressScenario]:
         entry["text"] = str(rec.get("description", "") or "")
     return [StressScenario(name, e["spot"], e["vol"], e["days"], e["text"])  # type: ignore[arg-type]
             for name, e in grouped.items()]
-
-
-def _read(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    try:
-        return pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"scenario file not found: {path}") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"scenario file {path} could not be read: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
