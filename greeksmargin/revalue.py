@@ -150,6 +150,18 @@ def group_currency(resolved: ResolvedBook) -> tuple[str, ...]:
     return tuple(out)
 
 
+def vol_scale(resolved: ResolvedBook, grids: Sequence[ScenarioGrid]) -> np.ndarray:
+    """Multiplier of each position's relative vol shifts (sorted rows): the group grid's
+    ``VolScaling`` of its time to expiry, 1 without one (and for linear instruments)."""
+    scale = np.ones(resolved.position_id.size)
+    for g, grid in enumerate(grids):
+        if grid.vol_scaling is not None:
+            rows = slice(resolved.group_offsets[g], resolved.group_offsets[g + 1])
+            t = resolved.expiry_years[rows]
+            scale[rows] = np.where(np.isnan(t), 1.0, grid.vol_scaling.scale(np.nan_to_num(t)))
+    return scale
+
+
 def _kernel_inputs(resolved: ResolvedBook, vol_scale: np.ndarray
                    ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     # per-position and per-underlying arrays in the kernels' argument order; writeable copies,
@@ -209,15 +221,9 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
     def stack(name: str, dtype: type) -> np.ndarray:
         return np.array(np.stack([getattr(g, name) for g in grids]), dtype=dtype)
 
-    vol_scale = np.ones(n)
-    min_vol_up = np.zeros(n_groups)
-    for g, grid_g in enumerate(grids):
-        if grid_g.vol_scaling is not None:
-            rows = slice(resolved.group_offsets[g], resolved.group_offsets[g + 1])
-            t = resolved.expiry_years[rows]
-            vol_scale[rows] = np.where(np.isnan(t), 1.0, grid_g.vol_scaling.scale(np.nan_to_num(t)))
-            min_vol_up[g] = grid_g.vol_scaling.min_vol_up
-    positions, underlyings = _kernel_inputs(resolved, vol_scale)
+    min_vol_up = np.array([g.vol_scaling.min_vol_up if g.vol_scaling is not None else 0.0
+                           for g in grids])
+    positions, underlyings = _kernel_inputs(resolved, vol_scale(resolved, grids))
     use_parallel = (n * n_scen >= PARALLEL_CELLS * 64) if parallel == "auto" else bool(parallel)
     n_chunks = 4 * numba.get_num_threads()
     base = np.empty(n)

@@ -26,7 +26,7 @@ from .book import ResolvedBook
 from .enums import OptionKind, Settlement, ShiftType
 from .errors import InputError
 from .pricing import american, greeks
-from .revalue import PnLMatrix, _group_grids, revalue
+from .revalue import PnLMatrix, _group_grids, revalue, vol_scale
 from .scenarios import ScenarioGrid
 
 __all__ = ["UnderlyingGreeks", "aggregate_greeks", "taylor_pnl", "TaylorResult", "taylor_margin"]
@@ -103,23 +103,13 @@ def aggregate_greeks(resolved: ResolvedBook, rows: np.ndarray | slice | None = N
     return UnderlyingGreeks(market.underlyings, np.array(market.spot), **sums)
 
 
-def _vol_scale(resolved: ResolvedBook, grids: Sequence[ScenarioGrid]) -> np.ndarray:
-    scale = np.ones(resolved.position_id.size)
-    for g, grid in enumerate(grids):
-        if grid.vol_scaling is not None:
-            rows = slice(resolved.group_offsets[g], resolved.group_offsets[g + 1])
-            t = resolved.expiry_years[rows]
-            scale[rows] = np.where(np.isnan(t), 1.0, grid.vol_scaling.scale(np.nan_to_num(t)))
-    return scale
-
-
 def taylor_pnl(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid]) -> PnLMatrix:
     """Scenario P&L per group from the second-order expansion (see the module docstring).
 
     Vol floors and Deribit's ``min_vol_up`` are not applied: the expansion is local.
     """
     grids = _group_grids(resolved, grid)
-    scale = _vol_scale(resolved, grids)
+    scale = vol_scale(resolved, grids)
     out = np.zeros((resolved.n_groups, grids[0].n_scenarios))
     for g, gr in enumerate(grids):
         rows = slice(resolved.group_offsets[g], resolved.group_offsets[g + 1])
