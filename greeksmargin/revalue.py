@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["PnLMatrix", "revalue"]
 
 PARALLEL_CELLS = 256  # below this many (group, scenario) cells x positions/group, run serially
+ITEM_POSITIONS = 4096  # positions per work item of the revaluation kernel ...
+MAX_ITEMS_PER_GROUP = 64  # ... and at most this many items per group (memory: items x scenarios)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +125,24 @@ def _group_grids(resolved: ResolvedBook,
     return grids
 
 
-def scenario_block(n_groups: int, n_scenarios: int, n_threads: int) -> int:
-    """Scenarios per work item: all of a group's when there are groups enough to keep every
-    thread busy, else split so that there are about 8 items per thread. The same block in the
-    serial and the parallel build keeps their sums identical."""
-    wanted_items = 8 * max(n_threads, 1)
-    if n_groups >= wanted_items:
-        return n_scenarios
-    splits = -(-wanted_items // n_groups)
-    return max(1, -(-n_scenarios // splits))
+def work_items(group_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Work items of the revaluation kernel: ``(group, first position, end position)``.
+
+    A group with many positions is split into pieces of about ``ITEM_POSITIONS`` (at most
+    ``MAX_ITEMS_PER_GROUP``), so one big book keeps every thread busy; the split depends only on
+    the group sizes, never on the thread count, so the serial and parallel builds add the same
+    numbers in the same order.
+    """
+    sizes = np.diff(group_offsets)
+    pieces = np.clip(-(-sizes // ITEM_POSITIONS), 1, MAX_ITEMS_PER_GROUP)
+    item_group = np.repeat(np.arange(sizes.size, dtype=np.int64), pieces)
+    first_item = np.concatenate([[0], np.cumsum(pieces)[:-1]])
+    piece = np.arange(item_group.size) - first_item[item_group]
+    n_pieces = pieces[item_group]
+    size = sizes[item_group]
+    start = group_offsets[item_group] + piece * size // n_pieces
+    stop = group_offsets[item_group] + (piece + 1) * size // n_pieces
+    return item_group, start.astype(np.int64), stop.astype(np.int64)
 
 
 def group_currency(resolved: ResolvedBook) -> tuple[str, ...]:
@@ -231,21 +242,26 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
         _revalue.base_parallel(*positions, *underlyings, base, n_chunks)
     else:
         _revalue.base_range(*positions, *underlyings, base, 0, n)
-    out = np.empty((n_groups, n_scen))
     position_out = np.empty((n, n_scen) if keep_positions else (0, 0))
     scenario = (stack("spot_shift", np.float64), stack("linear_spot_shift", np.float64),
                 stack("vol_shift", np.float64),
                 stack("vol_shift_type", np.int8), stack("time_shift_years", np.float64),
                 min_vol_up)
     offsets = np.ascontiguousarray(resolved.group_offsets, np.int64)
-    block = scenario_block(n_groups, n_scen, numba.get_num_threads())
-    n_items = n_groups * (-(-n_scen // block))
+    item_group, item_start, item_stop = work_items(offsets)
+    # the kernel visits each group's scenarios sorted by time shift (once per chunk and shift)
+    order = np.ascontiguousarray(np.argsort(scenario[4], axis=1, kind="stable"), np.int64)
+    partial = np.empty((item_group.size, n_scen))
     if use_parallel:
-        _revalue.pnl_parallel(*positions, *underlyings, offsets, *scenario, base, out,
-                              keep_positions, position_out, block, min(n_chunks, n_items))
+        _revalue.pnl_parallel(*positions, *underlyings, item_group, item_start, item_stop,
+                              *scenario, order, base, partial, keep_positions, position_out,
+                              item_group.size)
     else:
-        _revalue.pnl_range(*positions, *underlyings, offsets, *scenario, base, out,
-                           keep_positions, position_out, block, 0, n_items)
+        _revalue.pnl_range(*positions, *underlyings, item_group, item_start, item_stop,
+                           *scenario, order, base, partial, keep_positions, position_out, 0,
+                           item_group.size)
+    first_items = np.searchsorted(item_group, np.arange(n_groups))
+    out = np.add.reduceat(partial, first_items, axis=0) if n_groups else np.empty((0, n_scen))
     base_value = np.add.reduceat(base, resolved.group_offsets[:-1]) if n else np.zeros(n_groups)
     empty = resolved.group_offsets[:-1] == resolved.group_offsets[1:]
     base_value[empty] = 0.0

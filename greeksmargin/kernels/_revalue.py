@@ -22,11 +22,13 @@ import numpy as np
 from numba import prange
 
 from ._american import baw1
-from ._bsm import price1, price_from_parts
+from ._bsm import plain_price, price1, price_from_parts
+from ._elementary import exp_simd, inline_jit
 from ._jit import array_jit, parallel_jit, scalar_jit
 
 ABSOLUTE = 0
 RELATIVE = 1
+CHUNK = 256  # European positions priced per vectorised loop; ~20 arrays of 2 KB stay in L1/L2
 
 
 @scalar_jit
@@ -44,20 +46,15 @@ def unit_value(spot: float, spot_now: float, strike: float, expiry_years: float,
     return price1(spot, strike, expiry_years, vol, rate, carry, kind)
 
 
-@scalar_jit
+@inline_jit
 def shocked_vol(vol: float, shift: float, shift_type: int, scale: float,
                 min_vol_up: float) -> float:
     """Scenario vol: ``vol + shift`` or ``vol * (1 + shift * scale)``, floored at 0 (and at
-    ``min_vol_up`` for upward relative shocks); NaN stays NaN."""
-    if shift_type == ABSOLUTE:
-        shocked = vol + shift
-    else:
-        shocked = vol * (1.0 + shift * scale)
-        if shift > 0.0 and shocked < min_vol_up:
-            shocked = min_vol_up
-    if shocked < 0.0:
-        return 0.0
-    return shocked
+    ``min_vol_up`` for upward relative shocks); NaN stays NaN. Straight-line (selects only)."""
+    relative = shift_type == RELATIVE
+    shocked = vol * (1.0 + shift * scale) if relative else vol + shift
+    floor = min_vol_up if relative and shift > 0.0 else 0.0
+    return floor if shocked < floor else shocked
 
 
 _POS = "i8[::1], i1[::1], f8[::1], f8[::1], f8[::1], f8[::1], i1[::1], i1[::1], f8[::1]"
@@ -75,9 +72,9 @@ def base_range(underlying_index, kind, strike, expiry_years, vol, notional, amer
         if kind[i] != 0 and american[i] == 0 and t0 > 0.0:
             # the same expressions as the hoisted scenario path, so an unshifted scenario's P&L
             # is exactly 0
-            v = price_from_parts(spot[u] * math.exp(carry[u] * t0), strike[i],
+            v = price_from_parts(spot[u] * exp_simd(carry[u] * t0), strike[i],
                                  math.log(spot[u] / strike[i]) + carry[u] * t0,
-                                 vol[i] * math.sqrt(t0), math.exp(-rate[u] * t0), kind[i])
+                                 vol[i] * math.sqrt(t0), exp_simd(-rate[u] * t0), kind[i])
         else:
             v = unit_value(spot[u], spot[u], strike[i], t0, t0, vol[i], rate[u], carry[u],
                            kind[i], american[i])
@@ -96,90 +93,204 @@ def base_parallel(underlying_index, kind, strike, expiry_years, vol, notional, a
                    vol_scale, spot, rate, carry, out, c * n // n_chunks, (c + 1) * n // n_chunks)
 
 
-@array_jit(f"void({_POS}, {_UND}, i8[::1], {_SCEN}, f8[::1], f8[:, ::1], b1, f8[:, ::1], i8, i8, "
-           "i8)")
+@scalar_jit
+def _general_position_pnl(i, g, underlying_index, kind, strike, expiry_years, vol, notional,  # type: ignore[no-untyped-def]
+                          american, inverse, vol_scale, spot, rate, carry, spot_shift,
+                          linear_spot_shift, vol_shift, vol_shift_type, time_shift_years,
+                          min_vol_up, base, row, keep_positions, position_out):
+    # one linear or American position under every scenario of group g, added into row
+    u = underlying_index[i]
+    s0 = spot[u]
+    k = kind[i]
+    t0 = expiry_years[i]
+    for j in range(row.shape[0]):
+        dt = time_shift_years[g, j]
+        if k == 0:
+            s1 = s0 * (1.0 + linear_spot_shift[g, j])
+            v1 = unit_value(s1, s0, 0.0, t0 - dt, t0, 0.0, rate[u], carry[u], 0, 0)
+        else:
+            s1 = s0 * (1.0 + spot_shift[g, j])
+            sigma = shocked_vol(vol[i], vol_shift[g, j], vol_shift_type[g, j], vol_scale[i],
+                                min_vol_up[g])
+            v1 = unit_value(s1, s0, strike[i], t0 - dt, t0, sigma, rate[u], carry[u], k,
+                            american[i])
+        if inverse[i] == 1:
+            v1 = v1 / s1
+        pnl = notional[i] * v1 - base[i]
+        row[j] += pnl
+        if keep_positions:
+            position_out[i, j] = pnl
+
+
+@scalar_jit
+def _price_chunk(m, vol, scale, spot, growth, strike, forward_over_strike, log_forward_strike,  # type: ignore[no-untyped-def]
+                 sqrt_t, discount, sign, inverse, notional, base, shift, shift_type, min_vol_up, move, log_move, term,
+                 accurate):
+    # One scenario for a chunk of European positions: term[q] = P&L of position q by the plain
+    # formula, accurate[q] whether that is accurate; returns how many are not. Straight-line code
+    # in its own function, so LLVM vectorises it (inlined into pnl_range, the loop is not).
+    n_inaccurate = 0
+    for q in range(m):
+        sigma = shocked_vol(vol[q], shift, shift_type, scale[q], min_vol_up)
+        s1 = spot[q] * move
+        value, ok = plain_price(s1 * growth[q], strike[q], forward_over_strike[q] * move,
+                                log_forward_strike[q] + log_move, sigma * sqrt_t[q], discount[q],
+                                sign[q])
+        divisor = s1 if inverse[q] else 1.0
+        term[q] = notional[q] * (value / divisor) - base[q]
+        accurate[q] = ok
+        n_inaccurate += 0 if ok else 1
+    return n_inaccurate
+
+
+@array_jit(f"void({_POS}, {_UND}, i8[::1], i8[::1], i8[::1], {_SCEN}, i8[:, ::1], f8[::1], "
+           "f8[:, ::1], b1, f8[:, ::1], i8, i8)")
 def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,  # type: ignore[no-untyped-def]
-              vol_scale, spot, rate, carry, group_offsets, spot_shift, linear_spot_shift, vol_shift,
-              vol_shift_type, time_shift_years, min_vol_up, base, out, keep_positions,
-              position_out, block, start, stop):
-    """Serial over work items ``start <= c < stop``; item ``c`` owns group ``c // n_blocks`` and
-    scenarios ``[b * block, (b + 1) * block)`` of it, ``b = c % n_blocks``.
+              vol_scale, spot, rate, carry, item_group, item_start, item_stop, spot_shift,
+              linear_spot_shift, vol_shift, vol_shift_type, time_shift_years, min_vol_up,
+              scenario_order, base, partial, keep_positions, position_out, start, stop):
+    """Serial over work items ``start <= c < stop``: item ``c`` owns positions
+    ``item_start[c]:item_stop[c]`` of group ``item_group[c]`` and all its scenarios, and writes
+    their P&L per scenario (scenario value minus ``base``, the value now) to ``partial[c]``; the
+    caller adds a group's items in order.
 
-    ``out[g, j]`` (shape (n_groups, n_scenarios)) = sum over the group's positions of scenario
-    value minus ``base`` (the value now). Positions are the outer loop inside an item, so what does
-    not change across scenarios (sqrt T, discount and growth factors, ln(S/K)) is computed once per
-    position and time shift, and the position's data is read once per block. With
-    ``keep_positions`` each term also goes to ``position_out[i, j]`` (shape (n_positions,
-    n_scenarios)).
+    European options go through the vectorised path, ``CHUNK`` positions at a time: their fixed
+    parts are gathered into small contiguous arrays, the parts that depend only on the time shift
+    (sqrt T, discount, growth, ln(F/K)) are computed once per chunk and time shift (scenarios are
+    visited in ``scenario_order``, sorted by time shift), and for each scenario one
+    straight-line loop prices the whole chunk with :func:`plain_price`. The few prices it flags as
+    inaccurate (deep in or out of the money at small total vol, zero vol, at or past expiry) are
+    redone by :func:`price_from_parts` / :func:`price1`, which return the same value wherever the
+    plain formula is accurate, so the result does not depend on the path. Linear and American
+    positions are valued one at a time under every scenario. With ``keep_positions`` each term
+    also goes to ``position_out[i, j]`` (shape (n_positions, n_scenarios)).
     """
-    n_scenarios = out.shape[1]
-    n_blocks = (n_scenarios + block - 1) // block
-    acc = np.empty(block)
-    log_move = np.empty(block)
+    n_scenarios = partial.shape[1]
+    index = np.empty(CHUNK, np.int64)
+    c_spot = np.empty(CHUNK)
+    c_strike = np.empty(CHUNK)
+    c_sign = np.empty(CHUNK)
+    c_vol = np.empty(CHUNK)
+    c_scale = np.empty(CHUNK)
+    c_notional = np.empty(CHUNK)
+    c_inverse = np.empty(CHUNK, np.bool_)  # inverse contracts divide by the scenario spot
+    c_base = np.empty(CHUNK)
+    c_expiry = np.empty(CHUNK)
+    c_rate = np.empty(CHUNK)
+    c_carry = np.empty(CHUNK)
+    c_log_spot_strike = np.empty(CHUNK)
+    c_t1 = np.empty(CHUNK)
+    c_sqrt_t = np.empty(CHUNK)
+    c_discount = np.empty(CHUNK)
+    c_growth = np.empty(CHUNK)
+    c_log_forward_strike = np.empty(CHUNK)
+    c_forward_over_strike = np.empty(CHUNK)
+    c_term = np.empty(CHUNK)
+    c_accurate = np.empty(CHUNK, np.bool_)
+    log_move = np.empty(n_scenarios)
     for c in range(start, stop):
-        g = c // n_blocks
-        j0 = (c % n_blocks) * block
-        j1 = min(j0 + block, n_scenarios)
-        for j in range(j0, j1):
-            acc[j - j0] = 0.0
-            log_move[j - j0] = math.log1p(spot_shift[g, j])
-        for i in range(group_offsets[g], group_offsets[g + 1]):
-            u = underlying_index[i]
-            s0 = spot[u]
-            k = kind[i]
-            t0 = expiry_years[i]
-            european = k != 0 and american[i] == 0
-            log_spot_strike = math.log(s0 / strike[i]) if european else 0.0
-            last_dt = -1.0
-            t1 = t0
-            sqrt_t = discount = growth = 0.0
-            for j in range(j0, j1):
+        g = item_group[c]
+        row = partial[c]
+        for j in range(n_scenarios):
+            row[j] = 0.0
+            log_move[j] = math.log1p(spot_shift[g, j])
+        for chunk_start in range(item_start[c], item_stop[c], CHUNK):
+            m = 0
+            for i in range(chunk_start, min(chunk_start + CHUNK, item_stop[c])):
+                if kind[i] == 0 or american[i] == 1:
+                    _general_position_pnl(i, g, underlying_index, kind, strike, expiry_years, vol,
+                                          notional, american, inverse, vol_scale, spot, rate,
+                                          carry, spot_shift, linear_spot_shift, vol_shift,
+                                          vol_shift_type, time_shift_years, min_vol_up, base,
+                                          row, keep_positions, position_out)
+                    continue
+                u = underlying_index[i]
+                index[m] = i
+                c_spot[m] = spot[u]
+                c_strike[m] = strike[i]
+                c_sign[m] = 1.0 if kind[i] == 1 else -1.0
+                c_vol[m] = vol[i]
+                c_scale[m] = vol_scale[i]
+                c_notional[m] = notional[i]
+                c_inverse[m] = inverse[i] == 1
+                c_base[m] = base[i]
+                c_expiry[m] = expiry_years[i]
+                c_rate[m] = rate[u]
+                c_carry[m] = carry[u]
+                c_log_spot_strike[m] = math.log(spot[u] / strike[i])
+                m += 1
+            if m == 0:
+                continue
+            last_dt = math.nan
+            for jj in range(n_scenarios):
+                j = scenario_order[g, jj]
                 dt = time_shift_years[g, j]
-                if k == 0:
-                    s1 = s0 * (1.0 + linear_spot_shift[g, j])
-                    v1 = unit_value(s1, s0, 0.0, t0 - dt, t0, 0.0, rate[u], carry[u], 0, 0)
-                else:
-                    s1 = s0 * (1.0 + spot_shift[g, j])
-                    sigma = shocked_vol(vol[i], vol_shift[g, j], vol_shift_type[g, j],
-                                        vol_scale[i], min_vol_up[g])
-                    if not european:
-                        v1 = baw1(s1, strike[i], t0 - dt, sigma, rate[u], carry[u], k)
-                    else:
-                        if dt != last_dt:  # hoisted: one exp/sqrt set per position and time shift
-                            last_dt = dt
-                            t1 = t0 - dt
-                            if t1 > 0.0:
-                                sqrt_t = math.sqrt(t1)
-                                discount = math.exp(-rate[u] * t1)
-                                growth = math.exp(carry[u] * t1)
+                if dt != last_dt:  # the parts that depend on the time shift, once per chunk
+                    last_dt = dt
+                    for q in range(m):
+                        t1 = c_expiry[q] - dt
+                        c_t1[q] = t1
+                        c_sqrt_t[q] = math.sqrt(t1)  # NaN past expiry: flagged below
+                        c_discount[q] = exp_simd(-c_rate[q] * t1)
+                        c_growth[q] = exp_simd(c_carry[q] * t1)
+                        c_log_forward_strike[q] = c_log_spot_strike[q] + c_carry[q] * t1
+                        c_forward_over_strike[q] = c_spot[q] * c_growth[q] / c_strike[q]
+                move = 1.0 + spot_shift[g, j]
+                shift = vol_shift[g, j]
+                shift_type = vol_shift_type[g, j]
+                floor = min_vol_up[g]
+                lm = log_move[j]
+                n_inaccurate = _price_chunk(m, c_vol, c_scale, c_spot, c_growth, c_strike,
+                                            c_forward_over_strike, c_log_forward_strike,
+                                            c_sqrt_t, c_discount, c_sign, c_inverse,
+                                            c_notional, c_base, shift, shift_type, floor, move,
+                                            lm, c_term, c_accurate)
+                if n_inaccurate > 0:
+                    for q in range(m):
+                        if c_accurate[q]:
+                            continue
+                        sigma = shocked_vol(c_vol[q], shift, shift_type, c_scale[q], floor)
+                        s1 = c_spot[q] * move
+                        t1 = c_t1[q]
                         if t1 > 0.0:
-                            v1 = price_from_parts(
-                                s1 * growth, strike[i],
-                                log_spot_strike + carry[u] * t1 + log_move[j - j0],
-                                sigma * sqrt_t, discount, k)
+                            value = price_from_parts(s1 * c_growth[q], c_strike[q],
+                                                     c_log_forward_strike[q] + lm,
+                                                     sigma * c_sqrt_t[q], c_discount[q],
+                                                     kind[index[q]])
                         else:
-                            v1 = price1(s1, strike[i], t1, sigma, rate[u], carry[u], k)
-                if inverse[i] == 1:
-                    v1 = v1 / s1
-                pnl = notional[i] * v1 - base[i]
-                acc[j - j0] += pnl
+                            value = price1(s1, c_strike[q], t1, sigma, c_rate[q], c_carry[q],
+                                           kind[index[q]])
+                        divisor = s1 if c_inverse[q] else 1.0
+                        c_term[q] = c_notional[q] * (value / divisor) - c_base[q]
                 if keep_positions:
-                    position_out[i, j] = pnl
-        for j in range(j0, j1):
-            out[g, j] = acc[j - j0]
+                    for q in range(m):
+                        position_out[index[q], j] = c_term[q]
+                # four running sums: no loop-carried latency chain, and a fixed order
+                total0 = total1 = total2 = total3 = 0.0
+                q = 0
+                while q + 4 <= m:
+                    total0 += c_term[q]
+                    total1 += c_term[q + 1]
+                    total2 += c_term[q + 2]
+                    total3 += c_term[q + 3]
+                    q += 4
+                while q < m:
+                    total0 += c_term[q]
+                    q += 1
+                row[j] += (total0 + total1) + (total2 + total3)
 
 
-@parallel_jit(f"void({_POS}, {_UND}, i8[::1], {_SCEN}, f8[::1], f8[:, ::1], b1, f8[:, ::1], i8, "
-              "i8)")
+@parallel_jit(f"void({_POS}, {_UND}, i8[::1], i8[::1], i8[::1], {_SCEN}, i8[:, ::1], f8[::1], "
+              "f8[:, ::1], b1, f8[:, ::1], i8)")
 def pnl_parallel(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,  # type: ignore[no-untyped-def]
-                 vol_scale, spot, rate, carry, group_offsets, spot_shift, linear_spot_shift,
-                 vol_shift, vol_shift_type, time_shift_years, min_vol_up, base, out,
-                 keep_positions, position_out, block, n_chunks):
+                 vol_scale, spot, rate, carry, item_group, item_start, item_stop, spot_shift,
+                 linear_spot_shift, vol_shift, vol_shift_type, time_shift_years, min_vol_up,
+                 scenario_order, base, partial, keep_positions, position_out, n_chunks):
     """Parallel over ``n_chunks`` contiguous chunks of the work items of :func:`pnl_range`."""
-    n_items = out.shape[0] * ((out.shape[1] + block - 1) // block)
+    n_items = partial.shape[0]
     for c in prange(n_chunks):
         pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,
-                  vol_scale, spot, rate, carry, group_offsets, spot_shift, linear_spot_shift,
-                  vol_shift, vol_shift_type, time_shift_years, min_vol_up, base, out,
-                  keep_positions, position_out, block, c * n_items // n_chunks,
-                  (c + 1) * n_items // n_chunks)
+                  vol_scale, spot, rate, carry, item_group, item_start, item_stop, spot_shift,
+                  linear_spot_shift, vol_shift, vol_shift_type, time_shift_years, min_vol_up,
+                  scenario_order, base, partial, keep_positions, position_out,
+                  c * n_items // n_chunks, (c + 1) * n_items // n_chunks)
