@@ -23,7 +23,14 @@ import math
 import numpy as np
 from numba import prange
 
-from ._elementary import exp_simd, inline_jit, norm_cdf, norm_cdf_pair
+from ._elementary import (
+    exp_simd,
+    inline_jit,
+    mills_complement_positive,
+    mills_ratio_positive,
+    norm_cdf,
+    norm_cdf_pair,
+)
 from ._jit import array_jit, parallel_jit, scalar_jit
 
 SQRT2 = math.sqrt(2.0)
@@ -57,31 +64,17 @@ def norm_pdf(x: float) -> float:
 @scalar_jit
 def mills_ratio(t: float) -> float:
     """Mills ratio ``R(t) = N(-t) / n(t)``, full relative accuracy for t > -2 (no underflow)."""
-    if t < 3.0:
+    if t < 0.0:
         return SQRT_HALF_PI * math.exp(0.5 * t * t) * math.erfc(t / SQRT2)
-    return 1.0 / (t + 1.0 / _laplace_tail(t))
-
-
-@scalar_jit
-def _laplace_tail(t: float) -> float:
-    # F1 of the Laplace continued fraction R = 1/(t + 1/F1), F1 = t + 2/(t + 3/(t + ...)),
-    # evaluated backwards. Depth for full double precision (checked against mpmath): 49 levels at
-    # t = 3, 19 at t = 6, 12 at t = 10; 10 + 420/t^2 covers them with a margin.
-    depth = 64
-    if t > 3.0:  # NaN keeps the full depth (int(NaN) is undefined)
-        depth = int(min(64.0, 10.0 + 420.0 / (t * t)))
-    f = t
-    for k in range(depth, 1, -1):
-        f = t + k / f
-    return f
+    return mills_ratio_positive(t)  # NaN too
 
 
 @scalar_jit
 def mills_complement(t: float) -> float:
     """``1 - t R(t)`` (= -R'(t)), accurate for all t > -2: no cancellation as t grows."""
-    if t < 3.0:
+    if t < 0.0:
         return 1.0 - t * mills_ratio(t)
-    return 1.0 / (t * _laplace_tail(t) + 1.0)
+    return mills_complement_positive(t)
 
 
 @inline_jit

@@ -112,6 +112,76 @@ _P = (
 )
 
 
+# Q(t) ~ (1 + x^2) (1 - x R(x)), x = z sqrt 2, R the Mills ratio, t as for P; t^0 ... t^28
+# (same fit, 60 digits; maximum relative error 1.6e-16 in double)
+_Q = (
+    0.9409855584037886, 0.19711694252888548, -0.2678020769773696, 0.17759441042541035,
+    0.0008918379676883615, -0.15447521696731367, 0.2124520565550781, -0.17929407572992423,
+    0.10636931563094297, -0.0429191272890631, 0.008751061467491428, 0.0017214841461813406,
+    -0.0018123146626581902, 0.0003312276629340695, 0.00017541150532228095,
+    -8.937825964037669e-05, -1.0958944281378182e-05, 1.606992956329099e-05,
+    -1.7073186880260223e-08, -2.7453621865737804e-06, 1.5373622813678298e-07,
+    4.807793505166e-07, -3.083038476901603e-08, -8.272243881938036e-08, 3.3000511185792607e-09,
+    1.182839488193461e-08, -5.239745397421641e-11, -9.701531664452677e-10,
+    -2.6312796523315432e-11,
+)
+_SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
+
+
+@inline_jit
+def _mills_complement_polynomial(t: float) -> float:
+    # Q(t) by Estrin's scheme
+    t2 = t * t
+    t4 = t2 * t2
+    t8 = t4 * t4
+    t16 = t8 * t8
+    a0 = fma(_Q[1], t, _Q[0])
+    a1 = fma(_Q[3], t, _Q[2])
+    a2 = fma(_Q[5], t, _Q[4])
+    a3 = fma(_Q[7], t, _Q[6])
+    a4 = fma(_Q[9], t, _Q[8])
+    a5 = fma(_Q[11], t, _Q[10])
+    a6 = fma(_Q[13], t, _Q[12])
+    a7 = fma(_Q[15], t, _Q[14])
+    a8 = fma(_Q[17], t, _Q[16])
+    a9 = fma(_Q[19], t, _Q[18])
+    a10 = fma(_Q[21], t, _Q[20])
+    a11 = fma(_Q[23], t, _Q[22])
+    a12 = fma(_Q[25], t, _Q[24])
+    a13 = fma(_Q[27], t, _Q[26])
+    b0 = fma(a1, t2, a0)
+    b1 = fma(a3, t2, a2)
+    b2 = fma(a5, t2, a4)
+    b3 = fma(a7, t2, a6)
+    b4 = fma(a9, t2, a8)
+    b5 = fma(a11, t2, a10)
+    b6 = fma(a13, t2, a12)
+    c0 = fma(b1, t4, b0)
+    c1 = fma(b3, t4, b2)
+    c2 = fma(b5, t4, b4)
+    c3 = fma(_Q[28], t4, b6)
+    return fma(fma(c3, t8, c2), t16, fma(c1, t8, c0))
+
+
+@inline_jit
+def mills_ratio_positive(x: float) -> float:
+    """Mills ratio ``R(x) = N(-x) / n(x)`` for ``x >= 0``: ``sqrt(pi/2) P(t) / (1 + 2z)``,
+    ``z = x / sqrt 2`` (the erfc fit without its Gaussian factor: no exp, full relative accuracy,
+    no continued fraction)."""
+    z = x * _INV_SQRT2
+    t = (z - _K) / (z + _K)
+    return _SQRT_HALF_PI * _erfc_polynomial(t) / (1.0 + 2.0 * z)
+
+
+@inline_jit
+def mills_complement_positive(x: float) -> float:
+    """``1 - x R(x)`` for ``x >= 0`` from its own fit ``Q(t) / (1 + x^2)``: the subtraction would
+    lose ``x^2 eps`` to cancellation."""
+    z = x * _INV_SQRT2
+    t = (z - _K) / (z + _K)
+    return _mills_complement_polynomial(t) / (1.0 + x * x)
+
+
 @inline_jit
 def _erfc_polynomial(t: float) -> float:
     # P(t) by Estrin's scheme (dependency chain of 7 FMAs instead of 24)

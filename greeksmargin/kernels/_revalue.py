@@ -69,7 +69,8 @@ def base_range(underlying_index, kind, strike, expiry_years, vol, notional, amer
     for i in range(start, stop):
         u = underlying_index[i]
         t0 = expiry_years[i]
-        if kind[i] != 0 and american[i] == 0 and t0 > 0.0:
+        european = kind[i] != 0 and american[i] == 0
+        if european and t0 > 0.0:
             # the same expressions as the hoisted scenario path, so an unshifted scenario's P&L
             # is exactly 0
             v = price_from_parts(spot[u] * exp_simd(carry[u] * t0), strike[i],
@@ -78,8 +79,8 @@ def base_range(underlying_index, kind, strike, expiry_years, vol, notional, amer
         else:
             v = unit_value(spot[u], spot[u], strike[i], t0, t0, vol[i], rate[u], carry[u],
                            kind[i], american[i])
-        if inverse[i] == 1:
-            v = v / spot[u]
+        if inverse[i] == 1:  # in coin: European options as the vectorised scenario loop does it
+            v = v * (1.0 / spot[u]) if european else v / spot[u]
         out[i] = notional[i] * v
 
 
@@ -124,8 +125,8 @@ def _general_position_pnl(i, g, underlying_index, kind, strike, expiry_years, vo
 
 @scalar_jit
 def _price_chunk(m, vol, scale, spot, growth, strike, forward_over_strike, log_forward_strike,  # type: ignore[no-untyped-def]
-                 sqrt_t, discount, sign, inverse, notional, base, shift, shift_type, min_vol_up, move, log_move, term,
-                 accurate):
+                 sqrt_t, discount, sign, inverse, coin_per_quote, notional, base, shift,
+                 shift_type, min_vol_up, move, inverse_move, log_move, term, accurate):
     # One scenario for a chunk of European positions: term[q] = P&L of position q by the plain
     # formula, accurate[q] whether that is accurate; returns how many are not. Straight-line code
     # in its own function, so LLVM vectorises it (inlined into pnl_range, the loop is not).
@@ -136,8 +137,8 @@ def _price_chunk(m, vol, scale, spot, growth, strike, forward_over_strike, log_f
         value, ok = plain_price(s1 * growth[q], strike[q], forward_over_strike[q] * move,
                                 log_forward_strike[q] + log_move, sigma * sqrt_t[q], discount[q],
                                 sign[q])
-        divisor = s1 if inverse[q] else 1.0
-        term[q] = notional[q] * (value / divisor) - base[q]
+        coin = coin_per_quote[q] * (inverse_move if inverse[q] else 1.0)
+        term[q] = notional[q] * (value * coin) - base[q]
         accurate[q] = ok
         n_inaccurate += 0 if ok else 1
     return n_inaccurate
@@ -173,7 +174,8 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
     c_vol = np.empty(CHUNK)
     c_scale = np.empty(CHUNK)
     c_notional = np.empty(CHUNK)
-    c_inverse = np.empty(CHUNK, np.bool_)  # inverse contracts divide by the scenario spot
+    c_inverse = np.empty(CHUNK, np.bool_)  # inverse contracts: value in coin, divided by spot
+    c_coin_per_quote = np.empty(CHUNK)  # 1 / spot now for inverse contracts, else 1
     c_base = np.empty(CHUNK)
     c_expiry = np.empty(CHUNK)
     c_rate = np.empty(CHUNK)
@@ -213,6 +215,7 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                 c_scale[m] = vol_scale[i]
                 c_notional[m] = notional[i]
                 c_inverse[m] = inverse[i] == 1
+                c_coin_per_quote[m] = 1.0 / spot[u] if inverse[i] == 1 else 1.0
                 c_base[m] = base[i]
                 c_expiry[m] = expiry_years[i]
                 c_rate[m] = rate[u]
@@ -236,6 +239,7 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                         c_log_forward_strike[q] = c_log_spot_strike[q] + c_carry[q] * t1
                         c_forward_over_strike[q] = c_spot[q] * c_growth[q] / c_strike[q]
                 move = 1.0 + spot_shift[g, j]
+                inverse_move = 1.0 / move
                 shift = vol_shift[g, j]
                 shift_type = vol_shift_type[g, j]
                 floor = min_vol_up[g]
@@ -243,8 +247,9 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                 n_inaccurate = _price_chunk(m, c_vol, c_scale, c_spot, c_growth, c_strike,
                                             c_forward_over_strike, c_log_forward_strike,
                                             c_sqrt_t, c_discount, c_sign, c_inverse,
-                                            c_notional, c_base, shift, shift_type, floor, move,
-                                            lm, c_term, c_accurate)
+                                            c_coin_per_quote, c_notional, c_base, shift,
+                                            shift_type, floor, move, inverse_move, lm, c_term,
+                                            c_accurate)
                 if n_inaccurate > 0:
                     for q in range(m):
                         if c_accurate[q]:
@@ -260,8 +265,8 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                         else:
                             value = price1(s1, c_strike[q], t1, sigma, c_rate[q], c_carry[q],
                                            kind[index[q]])
-                        divisor = s1 if c_inverse[q] else 1.0
-                        c_term[q] = c_notional[q] * (value / divisor) - c_base[q]
+                        coin = c_coin_per_quote[q] * (inverse_move if c_inverse[q] else 1.0)
+                        c_term[q] = c_notional[q] * (value * coin) - c_base[q]
                 if keep_positions:
                     for q in range(m):
                         position_out[index[q], j] = c_term[q]

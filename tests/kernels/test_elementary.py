@@ -121,8 +121,8 @@ def test_chunk_pricing_loop_is_vectorised():
     inverse = np.zeros(m, np.bool_)
     term, accurate = np.empty(m), np.empty(m, np.bool_)
     fresh = njit(error_model="numpy")(_revalue._price_chunk.py_func)  # uncached: inspectable
-    n_bad = fresh(m, *values, inverse, np.ones(m), np.zeros(m), 0.1, np.int8(1), 0.0, 1.0, 0.0,
-                  term, accurate)
+    n_bad = fresh(m, *values, inverse, np.ones(m), np.ones(m), np.zeros(m), 0.1, np.int8(1), 0.0,
+                  1.0, 1.0, 0.0, term, accurate)
     assert n_bad == 0 and accurate.all()
     asm = fresh.inspect_asm(fresh.signatures[0])
     assert re.search(r"\bv?divpd\b", asm)
