@@ -30,6 +30,7 @@ from .market import MarketData
 from .methodology import Methodology
 from .pricing import american, black_scholes_merton
 from .revalue import revalue
+from .samples import sample_paths
 from .scenarios import ScenarioGrid
 
 REQUIRED = ("position_id", "underlying", "kind", "strike", "expiry_years", "quantity",
@@ -42,10 +43,7 @@ def sample_path() -> Path:
     return Path(str(resources.files("greeksmargin") / "data" / "sample_options.csv"))
 
 
-def sample_margin_paths() -> tuple[Path, Path]:
-    """Paths of the sample margin book and its market file that ship with the package."""
-    base = resources.files("greeksmargin") / "data"
-    return Path(str(base / "sample_book.csv")), Path(str(base / "sample_market.csv"))
+sample_margin_paths = sample_paths  # the sample margin book and its market file
 
 
 def _load(args: argparse.Namespace

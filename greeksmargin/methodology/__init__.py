@@ -60,7 +60,7 @@ class Methodology:
         Maintenance margin = ``mm_factor`` x initial margin (Deribit 0.8; 1 where the system has
         one requirement).
     roll_shock_rate : mapping of str to float
-        Per group currency: charge = rate x sum |quantity x multiplier| of futures and perpetuals
+        Per group currency: charge = ``rate x sum |quantity x multiplier|`` of futures and perpetuals
         (Deribit ``min_annualised_move``).
     extended_dampener : mapping of str to float
         Per group currency: Deribit extended-table dampener (quote-currency amount).
