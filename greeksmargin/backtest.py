@@ -16,6 +16,7 @@ Market conventions of the backtest (documented defaults): rate 2%, dividend yiel
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -231,7 +232,8 @@ def _book(strategy: Strategy, spot: float, date: np.datetime64, roll: int) -> Bo
 def backtest(prices: pd.Series, strategy: Strategy, method: Methodology | Callable[[int], object],
              *, implied_vol: pd.Series | None = None, mpor_days: int = 2,
              confidence: float = 0.99, procyclicality_window: int = 20,
-             start: object = None, end: object = None, label: str = "") -> BacktestResult:
+             start: object = None, end: object = None, label: str = "",
+             progress: bool = False) -> BacktestResult:
     """Roll ``strategy`` over ``prices`` and compare each day's margin with the realised loss.
 
     Parameters
@@ -249,6 +251,8 @@ def backtest(prices: pd.Series, strategy: Strategy, method: Methodology | Callab
         Margin period of risk in trading days.
     confidence : float
         The coverage the margin targets (for Kupiec's test).
+    progress : bool, default False
+        Show a progress bar on stderr (the CLI turns it on for terminals).
     """
     import pandas as pd
 
@@ -280,7 +284,10 @@ def backtest(prices: pd.Series, strategy: Strategy, method: Methodology | Callab
     rows = []
     roll_at = first
     book = _book(strategy, values[first], dates[first] + np.timedelta64(16, "h"), 0)
-    for t in range(first, last + 1):
+    from tqdm import tqdm
+
+    for t in tqdm(range(first, last + 1), desc="backtest", unit="day", disable=not progress,
+                  file=sys.stderr, leave=False):
         stamp = dates[t] + np.timedelta64(16, "h")  # the close
         options = ~np.isnat(book.expiry)
         # roll on schedule, or before an option could expire inside the margin period of risk

@@ -6,12 +6,18 @@ risk-matrix ...`` shows P&L on a vol x spot grid with the worst cell marked.
 ``greeksmargin greeks [BOOK.csv | --sample] [--format table|csv|json] [--american]`` prices a
 positions file (one option per row) and prints per-position prices and Greeks in desk units and
 position totals per underlying. Bad rows are reported one line each on stderr with exit status 2.
+
+``-q/--quiet`` and ``-v/--verbose`` go before or after the subcommand: quiet drops progress bars
+and informational messages (the result and any refused rows still print); verbose logs each step
+with its timing on stderr (``-vv`` adds the kernels). Progress bars (batch, backtest) show only
+when stderr is a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -43,6 +49,7 @@ def sample_path() -> Path:
     return Path(str(resources.files("greeksmargin") / "data" / "sample_options.csv"))
 
 
+_log = logging.getLogger("greeksmargin.cli")
 sample_margin_paths = sample_paths  # the sample margin book and its market file
 
 
@@ -72,6 +79,9 @@ def _load(args: argparse.Namespace
                 values = by_id[col].reindex(ids)
                 extra[col] = {k: float(v) for k, v in values.items() if pd.notna(v)}
         market = market.with_position_data(extra.get("vol"), extra.get("option_price"))
+    _log.info("read %s: %d positions (%d rows refused); %s: %d underlyings, valuation %s",
+              book_path, loaded.value.n_positions, len(loaded.failures), market_path,
+              market.n_underlyings, market.valuation)
     return loaded.value, market, loaded.failures, market_frame, frame
 
 
@@ -178,13 +188,10 @@ def _cmd_risk_matrix(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from . import crossmargin
-
-    book, market, failures, market_frame, frame = _load(args)
-    if failures:
-        raise InputError(f"compare needs the whole book; {len(failures)} rows are invalid")
-    method = _methodology(args, market_frame)
+def _cross_margin_inputs(frame: pd.DataFrame, market_frame: pd.DataFrame, market: MarketData
+                         ) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    """Strategies (a ``strategy`` book column) and product groups (a ``product_group`` market
+    column) for the isolated-vs-cross comparison; None where the files have no such column."""
     strategy_of = None
     if "strategy" in frame.columns and "position_id" in frame.columns:
         strategy_of = {str(p): str(s) if pd.notna(s) else str(p)
@@ -196,6 +203,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             if pd.notna(row["product_group"]):
                 group = market.group_of.get(str(row["underlying"]), str(row["underlying"]))
                 product_group_of[group] = str(row["product_group"])
+    return strategy_of, product_group_of
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from . import crossmargin
+
+    book, market, failures, market_frame, frame = _load(args)
+    if failures:
+        raise InputError(f"compare needs the whole book; {len(failures)} rows are invalid")
+    method = _methodology(args, market_frame)
+    strategy_of, product_group_of = _cross_margin_inputs(frame, market_frame, market)
     correlation = None
     if args.correlation:
         raw = read_table(Path(args.correlation), "correlation")
@@ -208,6 +226,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                                product_group_of=product_group_of, offset=args.offset,
                                correlation=correlation)
     table = crossmargin.compare_frame(rows)
+    if args.plot:
+        from .plots import plot_compare
+
+        plot_compare(rows, args.plot, currency=market.quote_currency)
     if args.format == "json":
         json.dump(table.to_dict("records"), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -265,7 +287,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         method = methodology.occ_tims({"IDX": "high_cap_index"})
         label = "OCC TIMS high-cap index +6%/-8%"
     result = bt.backtest(prices, strategy, method, implied_vol=vix, mpor_days=args.mpor,
-                         start=args.start, end=args.end, label=label)  # type: ignore[arg-type]
+                         start=args.start, end=args.end, label=label,  # type: ignore[arg-type]
+                         progress=_progress(args))
     summary = {"strategy": strategy.name, **result.summary(),
                "vol_sources": result.frame["vol_source"].value_counts().to_dict(),
                "data": "S&P 500 adjusted close and VIX from the arch package"}
@@ -297,9 +320,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     method = _methodology(args, market_frame)
     if not Path(args.positions).exists():
         raise InputError(f"positions dataset not found: {args.positions}")
-    show = sys.stderr.isatty() and not args.quiet
     result = margin_batch(args.positions, market, method, scheduler=args.scheduler,
-                          venue=args.venue, progress=show)
+                          venue=args.venue, progress=_progress(args))
     result.to_parquet(args.out, index=False)
     if not args.quiet:
         print(f"{len(result)} accounts margined; total initial margin"
@@ -311,12 +333,17 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    book, market, failures, market_frame, _ = _load(args)
+    book, market, failures, market_frame, frame = _load(args)
     method = _methodology(args, market_frame)
     for failure in failures:
         print(f"greeksmargin: excluded: {failure}", file=sys.stderr)
-    path = write_report(book, market, method, args.out, excluded=failures)
-    print(f"report written to {path}")
+    strategy_of, product_group_of = _cross_margin_inputs(frame, market_frame, market)
+    if strategy_of is not None:  # refused rows are not in the book
+        strategy_of = {p: s for p, s in strategy_of.items() if p in set(book.position_id.tolist())}
+    path = write_report(book, market, method, args.out, excluded=failures,
+                        strategy_of=strategy_of, product_group_of=product_group_of)
+    if not args.quiet:
+        print(f"report written to {path}")
     return 0
 
 
@@ -422,12 +449,27 @@ def _cmd_greeks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verbosity_options(default: object) -> argparse.ArgumentParser:
+    # -q/--quiet and -v/--verbose, accepted before and after the subcommand (the subcommand's
+    # copies default to SUPPRESS so they do not undo a flag given before it)
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", default=default,
+                       help="no progress bars and no informational messages (errors still print)")
+    group.add_argument("-v", "--verbose", action="count", default=default,
+                       help="log each step with its timing on stderr (-vv: also the kernels)")
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    parser = argparse.ArgumentParser(prog="greeksmargin", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="greeksmargin", description=__doc__.splitlines()[0],
+                                     parents=[_verbosity_options(None)])
     parser.add_argument("--version", action="version", version=f"greeksmargin {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    g = sub.add_parser("greeks", help="price and Greeks of a positions file (or the sample)")
+    common = [_verbosity_options(argparse.SUPPRESS)]
+    g = sub.add_parser("greeks", parents=common,
+                       help="price and Greeks of a positions file (or the sample)")
     g.add_argument("book", nargs="?", default=None,
                    help="positions CSV; the bundled sample when omitted or with --sample")
     g.add_argument("--sample", action="store_true", help="use the sample book shipped with the package")
@@ -443,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "P&L under named stress scenarios and the margin they consume"),
                              ("report", _cmd_report,
                               "one self-contained HTML margin report with plots")):
-        p = sub.add_parser(name, help=text)
+        p = sub.add_parser(name, help=text, parents=common)
         p.add_argument("book", nargs="?", default=None,
                        help="book CSV/Parquet; the bundled sample when omitted or with --sample")
         p.add_argument("--sample", action="store_true", help="use the sample book and market")
@@ -480,13 +522,15 @@ def build_parser() -> argparse.ArgumentParser:
                                " product groups from a product_group column of the market file")
                 p.add_argument("--correlation", help="CSV correlation matrix of the underlyings"
                                " (first column and header: underlying names)")
+                p.add_argument("--plot", help="write a PNG of the comparison")
         else:
             p.add_argument("--spot-range", type=float, default=0.15)
             p.add_argument("--spot-points", type=int, default=7)
             p.add_argument("--vol-shifts", type=float, nargs="+", default=[-0.3, 0.0, 0.3])
             p.add_argument("--days", type=float, default=0.0, help="clock advance in days")
             p.add_argument("--group", help="one group instead of the whole book")
-    bt = sub.add_parser("batch", help="margin every account of a Parquet dataset on Dask")
+    bt = sub.add_parser("batch", parents=common,
+                        help="margin every account of a Parquet dataset on Dask")
     bt.add_argument("positions", help="Parquet file or directory: account + book columns")
     bt.add_argument("--market", required=True, help="market CSV/Parquet (as for margin)")
     bt.add_argument("--valuation", help="valuation timestamp (UTC), overrides the market file")
@@ -500,9 +544,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--psr", type=float, default=0.07)
     bt.add_argument("--vsr", type=float, default=0.35)
     bt.add_argument("--out", required=True, help="results Parquet file")
-    bt.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     bt.set_defaults(func=_cmd_batch)
-    b = sub.add_parser("backtest", help="margin vs realised loss on real S&P 500 history (arch)")
+    b = sub.add_parser("backtest", parents=common,
+                       help="margin vs realised loss on real S&P 500 history (arch)")
     b.add_argument("--strategy", choices=sorted(("long-index", "short-put", "short-strangle")),
                    default="short-put")
     b.add_argument("--preset", choices=("occ-tims", "span"), default="occ-tims")
@@ -516,14 +560,34 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--end", default=None, help="last date (default 2018)")
     b.add_argument("--plot", help="write a PNG of margin vs realised loss")
     b.add_argument("--format", choices=("table", "json"), default="table")
-    b.add_argument("--quiet", action="store_true", help="summary only")
     b.set_defaults(func=_cmd_backtest)
     return parser
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Library log records on stderr: INFO with -v, DEBUG with -vv, only errors with -q."""
+    logger = logging.getLogger("greeksmargin")
+    for handler in [h for h in logger.handlers if getattr(h, "_greeksmargin_cli", False)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("greeksmargin: %(message)s"))
+    handler._greeksmargin_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.ERROR if args.quiet else
+                    {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG))
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars only on a terminal, and never with --quiet."""
+    return sys.stderr.isatty() and not args.quiet
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``greeksmargin`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    args.quiet = bool(args.quiet)
+    args.verbose = int(args.verbose or 0)
+    _configure_logging(args)
     if getattr(args, "sample", False):
         args.book = None
     try:

@@ -20,6 +20,8 @@ common currency, or converted to the quote currency at spot when groups settle i
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,6 +35,8 @@ from .market import MarketData
 from .methodology import Methodology
 from .revalue import PnLMatrix, revalue
 from .scenarios import ScenarioGrid
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -350,6 +354,7 @@ def compute_margin(book: Book, market: MarketData, method: Methodology | Scenari
     >>> result.worst_label[0], round(result.total, 2)
     ('spot+0.15', 1116.59)
     """
+    started = time.perf_counter()
     resolved = book.resolve(market, by=by)
     if isinstance(method, Methodology):
         grids: ScenarioGrid | tuple[ScenarioGrid, ...] = method.build_grids(resolved)
@@ -361,4 +366,9 @@ def compute_margin(book: Book, market: MarketData, method: Methodology | Scenari
     pnl = revalue(resolved, grids, keep_positions=keep_positions)
     if not np.all(np.isfinite(pnl.values)) and not keep_positions:
         pnl = revalue(resolved, grids, keep_positions=True)  # to name the positions at fault
-    return margin_from_pnl(pnl, methodology=rules, resolved=resolved, excluded=excluded)
+    result = margin_from_pnl(pnl, methodology=rules, resolved=resolved, excluded=excluded)
+    _log.info("margin: %d positions, %d groups x %d scenarios (%s): %.2f %s in %.3f s",
+              resolved.position_id.size, resolved.n_groups, pnl.n_scenarios,
+              rules.name if rules else "grid", result.total, "/".join(sorted(set(pnl.currency))),
+              time.perf_counter() - started)
+    return result

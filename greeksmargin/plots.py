@@ -5,6 +5,7 @@ Headless: the Agg backend, files written to disk; nothing is shown.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,9 +15,11 @@ from .errors import InputError
 
 if TYPE_CHECKING:
     from .backtest import BacktestResult
+    from .crossmargin import CompareRow
     from .stress import StressReport
 
-__all__ = ["plot_backtest", "plot_stress", "plot_risk_matrix", "plot_pnl_profile", "plot_margin_bars"]
+__all__ = ["plot_backtest", "plot_stress", "plot_risk_matrix", "plot_pnl_profile", "plot_margin_bars",
+           "plot_compare"]
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
@@ -130,5 +133,31 @@ def plot_margin_bars(labels: list[str], parts: dict[str, np.ndarray], path: str 
     ax.set_ylabel("margin")
     ax.set_title(title or "margin per group")
     ax.legend()
+    fig.tight_layout()
+    return _save(plt, fig, path)
+
+
+def plot_compare(rows: Sequence[CompareRow], path: str | Path, title: str = "",
+                 currency: str = "") -> Path:
+    """Isolated vs cross-margined: one horizontal bar per way of margining the book (from
+    :func:`greeksmargin.crossmargin.compare`), most isolated on top, each labelled with its
+    saving against margining every position alone; written to ``path``."""
+    if not rows:
+        raise InputError("plot_compare needs at least one row of crossmargin.compare")
+    plt = _pyplot()
+    names = [r.method for r in rows]
+    values = np.array([r.margin for r in rows])
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(rows) + 1.6))
+    y = np.arange(len(rows))[::-1]
+    colors = ["tab:gray"] + ["tab:blue"] * (len(rows) - 1)
+    ax.barh(y, values, color=colors)
+    ax.set_yticks(y, names)
+    top = values.max() if values.size else 1.0
+    for yk, row in zip(y, rows, strict=True):
+        text = f"{row.margin:,.0f}" + ("" if row is rows[0] else f"  (-{row.saving:.1%})")
+        ax.text(row.margin + 0.01 * top, yk, text, va="center", fontsize=9)
+    ax.set_xlim(0, top * 1.3 if top > 0 else 1.0)
+    ax.set_xlabel(f"margin {currency}".strip())
+    ax.set_title(title or "isolated vs cross-margined")
     fig.tight_layout()
     return _save(plt, fig, path)

@@ -14,7 +14,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,12 +102,23 @@ def _table(frame: pd.DataFrame, index: bool = True) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
+COMPARE_MAX_POSITIONS = 200  # the comparison margins every position alone: skipped above this
+
+
 def write_report(book: Book, market: MarketData, method: Methodology | ScenarioGrid,
                  out: str | Path, *, excluded: Sequence[Failure] = (),
-                 title: str = "greeksmargin report") -> Path:
-    """Margin ``book`` and write the self-contained HTML report to ``out``; returns the path."""
+                 title: str = "greeksmargin report",
+                 strategy_of: Mapping[str, str] | None = None,
+                 product_group_of: Mapping[str, str] | None = None) -> Path:
+    """Margin ``book`` and write the self-contained HTML report to ``out``; returns the path.
+
+    With at most ``COMPARE_MAX_POSITIONS`` positions the report also compares isolated and
+    cross-margined requirements (:func:`greeksmargin.crossmargin.compare`, with the strategies
+    and product groups given here).
+    """
     from . import __version__
-    from .plots import plot_margin_bars, plot_pnl_profile, plot_risk_matrix
+    from .crossmargin import compare, compare_frame
+    from .plots import plot_compare, plot_margin_bars, plot_pnl_profile, plot_risk_matrix
 
     result: MarginResult = compute_margin(book, market, method, excluded=excluded)
     resolved = book.resolve(market)
@@ -136,6 +147,18 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
              **{k: v * to_quote_groups for k, v in result.addons.items()}}, b,
             "initial margin per group (" + market.quote_currency + ")")),
     }
+    if book.n_positions <= COMPARE_MAX_POSITIONS:
+        rows = compare(book, market, method, strategy_of=strategy_of,
+                       product_group_of=product_group_of)
+        images["isolated vs cross"] = _png(lambda b: plot_compare(
+            rows, b, "isolated vs cross-margined", market.quote_currency))
+        table = compare_frame(rows)
+        compare_html = (f'<img alt="isolated vs cross" src="{images["isolated vs cross"]}">'
+                        + _table(table.assign(saving_vs_isolated=table["saving_vs_isolated"]
+                                              .map("{:.1%}".format)), index=False))
+    else:
+        compare_html = (f"<p>not computed: {book.n_positions} positions (the comparison margins"
+                        f" each position alone; limit {COMPARE_MAX_POSITIONS})</p>")
     parts = result.to_frame()
     worst = (np.argsort(total_now)[:5])
     import pandas as pd
@@ -162,6 +185,7 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
         "<h2>Margin per group</h2>", f'<img alt="margin per group" src="{images["margin per group"]}">',
         "<h2>Risk matrix</h2>", f'<img alt="risk matrix" src="{images["risk matrix"]}">',
         "<h2>P&amp;L profile</h2>", f'<img alt="P&amp;L profile" src="{images["P&L profile"]}">',
+        "<h2>Isolated vs cross-margined</h2>", compare_html,
         "<h2>Worst scenarios of the whole book</h2>", _table(worst_frame),
         "<h2>Greeks per underlying (desk units)</h2>", _table(greeks_frame),
         "<h2>Methodology, parameters and sources</h2>",

@@ -12,6 +12,8 @@ greeksmargin.reference.revalue : a slow, independent loop that the tests compare
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -24,6 +26,8 @@ from .enums import Settlement
 from .errors import InputError
 from .kernels import _revalue
 from .scenarios import ScenarioGrid
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -224,6 +228,7 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
     PnLMatrix
         P&L per group x scenario (gain > 0) in each group's settlement currency.
     """
+    started = time.perf_counter()
     grids = _group_grids(resolved, grid)
     currency = group_currency(resolved)
     n_groups, n_scen = resolved.n_groups, grids[0].n_scenarios
@@ -260,6 +265,10 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
         _revalue.pnl_range(*positions, *underlyings, item_group, item_start, item_stop,
                            *scenario, order, base, partial, keep_positions, position_out, 0,
                            item_group.size)
+    seconds = time.perf_counter() - started
+    _log.debug("revalue: %d positions x %d scenarios, %d work items, %s: %.4f s (%.1f M/s)",
+               n, n_scen, item_group.size, "parallel" if use_parallel else "serial", seconds,
+               n * n_scen / max(seconds, 1e-9) / 1e6)
     first_items = np.searchsorted(item_group, np.arange(n_groups))
     out = np.add.reduceat(partial, first_items, axis=0) if n_groups else np.empty((0, n_scen))
     base_value = np.add.reduceat(base, resolved.group_offsets[:-1]) if n else np.zeros(n_groups)

@@ -46,11 +46,11 @@ def test_report_is_self_contained_and_has_every_section(tmp_path, capsys):
     text = out.read_text()
     parser = _Collect()
     parser.feed(text)
-    assert len(parser.images) == 3 and all(s.startswith("data:image/png;base64,") for s in parser.images)
+    assert len(parser.images) == 4 and all(s.startswith("data:image/png;base64,") for s in parser.images)
     assert not parser.links and not re.search(r"(src|href)=['\"]https?://", text)
     for heading in ("Parts per group", "Risk matrix", "Greeks per underlying (desk units)",
                     "Methodology, parameters and sources", "Excluded rows", "Worst scenarios of"
-                    " the whole book"):
+                    " the whole book", "Isolated vs cross-margined"):
         assert any(h.startswith(heading.split(" (")[0]) for h in parser.headings), heading
     assert "initial margin 58,151.00 USD" in text and "METHODOLOGIES.md section 1" in text
 
@@ -92,3 +92,30 @@ def test_report_renders_in_headless_chromium(tmp_path):
 
     pixels = mpimg.imread(str(shot))
     assert pixels.shape[0] >= 3000 and np.mean(pixels[..., :3] < 0.3) > 0.001
+
+
+def test_isolated_vs_cross_section_and_plot_match_the_library(tmp_path, capsys):
+    from greeksmargin import crossmargin, methodology
+    from greeksmargin.plots import plot_compare
+
+    book_path, market_path = sample_margin_paths()
+    frame = pd.read_csv(market_path)
+    market = MarketData.from_frame(frame)
+    book = read_book(book_path).value
+    classes = dict(zip(frame["underlying"], frame["product_class"], strict=True))
+    rows = crossmargin.compare(book, market, methodology.occ_tims(classes),
+                               strategy_of=dict(zip(pd.read_csv(book_path)["position_id"],
+                                                    pd.read_csv(book_path)["strategy"],
+                                                    strict=True)),
+                               product_group_of={"SPX-basket": "US index", "QQQ": "US index"})
+    out = tmp_path / "report.html"
+    assert main(["report", "--sample", "--out", str(out)]) == 0
+    text = out.read_text()
+    for row in rows:  # the report's table is the library's comparison
+        assert f"<td>{row.method}</td><td class=\"num\">{row.margin:,.2f}</td>" in text
+    png = plot_compare(rows, tmp_path / "compare.png", currency="USD")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["compare", "--sample", "--plot", str(tmp_path / "cli.png")]) == 0
+    assert (tmp_path / "cli.png").stat().st_size > 1000
+    with pytest.raises(Exception, match="at least one row"):
+        plot_compare([], tmp_path / "empty.png")
