@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from bench_pricing import replace_section  # same folder: run as benchmarks/<name>.py
+from common import replace_section  # same folder: run as benchmarks/<name>.py
 
 from greeksmargin import Book, MarketData, methodology
 from greeksmargin.account import Account, Collateral

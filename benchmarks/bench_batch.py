@@ -13,7 +13,7 @@ import time
 
 import dask.dataframe as dd
 import numpy as np
-from bench_pricing import replace_section  # same folder: run as benchmarks/<name>.py
+from common import replace_section  # same folder: run as benchmarks/<name>.py
 
 from greeksmargin import MarketData, compute_margin, methodology, read_book
 from greeksmargin.batch import margin_accounts, margin_batch

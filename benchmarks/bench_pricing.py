@@ -15,13 +15,13 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numba
 import numpy as np
 import QuantLib as ql
 import scipy
+from common import ROOT, best_time  # same folder: run as benchmarks/<name>.py
 from scipy.special import ndtr
 from vollib.black_scholes_merton import black_scholes_merton as vollib_price
 from vollib.black_scholes_merton.implied_volatility import implied_volatility as vollib_iv
@@ -29,8 +29,6 @@ from vollib.black_scholes_merton.implied_volatility import implied_volatility as
 import greeksmargin
 from greeksmargin import greeks, implied_vol, price
 from greeksmargin.kernels import _bsm
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def inputs(n: int, seed: int = 0):
@@ -44,27 +42,6 @@ def inputs(n: int, seed: int = 0):
     kind = rng.integers(1, 3, n).astype(np.int8)
     order = rng.permutation(n)
     return tuple(a[order] for a in (spot, strike, t, vol, rate, carry, kind))
-
-
-def replace_section(lines: list[str]) -> None:
-    """Write a "## ..." section (``lines[0]`` is its heading) into docs/benchmarks.md, replacing
-    the section of the same title and keeping every other one."""
-    path = ROOT / "docs" / "benchmarks.md"
-    title = lines[0].split(" (")[0]
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    head, *sections = text.split("\n## ")
-    kept = ["## " + x for x in sections if not ("## " + x).startswith(title)]
-    path.write_text("\n\n".join([head.rstrip(), *[k.rstrip() for k in kept], "\n".join(lines)])
-                    + "\n")
-
-
-def best_time(fn, repeat: int = 5) -> float:
-    best = math.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def numpy_price(spot, strike, t, vol, rate, carry, kind):
@@ -223,16 +200,17 @@ def write_report(rows, cold, n) -> None:
     lines = [
         "# Benchmarks",
         "",
-        "Written by `python benchmarks/bench_pricing.py`; every peer is checked against",
-        "greeksmargin on the same inputs (to 1e-10) before it is timed; best of several runs;",
-        "JIT warmed before timing. Inputs: random European calls and puts (T 0.02-2 y, vol",
-        "10-60%, strikes within about one standard deviation, shuffled).",
+        "All sections: `python benchmarks/run_all.py` (see `benchmarks/README.md`). Every",
+        "implementation is checked against the reference on the same inputs before it is timed;",
+        "best of several runs; JIT warmed before timing (compile time: \"Cold start\").",
         "",
-        "\"kernel only\" is the compiled parallel kernel called on ready arrays; the API rows add",
-        "validation and broadcasting. The \"straightforward Numba loop\" is the textbook",
-        "`prange` loop with `math.erfc` and no accuracy branches: the floor the pricing layer must",
-        "not fall below. The kernel differs from it by the branches that keep deep out-of-the-money",
-        "and tiny-vol prices accurate (see `plain_formula_is_accurate` in `kernels/_bsm.py`).",
+        "Pricing layer inputs: random European calls and puts (T 0.02-2 y, vol 10-60%, strikes",
+        "within about one standard deviation, shuffled). \"kernel only\" is the compiled parallel",
+        "kernel called on ready arrays; the API rows add validation and broadcasting. The",
+        "\"straightforward Numba loop\" is the textbook `prange` loop with `math.erfc` and no",
+        "accuracy branches. The per-option kernels (`price1`, `greeks1`, the IV solver) are scalar",
+        "code with accuracy branches and are not vectorised; the scenario revaluation is (next",
+        "sections).",
         "",
         f"- machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         f"- Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__},"
@@ -251,7 +229,7 @@ def write_report(rows, cold, n) -> None:
         "",
         f"Cold start (fresh process: import + first `greeks` call, kernels loaded from the Numba"
         f" cache): {cold:.2f} s. The first run after installation compiles the kernels instead"
-        " (about 10 s on this machine).",
+        " (see \"Cold start\" below).",
         "",
     ]
     path = ROOT / "docs" / "benchmarks.md"

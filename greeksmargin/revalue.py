@@ -138,6 +138,9 @@ def work_items(group_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     numbers in the same order.
     """
     sizes = np.diff(group_offsets)
+    if sizes.size == 0 or sizes.max() <= ITEM_POSITIONS:  # one item per group
+        return (np.arange(sizes.size, dtype=np.int64), np.array(group_offsets[:-1], np.int64),
+                np.array(group_offsets[1:], np.int64))
     pieces = np.clip(-(-sizes // ITEM_POSITIONS), 1, MAX_ITEMS_PER_GROUP)
     item_group = np.repeat(np.arange(sizes.size, dtype=np.int64), pieces)
     first_item = np.concatenate([[0], np.cumsum(pieces)[:-1]])
@@ -154,6 +157,11 @@ def group_currency(resolved: ResolvedBook) -> tuple[str, ...]:
     market = resolved.market
     # currency code per position: -1 the quote currency, else the index of the coin underlying
     code = np.where(resolved.inverse == Settlement.INVERSE, resolved.underlying_index, -1)
+    offsets = resolved.group_offsets
+    if code.size and np.all(offsets[1:] > offsets[:-1]):  # no empty group: one pass
+        low = np.minimum.reduceat(code, offsets[:-1])
+        if np.array_equal(low, np.maximum.reduceat(code, offsets[:-1])):
+            return tuple(market.quote_currency if c < 0 else market.underlyings[c] for c in low)
     out = []
     for g, label in enumerate(resolved.group_labels):
         codes = np.unique(code[resolved.group_offsets[g]:resolved.group_offsets[g + 1]])
@@ -235,6 +243,8 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
     n = resolved.position_id.size
 
     def stack(name: str, dtype: type) -> np.ndarray:
+        if all(g is grids[0] for g in grids):  # one grid for every group
+            return np.repeat(np.asarray(getattr(grids[0], name), dtype)[None, :], n_groups, axis=0)
         return np.array(np.stack([getattr(g, name) for g in grids]), dtype=dtype)
 
     min_vol_up = np.array([g.vol_scaling.min_vol_up if g.vol_scaling is not None else 0.0

@@ -29,6 +29,7 @@ from ._jit import array_jit, parallel_jit, scalar_jit
 ABSOLUTE = 0
 RELATIVE = 1
 CHUNK = 256  # European positions priced per vectorised loop; ~20 arrays of 2 KB stay in L1/L2
+PAD = 16  # chunks are padded to a multiple of this (8 lanes x 2 interleaved)
 
 
 @scalar_jit
@@ -224,13 +225,22 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                 m += 1
             if m == 0:
                 continue
+            # pad to whole vectors with harmless options (at the money, 1000 years, notional 0):
+            # a scalar remainder loop would cost as much as the vector body at these sizes
+            padded = min(CHUNK, (m + PAD - 1) // PAD * PAD)
+            for q in range(m, padded):
+                c_spot[q] = c_strike[q] = c_sign[q] = c_vol[q] = c_scale[q] = 1.0
+                c_coin_per_quote[q] = 1.0
+                c_notional[q] = c_base[q] = c_rate[q] = c_carry[q] = c_log_spot_strike[q] = 0.0
+                c_expiry[q] = 1000.0
+                c_inverse[q] = False
             last_dt = math.nan
             for jj in range(n_scenarios):
                 j = scenario_order[g, jj]
                 dt = time_shift_years[g, j]
                 if dt != last_dt:  # the parts that depend on the time shift, once per chunk
                     last_dt = dt
-                    for q in range(m):
+                    for q in range(padded):
                         t1 = c_expiry[q] - dt
                         c_t1[q] = t1
                         c_sqrt_t[q] = math.sqrt(t1)  # NaN past expiry: flagged below
@@ -244,7 +254,7 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                 shift_type = vol_shift_type[g, j]
                 floor = min_vol_up[g]
                 lm = log_move[j]
-                n_inaccurate = _price_chunk(m, c_vol, c_scale, c_spot, c_growth, c_strike,
+                n_inaccurate = _price_chunk(padded, c_vol, c_scale, c_spot, c_growth, c_strike,
                                             c_forward_over_strike, c_log_forward_strike,
                                             c_sqrt_t, c_discount, c_sign, c_inverse,
                                             c_coin_per_quote, c_notional, c_base, shift,

@@ -1,0 +1,58 @@
+"""Helpers shared by the benchmark scripts: timing (interleaved, best of N), the measured
+arithmetic peak of this machine, and writing one section of ``docs/benchmarks.md``."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def best_time(fn: Callable[[], object], repeat: int = 5) -> float:
+    """Best wall time of ``repeat`` calls."""
+    best = math.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def interleaved(implementations: dict[str, Callable[[], object]], rounds: int = 5
+                ) -> dict[str, float]:
+    """Best time of each implementation over ``rounds`` round-robin passes (A B C A B C ...),
+    so a drift of the machine (clock, a neighbour's load) hits every implementation alike."""
+    best = {name: math.inf for name in implementations}
+    for _ in range(rounds):
+        for name, fn in implementations.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def replace_section(lines: list[str]) -> None:
+    """Write a "## ..." section (``lines[0]`` is its heading) into docs/benchmarks.md, replacing
+    the section of the same title and keeping every other one."""
+    path = ROOT / "docs" / "benchmarks.md"
+    title = lines[0].split(" (")[0]
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    head, *sections = text.split("\n## ")
+    kept = ["## " + x for x in sections if not ("## " + x).startswith(title)]
+    path.write_text("\n\n".join([head.rstrip(), *[k.rstrip() for k in kept], "\n".join(lines)])
+                    + "\n")
+
+
+def peak_gflops(n: int = 2000) -> float:
+    """Measured double-precision arithmetic throughput of this machine, GFLOP/s: the rate of
+    NumPy's BLAS matrix product (``2 n^3`` flops; OpenBLAS's DGEMM runs close to the FMA peak,
+    on every core BLAS uses). The arithmetic limit the kernels are compared with."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n)), rng.random((n, n))
+    a @ b
+    return 2.0 * n**3 / best_time(lambda: a @ b, 5) / 1e9
