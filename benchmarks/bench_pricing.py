@@ -118,6 +118,10 @@ def main() -> None:
         return greeks(s, k, expiry_years=t, vol=vol, rate=r, carry=b, kind=kind)
 
     kernel_out = np.empty(n)
+    greeks_out = np.empty((_bsm.N_GREEKS, n))
+
+    def gm_greeks_kernel():
+        _bsm.greeks_parallel(s, k, t, vol, r, b, kind, greeks_out, 4 * numba.get_num_threads())
 
     def gm_kernel():  # the compiled kernel alone, without the API's validation and broadcasting
         _bsm.price_parallel(s, k, t, vol, r, b, kind, kernel_out, 4 * numba.get_num_threads())
@@ -125,6 +129,8 @@ def main() -> None:
     reference = gm_price()  # also warms the JIT
     gm_greeks()
     gm_kernel()
+    gm_greeks_kernel()
+    assert np.array_equal(greeks_out[0], reference)  # the Greeks kernel's price is the price
     # correctness first: every peer against greeksmargin on the same inputs
     assert np.allclose(numpy_price(s, k, t, vol, r, b, kind), reference, rtol=1e-10, atol=1e-12)
     assert np.allclose(straightforward_numba_prices(s, k, t, vol, r, b, kind), reference,
@@ -150,6 +156,9 @@ def main() -> None:
                    lambda: straightforward_numba_prices(s, k, t, vol, r, b, kind))))
         record("price + 9 Greeks", f"greeksmargin ({threads} thread{'s' if threads > 1 else ''})",
                n, with_threads(threads, lambda: best_time(gm_greeks)))
+        record("price + 9 Greeks",
+               f"greeksmargin kernel only ({threads} thread{'s' if threads > 1 else ''})",
+               n, with_threads(threads, lambda: best_time(gm_greeks_kernel)))
     record("price", "NumPy + scipy.special.ndtr", n,
            best_time(lambda: numpy_price(s, k, t, vol, r, b, kind)))
     record("price", "QuantLib BlackCalculator (Python loop)", n_slow,

@@ -24,8 +24,11 @@ import numpy as np
 from numba import prange
 
 from ._elementary import (
+    SMALLEST_NORMAL,
     exp_simd,
     inline_jit,
+    log_positive,
+    log_simd,
     mills_complement_positive,
     mills_ratio_positive,
     norm_cdf,
@@ -147,9 +150,11 @@ def price1(spot: float, strike: float, expiry_years: float, vol: float, rate: fl
     value."""
     if expiry_years <= 0.0:
         return _positive_part((1.0 if kind == 1 else -1.0) * (spot - strike))
-    forward = spot * math.exp(carry * expiry_years)
-    return price_from_parts(forward, strike, math.log(forward / strike),
-                            vol * math.sqrt(expiry_years), math.exp(-rate * expiry_years), kind)
+    # the expressions of the vectorised price_range, so both give the same bits
+    forward = spot * exp_simd(carry * expiry_years)
+    return price_from_parts(forward, strike,
+                            log_positive(spot / strike) + carry * expiry_years,
+                            vol * math.sqrt(expiry_years), exp_simd(-rate * expiry_years), kind)
 
 
 @scalar_jit
@@ -190,7 +195,7 @@ def plain_price(forward: float, strike: float, forward_over_strike: float, log_m
     d1 = log_moneyness / total_vol + 0.5 * total_vol
     u = max(d1, total_vol - d1)
     accurate = plain_formula_is_accurate(u, total_vol)
-    n1, n2 = norm_cdf_pair(sign * d1, sign * (d1 - total_vol), forward_over_strike)
+    n1, n2, _ = norm_cdf_pair(sign * d1, sign * (d1 - total_vol), forward_over_strike)
     return discount * sign * (forward * n1 - strike * n2), accurate
 
 
@@ -235,16 +240,34 @@ def greeks1(spot: float, strike: float, expiry_years: float, vol: float, rate: f
                 charm = -math.copysign(math.inf, drift)
         rho = sign * t * strike * discount * step
         return (value, delta, gamma, vega, theta, rho, t * spot * delta, vanna, 0.0, charm)
-    x = math.log(spot / strike) + carry * t  # ln(F/K)
+    g = greeks_plain(spot, strike, t, vol, rate, carry, sign, log_positive(spot / strike))
+    if g[10]:
+        return g[:10]
+    value = price1(spot, strike, expiry_years, vol, rate, carry, kind)
+    return (value, g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9])
+
+
+@inline_jit
+def greeks_plain(spot: float, strike: float, t: float, vol: float, rate: float, carry: float,
+                 sign: float, log_spot_strike: float
+                 ) -> tuple[float, float, float, float, float, float, float, float, float, float,
+                            bool]:
+    """Price and Greeks of :func:`greeks1` for ``t > 0`` and ``vol > 0``, straight-line code,
+    with whether the plain price is accurate (else :func:`price1` has the price; the Greeks'
+    formulas hold either way). ``log_spot_strike = ln(S/K)``. Shared by :func:`greeks1` and the
+    vectorised array kernel, so both give the same bits."""
+    sqrt_t = math.sqrt(t)
+    discount = exp_simd(-rate * t)
+    carry_discount = exp_simd((carry - rate) * t)
+    forward = spot * exp_simd(carry * t)
+    total_vol = vol * sqrt_t
+    x = log_spot_strike + carry * t  # ln(F/K)
     d1 = x / total_vol + 0.5 * total_vol
     d2 = d1 - total_vol
-    pdf1 = norm_pdf(d1)
-    cdf1 = norm_cdf(sign * d1)
-    cdf2 = norm_cdf(sign * d2)
-    if plain_formula_is_accurate(max(d1, -d2), total_vol):
-        value = sign * (spot * carry_discount * cdf1 - strike * discount * cdf2)
-    else:
-        value = price1(spot, strike, expiry_years, vol, rate, carry, kind)
+    accurate = plain_formula_is_accurate(max(d1, total_vol - d1), total_vol)
+    cdf1, cdf2, gauss1 = norm_cdf_pair(sign * d1, sign * d2, forward / strike)
+    pdf1 = INV_SQRT_2PI * gauss1
+    value = discount * sign * (forward * cdf1 - strike * cdf2)
     delta = sign * carry_discount * cdf1
     gamma = carry_discount * pdf1 / (spot * total_vol)
     vega = spot * carry_discount * pdf1 * sqrt_t
@@ -257,7 +280,52 @@ def greeks1(spot: float, strike: float, expiry_years: float, vol: float, rate: f
     volga = vega * d1 * d2 / vol
     charm = -carry_discount * (pdf1 * (carry / total_vol - d2 / (2.0 * t))
                                + sign * (carry - rate) * cdf1)
-    return (value, delta, gamma, vega, theta, rho, carry_rho, vanna, volga, charm)
+    return (value, delta, gamma, vega, theta, rho, carry_rho, vanna, volga, charm, accurate)
+
+
+@inline_jit
+def _plain_domain(t: float, vol: float, ratio: float) -> bool:
+    # where the straight-line code applies: time and vol positive, S/K a positive normal double
+    return (t > 0.0) & (vol > 0.0) & (ratio >= SMALLEST_NORMAL) & (ratio < math.inf)
+
+
+@scalar_jit
+def _price_vector(spot, strike, expiry_years, vol, rate, carry, kind, out, redo):  # type: ignore[no-untyped-def]
+    # the vectorised pass of price_range: plain prices, and which rows price1 must redo. The
+    # caller passes slices: a loop over range(start, stop) runs 5x slower (LLVM's run-time
+    # overlap checks then fail and the scalar copy of the loop runs)
+    for i in range(spot.size):
+        t = expiry_years[i]
+        ratio = spot[i] / strike[i]
+        forward = spot[i] * exp_simd(carry[i] * t)
+        value, accurate = plain_price(forward, strike[i], forward / strike[i],
+                                      log_simd(ratio) + carry[i] * t, vol[i] * math.sqrt(t),
+                                      exp_simd(-rate[i] * t), 1.0 if kind[i] == 1 else -1.0)
+        out[i] = value
+        redo[i] = not (accurate & _plain_domain(t, vol[i], ratio))
+
+
+@scalar_jit
+def _greeks_vector(spot, strike, expiry_years, vol, rate, carry, kind, o0, o1, o2, o3, o4, o5,  # type: ignore[no-untyped-def]
+                   o6, o7, o8, o9, redo):
+    # the vectorised pass of greeks_range, on slices as _price_vector; one 1-d array per output
+    # (rows of a 2-d array defeat LLVM's dependence analysis and the loop would stay scalar)
+    for i in range(spot.size):
+        t = expiry_years[i]
+        ratio = spot[i] / strike[i]
+        g = greeks_plain(spot[i], strike[i], t, vol[i], rate[i], carry[i],
+                         1.0 if kind[i] == 1 else -1.0, log_simd(ratio))
+        o0[i] = g[0]
+        o1[i] = g[1]
+        o2[i] = g[2]
+        o3[i] = g[3]
+        o4[i] = g[4]
+        o5[i] = g[5]
+        o6[i] = g[6]
+        o7[i] = g[7]
+        o8[i] = g[8]
+        o9[i] = g[9]
+        redo[i] = not (g[10] & _plain_domain(t, vol[i], ratio))
 
 
 _IN = "f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], i1[::1]"
@@ -265,9 +333,19 @@ _IN = "f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], i1[::1]"
 
 @array_jit(f"void({_IN}, f8[::1], i8, i8)")
 def price_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, stop):  # type: ignore[no-untyped-def]
-    """Serial: ``out[i] = price1(...)`` for ``start <= i < stop``; all arrays shape (n,)."""
+    """Serial: ``out[i] = price1(...)`` for ``start <= i < stop``; all arrays shape (n,).
+
+    One vectorised pass prices every row with the plain formula; the rows it flags (inaccurate,
+    at or past expiry, zero vol, NaN, extreme S/K) are redone by :func:`price1`, which gives the
+    same bits as the vectorised pass on the others."""
+    redo = np.empty(stop - start, np.bool_)
+    rows = slice(start, stop)
+    _price_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows], carry[rows],
+                  kind[rows], out[rows], redo)
     for i in range(start, stop):
-        out[i] = price1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i], kind[i])
+        if redo[i - start]:
+            out[i] = price1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i],
+                            kind[i])
 
 
 @parallel_jit(f"void({_IN}, f8[::1], i8)")
@@ -281,11 +359,19 @@ def price_parallel(spot, strike, expiry_years, vol, rate, carry, kind, out, n_ch
 
 @array_jit(f"void({_IN}, f8[:, ::1], i8, i8)")
 def greeks_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, stop):  # type: ignore[no-untyped-def]
-    """Serial: column ``i`` of ``out`` (shape (10, n)) = :func:`greeks1` for ``start <= i < stop``."""
+    """Serial: column ``i`` of ``out`` (shape (10, n)) = :func:`greeks1` for ``start <= i < stop``
+    (a vectorised pass, then :func:`greeks1` for the rows it flags, as in :func:`price_range`)."""
+    redo = np.empty(stop - start, np.bool_)
+    rows = slice(start, stop)
+    _greeks_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
+                   carry[rows], kind[rows], out[0, rows], out[1, rows], out[2, rows], out[3, rows],
+                   out[4, rows], out[5, rows], out[6, rows], out[7, rows], out[8, rows],
+                   out[9, rows], redo)
     for i in range(start, stop):
-        g = greeks1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i], kind[i])
-        for k in range(N_GREEKS):
-            out[k, i] = g[k]
+        if redo[i - start]:
+            g = greeks1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i], kind[i])
+            for k in range(N_GREEKS):
+                out[k, i] = g[k]
 
 
 @parallel_jit(f"void({_IN}, f8[:, ::1], i8)")

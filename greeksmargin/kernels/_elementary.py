@@ -61,6 +61,17 @@ def _int_bits_as_float(typingctx, bits):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
+@intrinsic
+def _float_bits_as_int(typingctx, value):  # type: ignore[no-untyped-def]
+    # reinterpret the 64 bits of a float64 as an int64 (no conversion)
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # fdlibm: 32 leading bits of ln 2, so n * _LN2_HI is exact
 _LN2_LO = 1.90821492927058770002e-10
@@ -96,6 +107,46 @@ def exp_simd(x: float) -> float:
     k1 = k >> 1
     k2 = k - k1  # 2^n as 2^k1 * 2^k2: each a normal double for -2020 <= n <= 1024
     return p * _int_bits_as_float((k1 + 1023) << 52) * _int_bits_as_float((k2 + 1023) << 52)
+
+
+# fdlibm's e_log.c: log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), s = f / (2 + f)
+_LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+       2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+       1.479819860511658591e-01)
+_MANTISSA = 0x000FFFFFFFFFFFFF
+_ONE_BITS = 0x3FF0000000000000
+_SQRT2 = math.sqrt(2.0)
+SMALLEST_NORMAL = 2.2250738585072014e-308
+
+
+@inline_jit
+def log_simd(x: float) -> float:
+    """Natural log of a positive, normal, finite ``x`` (fdlibm's method, within 1 ulp),
+    vectorisable. Other inputs give an unspecified value: callers check
+    ``SMALLEST_NORMAL <= x < inf`` (see :func:`log_positive`)."""
+    bits = _float_bits_as_int(x)
+    k = (bits >> 52) - 1023
+    m = _int_bits_as_float((bits & _MANTISSA) | _ONE_BITS)  # x = m 2^k, 1 <= m < 2
+    high = m > _SQRT2
+    m = m * 0.5 if high else m  # sqrt(1/2) < m <= sqrt(2)
+    kf = float(k + 1 if high else k)
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    r = w * (_LG[1] + w * (_LG[3] + w * _LG[5])) + z * (_LG[0] + w * (_LG[2] + w * (_LG[4]
+                                                                                    + w * _LG[6])))
+    half_square = 0.5 * f * f
+    return kf * _LN2_HI - ((half_square - (s * (half_square + r) + kf * _LN2_LO)) - f)
+
+
+@inline_jit
+def log_positive(x: float) -> float:
+    """``log(x)``: :func:`log_simd` for positive normal finite ``x``, the C library otherwise
+    (0, subnormal, inf, negative, NaN); a branch, so only for scalar code."""
+    if SMALLEST_NORMAL <= x < math.inf:
+        return log_simd(x)
+    return math.log(x) if x > 0.0 or x != x else (-math.inf if x == 0.0 else math.nan)
 
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -244,11 +295,12 @@ def norm_cdf(x: float) -> float:
 
 
 @inline_jit
-def norm_cdf_pair(x1: float, x2: float, ratio: float) -> tuple[float, float]:
-    """``(N(x1), N(x2))`` given ``ratio = exp((x1^2 - x2^2) / 2)``, for the two terms of the Black
-    formula (``ratio = F / K``): one exponential and one division for both. Accurate like
-    :func:`norm_cdf` while ``|x1|, |x2| < 37``; beyond that the result is unspecified (the pricer
-    flags those cases and takes another path)."""
+def norm_cdf_pair(x1: float, x2: float, ratio: float) -> tuple[float, float, float]:
+    """``(N(x1), N(x2), exp(-x1^2 / 2))`` given ``ratio = exp((x1^2 - x2^2) / 2)``, for the two
+    terms of the Black formula (``ratio = F / K``): one exponential and one division for both,
+    and the Gaussian factor for the Greeks. Accurate like :func:`norm_cdf` while
+    ``|x1|, |x2| < 37``; beyond that the result is unspecified (the pricer flags those cases and
+    takes another path)."""
     a1 = abs(x1)
     a2 = abs(x2)
     zk1 = a1 * _INV_SQRT2 + _K
@@ -261,4 +313,4 @@ def norm_cdf_pair(x1: float, x2: float, ratio: float) -> tuple[float, float]:
     gauss1 = _gauss(a1)
     tail1 = _tail(a1, gauss1, zk1, q1, d2 * r)
     tail2 = _tail(a2, gauss1 * ratio, zk2, q2, d1 * r)
-    return (tail1 if x1 < 0.0 else 1.0 - tail1), (tail2 if x2 < 0.0 else 1.0 - tail2)
+    return (tail1 if x1 < 0.0 else 1.0 - tail1), (tail2 if x2 < 0.0 else 1.0 - tail2), gauss1

@@ -20,6 +20,7 @@ import math
 from numba import prange
 
 from ._bsm import INV_SQRT_2PI, norm_cdf, normalized_otm_call
+from ._elementary import exp_simd, log_positive
 from ._jit import array_jit, parallel_jit, scalar_jit
 
 OK = 0
@@ -109,8 +110,9 @@ def implied_vol1(price: float, spot: float, strike: float, expiry_years: float, 
     if not (price == price and spot == spot and strike == strike and expiry_years == expiry_years
             and rate == rate and carry == carry):
         return math.nan, NOT_CONVERGED
-    discount = math.exp(-rate * expiry_years)
-    forward = spot * math.exp(carry * expiry_years)
+    # the pricer's expressions (price1), so a price and its implied vol agree to rounding
+    discount = exp_simd(-rate * expiry_years)
+    forward = spot * exp_simd(carry * expiry_years)
     undiscounted = price / discount
     moneyness = sign * (forward - strike)
     intrinsic = moneyness if moneyness > 0.0 else 0.0
@@ -122,7 +124,7 @@ def implied_vol1(price: float, spot: float, strike: float, expiry_years: float, 
     time_value = undiscounted - intrinsic
     if time_value == 0.0:
         return 0.0, OK
-    x = -abs(math.log(forward / strike))
+    x = -abs(log_positive(spot / strike) + carry * expiry_years)
     beta = time_value / math.sqrt(forward * strike)
     if beta >= math.exp(0.5 * x):
         return math.nan, ABOVE_MAXIMUM

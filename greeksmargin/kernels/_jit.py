@@ -6,11 +6,22 @@
 - no ``fastmath``: strict IEEE semantics; ``fastmath=True`` changes NaN/inf arithmetic
   (``(0 - inf) + inf`` becomes 0.0), which would hide bad input.
 - ``nogil=True``: the array kernels release the GIL so threads (and Dask) can overlap them.
+
+LLVM's loop vectoriser gives up on a loop whose arrays would need more than 8 run-time overlap
+checks; the price-and-Greeks loop reads 7 arrays and writes 11, so the limits are raised here,
+before anything is compiled (an LLVM command-line option: it only lets more loops vectorise).
 """
 
 from __future__ import annotations
 
+import llvmlite.binding as llvm
 from numba import njit
+
+for _option in ("-runtime-memory-check-threshold=1024", "-vectorize-memory-check-threshold=2048"):
+    try:
+        llvm.set_option("greeksmargin", _option)
+    except Exception:  # pragma: no cover - set already (by another library): keep theirs
+        pass
 
 SCALAR_OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
 PARALLEL_OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True, "parallel": True}

@@ -28,7 +28,7 @@ from ._jit import array_jit, parallel_jit, scalar_jit
 
 ABSOLUTE = 0
 RELATIVE = 1
-CHUNK = 256  # European positions priced per vectorised loop; ~20 arrays of 2 KB stay in L1/L2
+CHUNK = 128  # European positions priced per vectorised loop: ~20 arrays of 1 KB stay in L1
 PAD = 16  # chunks are padded to a multiple of this (8 lanes x 2 interleaved)
 
 
