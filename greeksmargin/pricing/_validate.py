@@ -7,6 +7,7 @@ import numpy as np
 
 from ..enums import OptionKind
 from ..errors import InputError
+from ..kernels._jit import scalar_jit
 
 # Above this many rows the parallel build of a kernel is used.
 PARALLEL_THRESHOLD = 20_000
@@ -106,9 +107,26 @@ def check_kind(kind: np.ndarray, shape: tuple[int, ...]) -> None:
     check("kind", kind, ok, "OptionKind.CALL (1) or OptionKind.PUT (2)", shape)
 
 
+@scalar_jit
+def _market_is_valid(spot, strike, expiry_years, vol, rate, carry, kind, max_vol):  # type: ignore[no-untyped-def]
+    # every check of check_market in one compiled pass (no temporaries); False at the first
+    # failure, and check_market then finds and names it with NumPy
+    for i in range(spot.size):
+        if not (0.0 < spot[i] < np.inf and 0.0 < strike[i] < np.inf
+                and 0.0 <= expiry_years[i] < np.inf and 0.0 <= vol[i] <= max_vol
+                and -np.inf < rate[i] < np.inf and -np.inf < carry[i] < np.inf
+                and (kind[i] == 1 or kind[i] == 2)):
+            return False
+    return True
+
+
 def check_market(flat: dict[str, np.ndarray], shape: tuple[int, ...],
                  spot_name: str = "spot") -> None:
     """The common checks: positive finite spot and strike, expiry >= 0, vol in [0, 5], finite rates."""
+    if "vol" in flat and _market_is_valid(flat["spot"], flat["strike"], flat["expiry_years"],
+                                          flat["vol"], flat["rate"], flat["carry"], flat["kind"],
+                                          MAX_VOL):
+        return
     spot = flat["spot"]
     check(spot_name, spot, (spot > 0) & np.isfinite(spot), "> 0 and finite", shape)
     strike = flat["strike"]
