@@ -35,9 +35,10 @@ def check_prices_against_reference(resolved, grid) -> None:
     rows = np.empty_like(resolved.order)
     rows[resolved.order] = np.arange(resolved.order.size)
     notional = resolved.notional[rows]
+    strike, expiry, vol, kind = (a[rows] for a in (resolved.strike, resolved.expiry_years,
+                                                   resolved.vol, resolved.kind))
     value_now = np.array([price1(100.0, k, t, v, 0.04, 0.03, kd) for k, t, v, kd in
-                          zip(resolved.strike[rows], resolved.expiry_years[rows],
-                              resolved.vol[rows], resolved.kind[rows], strict=True)])
+                          zip(strike, expiry, vol, kind, strict=True)])
     sample = np.random.default_rng(1).choice(resolved.order.size, 2000, replace=False)
     worst = 0.0
     for i in sample:
@@ -46,9 +47,8 @@ def check_prices_against_reference(resolved, grid) -> None:
         for j in range(grid.n_scenarios):
             got = pnl.position_values[i, j] / notional[i] + value_now[i]
             s1 = 100.0 * (1 + grid.spot_shift[j])
-            ref = price1(s1, resolved.strike[rows][i], resolved.expiry_years[rows][i],
-                         resolved.vol[rows][i] * (1 + grid.vol_shift[j]), 0.04, 0.03,
-                         resolved.kind[rows][i])
+            ref = price1(s1, strike[i], expiry[i], vol[i] * (1 + grid.vol_shift[j]), 0.04, 0.03,
+                         kind[i])
             bound = max(1e-12 * abs(ref), 1e-12 * s1)
             worst = max(worst, abs(got - ref) / bound)
     assert worst <= 1.0, worst
