@@ -339,7 +339,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"greeksmargin: excluded: {failure}", file=sys.stderr)
     strategy_of, product_group_of = _cross_margin_inputs(frame, market_frame, market)
     if strategy_of is not None:  # refused rows are not in the book
-        strategy_of = {p: s for p, s in strategy_of.items() if p in set(book.position_id.tolist())}
+        kept = set(book.position_id.tolist())
+        strategy_of = {p: s for p, s in strategy_of.items() if p in kept}
     path = write_report(book, market, method, args.out, excluded=failures,
                         strategy_of=strategy_of, product_group_of=product_group_of)
     if not args.quiet:
