@@ -214,10 +214,10 @@ def greeks1(spot: float, strike: float, expiry_years: float, vol: float, rate: f
     sign = 1.0 if kind == 1 else -1.0
     t = 0.0 if expiry_years <= 0.0 else expiry_years  # NaN stays NaN
     sqrt_t = math.sqrt(t)
-    discount = math.exp(-rate * t)
-    carry_discount = math.exp((carry - rate) * t)
     total_vol = vol * sqrt_t
     if total_vol == 0.0:
+        discount = math.exp(-rate * t)
+        carry_discount = math.exp((carry - rate) * t)
         forward = spot * math.exp(carry * t)
         moneyness = sign * (forward - strike)
         if moneyness != moneyness:
