@@ -146,7 +146,7 @@ def log_positive(x: float) -> float:
     (0, subnormal, inf, negative, NaN); a branch, so only for scalar code."""
     if SMALLEST_NORMAL <= x < math.inf:
         return log_simd(x)
-    return math.log(x) if x > 0.0 or x != x else (-math.inf if x == 0.0 else math.nan)
+    return math.log(x)  # -inf at 0, NaN below 0 and for NaN, inf at inf
 
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
