@@ -19,7 +19,7 @@ import numpy as np
 
 from ._arrays import frozen_array
 from ._tables import read_table
-from .enums import ExerciseStyle, OptionKind, Settlement
+from .enums import ExerciseStyle, OptionKind, Settlement, VolSource
 from .errors import ImpliedVolError, InputError, MarketDataError
 from .market import MarketData, to_timestamp
 from .symbols import VENUE_MULTIPLIER, parse_symbol
@@ -218,35 +218,38 @@ class Book:
             An expiry before the valuation timestamp; an option price without implied vol.
         """
         n = self.n_positions
-        where = [f"position {str(p)!r} (row {i + 1})" for i, p in enumerate(self.position_id)]
-        und_index = np.empty(n, np.intp)
-        for i, u in enumerate(self.underlying.tolist()):
-            if u not in market.underlyings:
-                raise MarketDataError(f"no market data for underlying {u!r} of {where[i]};"
-                                      f" known: {', '.join(market.underlyings)}")
-            und_index[i] = market.underlyings.index(u)
+        lookup = {u: k for k, u in enumerate(market.underlyings)}
+        und_index = np.fromiter((lookup.get(u, -1) for u in self.underlying.tolist()), np.intp, n)
+        if n and und_index.min() < 0:
+            i = int(np.flatnonzero(und_index < 0)[0])
+            raise MarketDataError(f"no market data for underlying {str(self.underlying[i])!r} of"
+                                  f" {self._where(i)}; known: {', '.join(market.underlyings)}")
         seconds = (self.expiry - market.valuation).astype("timedelta64[s]").astype(np.float64)
         expiry_years = np.where(np.isnat(self.expiry), np.nan, seconds / SECONDS_PER_YEAR)
         past = expiry_years < 0
         if past.any():
             i = int(np.flatnonzero(past)[0])
             raise InputError(f"expiry {self.expiry[i]} is before the valuation timestamp"
-                             f" {market.valuation} at {where[i]}; remove expired positions")
-        vol = _resolve_vols(self, market, und_index, expiry_years, where)
+                             f" {market.valuation} at {self._where(i)}; remove expired positions")
+        vol, source = _resolve_vols(self, market, und_index, expiry_years)
         if groups is not None:
-            group_names = [str(g) for g in groups]
-            if len(group_names) != n:
+            group_names = np.array([str(g) for g in groups], dtype=object)
+            if group_names.size != n:
                 raise InputError(f"groups must have one label per position ({n}); got"
-                                 f" {len(group_names)}")
-        elif by == "underlying":
-            group_names = self.underlying.tolist()
-        elif by == "group":
-            group_names = [market.group_of.get(u, u) for u in self.underlying.tolist()]
+                                 f" {group_names.size}")
+            labels = tuple(sorted(set(group_names.tolist())))
+            lookup = {g: k for k, g in enumerate(labels)}
+            group_index = np.fromiter((lookup[g] for g in group_names.tolist()), np.intp, n)
+        elif by in ("group", "underlying"):  # one label per underlying of the market
+            names = [market.group_of.get(u, u) if by == "group" else u
+                     for u in market.underlyings]
+            used = np.zeros(len(names), bool)
+            used[und_index] = True
+            labels = tuple(sorted({names[k] for k in np.flatnonzero(used)}))
+            lookup = {g: k for k, g in enumerate(labels)}
+            group_index = np.array([lookup.get(g, -1) for g in names], np.intp)[und_index]
         else:
             raise InputError(f"by must be 'group' or 'underlying'; got {by!r}")
-        labels = tuple(sorted(set(group_names)))
-        lookup = {g: k for k, g in enumerate(labels)}
-        group_index = np.array([lookup[g] for g in group_names], np.intp)
         order = np.argsort(group_index, kind="stable")
         offsets = np.zeros(len(labels) + 1, np.intp)
         np.cumsum(np.bincount(group_index, minlength=len(labels)), out=offsets[1:])
@@ -256,38 +259,49 @@ class Book:
             kind=self.kind[order], strike=self.strike[order], expiry_years=expiry_years[order],
             vol=vol[order], quantity=self.quantity[order], multiplier=self.multiplier[order],
             american=self.exercise[order], inverse=self.settlement[order],  # type: ignore[index]
-            order=order, group_offsets=offsets, market=market)
+            order=order, group_offsets=offsets, market=market, vol_source=source[order])
+
+    def _where(self, i: int) -> str:
+        return f"position {str(self.position_id[i])!r} (row {i + 1})"
 
 
 def _resolve_vols(book: Book, market: MarketData, und_index: np.ndarray,
-                  expiry_years: np.ndarray, where: list[str]) -> np.ndarray:
+                  expiry_years: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # vol and VolSource per position: the position's own vol, then its option price, then the
+    # underlying's surface, then its flat vol (vectorised; Python only for the given entries)
     from .pricing import american as american_pricing
     from .pricing import implied_vol
 
     n = book.n_positions
     vol = np.zeros(n)
-    option = book.kind != OptionKind.LINEAR
-    source = np.zeros(n, np.int8)  # 0 none, 1 given, 2 price, 3 surface, 4 flat
+    source = np.zeros(n, np.int8)
+    open_rows = book.kind != OptionKind.LINEAR
     prices = np.full(n, np.nan)
-    for i in np.flatnonzero(option):
-        pid = str(book.position_id[i])
-        if pid in market.position_vol:
-            vol[i], source[i] = market.position_vol[pid], 1
-        elif pid in market.option_price:
-            prices[i], source[i] = market.option_price[pid], 2
-        elif book.underlying[i] in market.surfaces:
-            source[i] = 3
-        elif np.isfinite(market.vol[und_index[i]]):
-            vol[i], source[i] = market.vol[und_index[i]], 4
-        else:
-            raise MarketDataError(f"no volatility for option {where[i]}: give a flat vol for"
-                                  f" {book.underlying[i]!r}, a surface, or a vol or price for the"
-                                  " position")
+    for code, given, out in ((VolSource.POSITION, market.position_vol, vol),
+                             (VolSource.PRICE, market.option_price, prices)):
+        if given:
+            rows = np.flatnonzero(open_rows & np.isin(book.position_id, list(given)))
+            out[rows] = [given[str(p)] for p in book.position_id[rows].tolist()]
+            source[rows] = code
+            open_rows[rows] = False
+    if market.surfaces:
+        has_surface = np.array([u in market.surfaces for u in market.underlyings])
+        source[open_rows & has_surface[und_index]] = VolSource.SURFACE
+        open_rows &= ~has_surface[und_index]
+    rows = np.flatnonzero(open_rows)
+    flat = market.vol[und_index[rows]]
+    if not np.all(np.isfinite(flat)):
+        i = int(rows[np.flatnonzero(~np.isfinite(flat))[0]])
+        raise MarketDataError(f"no volatility for option {book._where(i)}: give a flat vol for"
+                              f" {str(book.underlying[i])!r}, a surface, or a vol or price for the"
+                              " position")
+    vol[rows] = flat
+    source[rows] = VolSource.FLAT
     for u, surface in market.surfaces.items():
-        rows = np.flatnonzero((source == 3) & (book.underlying == u))
+        rows = np.flatnonzero((source == VolSource.SURFACE) & (book.underlying == u))
         if rows.size:
             vol[rows] = surface.vol(book.strike[rows], expiry_years[rows])
-    rows = np.flatnonzero(source == 2)
+    rows = np.flatnonzero(source == VolSource.PRICE)
     for style in (ExerciseStyle.EUROPEAN, ExerciseStyle.AMERICAN):
         sub = rows[book.exercise[rows] == style]  # type: ignore[index]
         if sub.size == 0:
@@ -305,10 +319,10 @@ def _resolve_vols(book: Book, market: MarketData, und_index: np.ndarray,
         except ImpliedVolError as exc:
             # the revaluation values American options with BAW, so their IV is BAW's too
             bad = np.flatnonzero(np.asarray(exc.status) != 0)
-            names = ", ".join(where[sub[b]] for b in bad[:5]) or "some positions"
+            names = ", ".join(book._where(int(sub[b])) for b in bad[:5]) or "some positions"
             raise InputError(f"option_price has no implied vol for {names}: {exc}") from None
         vol[sub] = iv.vol
-    return vol
+    return vol, source
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +331,8 @@ class ResolvedBook:
 
     ``order[k]`` is the Book row of sorted row ``k``; ``group_offsets`` (n_groups + 1,) are CSR
     offsets into the sorted rows; ``expiry_years`` is NaN for the underlying and perpetuals; ``vol``
-    is 0 for linear instruments; ``american`` and ``inverse`` are 0/1 codes.
+    is 0 for linear instruments; ``american`` and ``inverse`` are 0/1 codes; ``vol_source`` the
+    :class:`~greeksmargin.enums.VolSource` of each vol.
     """
 
     position_id: np.ndarray
@@ -335,6 +350,7 @@ class ResolvedBook:
     order: np.ndarray
     group_offsets: np.ndarray
     market: MarketData
+    vol_source: np.ndarray
 
     @property
     def n_groups(self) -> int:
@@ -348,11 +364,12 @@ class ResolvedBook:
 
     def group_underlyings(self) -> list[tuple[str, ...]]:
         """The underlyings in each group."""
-        out = []
-        for g in range(self.n_groups):
-            idx = self.underlying_index[self.group_offsets[g]:self.group_offsets[g + 1]]
-            out.append(tuple(sorted({self.market.underlyings[i] for i in idx})))
-        return out
+        names = self.market.underlyings
+        pairs = np.unique(self.group_index * len(names) + self.underlying_index)
+        group, underlying = np.divmod(pairs, len(names))
+        starts = np.searchsorted(group, np.arange(self.n_groups + 1))
+        return [tuple(sorted(names[u] for u in underlying[starts[g]:starts[g + 1]].tolist()))
+                for g in range(self.n_groups)]
 
 
 def read_book(source: str | Path | pd.DataFrame, venue: str | None = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["OptionKind", "IVStatus", "ExerciseStyle", "Settlement", "ShiftType"]
+__all__ = ["OptionKind", "IVStatus", "ExerciseStyle", "Settlement", "ShiftType", "VolSource"]
 
 
 class OptionKind(IntEnum):
@@ -84,3 +84,15 @@ class ShiftType(IntEnum):
 
     ABSOLUTE = 0
     RELATIVE = 1
+
+
+class VolSource(IntEnum):
+    """Where a resolved position's vol came from (:attr:`ResolvedBook.vol_source`), in the order
+    :meth:`Book.resolve` looks: a vol given for the position, one implied from its option price,
+    the underlying's surface, the underlying's flat vol. ``NONE`` for linear instruments."""
+
+    NONE = 0
+    POSITION = 1
+    PRICE = 2
+    SURFACE = 3
+    FLAT = 4

@@ -134,9 +134,9 @@ def occ_tims(product_class: Mapping[str, str] | None = None, *, default_class: s
             raise MethodologyError(f"unknown OCC product class {name!r}; known: "
                                    f"{', '.join(OCC_RANGES)}")
     vols = (0.0, *vol_stress)
+    by_class: dict[str, ScenarioGrid] = {}  # one grid object per class, shared by groups and calls
 
     def build(resolved: ResolvedBook) -> tuple[ScenarioGrid, ...]:
-        by_class: dict[str, ScenarioGrid] = {}  # one grid object per class, shared by groups
         grids = []
         for label, underlyings in zip(resolved.group_labels, resolved.group_underlyings(),
                                       strict=True):
@@ -215,8 +215,9 @@ def span(price_scan_range: float | Mapping[str, float], vol_scan_range: float = 
                             np.full(16, look_ahead_days / DAYS_PER_YEAR), np.array(weights),
                             labels, name=f"SPAN PSR {psr:.4g}")
 
+    by_range: dict[float, ScenarioGrid] = {}  # grids are immutable: shared by groups and calls
+
     def build(resolved: ResolvedBook) -> tuple[ScenarioGrid, ...]:
-        by_range: dict[float, ScenarioGrid] = {}
         out = []
         for label in resolved.group_labels:
             psr = scan_for(label)
@@ -292,8 +293,9 @@ def deribit(parameters: Mapping[str, Mapping[str, float]] | None = None) -> Meth
             "price_range": r})
         return out
 
+    by_coin: dict[str, ScenarioGrid] = {}  # grids are immutable: shared by groups and calls
+
     def build(resolved: ResolvedBook) -> tuple[ScenarioGrid, ...]:
-        by_coin: dict[str, ScenarioGrid] = {}
         grids = []
         for label in resolved.group_labels:
             coin = label.rsplit("/", 1)[-1]  # batch labels are "<account>/<group>"
