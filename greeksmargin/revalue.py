@@ -32,7 +32,7 @@ _log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PnLMatrix", "revalue"]
+__all__ = ["PnLMatrix", "RevaluationPlan", "revalue"]
 
 PARALLEL_CELLS = 256  # below this many (group, scenario) cells x positions/group, run serially
 ITEM_POSITIONS = 4096  # positions per work item of the revaluation kernel ...
@@ -215,6 +215,87 @@ def position_values(resolved: ResolvedBook) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class RevaluationPlan:
+    """The kernels' arguments for one resolved book under its grids, built once.
+
+    :func:`revalue` builds one per call; a caller that revalues the same book again and again at
+    moving spots and vols (:class:`greeksmargin.account.MarginTicker`) keeps it and calls
+    :meth:`run` with the new market arrays. ``positions`` are the per-position arrays in sorted
+    row order (``positions[VOL]`` the vols), ``scenario`` the per-group scenario arrays.
+    """
+
+    positions: tuple[np.ndarray, ...]
+    rate: np.ndarray
+    carry: np.ndarray
+    scenario: tuple[np.ndarray, ...]
+    scenario_order: np.ndarray
+    items: tuple[np.ndarray, np.ndarray, np.ndarray]  # (group, start, stop) of each work item
+    first_items: np.ndarray  # first work item of each group
+    parallel: bool
+
+    VOL = 4  # index of the vol array in ``positions``
+
+    @property
+    def n_scenarios(self) -> int:
+        """Scenarios per group."""
+        return int(self.scenario[0].shape[1])
+
+    @classmethod
+    def build(cls, resolved: ResolvedBook, grids: Sequence[ScenarioGrid],
+              parallel: bool | Literal["auto"] = "auto") -> RevaluationPlan:
+        """Plan ``resolved`` under one grid per group (see :func:`revalue`)."""
+        n_groups, n_scen = resolved.n_groups, grids[0].n_scenarios
+        n = resolved.position_id.size
+
+        def stack(name: str, dtype: type) -> np.ndarray:
+            if all(g is grids[0] for g in grids):  # one grid for every group
+                return np.repeat(np.asarray(getattr(grids[0], name), dtype)[None, :], n_groups,
+                                 axis=0)
+            return np.array(np.stack([getattr(g, name) for g in grids]), dtype=dtype)
+
+        min_vol_up = np.array([g.vol_scaling.min_vol_up if g.vol_scaling is not None else 0.0
+                               for g in grids])
+        positions, (_, rate, carry) = _kernel_inputs(resolved, vol_scale(resolved, grids))
+        scenario = (stack("spot_shift", np.float64), stack("linear_spot_shift", np.float64),
+                    stack("vol_shift", np.float64), stack("vol_shift_type", np.int8),
+                    stack("time_shift_years", np.float64), min_vol_up)
+        items = work_items(np.ascontiguousarray(resolved.group_offsets, np.int64))
+        # the kernel visits each group's scenarios sorted by time shift (once per chunk and shift)
+        order = np.ascontiguousarray(np.argsort(scenario[4], axis=1, kind="stable"), np.int64)
+        use_parallel = (n * n_scen >= PARALLEL_CELLS * 64) if parallel == "auto" else \
+            bool(parallel)
+        return cls(positions, rate, carry, scenario, order, items,
+                   np.searchsorted(items[0], np.arange(n_groups)), use_parallel)
+
+    def run(self, spot: np.ndarray, keep_positions: bool = False, vol: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Revalue at ``spot`` (per underlying, float64, contiguous) and ``vol`` (per position in
+        sorted row order; default ``positions[VOL]``): ``(partial, base, position_out)``, the
+        P&L per work item x scenario, each position's value now, and the position x scenario P&L
+        (empty unless kept)."""
+        positions = self.positions if vol is None else \
+            (*self.positions[:self.VOL], vol, *self.positions[self.VOL + 1:])
+        underlyings = (spot, self.rate, self.carry)
+        n = positions[0].size
+        base = np.empty(n)
+        item_group, item_start, item_stop = self.items
+        partial = np.empty((item_group.size, self.n_scenarios))
+        position_out = np.empty((n, self.n_scenarios) if keep_positions else (0, 0))
+        if self.parallel:
+            n_chunks = 4 * numba.get_num_threads()
+            _revalue.base_parallel(*positions, *underlyings, base, n_chunks)
+            _revalue.pnl_parallel(*positions, *underlyings, *self.items, *self.scenario,
+                                  self.scenario_order, base, partial, keep_positions,
+                                  position_out, item_group.size)
+        else:
+            _revalue.base_range(*positions, *underlyings, base, 0, n)
+            _revalue.pnl_range(*positions, *underlyings, *self.items, *self.scenario,
+                               self.scenario_order, base, partial, keep_positions, position_out,
+                               0, item_group.size)
+        return partial, base, position_out
+
+
 def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid], *,
             keep_positions: bool = False, parallel: bool | Literal["auto"] = "auto") -> PnLMatrix:
     """Revalue every position under every scenario; P&L summed per group.
@@ -239,51 +320,14 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
     started = time.perf_counter()
     grids = _group_grids(resolved, grid)
     currency = group_currency(resolved)
-    n_groups, n_scen = resolved.n_groups, grids[0].n_scenarios
-    n = resolved.position_id.size
-
-    def stack(name: str, dtype: type) -> np.ndarray:
-        if all(g is grids[0] for g in grids):  # one grid for every group
-            return np.repeat(np.asarray(getattr(grids[0], name), dtype)[None, :], n_groups, axis=0)
-        return np.array(np.stack([getattr(g, name) for g in grids]), dtype=dtype)
-
-    min_vol_up = np.array([g.vol_scaling.min_vol_up if g.vol_scaling is not None else 0.0
-                           for g in grids])
-    positions, underlyings = _kernel_inputs(resolved, vol_scale(resolved, grids))
-    use_parallel = (n * n_scen >= PARALLEL_CELLS * 64) if parallel == "auto" else bool(parallel)
-    n_chunks = 4 * numba.get_num_threads()
-    base = np.empty(n)
-    if use_parallel:
-        _revalue.base_parallel(*positions, *underlyings, base, n_chunks)
-    else:
-        _revalue.base_range(*positions, *underlyings, base, 0, n)
-    position_out = np.empty((n, n_scen) if keep_positions else (0, 0))
-    scenario = (stack("spot_shift", np.float64), stack("linear_spot_shift", np.float64),
-                stack("vol_shift", np.float64),
-                stack("vol_shift_type", np.int8), stack("time_shift_years", np.float64),
-                min_vol_up)
-    offsets = np.ascontiguousarray(resolved.group_offsets, np.int64)
-    item_group, item_start, item_stop = work_items(offsets)
-    # the kernel visits each group's scenarios sorted by time shift (once per chunk and shift)
-    order = np.ascontiguousarray(np.argsort(scenario[4], axis=1, kind="stable"), np.int64)
-    partial = np.empty((item_group.size, n_scen))
-    if use_parallel:
-        _revalue.pnl_parallel(*positions, *underlyings, item_group, item_start, item_stop,
-                              *scenario, order, base, partial, keep_positions, position_out,
-                              item_group.size)
-    else:
-        _revalue.pnl_range(*positions, *underlyings, item_group, item_start, item_stop,
-                           *scenario, order, base, partial, keep_positions, position_out, 0,
-                           item_group.size)
+    plan = RevaluationPlan.build(resolved, grids, parallel)
+    partial, base, position_out = plan.run(np.array(resolved.market.spot), keep_positions)
+    n, n_scen = base.size, plan.n_scenarios
     seconds = time.perf_counter() - started
     _log.debug("revalue: %d positions x %d scenarios, %d work items, %s: %.4f s (%.1f M/s)",
-               n, n_scen, item_group.size, "parallel" if use_parallel else "serial", seconds,
+               n, n_scen, partial.shape[0], "parallel" if plan.parallel else "serial", seconds,
                n * n_scen / max(seconds, 1e-9) / 1e6)
-    first_items = np.searchsorted(item_group, np.arange(n_groups))
-    out = np.add.reduceat(partial, first_items, axis=0) if n_groups else np.empty((0, n_scen))
-    base_value = np.add.reduceat(base, resolved.group_offsets[:-1]) if n else np.zeros(n_groups)
-    empty = resolved.group_offsets[:-1] == resolved.group_offsets[1:]
-    base_value[empty] = 0.0
+    out, base_value = group_sums(partial, plan.first_items, base, resolved.group_offsets)
     position_values = position_id = position_group = None
     if keep_positions:
         position_group = np.empty_like(resolved.group_index)
@@ -294,3 +338,18 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
         position_id[resolved.order] = resolved.position_id
     return PnLMatrix(out, resolved.group_labels, base_value, currency, grids, position_values,
                      position_id, position_group)
+
+
+def group_sums(partial: np.ndarray, first_items: np.ndarray, base: np.ndarray,
+               group_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per group: the scenario P&L (its work items added in order) and the value now (0 for an
+    empty group)."""
+    n_groups = first_items.size
+    if partial.shape[0] == n_groups:  # one work item per group
+        out = partial
+    else:
+        out = np.add.reduceat(partial, first_items, axis=0) if n_groups else \
+            np.empty((0, partial.shape[1]))
+    base_value = np.add.reduceat(base, group_offsets[:-1]) if base.size else np.zeros(n_groups)
+    base_value[group_offsets[:-1] == group_offsets[1:]] = 0.0
+    return out, base_value

@@ -115,17 +115,25 @@ def test_vector_lanes_and_scalar_calls_agree_bitwise():
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 instruction names")
 def test_chunk_pricing_loop_is_vectorised():
-    # a regression guard without timing: the scenario loop must compile to packed divisions
+    # a regression guard without timing: the scenario loop must compile to packed divisions,
+    # with the scenario's parts shared by all lanes and with one per lane (both give one answer)
     m = 8
     values = [np.full(m, v) for v in (0.2, 1.0, 100.0, 1.01, 100.0, 1.01, 0.01, 0.5, 0.99, 1.0)]
     inverse = np.zeros(m, np.bool_)
-    term, accurate = np.empty(m), np.empty(m, np.bool_)
     fresh = njit(error_model="numpy")(_revalue._price_chunk.py_func)  # uncached: inspectable
-    n_bad = fresh(m, *values, inverse, np.ones(m), np.ones(m), np.zeros(m), 0.1, np.int8(1), 0.0,
-                  1.0, 1.0, 0.0, term, accurate)
-    assert n_bad == 0 and accurate.all()
-    asm = fresh.inspect_asm(fresh.signatures[0])
-    assert re.search(r"\bv?divpd\b", asm)
+    shared = (0.1, np.int8(1), 0.0, 1.05, 1 / 1.05, np.log(1.05))
+    per_lane = tuple(np.full(m, v) for v in shared)
+    terms = []
+    for scenario in (shared, per_lane):
+        term, accurate = np.empty(m), np.empty(m, np.bool_)
+        n_bad = fresh(m, *values, inverse, np.ones(m), np.ones(m), np.zeros(m), *scenario[:2],
+                      0.0, *scenario[3:], term, accurate)
+        assert n_bad == 0 and accurate.all()
+        terms.append(term)
+    assert np.array_equal(terms[0], terms[1])
+    assert len(fresh.signatures) == 2
+    for signature in fresh.signatures:
+        assert re.search(r"\bv?divpd\b", fresh.inspect_asm(signature))
 
 
 @njit(error_model="numpy")
