@@ -23,7 +23,7 @@ from .errors import InputError, MarketDataError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MarketData", "VolSurface", "to_timestamp"]
+__all__ = ["MarketData", "VolSurface", "checked_moves", "to_timestamp"]
 
 MAX_VOL = 5.0
 
@@ -295,6 +295,38 @@ class MarketData:
                     groups.setdefault(str(u), g)
         return cls(valuation, tuple(map(str, frame["underlying"])), spot, rate, carry, vol,
                    group_of=groups, quote_currency=quote_currency)
+
+
+def checked_moves(underlyings: Sequence[str], spot: object, vol: object = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """New spots (and flat vols, optional) per underlying, checked as :class:`MarketData` checks
+    them: fresh float64 arrays of shape ``(len(underlyings),)``.
+
+    Raises
+    ------
+    MarketDataError
+        A wrong length, or a value out of range (naming the underlying).
+    """
+    n = len(underlyings)
+    out = []
+    for name, values in (("spot", spot), ("vol", vol)):
+        if values is None:
+            out.append(None)
+            continue
+        arr = np.array(values, np.float64)  # a fresh, writeable copy
+        if arr.shape != (n,):
+            raise MarketDataError(f"{name} must have one value per underlying ({n}:"
+                                  f" {', '.join(underlyings)}); got shape {arr.shape}")
+        # a tick path: two reductions decide (NaN fails both), the full check names the culprit
+        low, high = (arr.min(), arr.max()) if n else (1.0, 1.0)
+        if name == "spot" and not (low > 0 and high < np.inf):
+            _check(arr, (arr > 0) & np.isfinite(arr), "spot", "> 0 and finite", underlyings)
+        elif name == "vol" and not (low >= 0 and high <= MAX_VOL):
+            _check(arr, np.isnan(arr) | ((arr >= 0) & (arr <= MAX_VOL)), "vol",
+                   f"in [0, {MAX_VOL}] (annualised decimal; pass 0.25 for 25%) or NaN",
+                   underlyings)
+        out.append(arr)
+    return out[0], out[1]
 
 
 def _check(values: np.ndarray, ok: np.ndarray, name: str, constraint: str,

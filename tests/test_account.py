@@ -8,7 +8,8 @@ import pytest
 
 from greeksmargin import Book, MarketData, ScenarioGrid, methodology
 from greeksmargin.account import Account, Collateral, State
-from greeksmargin.errors import InputError
+from greeksmargin.enums import Settlement
+from greeksmargin.errors import InputError, MarketDataError
 from greeksmargin.liquidation import SpreadCost, liquidate, minimise_margin
 from tests.conftest import assert_close, random_book
 
@@ -187,3 +188,126 @@ def test_pure_cost_ranking_is_available_and_documented():
     assert cheapest_first.steps[0].position_id == "abc-stock"  # 5 bps to close: best per dollar
     with pytest.raises(InputError, match=r"min_release_share must be in \[0, 1\]"):
         liquidate(state, min_release_share=2.0)
+
+
+def _btc_book():
+    # Deribit-style inverse BTC book: short strangle, long call, perpetual hedge, ETH put
+    exp = np.datetime64("2025-06-27T08:00:00", "s")
+    inverse = [Settlement.INVERSE] * 5
+    return Book(["c1", "p1", "c2", "perp", "e1"], ["BTC", "BTC", "BTC", "BTC", "ETH"],
+                [1, 2, 1, 0, 2], [110_000.0, 90_000.0, 130_000.0, np.nan, 2_500.0],
+                [exp, exp, exp, NAT, exp], [-3.0, -3.0, 2.0, 1.5, -10.0], [1.0] * 5,
+                settlement=inverse)
+
+
+def _btc_market(spot=(100_000.0, 2_600.0), vol=(0.55, 0.7)):
+    return MarketData("2025-06-02T08:00:00", ["BTC", "ETH"], list(spot), 0.0, 0.0, list(vol),
+                      quote_currency="USD")
+
+
+def test_compiled_margins_cover_the_deribit_dampener_and_roll_shock():
+    # the compiled what-if (check) now covers Deribit books: equal to margining the combined book
+    # with the Python reduction (margin_from_pnl), whose dampener has its own tests
+    cash = Collateral.of({"BTC": 2.0, "ETH": 20.0}, {"BTC": 100_000.0, "ETH": 2_600.0})
+    account = Account("d", _btc_book(), cash, methodology.deribit())
+    state = account.evaluate(_btc_market())
+    extended = state.grids[0].metadata["extended"]
+    assert state.rules_arrays.dampener[0] > 0 and extended.any()
+    assert_close(state._margins(state.pnl.values, state.facts)[0], state.initial, 1e-12)
+    legs = Book(["o1", "o2"], ["BTC", "ETH"], [2, 1], [80_000.0, 3_000.0],
+                [np.datetime64("2025-06-27T08:00:00", "s")] * 2, [-4.0, 5.0], [1.0, 1.0],
+                settlement=[Settlement.INVERSE] * 2)
+    order = state.prepare_order(legs)
+    for scale in (1.0, 3.0):
+        full = Account("d", _btc_book().concat(legs.scaled(scale)), cash,
+                       methodology.deribit()).evaluate(_btc_market())
+        accepted, initial = state.check(order, scale)
+        assert_close(initial, full.initial, 1e-12)
+        w = state.whatif(order, scale)
+        assert_close(w.initial, initial, 1e-15)
+        assert_close(w.maintenance, full.maintenance, 1e-12)
+
+
+@pytest.mark.parametrize("method", [
+    OCC, methodology.span(0.07, short_option_minimum=25.0), methodology.deribit(),
+    ScenarioGrid.product(np.linspace(-0.15, 0.15, 21), [-0.3, -0.15, 0.0, 0.15, 0.3])],
+    ids=["occ", "span", "deribit", "grid105"])
+def test_ticker_equals_evaluate_at_the_moved_market(method):
+    if isinstance(method, ScenarioGrid) or method.name != "deribit-pm":
+        book, market = random_book(40, 51, n_underlyings=3)
+        # give half of the options the flat vol, so a vol tick moves them and not the others
+        flat = {pid: v for k, (pid, v) in enumerate(market.position_vol.items()) if k % 2}
+        market = MarketData(market.valuation, market.underlyings, market.spot, market.rate,
+                            market.carry, [0.3, 0.45, 0.6], position_vol=flat)
+    else:
+        book, market = _btc_book(), _btc_market()
+    cash = Collateral.of({"USD": 5e7}, {"USD": 1.0})
+    for house in (None, 1.3):
+        account = Account("t", book, cash, method, im_over_mm=house)
+        ticker = account.evaluate(market).ticker()
+        rng = np.random.default_rng(7)
+        for _ in range(4):
+            spot = market.spot * rng.uniform(0.8, 1.25, market.n_underlyings)
+            vol = market.vol * rng.uniform(0.7, 1.4, market.n_underlyings)
+            for moved_vol in (None, vol):
+                moved = MarketData(market.valuation, market.underlyings, spot, market.rate,
+                                   market.carry, market.vol if moved_vol is None else moved_vol,
+                                   position_vol=market.position_vol,
+                                   quote_currency=market.quote_currency)
+                full = account.evaluate(moved)
+                tick = ticker.tick(spot, moved_vol)
+                assert_close(tick.initial, full.initial, 1e-12)
+                assert_close(tick.maintenance, full.maintenance, 1e-12)
+                assert_close(tick.equity, full.equity, 1e-12)
+                assert tick.state == full.state
+                assert_close(tick.excess, full.excess, 1e-9, atol=1e-9 * full.initial)
+                assert_close(tick.margin_ratio, full.margin_ratio, 1e-12)
+
+
+def test_ticker_on_a_large_book_takes_the_parallel_path():
+    book, market = random_book(400, 52, n_underlyings=2)
+    account = Account("big", book, CASH, ScenarioGrid.product(np.linspace(-0.2, 0.2, 41),
+                                                              [-0.25, 0.0, 0.25]))
+    ticker = account.evaluate(market).ticker()
+    assert ticker._plan.parallel
+    spot = market.spot * np.array([0.9, 1.07])
+    moved = MarketData(market.valuation, market.underlyings, spot, market.rate, market.carry,
+                       position_vol=market.position_vol)
+    full = account.evaluate(moved)
+    tick = ticker.tick(spot)
+    assert_close(tick.initial, full.initial, 1e-12)
+    assert_close(tick.equity, full.equity, 1e-12)
+
+
+def test_ticker_rejects_bad_ticks_naming_the_underlying_or_position():
+    ticker = Account("a", _book(), CASH, OCC).evaluate(MARKET).ticker()
+    with pytest.raises(MarketDataError, match=r"spot must have one value per underlying \(3: XYZ, "
+                                              r"ABC, QQQ\); got shape \(2,\)"):
+        ticker.tick([100.0, 50.0])
+    with pytest.raises(MarketDataError, match="spot must be > 0 and finite; got -1.0 for"
+                                              " underlying 'ABC'"):
+        ticker.tick([100.0, -1.0, 520.0])
+    with pytest.raises(MarketDataError, match="spot must be > 0 and finite; got nan for"
+                                              " underlying 'XYZ'"):
+        ticker.tick([np.nan, 50.0, 520.0])
+    with pytest.raises(MarketDataError, match=r"vol must be in \[0, 5.0\] \(annualised decimal;"
+                                              r" pass 0.25 for 25%\) or NaN; got 30.0 for"
+                                              r" underlying 'QQQ'"):
+        ticker.tick(MARKET.spot, [0.3, 0.4, 30.0])
+    with pytest.raises(MarketDataError, match="vol is NaN for underlying 'XYZ', whose flat vol"
+                                              " prices position 'short-put'"):
+        ticker.tick(MARKET.spot, [np.nan, 0.4, 0.2])
+    # no option on QQQ: its vol may be NaN; nothing moved: the evaluated margin
+    tick = ticker.tick(MARKET.spot, [0.3, 0.4, np.nan])
+    state = Account("a", _book(), CASH, OCC).evaluate(MARKET)
+    assert_close(tick.initial, state.initial, 1e-15)
+    assert_close(tick.equity, state.equity, 1e-15)
+
+
+def test_compiled_margins_name_a_non_finite_pnl():
+    state = Account("a", _book(), CASH, OCC).evaluate(MARKET)
+    values = state.pnl.values.copy()
+    values[1, 3] = np.nan
+    with pytest.raises(InputError, match="scenario P&L is not finite \\(nan\\) for group 1,"
+                                         " scenario 3"):
+        state._margins(values, state.facts)
