@@ -22,6 +22,7 @@ Definitions (account currency):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -200,6 +201,10 @@ class MarginRules:
     contract_minimum: float
     short_option_minimum: float
     mm_factor: float
+    zeros: np.ndarray = field(init=False)  # (groups,): an order's counts when there is none
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "zeros", np.zeros(self.roll.size))
 
     @classmethod
     def of(cls, grids: tuple[ScenarioGrid, ...], labels: tuple[str, ...],
@@ -237,7 +242,7 @@ class MarginRules:
             A scenario P&L that is not finite.
         """
         if order_facts is None:  # no order: its counts are 0
-            counts = (self.roll * 0.0,) * 3
+            counts = (self.zeros,) * 3
         else:
             counts = (order_facts.option_contracts, order_facts.short_option_quantity,
                       order_facts.linear_notional)
@@ -247,7 +252,7 @@ class MarginRules:
             facts.linear_notional, *counts, self.contract_minimum, self.short_option_minimum, self.roll,
             self.mm_factor, im_over_mm if im_over_mm is not None else 0.0, self.dampener,
             self.price_range, self.extended, self.spot_shift, self.coin_group, facts.spot)
-        if not np.isfinite(initial):
+        if not math.isfinite(initial):
             total = values if order is None else values + scale * order
             g, j = np.argwhere(~np.isfinite(total))[0]
             raise InputError(f"scenario P&L is not finite ({float(total[g, j])!r}) for group"
@@ -501,7 +506,7 @@ class MarginTicker:
                 rules.weights, rules.extended, rules.roll, rules.dampener, rules.price_range,
                 rules.coin_group, rules.contract_minimum, rules.short_option_minimum,
                 rules.mm_factor, self._im_over_mm or 0.0)
-            if np.isfinite(initial):
+            if math.isfinite(initial):
                 return Tick(initial, maintenance, self._collateral + book_value, book_value)
         # a large book (parallel kernels), or a P&L to name: the same steps one at a time
         partial, base, _ = plan.run(spot_now, vol=position_vol)

@@ -11,6 +11,7 @@ price and ``carry`` = 0. Timestamps are naive UTC ``datetime64``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -317,9 +318,13 @@ def checked_moves(underlyings: Sequence[str], spot: object, vol: object = None
         if arr.shape != (n,):
             raise MarketDataError(f"{name} must have one value per underlying ({n}:"
                                   f" {', '.join(underlyings)}); got shape {arr.shape}")
-        # a tick path: two reductions decide (NaN fails both), the full check names the culprit
-        low, high = (arr.min(), arr.max()) if n else (1.0, 1.0)
-        if name == "spot" and not (low > 0 and high < np.inf):
+        # a tick path: a finite sum (no NaN, no inf) and the extremes decide on a few Python
+        # floats; anything else goes to the full check, which names the culprit
+        plain = arr.tolist()
+        total, low, high = (math.fsum(plain), min(plain), max(plain)) if n else (0.0, 1.0, 1.0)
+        if not math.isfinite(total):
+            low = high = math.nan
+        if name == "spot" and not (low > 0):
             _check(arr, (arr > 0) & np.isfinite(arr), "spot", "> 0 and finite", underlyings)
         elif name == "vol" and not (low >= 0 and high <= MAX_VOL):
             _check(arr, np.isnan(arr) | ((arr >= 0) & (arr <= MAX_VOL)), "vol",
