@@ -18,7 +18,7 @@ import numpy as np
 
 from .._typing import FloatArray
 from ..enums import IVStatus
-from ..errors import ImpliedVolError
+from ..errors import ImpliedVolError, InputError
 from ..kernels import _bsm, _iv
 from . import _validate as v
 
@@ -54,8 +54,26 @@ def _prepare(spot: Any, strike: Any, expiry_years: Any, vol: Any, rate: Any, car
     return shape, flat
 
 
+def _output(out: np.ndarray | None, shape: tuple[int, ...], rows: int = 0) -> np.ndarray:
+    # the kernels' output: a fresh array, or the caller's (a view of it, shape ([rows,] n))
+    n = int(np.prod(shape))
+    flat = (rows, n) if rows else (n,)
+    if out is None:
+        return np.empty(flat)
+    if not (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.flags.c_contiguous
+            and out.flags.writeable):
+        raise InputError(f"out must be a writeable C-contiguous float64 ndarray; got"
+                         f" {type(out).__name__}"
+                         f"{f' of {out.dtype}' if isinstance(out, np.ndarray) else ''}")
+    allowed = (flat, (rows, *shape) if rows else shape)
+    if out.shape not in allowed:
+        raise InputError(f"out must have shape {' or '.join(map(str, dict.fromkeys(allowed)))}"
+                         f" (the broadcast inputs); got {out.shape}")
+    return out.reshape(flat)
+
+
 def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, carry: Any = None,
-          kind: Any, validate: bool = True) -> FloatArray:
+          kind: Any, validate: bool = True, out: np.ndarray | None = None) -> FloatArray:
     """Price European options under the generalised Black-Scholes model.
 
     Parameters
@@ -76,11 +94,15 @@ def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, car
         ``OptionKind.CALL`` (1) or ``OptionKind.PUT`` (2).
     validate : bool, default True
         Skip the input checks when False (the caller has already validated).
+    out : numpy.ndarray, optional
+        Write the prices here (float64, C-contiguous, the broadcast shape or flat): a hot loop
+        that reuses one buffer skips allocating and first-touching fresh memory each call.
 
     Returns
     -------
     numpy.ndarray
-        Prices per unit of underlying, in the broadcast shape of the inputs (0-d for scalars).
+        Prices per unit of underlying, in the broadcast shape of the inputs (0-d for scalars);
+        a view of ``out`` when given.
 
     Raises
     ------
@@ -107,13 +129,13 @@ def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, car
     """
     shape, f = _prepare(spot, strike, expiry_years, vol, rate, carry, kind, validate)
     n = f["spot"].size
-    out = np.empty(n)
+    target = _output(out, shape)
     args = (f["spot"], f["strike"], f["expiry_years"], f["vol"], f["rate"], f["carry"], f["kind"])
     if v.use_parallel(n):
-        _bsm.price_parallel(*args, out, v.n_chunks())
+        _bsm.price_parallel(*args, target, v.n_chunks())
     else:
-        _bsm.price_range(*args, out, 0, n)
-    return out.reshape(shape)
+        _bsm.price_range(*args, target, 0, n)
+    return target.reshape(shape)
 
 
 class _DeskUnits:
@@ -185,11 +207,14 @@ class Greeks(_DeskUnits):
 
 
 def greeks(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, carry: Any = None,
-           kind: Any, validate: bool = True) -> Greeks:
+           kind: Any, validate: bool = True, out: np.ndarray | None = None) -> Greeks:
     """Price and all Greeks of European options in one pass (generalised Black-Scholes).
 
-    Parameters are those of :func:`price`. At expiry or zero vol the Greeks are their limits
-    (delta a step, 1/2 exactly at the money; gamma 0, or +inf exactly at the money).
+    Parameters are those of :func:`price`; ``out``, if given, has one row per field of
+    :class:`Greeks` (``N_GREEKS`` = 10, in field order) and receives them all (float64,
+    C-contiguous, shape ``(10, *broadcast shape)`` or ``(10, n)``); the fields are then views of
+    it. At expiry or zero vol the Greeks are their limits (delta a step, 1/2 exactly at the money;
+    gamma 0, or +inf exactly at the money).
 
     Returns
     -------
@@ -213,13 +238,13 @@ def greeks(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, ca
     """
     shape, f = _prepare(spot, strike, expiry_years, vol, rate, carry, kind, validate)
     n = f["spot"].size
-    out = np.empty((_bsm.N_GREEKS, n))
+    target = _output(out, shape, _bsm.N_GREEKS)
     args = (f["spot"], f["strike"], f["expiry_years"], f["vol"], f["rate"], f["carry"], f["kind"])
     if v.use_parallel(n):
-        _bsm.greeks_parallel(*args, out, v.n_chunks())
+        _bsm.greeks_parallel(*args, target, v.n_chunks())
     else:
-        _bsm.greeks_range(*args, out, 0, n)
-    return Greeks(*(row.reshape(shape) for row in out))
+        _bsm.greeks_range(*args, target, 0, n)
+    return Greeks(*(row.reshape(shape) for row in target))
 
 
 @dataclass(frozen=True, slots=True)

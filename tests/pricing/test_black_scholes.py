@@ -15,6 +15,7 @@ from vollib.black_scholes_merton import black_scholes_merton as vollib_bsm
 from vollib.black_scholes_merton.greeks import analytical as vollib_greeks
 
 from greeksmargin import OptionKind, greeks, price
+from greeksmargin.errors import InputError
 from greeksmargin.pricing import black76, black_scholes, black_scholes_merton, garman_kohlhagen
 from tests.conftest import assert_close, random_domain
 
@@ -250,3 +251,39 @@ def test_large_input_uses_parallel_kernel_and_matches_small_calls():
                    carry=carry[idx], kind=kind[idx])
     for name in ("price", "delta", "gamma", "vega", "theta", "charm"):
         assert np.array_equal(getattr(big, name)[idx], getattr(small, name)), name
+
+
+def test_out_buffers_receive_the_same_numbers_and_bad_buffers_are_named():
+    rng = np.random.default_rng(11)
+    n = 3000  # above the parallel threshold too
+    spot = rng.uniform(50, 150, n)
+    args = dict(expiry_years=rng.uniform(0.01, 2.0, n), vol=rng.uniform(0.1, 0.8, n), rate=0.03,
+                carry=0.01, kind=rng.integers(1, 3, n))
+    fresh_price = price(spot, 100.0, **args)
+    buffer = np.full(n, np.nan)
+    got = price(spot, 100.0, **args, out=buffer)
+    assert np.shares_memory(got, buffer) and np.array_equal(got, fresh_price)
+    fresh = greeks(spot, 100.0, **args)
+    table = np.full((10, n), np.nan)
+    for target in (table, table.reshape(10, 1, n)):  # flat or the broadcast shape
+        g = greeks(spot.reshape(1, n) if target.ndim == 3 else spot, 100.0, **args, out=target)
+        assert np.shares_memory(g.delta, table)
+        for name in ("price", "delta", "gamma", "vega", "theta", "rho", "carry_rho", "vanna",
+                     "volga", "charm"):
+            assert np.array_equal(np.ravel(getattr(g, name)), getattr(fresh, name)), name
+    with pytest.raises(InputError, match=r"out must have shape \(3000,\) \(the broadcast inputs\); got \(2999,\)"):
+        price(spot, 100.0, **args, out=np.empty(n - 1))
+    with pytest.raises(InputError, match=r"out must have shape \(10, 3000\) \(the broadcast inputs\); got \(9, 3000\)"):
+        greeks(spot, 100.0, **args, out=np.empty((9, n)))
+    with pytest.raises(InputError, match="writeable C-contiguous float64 ndarray; got ndarray of"
+                                         " float32"):
+        price(spot, 100.0, **args, out=np.empty(n, np.float32))
+    with pytest.raises(InputError, match="got list"):
+        price(spot, 100.0, **args, out=[0.0] * n)
+    strided = np.empty(2 * n)[::2]
+    with pytest.raises(InputError, match="writeable C-contiguous"):
+        price(spot, 100.0, **args, out=strided)
+    frozen = np.empty(n)
+    frozen.flags.writeable = False
+    with pytest.raises(InputError, match="writeable C-contiguous"):
+        price(spot, 100.0, **args, out=frozen)

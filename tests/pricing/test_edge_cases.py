@@ -87,6 +87,9 @@ def test_very_long_expiry_and_negative_rates():
         (dict(carry=float("inf")), r"carry must be finite .*got inf"),
         (dict(kind=OptionKind.LINEAR), r"kind must be OptionKind.CALL \(1\) or OptionKind.PUT"),
         (dict(kind=[1, 2, 7]), r"kind must be .* got 7 at index 2"),
+        # codes int8 cannot hold: a cast would wrap 257 to 1 (CALL) and price it silently
+        (dict(kind=[1, 257]), r"kind must be OptionKind.CALL \(1\) .* got 257 at index 1"),
+        (dict(kind=-255), r"kind must be OptionKind.CALL \(1\) .* got -255 at scalar input"),
         (dict(kind="call"), r"kind must be an OptionKind or its int code .* OptionKind.parse"),
         (dict(kind=1.5), r"kind must be integer codes"),
         (dict(spot="abc"), r"spot must be numeric; got the string 'abc'"),
