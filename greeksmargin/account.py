@@ -183,6 +183,31 @@ class WhatIf:
     incremental_initial: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
+class _Figures:
+    """State, excess and margin ratio from ``equity``, ``initial`` and ``maintenance`` (shared by
+    an evaluated account and a tick); thresholds in the module docstring."""
+
+    __slots__ = ()
+    equity: float
+    initial: float
+    maintenance: float
+
+    @property
+    def state(self) -> State:
+        """HEALTHY, MARGIN_CALL or LIQUIDATION."""
+        return _state(self.equity, self.initial, self.maintenance)
+
+    @property
+    def excess(self) -> float:
+        """Equity minus initial margin (negative: a deficit)."""
+        return self.equity - self.initial
+
+    @property
+    def margin_ratio(self) -> float:
+        """Maintenance margin / equity; >= 1 means liquidation."""
+        return self.maintenance / self.equity if self.equity > 0 else float("inf")
+
+
 @dataclass(frozen=True, slots=True)
 class MarginRules:
     """A methodology's rules as per-group arrays, the arguments of the compiled margin kernel.
@@ -261,7 +286,7 @@ class MarginRules:
 
 
 @dataclass(frozen=True, slots=True)
-class AccountState:
+class AccountState(_Figures):
     """An evaluated account: margin, equity, state, and the cached scenario vectors."""
 
     account: Account
@@ -293,20 +318,6 @@ class AccountState:
             return self.account.im_over_mm * self.maintenance
         return self.margin.total
 
-    @property
-    def excess(self) -> float:
-        """Equity minus initial margin (negative: a deficit)."""
-        return self.equity - self.initial
-
-    @property
-    def margin_ratio(self) -> float:
-        """Maintenance margin / equity; >= 1 means liquidation."""
-        return self.maintenance / self.equity if self.equity > 0 else float("inf")
-
-    @property
-    def state(self) -> State:
-        """HEALTHY, MARGIN_CALL or LIQUIDATION (see the module docstring)."""
-        return _state(self.equity, self.initial, self.maintenance)
 
     def ticker(self) -> MarginTicker:
         """This account prepared for re-margining at moving spots and vols (see
@@ -405,28 +416,13 @@ def _state(equity: float, initial: float, maintenance: float) -> State:
 
 
 @dataclass(frozen=True, slots=True)
-class Tick:
+class Tick(_Figures):
     """An account's margin at one tick (account currency); states as in the module docstring."""
 
     initial: float
     maintenance: float
     equity: float
     book_value: float
-
-    @property
-    def state(self) -> State:
-        """HEALTHY, MARGIN_CALL or LIQUIDATION."""
-        return _state(self.equity, self.initial, self.maintenance)
-
-    @property
-    def excess(self) -> float:
-        """Equity minus initial margin (negative: a deficit)."""
-        return self.equity - self.initial
-
-    @property
-    def margin_ratio(self) -> float:
-        """Maintenance margin / equity; >= 1 means liquidation."""
-        return self.maintenance / self.equity if self.equity > 0 else float("inf")
 
 
 class MarginTicker:
