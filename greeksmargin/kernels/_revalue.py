@@ -266,7 +266,8 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                     block[n_block] = scenario_order[g, jj]
                     n_block += 1
                     jj += 1
-                if dt != last_dt:  # the parts that depend on the time shift, once per chunk
+                new_shift = dt != last_dt
+                if new_shift:  # the parts that depend on the time shift, once per chunk
                     last_dt = dt
                     for q in range(m):
                         t1 = c_expiry[q] - dt
@@ -309,9 +310,12 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                             l_inverse_move[lane] = inverse_move
                             l_log_move[lane] = lm
                 # pad to whole vectors with harmless lanes (at the money, 1000 years, notional
-                # 0): a scalar remainder loop would cost as much as the vector body
+                # 0): a scalar remainder loop would cost as much as the vector body. Full blocks
+                # keep the padding set after the last replication; a short block (the last of
+                # its time shift) pads from its own end
                 padded = min(CHUNK, (n_lanes + PAD - 1) // PAD * PAD)
-                for lane in range(n_lanes, padded):
+                for lane in range(n_lanes if n_block < per_block or new_shift else padded,
+                                  padded):
                     l_spot[lane] = l_strike[lane] = l_sign[lane] = l_vol[lane] = 1.0
                     l_scale[lane] = l_coin_per_quote[lane] = l_discount[lane] = 1.0
                     l_growth[lane] = l_forward_over_strike[lane] = 1.0
