@@ -30,6 +30,7 @@ NOT_CONVERGED = 3
 UNDETERMINED = 4
 MAX_ITERATIONS = 100
 STEP_RTOL = 4.0 * 2.220446049250313e-16
+LAST_STEP_RTOL = 1e-6  # a Householder step this small (relative) is the last one needed
 
 
 @scalar_jit
@@ -44,7 +45,8 @@ def normalized_total_vol(beta: float, x: float) -> tuple[float, int]:
     """Total vol ``s`` with ``b(x, s) = beta`` for ``x <= 0`` and ``0 < beta < exp(x/2)``."""
     b_max = math.exp(0.5 * x)
     s_c = math.sqrt(-2.0 * x)
-    lower = s_c > 0.0 and beta < normalized_otm_call(x, s_c)
+    b_c = normalized_otm_call(x, s_c) if s_c > 0.0 else 0.0  # the price at the start, s_c
+    lower = s_c > 0.0 and beta < b_c
     if lower:
         lo, hi = 0.0, s_c
         target = math.log(beta)
@@ -52,11 +54,13 @@ def normalized_total_vol(beta: float, x: float) -> tuple[float, int]:
         lo, hi = s_c, math.inf
         target = math.log(b_max - beta)
     s = s_c if s_c > 0.0 else math.sqrt(2.0 * math.pi) * beta
-    for _ in range(MAX_ITERATIONS):
+    for iteration in range(MAX_ITERATIONS):
         vega = INV_SQRT_2PI * math.exp(-0.5 * (x * x / (s * s) + 0.25 * s * s))  # db/ds
         curvature = x * x / (s * s * s) - 0.25 * s  # (d2b/ds2) / (db/ds)
+        # (d3b/ds3) / (db/ds), for the third-order (Householder) step
+        third = curvature * curvature - 3.0 * (x / (s * s)) ** 2 - 0.25
         if lower:
-            value = normalized_otm_call(x, s)
+            value = b_c if iteration == 0 else normalized_otm_call(x, s)
             if value <= 0.0:  # underflow: the root is to the right
                 lo = s
                 s_new = 0.5 * (lo + hi)
@@ -65,8 +69,9 @@ def normalized_total_vol(beta: float, x: float) -> tuple[float, int]:
                 s = s_new
                 continue
             h = math.log(value) - target  # increasing in s
-            g1 = vega / value
-            g2 = g1 * (curvature - g1)
+            g1 = vega / value  # dh/ds; halley and hh3: the second and third derivatives / g1
+            halley = curvature - g1
+            hh3 = third - 3.0 * curvature * g1 + 2.0 * g1 * g1
         else:
             excess = _otm_excess(x, s)
             if excess <= 0.0:
@@ -78,7 +83,8 @@ def normalized_total_vol(beta: float, x: float) -> tuple[float, int]:
                 continue
             h = target - math.log(excess)  # increasing in s
             g1 = vega / excess
-            g2 = g1 * (curvature + g1)
+            halley = curvature + g1
+            hh3 = third + 3.0 * curvature * g1 + 2.0 * g1 * g1
         if h == 0.0:
             return s, OK
         if h < 0.0:
@@ -86,12 +92,24 @@ def normalized_total_vol(beta: float, x: float) -> tuple[float, int]:
         else:
             hi = s
         newton = -h / g1
-        denominator = 1.0 - 0.5 * h * g2 / (g1 * g1)
-        step = newton / denominator if denominator > 0.5 else newton
+        # Householder's third-order step newton (1 + halley newton / 2) / (1 + newton (halley +
+        # hh3 newton / 6)); Halley's where that is ill-conditioned, Newton's where both are
+        numerator = 1.0 + 0.5 * halley * newton
+        denominator = 1.0 + newton * (halley + hh3 * newton / 6.0)
+        fourth_order = numerator > 0.5 and denominator > 0.5
+        if fourth_order:
+            step = newton * numerator / denominator
+        else:
+            step = newton / numerator if numerator > 0.5 else newton
         s_new = s + step
         if not (lo < s_new < hi):
             s_new = 0.5 * (lo + hi) if hi < math.inf else 2.0 * s
+            fourth_order = False
         if abs(s_new - s) <= STEP_RTOL * s:
+            return s_new, OK
+        if fourth_order and abs(step) <= LAST_STEP_RTOL * s:
+            # the error after a fourth-order step is about the step to the fourth power (times a
+            # moderate constant): below rounding already, so no confirming iteration
             return s_new, OK
         s = s_new
     return s, NOT_CONVERGED
