@@ -226,6 +226,7 @@ class MarginRules:
     contract_minimum: float
     short_option_minimum: float
     mm_factor: float
+    labels: tuple[str, ...] = ()  # group names, for error messages
     zeros: np.ndarray = field(init=False)  # (groups,): an order's counts when there is none
 
     def __post_init__(self) -> None:
@@ -254,7 +255,7 @@ class MarginRules:
                    price_range, np.array([c != quote_currency for c in currency]),
                    rules.contract_minimum if rules else 0.0,
                    rules.short_option_minimum if rules else 0.0,
-                   rules.mm_factor if rules else 1.0)
+                   rules.mm_factor if rules else 1.0, tuple(labels))
 
     def margins(self, values: np.ndarray, facts: GroupFacts, im_over_mm: float | None,
                 order: np.ndarray | None = None, scale: float = 0.0,
@@ -280,8 +281,9 @@ class MarginRules:
         if not math.isfinite(initial):
             total = values if order is None else values + scale * order
             g, j = np.argwhere(~np.isfinite(total))[0]
+            name = self.labels[g] if g < len(self.labels) else str(int(g))
             raise InputError(f"scenario P&L is not finite ({float(total[g, j])!r}) for group"
-                             f" {int(g)}, scenario {int(j)}")
+                             f" {name!r}, scenario {int(j)}")
         return initial, maintenance
 
 

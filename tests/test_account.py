@@ -308,6 +308,6 @@ def test_compiled_margins_name_a_non_finite_pnl():
     state = Account("a", _book(), CASH, OCC).evaluate(MARKET)
     values = state.pnl.values.copy()
     values[1, 3] = np.nan
-    with pytest.raises(InputError, match="scenario P&L is not finite \\(nan\\) for group 1,"
+    with pytest.raises(InputError, match="scenario P&L is not finite \\(nan\\) for group 'XYZ',"
                                          " scenario 3"):
         state._margins(values, state.facts)
