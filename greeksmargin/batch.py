@@ -173,25 +173,27 @@ def _run(positions: Any, market: MarketData, method: Methodology | ScenarioGrid,
         prepared = ddf.shuffle("account")  # all rows of an account in one partition
     else:
         raise InputError("positions need an 'account' column or index")
-    shared_market: Any = market
-    shared_method: Any = method
-    if client is not None:
-        # scattered once to every worker, not per task
-        shared_market = client.scatter(market, broadcast=True)
-        shared_method = client.scatter(method, broadcast=True)
-    else:
-        shared_market = dask.delayed(market, pure=True)
-        shared_method = dask.delayed(method, pure=True)
-    result = prepared.map_partitions(_partition, shared_market, shared_method, venue,
-                                     meta=_empty(), align_dataframes=False)
+
+    def graph() -> Any:
+        if client is not None:
+            # scattered once to every worker, not per task; fresh keys each time, so a
+            # resubmitted run never waits on a copy lost with a killed worker
+            shared_market: Any = client.scatter(market, broadcast=True, hash=False)
+            shared_method: Any = client.scatter(method, broadcast=True, hash=False)
+        else:
+            shared_market = dask.delayed(market, pure=True)
+            shared_method = dask.delayed(method, pure=True)
+        return prepared.map_partitions(_partition, shared_market, shared_method, venue,
+                                       meta=_empty(), align_dataframes=False)
+
     if as_dask:
-        return result
+        return graph()
     try:
         if client is not None:
             from distributed.client import FutureCancelledError
 
             for attempt in range(RETRIES):
-                future = client.compute(result)
+                future = client.compute(graph())
                 if progress:
                     from distributed import progress as show
 
@@ -200,11 +202,12 @@ def _run(positions: Any, market: MarketData, method: Methodology | ScenarioGrid,
                     out = future.result()
                     break
                 except FutureCancelledError:
-                    # dask.distributed can cancel a run whose inputs it is still releasing from a
-                    # previous identical run ("lost dependencies"); the graph is pure, so
-                    # resubmitting is safe. (Data scattered from memory, as dd.from_pandas does
-                    # on a cluster, is lost for good with the worker that held it: read from
-                    # Parquet, whose read tasks can be redone.)
+                    # dask.distributed cancels a run whose inputs it lost or is still releasing
+                    # ("lost dependencies": a worker killed mid-shuffle, or a previous identical
+                    # run); the graph is pure, so it is rebuilt (market and method scattered
+                    # again) and resubmitted. (Positions scattered from memory, as
+                    # dd.from_pandas does on a cluster, are lost for good with the worker that
+                    # held them: read from Parquet, whose read tasks can be redone.)
                     del future
                     if attempt == RETRIES - 1:
                         raise
@@ -215,7 +218,7 @@ def _run(positions: Any, market: MarketData, method: Methodology | ScenarioGrid,
 
             bar = ProgressBar()
         with bar:
-            out = result.compute(scheduler=scheduler)
+            out = graph().compute(scheduler=scheduler)
         return out.sort_values("account", kind="stable").reset_index(drop=True)
     finally:
         if client is not None and isinstance(scheduler, str):
