@@ -180,13 +180,12 @@ class MarketData:
         for name in ("spot", "rate", "carry"):
             arr = frozen_array(np.broadcast_to(getattr(self, name), (n,)), np.float64, name)
             object.__setattr__(self, name, arr)
-        _check(self.spot, (self.spot > 0) & np.isfinite(self.spot), "spot", "> 0 and finite", names)
+        _check_spot(self.spot, names)
         _check(self.rate, np.isfinite(self.rate), "rate", "finite (decimal)", names)
         _check(self.carry, np.isfinite(self.carry), "carry", "finite (decimal)", names)
         vol = np.full(n, np.nan) if self.vol is None else np.broadcast_to(self.vol, (n,))
         vol = frozen_array(vol, np.float64, "vol")
-        _check(vol, np.isnan(vol) | ((vol >= 0) & (vol <= MAX_VOL)), "vol",
-               f"in [0, {MAX_VOL}] (annualised decimal; pass 0.25 for 25%) or NaN", names)
+        _check_vol(vol, names)
         object.__setattr__(self, "vol", vol)
         for key in self.surfaces:
             if key not in names:
@@ -221,11 +220,17 @@ class MarketData:
             raise MarketDataError(f"no market data for underlying {underlying!r}; known: "
                                   f"{', '.join(self.underlyings)}") from None
 
+    def currency_index(self, currencies: Sequence[str]) -> np.ndarray:
+        """Per settlement currency: -1 for the quote currency, else the index of the coin's
+        underlying (its spot converts it, see :meth:`to_quote`)."""
+        return np.array([-1 if c == self.quote_currency else self.index_of(c)
+                         for c in currencies], np.int64)
+
     def to_quote(self, currencies: Sequence[str]) -> np.ndarray:
         """Value of one unit of each settlement currency in the quote currency: 1 for the quote
         currency itself, the spot of the coin for a coin (inverse settlement)."""
-        return np.array([1.0 if c == self.quote_currency else float(self.spot[self.index_of(c)])
-                         for c in currencies])
+        index = self.currency_index(currencies)
+        return np.where(index < 0, 1.0, self.spot[index])
 
     def with_position_data(self, position_vol: Mapping[str, float] | None = None,
                            option_price: Mapping[str, float] | None = None) -> MarketData:
@@ -325,13 +330,20 @@ def checked_moves(underlyings: Sequence[str], spot: object, vol: object = None
         if not math.isfinite(total):
             low = high = math.nan
         if name == "spot" and not (low > 0):
-            _check(arr, (arr > 0) & np.isfinite(arr), "spot", "> 0 and finite", underlyings)
+            _check_spot(arr, underlyings)
         elif name == "vol" and not (low >= 0 and high <= MAX_VOL):
-            _check(arr, np.isnan(arr) | ((arr >= 0) & (arr <= MAX_VOL)), "vol",
-                   f"in [0, {MAX_VOL}] (annualised decimal; pass 0.25 for 25%) or NaN",
-                   underlyings)
+            _check_vol(arr, underlyings)
         out.append(arr)
     return out[0], out[1]
+
+
+def _check_spot(spot: np.ndarray, underlyings: Sequence[str]) -> None:
+    _check(spot, (spot > 0) & np.isfinite(spot), "spot", "> 0 and finite", underlyings)
+
+
+def _check_vol(vol: np.ndarray, underlyings: Sequence[str]) -> None:
+    _check(vol, np.isnan(vol) | ((vol >= 0) & (vol <= MAX_VOL)), "vol",
+           f"in [0, {MAX_VOL}] (annualised decimal; pass 0.25 for 25%) or NaN", underlyings)
 
 
 def _check(values: np.ndarray, ok: np.ndarray, name: str, constraint: str,
