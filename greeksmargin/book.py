@@ -233,13 +233,13 @@ class Book:
                              f" {market.valuation} at {self._where(i)}; remove expired positions")
         vol, source = _resolve_vols(self, market, und_index, expiry_years)
         if groups is not None:
-            group_names = np.array([str(g) for g in groups], dtype=object)
-            if group_names.size != n:
+            group_names = [str(g) for g in groups]
+            if len(group_names) != n:
                 raise InputError(f"groups must have one label per position ({n}); got"
-                                 f" {group_names.size}")
-            labels = tuple(sorted(set(group_names.tolist())))
+                                 f" {len(group_names)}")
+            labels = tuple(sorted(set(group_names)))
             lookup = {g: k for k, g in enumerate(labels)}
-            group_index = np.fromiter((lookup[g] for g in group_names.tolist()), np.intp, n)
+            group_index = np.fromiter((lookup[g] for g in group_names), np.intp, n)
         elif by in ("group", "underlying"):  # one label per underlying of the market
             names = [market.group_of.get(u, u) if by == "group" else u
                      for u in market.underlyings]
@@ -361,6 +361,12 @@ class ResolvedBook:
     def notional(self) -> np.ndarray:
         """Signed quantity x multiplier, shape (n_positions,)."""
         return self.quantity * self.multiplier
+
+    def group_first_underlying(self) -> np.ndarray:
+        """Underlying index of each group's first sorted row (0 for an empty group)."""
+        starts = self.group_offsets[:-1]
+        return np.array(self.underlying_index[np.minimum(starts, max(self.position_id.size - 1,
+                                                                     0))], np.int64)
 
     def group_underlyings(self) -> list[tuple[str, ...]]:
         """The underlyings in each group."""

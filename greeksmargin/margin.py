@@ -179,12 +179,11 @@ class GroupFacts:
 
         option = resolved.kind != OptionKind.LINEAR
         contracts = np.abs(resolved.quantity) * resolved.multiplier
-        first = resolved.underlying_index[np.minimum(starts, max(resolved.position_id.size - 1, 0))]
         return cls(
             group_sum(np.where(option, contracts, 0.0)),
             group_sum(np.where(option & (resolved.quantity < 0), np.abs(resolved.quantity), 0.0)),
             group_sum(np.where(option, 0.0, contracts)),
-            np.array(market.spot[first], dtype=float),
+            np.array(market.spot[resolved.group_first_underlying()], dtype=float),
             market.to_quote(currency),
             market.quote_currency)
 
