@@ -226,7 +226,7 @@ class MarginRules:
     contract_minimum: float
     short_option_minimum: float
     mm_factor: float
-    labels: tuple[str, ...] = ()  # group names, for error messages
+    labels: tuple[str, ...]  # group names, for error messages
     zeros: np.ndarray = field(init=False)  # (groups,): an order's counts when there is none
 
     def __post_init__(self) -> None:
@@ -281,9 +281,8 @@ class MarginRules:
         if not math.isfinite(initial):
             total = values if order is None else values + scale * order
             g, j = np.argwhere(~np.isfinite(total))[0]
-            name = self.labels[g] if g < len(self.labels) else str(int(g))
             raise InputError(f"scenario P&L is not finite ({float(total[g, j])!r}) for group"
-                             f" {name!r}, scenario {int(j)}")
+                             f" {self.labels[g]!r}, scenario {int(j)}")
         return initial, maintenance
 
 
@@ -447,24 +446,18 @@ class MarginTicker:
     revaluation of large books runs on all Numba threads already.
     """
 
-    __slots__ = ("state", "_plan", "_vol", "_flat_rows", "_flat_underlying", "_quote_index",
-                 "_first_underlying", "_offsets", "_collateral", "_im_over_mm")
+    __slots__ = ("state", "_plan", "_flat_rows", "_flat_underlying", "_quote_index",
+                 "_first_underlying", "_collateral", "_im_over_mm")
 
     def __init__(self, state: AccountState) -> None:
         self.state = state
         resolved = state.resolved
         self._plan = RevaluationPlan.build(resolved, state.grids)
-        self._vol = self._plan.positions[RevaluationPlan.VOL].copy()  # the evaluated vols
         flat = resolved.vol_source == VolSource.FLAT
         self._flat_rows = np.flatnonzero(flat)
         self._flat_underlying = resolved.underlying_index[flat]
-        names = state.market.underlyings
-        self._quote_index = np.array([-1 if c == state.market.quote_currency else names.index(c)
-                                      for c in state.pnl.currency], np.int64)
-        starts = resolved.group_offsets[:-1]
-        self._first_underlying = np.array(resolved.underlying_index[
-            np.minimum(starts, max(resolved.position_id.size - 1, 0))], np.int64)
-        self._offsets = np.ascontiguousarray(resolved.group_offsets, np.int64)
+        self._quote_index = state.market.currency_index(state.pnl.currency)
+        self._first_underlying = resolved.group_first_underlying()
         self._collateral = state.account.collateral.value
         self._im_over_mm = state.account.im_over_mm
 
@@ -482,9 +475,9 @@ class MarginTicker:
         names = self.state.market.underlyings
         spot_now, vol_now = checked_moves(names, spot, vol)
         assert spot_now is not None
-        position_vol = None
+        plan = self._plan
+        positions = plan.positions
         if vol_now is not None:
-            position_vol = self._vol.copy()
             moved = vol_now[self._flat_underlying]
             bad = np.flatnonzero(np.isnan(moved))
             if bad.size:
@@ -492,28 +485,26 @@ class MarginTicker:
                 raise MarketDataError(f"vol is NaN for underlying"
                                       f" {names[self._flat_underlying[bad[0]]]!r}, whose flat vol"
                                       f" prices position {pid!r}")
+            position_vol = positions[plan.VOL].copy()  # the evaluated vols, flat ones moved
             position_vol[self._flat_rows] = moved
-        plan, facts, rules = self._plan, self.state.facts, self.state.rules_arrays
-        if not plan.parallel:  # a small book: the whole tick in one compiled call
-            positions = plan.positions if position_vol is None else \
-                (*plan.positions[:plan.VOL], position_vol, *plan.positions[plan.VOL + 1:])
+            positions = (*positions[:plan.VOL], position_vol, *positions[plan.VOL + 1:])
+        facts, rules = self.state.facts, self.state.rules_arrays
+        groups_and_rules = (
+            plan.group_offsets, self._quote_index, self._first_underlying,
+            facts.option_contracts, facts.short_option_quantity, facts.linear_notional,
+            rules.weights, rules.extended, rules.roll, rules.dampener, rules.price_range,
+            rules.coin_group, rules.contract_minimum, rules.short_option_minimum, rules.mm_factor,
+            self._im_over_mm or 0.0)
+        if plan.parallel:  # a large book: the parallel kernels, then the compiled reduction
+            partial, base, _ = plan.run(spot_now, vol=positions[plan.VOL])
+            initial, maintenance, book_value = _account.tick_reduce(
+                partial, base, plan.items[0], spot_now, *groups_and_rules, plan.scenario[0])
+        else:  # a small book: the whole tick in one compiled call
             initial, maintenance, book_value = _account.tick_margins(
                 *positions, spot_now, plan.rate, plan.carry, *plan.items, *plan.scenario,
-                plan.scenario_order, self._offsets, self._quote_index, self._first_underlying,
-                facts.option_contracts, facts.short_option_quantity, facts.linear_notional,
-                rules.weights, rules.extended, rules.roll, rules.dampener, rules.price_range,
-                rules.coin_group, rules.contract_minimum, rules.short_option_minimum,
-                rules.mm_factor, self._im_over_mm or 0.0)
-            if math.isfinite(initial):
-                return Tick(initial, maintenance, self._collateral + book_value, book_value)
-        # a large book (parallel kernels), or a P&L to name: the same steps one at a time
-        partial, base, _ = plan.run(spot_now, vol=position_vol)
-        values, base_value = group_sums(partial, plan.first_items, base, self._offsets)
-        quote = self._quote_index
-        to_quote = np.where(quote < 0, 1.0, spot_now[quote])
-        moved_facts = GroupFacts(facts.option_contracts, facts.short_option_quantity,
-                                 facts.linear_notional, spot_now[self._first_underlying],
-                                 to_quote, facts.quote_currency)
-        initial, maintenance = rules.margins(values, moved_facts, self._im_over_mm)
-        book_value = float(base_value @ to_quote)
+                plan.scenario_order, *groups_and_rules)
+        if not math.isfinite(initial):  # a scenario P&L is not finite: name it
+            partial, base, _ = plan.run(spot_now, vol=positions[plan.VOL])
+            values, _ = group_sums(partial, plan.first_items, base, plan.group_offsets)
+            rules.margins(values, facts, self._im_over_mm)
         return Tick(initial, maintenance, self._collateral + book_value, book_value)

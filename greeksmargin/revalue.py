@@ -232,6 +232,7 @@ class RevaluationPlan:
     scenario_order: np.ndarray
     items: tuple[np.ndarray, np.ndarray, np.ndarray]  # (group, start, stop) of each work item
     first_items: np.ndarray  # first work item of each group
+    group_offsets: np.ndarray  # int64 CSR offsets of the groups' sorted rows
     parallel: bool
 
     VOL = 4  # index of the vol array in ``positions``
@@ -260,13 +261,14 @@ class RevaluationPlan:
         scenario = (stack("spot_shift", np.float64), stack("linear_spot_shift", np.float64),
                     stack("vol_shift", np.float64), stack("vol_shift_type", np.int8),
                     stack("time_shift_years", np.float64), min_vol_up)
-        items = work_items(np.ascontiguousarray(resolved.group_offsets, np.int64))
+        offsets = np.ascontiguousarray(resolved.group_offsets, np.int64)
+        items = work_items(offsets)
         # the kernel visits each group's scenarios sorted by time shift (once per chunk and shift)
         order = np.ascontiguousarray(np.argsort(scenario[4], axis=1, kind="stable"), np.int64)
         use_parallel = (n * n_scen >= PARALLEL_CELLS * 64) if parallel == "auto" else \
             bool(parallel)
         return cls(positions, rate, carry, scenario, order, items,
-                   np.searchsorted(items[0], np.arange(n_groups)), use_parallel)
+                   np.searchsorted(items[0], np.arange(n_groups)), offsets, use_parallel)
 
     def run(self, spot: np.ndarray, keep_positions: bool = False, vol: np.ndarray | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -327,7 +329,7 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
     _log.debug("revalue: %d positions x %d scenarios, %d work items, %s: %.4f s (%.1f M/s)",
                n, n_scen, partial.shape[0], "parallel" if plan.parallel else "serial", seconds,
                n * n_scen / max(seconds, 1e-9) / 1e6)
-    out, base_value = group_sums(partial, plan.first_items, base, resolved.group_offsets)
+    out, base_value = group_sums(partial, plan.first_items, base, plan.group_offsets)
     position_values = position_id = position_group = None
     if keep_positions:
         position_group = np.empty_like(resolved.group_index)
