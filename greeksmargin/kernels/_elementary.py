@@ -225,6 +225,25 @@ def mills_ratio_positive(x: float) -> float:
 
 
 @inline_jit
+def mills_ratio_pair(x1: float, x2: float) -> tuple[float, float]:
+    """``(R(x1), R(x2))`` for ``x1, x2 >= 0``, as :func:`mills_ratio_positive` with one division
+    for both (the reciprocals of ``(z + K)(1 + 2z)`` from their product)."""
+    z1 = x1 * _INV_SQRT2
+    z2 = x2 * _INV_SQRT2
+    zk1 = z1 + _K
+    q1 = 1.0 + 2.0 * z1
+    zk2 = z2 + _K
+    q2 = 1.0 + 2.0 * z2
+    d1 = zk1 * q1
+    d2 = zk2 * q2
+    r = 1.0 / (d1 * d2)
+    inverse1 = d2 * r  # 1 / (zk1 q1)
+    inverse2 = d1 * r
+    return (_SQRT_HALF_PI * _erfc_polynomial((z1 - _K) * q1 * inverse1) * (zk1 * inverse1),
+            _SQRT_HALF_PI * _erfc_polynomial((z2 - _K) * q2 * inverse2) * (zk2 * inverse2))
+
+
+@inline_jit
 def mills_complement_positive(x: float) -> float:
     """``1 - x R(x)`` for ``x >= 0`` from its own fit ``Q(t) / (1 + x^2)``: the subtraction would
     lose ``x^2 eps`` to cancellation."""
@@ -267,8 +286,9 @@ def _erfc_polynomial(t: float) -> float:
 
 
 @inline_jit
-def _gauss(a: float) -> float:
-    # exp(-a^2 / 2) with a^2 split exactly (square + error) by an FMA: no argument rounding
+def gauss(a: float) -> float:
+    """``exp(-a^2 / 2)`` with ``a^2`` split exactly (square + error) by an FMA: no rounding of
+    the argument beyond that of ``a`` itself."""
     square = a * a
     square_error = fma(a, a, -square)
     return exp_simd(-0.5 * square) * (1.0 - 0.5 * square_error)
@@ -290,7 +310,7 @@ def norm_cdf(x: float) -> float:
     z = a * _INV_SQRT2
     zk = z + _K
     q = 1.0 + 2.0 * z
-    tail = _tail(a, _gauss(a), zk, q, 1.0 / (zk * q))
+    tail = _tail(a, gauss(a), zk, q, 1.0 / (zk * q))
     return tail if x < 0.0 else 1.0 - tail
 
 
@@ -310,7 +330,7 @@ def norm_cdf_pair(x1: float, x2: float, ratio: float) -> tuple[float, float, flo
     d1 = zk1 * q1
     d2 = zk2 * q2
     r = 1.0 / (d1 * d2)
-    gauss1 = _gauss(a1)
+    gauss1 = gauss(a1)
     tail1 = _tail(a1, gauss1, zk1, q1, d2 * r)
     tail2 = _tail(a2, gauss1 * ratio, zk2, q2, d1 * r)
     return (tail1 if x1 < 0.0 else 1.0 - tail1), (tail2 if x2 < 0.0 else 1.0 - tail2), gauss1
