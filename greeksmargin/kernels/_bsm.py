@@ -258,28 +258,34 @@ def greeks_plain(spot: float, strike: float, t: float, vol: float, rate: float, 
     vectorised array kernel, so both give the same bits."""
     sqrt_t = math.sqrt(t)
     discount = exp_simd(-rate * t)
-    carry_discount = exp_simd((carry - rate) * t)
-    forward = spot * exp_simd(carry * t)
+    growth = exp_simd(carry * t)
+    forward = spot * growth
+    carry_discount = discount * growth  # e^{(b - r) T}
     total_vol = vol * sqrt_t
     x = log_spot_strike + carry * t  # ln(F/K)
     d1 = x / total_vol + 0.5 * total_vol
     d2 = d1 - total_vol
     accurate = plain_formula_is_accurate(max(d1, total_vol - d1), total_vol)
     cdf1, cdf2, gauss1 = norm_cdf_pair(sign * d1, sign * d2, forward / strike)
-    pdf1 = INV_SQRT_2PI * gauss1
     value = discount * sign * (forward * cdf1 - strike * cdf2)
+    # shared factors, and reciprocals for the divisions: 1 / (vol sqrt T) gives 1 / vol and
+    # 1 / sqrt T by multiplication
+    inverse_total_vol = 1.0 / total_vol
+    inverse_vol = sqrt_t * inverse_total_vol
+    inverse_sqrt_t = vol * inverse_total_vol
+    density = carry_discount * (INV_SQRT_2PI * gauss1)  # e^{(b - r) T} n(d1)
     delta = sign * carry_discount * cdf1
-    gamma = carry_discount * pdf1 / (spot * total_vol)
-    vega = spot * carry_discount * pdf1 * sqrt_t
-    theta = (-spot * carry_discount * pdf1 * vol / (2.0 * sqrt_t)
-             - sign * (carry - rate) * spot * carry_discount * cdf1
-             - sign * rate * strike * discount * cdf2)
-    rho = sign * t * strike * discount * cdf2
+    strike_term = sign * strike * discount * cdf2  # K e^{-rT} N(sign d2), signed
+    gamma = density * inverse_total_vol / spot
+    vega = spot * density * sqrt_t
+    theta = (-0.5 * vol * inverse_sqrt_t * spot * density - (carry - rate) * spot * delta
+             - rate * strike_term)
+    rho = t * strike_term
     carry_rho = t * spot * delta
-    vanna = -carry_discount * pdf1 * d2 / vol
-    volga = vega * d1 * d2 / vol
-    charm = -carry_discount * (pdf1 * (carry / total_vol - d2 / (2.0 * t))
-                               + sign * (carry - rate) * cdf1)
+    vanna = -density * d2 * inverse_vol
+    volga = vega * d1 * d2 * inverse_vol
+    charm = -(density * (carry * inverse_total_vol - 0.5 * d2 * inverse_sqrt_t * inverse_sqrt_t)
+              + (carry - rate) * delta)
     return (value, delta, gamma, vega, theta, rho, carry_rho, vanna, volga, charm, accurate)
 
 
