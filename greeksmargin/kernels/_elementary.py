@@ -227,20 +227,31 @@ def mills_ratio_positive(x: float) -> float:
 @inline_jit
 def mills_ratio_pair(x1: float, x2: float) -> tuple[float, float]:
     """``(R(x1), R(x2))`` for ``x1, x2 >= 0``, as :func:`mills_ratio_positive` with one division
-    for both (the reciprocals of ``(z + K)(1 + 2z)`` from their product)."""
-    z1 = x1 * _INV_SQRT2
-    z2 = x2 * _INV_SQRT2
-    zk1 = z1 + _K
-    q1 = 1.0 + 2.0 * z1
-    zk2 = z2 + _K
-    q2 = 1.0 + 2.0 * z2
+    for both (:func:`_reciprocal_pair`)."""
+    zk1, q1, inverse1, zk2, q2, inverse2 = _reciprocal_pair(x1, x2)
+    return _mills(x1, zk1, q1, inverse1), _mills(x2, zk2, q2, inverse2)
+
+
+@inline_jit
+def _reciprocal_pair(a1: float, a2: float
+                     ) -> tuple[float, float, float, float, float, float]:
+    # zk = z + K, q = 1 + 2z (z = a / sqrt 2) and 1 / (zk q) for a1 and a2, the two reciprocals
+    # from one division of their product
+    zk1 = a1 * _INV_SQRT2 + _K
+    q1 = 1.0 + 2.0 * (a1 * _INV_SQRT2)
+    zk2 = a2 * _INV_SQRT2 + _K
+    q2 = 1.0 + 2.0 * (a2 * _INV_SQRT2)
     d1 = zk1 * q1
     d2 = zk2 * q2
     r = 1.0 / (d1 * d2)
-    inverse1 = d2 * r  # 1 / (zk1 q1)
-    inverse2 = d1 * r
-    return (_SQRT_HALF_PI * _erfc_polynomial((z1 - _K) * q1 * inverse1) * (zk1 * inverse1),
-            _SQRT_HALF_PI * _erfc_polynomial((z2 - _K) * q2 * inverse2) * (zk2 * inverse2))
+    return zk1, q1, d2 * r, zk2, q2, d1 * r
+
+
+@inline_jit
+def _mills(a: float, zk: float, q: float, inverse: float) -> float:
+    # R(a) = sqrt(pi/2) P(t) / (1 + 2z) from the parts of _reciprocal_pair, inverse = 1 / (zk q)
+    t = (a * _INV_SQRT2 - _K) * q * inverse
+    return _SQRT_HALF_PI * _erfc_polynomial(t) * (zk * inverse)
 
 
 @inline_jit
@@ -323,14 +334,8 @@ def norm_cdf_pair(x1: float, x2: float, ratio: float) -> tuple[float, float, flo
     takes another path)."""
     a1 = abs(x1)
     a2 = abs(x2)
-    zk1 = a1 * _INV_SQRT2 + _K
-    q1 = 1.0 + 2.0 * (a1 * _INV_SQRT2)
-    zk2 = a2 * _INV_SQRT2 + _K
-    q2 = 1.0 + 2.0 * (a2 * _INV_SQRT2)
-    d1 = zk1 * q1
-    d2 = zk2 * q2
-    r = 1.0 / (d1 * d2)
+    zk1, q1, inverse1, zk2, q2, inverse2 = _reciprocal_pair(a1, a2)
     gauss1 = gauss(a1)
-    tail1 = _tail(a1, gauss1, zk1, q1, d2 * r)
-    tail2 = _tail(a2, gauss1 * ratio, zk2, q2, d1 * r)
+    tail1 = _tail(a1, gauss1, zk1, q1, inverse1)
+    tail2 = _tail(a2, gauss1 * ratio, zk2, q2, inverse2)
     return (tail1 if x1 < 0.0 else 1.0 - tail1), (tail2 if x2 < 0.0 else 1.0 - tail2), gauss1
