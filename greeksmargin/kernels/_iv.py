@@ -304,7 +304,7 @@ _IN = "f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], i1[::1]"
 
 @scalar_jit
 def _attempt_start_vector(price, spot, strike, expiry_years, rate, carry, kind, x, beta, b_max,  # type: ignore[no-untyped-def]
-                          s, lo, hi, side, target, state):
+                          s, state):
     # the set-up of a chunk, vectorised: inputs are slices of the chunk's rows, state arrays CHUNK
     for q in range(price.size):
         xq, beta_q, b_max_q, s0, plain = attempt_start(price[q], spot[q], strike[q],
@@ -313,11 +313,7 @@ def _attempt_start_vector(price, spot, strike, expiry_years, rate, carry, kind, 
         x[q] = xq
         beta[q] = beta_q
         b_max[q] = b_max_q
-        s[q] = s0
-        lo[q] = 0.0
-        hi[q] = math.inf
-        side[q] = 1.0
-        target[q] = 0.0
+        s[q] = s0  # lo, hi, side and target are set by the first step
         state[q] = ACTIVE if plain else CAREFUL
 
 
@@ -363,8 +359,7 @@ def implied_vol_range(price, spot, strike, expiry_years, rate, carry, kind, out,
         m = chunk_stop - chunk_start
         rows = slice(chunk_start, chunk_stop)
         _attempt_start_vector(price[rows], spot[rows], strike[rows], expiry_years[rows],
-                              rate[rows], carry[rows], kind[rows], x, beta, b_max, s, lo, hi,
-                              side, target, state)
+                              rate[rows], carry[rows], kind[rows], x, beta, b_max, s, state)
         for step in range(ATTEMPT_STEPS):
             if _attempt_steps_vector(m, x, beta, b_max, s, lo, hi, side, target, state,
                                      step == 0) == 0:
