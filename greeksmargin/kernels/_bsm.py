@@ -192,11 +192,26 @@ def plain_price(forward: float, strike: float, forward_over_strike: float, log_m
     this same value wherever it is accurate. ``forward_over_strike`` = F / K gives the second
     Gaussian factor from the first (``n(d2) = n(d1) F / K``), so one exponential serves both terms.
     """
+    x1, x2, accurate = plain_arguments(log_moneyness, total_vol, sign)
+    return plain_value(forward, strike, forward_over_strike, x1, x2, discount, sign), accurate
+
+
+@inline_jit
+def plain_arguments(log_moneyness: float, total_vol: float, sign: float
+                    ) -> tuple[float, float, bool]:
+    """The first half of :func:`plain_price`: ``(sign d1, sign d2, accurate)``."""
     d1 = log_moneyness / total_vol + 0.5 * total_vol
-    u = max(d1, total_vol - d1)
-    accurate = plain_formula_is_accurate(u, total_vol)
-    n1, n2, _ = norm_cdf_pair(sign * d1, sign * (d1 - total_vol), forward_over_strike)
-    return discount * sign * (forward * n1 - strike * n2), accurate
+    accurate = plain_formula_is_accurate(max(d1, total_vol - d1), total_vol)
+    return sign * d1, sign * (d1 - total_vol), accurate
+
+
+@inline_jit
+def plain_value(forward: float, strike: float, forward_over_strike: float, x1: float, x2: float,
+                discount: float, sign: float) -> float:
+    """The second half of :func:`plain_price`: the price from ``x1 = sign d1``,
+    ``x2 = sign d2``."""
+    n1, n2, _ = norm_cdf_pair(x1, x2, forward_over_strike)
+    return discount * sign * (forward * n1 - strike * n2)
 
 
 @scalar_jit

@@ -23,7 +23,7 @@ from numba import prange, types
 from numba.extending import overload
 
 from ._american import baw1
-from ._bsm import plain_price, price1, price_from_parts
+from ._bsm import plain_arguments, plain_value, price1, price_from_parts
 from ._elementary import exp_simd, inline_jit
 from ._jit import array_jit, parallel_jit, scalar_jit
 
@@ -140,25 +140,31 @@ def _lane_overload(x, q):  # type: ignore[no-untyped-def]
 @scalar_jit
 def _price_chunk(m, vol, scale, spot, growth, strike, forward_over_strike, log_forward_strike,  # type: ignore[no-untyped-def]
                  sqrt_t, discount, sign, inverse, coin_per_quote, notional, base, shift,
-                 shift_type, min_vol_up, move, inverse_move, log_move, term, accurate):
-    # Lanes 0 <= q < m, each a (position, scenario) pair: term[q] = its P&L by the plain formula,
-    # accurate[q] whether that is accurate; returns how many are not. The scenario's parts
-    # (shift, shift_type, move, inverse_move, log_move) are one value for every lane or one per
-    # lane; Numba compiles each case apart, and the shared case keeps them in registers (15%
-    # faster). Straight-line code in its own function, so LLVM vectorises it (inlined into
-    # pnl_range, the loop is not).
+                 shift_type, min_vol_up, move, inverse_move, log_move, term, accurate, x2):
+    # Lanes 0 <= q < m, each a (position, scenario) pair: term[q] = its P&L by the plain formula
+    # (plain_price in its two halves), accurate[q] whether that is accurate; returns how many are
+    # not. The scenario's parts (shift, shift_type, move, inverse_move, log_move) are one value for
+    # every lane or one per lane; Numba compiles each case apart, and the shared case keeps them in
+    # registers (15% faster). Straight-line code in its own function, so LLVM vectorises it
+    # (inlined into pnl_range, the loops are not). Two loops, the normal CDF arguments passed
+    # through term and x2 (L1): one loop of both halves runs out of vector registers and spills
+    # (5-7% slower).
     n_inaccurate = 0
     for q in range(m):
         sigma = shocked_vol(vol[q], _lane(shift, q), _lane(shift_type, q), scale[q], min_vol_up)
-        lane_move = _lane(move, q)
-        s1 = spot[q] * lane_move
-        value, ok = plain_price(s1 * growth[q], strike[q], forward_over_strike[q] * lane_move,
-                                log_forward_strike[q] + _lane(log_move, q), sigma * sqrt_t[q],
-                                discount[q], sign[q])
-        coin = coin_per_quote[q] * (_lane(inverse_move, q) if inverse[q] else 1.0)
-        term[q] = notional[q] * (value * coin) - base[q]
+        x1, second, ok = plain_arguments(log_forward_strike[q] + _lane(log_move, q),
+                                         sigma * sqrt_t[q], sign[q])
+        term[q] = x1
+        x2[q] = second
         accurate[q] = ok
         n_inaccurate += 0 if ok else 1
+    for q in range(m):
+        lane_move = _lane(move, q)
+        value = plain_value(spot[q] * lane_move * growth[q], strike[q],
+                            forward_over_strike[q] * lane_move, term[q], x2[q], discount[q],
+                            sign[q])
+        coin = coin_per_quote[q] * (_lane(inverse_move, q) if inverse[q] else 1.0)
+        term[q] = notional[q] * (value * coin) - base[q]
     return n_inaccurate
 
 
@@ -219,6 +225,7 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
     l_log_move = np.empty(CHUNK)
     l_term = np.empty(CHUNK)
     l_accurate = np.empty(CHUNK, np.bool_)
+    l_x2 = np.empty(CHUNK)  # _price_chunk's scratch
     log_move = np.empty(n_scenarios)
     for c in range(start, stop):
         g = item_group[c]
@@ -331,7 +338,7 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                         padded, l_vol, l_scale, l_spot, l_growth, l_strike, l_forward_over_strike,
                         l_log_forward_strike, l_sqrt_t, l_discount, l_sign, l_inverse,
                         l_coin_per_quote, l_notional, l_base, l_shift, l_shift_type, floor, l_move,
-                        l_inverse_move, l_log_move, l_term, l_accurate)
+                        l_inverse_move, l_log_move, l_term, l_accurate, l_x2)
                 else:  # one scenario: its parts are shared by every lane
                     j = block[0]
                     move = 1.0 + spot_shift[g, j]
@@ -339,7 +346,7 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                         padded, l_vol, l_scale, l_spot, l_growth, l_strike, l_forward_over_strike,
                         l_log_forward_strike, l_sqrt_t, l_discount, l_sign, l_inverse,
                         l_coin_per_quote, l_notional, l_base, vol_shift[g, j], vol_shift_type[g, j],
-                        floor, move, 1.0 / move, log_move[j], l_term, l_accurate)
+                        floor, move, 1.0 / move, log_move[j], l_term, l_accurate, l_x2)
                 if n_inaccurate > 0:
                     for lane in range(n_lanes):
                         if l_accurate[lane]:

@@ -127,7 +127,7 @@ def test_chunk_pricing_loop_is_vectorised():
     for scenario in (shared, per_lane):
         term, accurate = np.empty(m), np.empty(m, np.bool_)
         n_bad = fresh(m, *values, inverse, np.ones(m), np.ones(m), np.zeros(m), *scenario[:2],
-                      0.0, *scenario[3:], term, accurate)
+                      0.0, *scenario[3:], term, accurate, np.empty(m))
         assert n_bad == 0 and accurate.all()
         terms.append(term)
     assert np.array_equal(terms[0], terms[1])
