@@ -304,6 +304,21 @@ def greeks_plain(spot: float, strike: float, t: float, vol: float, rate: float, 
     return (value, delta, gamma, vega, theta, rho, carry_rho, vanna, volga, charm, accurate)
 
 
+MAX_VOL = 5.0  # vol above this is almost surely a percentage (DESIGN.md)
+
+
+@inline_jit
+def market_row_is_valid(spot: float, strike: float, expiry_years: float, vol: float,
+                        rate: float, carry: float, kind: int) -> bool:
+    """Whether one row meets the pricing API's domain (``check_market`` names what fails):
+    spot and strike positive and finite, expiry >= 0 and finite, vol in [0, ``MAX_VOL``], rates
+    finite, kind a call (1) or a put (2). Branch-free (vectorises); NaN gives False."""
+    return ((0.0 < spot) & (spot < math.inf) & (0.0 < strike) & (strike < math.inf)
+            & (0.0 <= expiry_years) & (expiry_years < math.inf) & (0.0 <= vol) & (vol <= MAX_VOL)
+            & (-math.inf < rate) & (rate < math.inf) & (-math.inf < carry) & (carry < math.inf)
+            & ((kind == 1) | (kind == 2)))
+
+
 @inline_jit
 def _plain_domain(t: float, vol: float, ratio: float) -> bool:
     # where the straight-line code applies: time and vol positive, S/K a positive normal double
@@ -314,7 +329,9 @@ def _plain_domain(t: float, vol: float, ratio: float) -> bool:
 def _price_vector(spot, strike, expiry_years, vol, rate, carry, kind, out, redo):  # type: ignore[no-untyped-def]
     # the vectorised pass of price_range: plain prices, and which rows price1 must redo. The
     # caller passes slices: a loop over range(start, stop) runs 5x slower (LLVM's run-time
-    # overlap checks then fail and the scalar copy of the loop runs)
+    # overlap checks then fail and the scalar copy of the loop runs). Returns how many rows are
+    # outside the API's domain (market_row_is_valid): validation in the same pass over the inputs
+    n_invalid = 0
     for i in range(spot.size):
         t = expiry_years[i]
         ratio = spot[i] / strike[i]
@@ -324,13 +341,18 @@ def _price_vector(spot, strike, expiry_years, vol, rate, carry, kind, out, redo)
                                       exp_simd(-rate[i] * t), 1.0 if kind[i] == 1 else -1.0)
         out[i] = value
         redo[i] = not (accurate & _plain_domain(t, vol[i], ratio))
+        valid = market_row_is_valid(spot[i], strike[i], t, vol[i], rate[i], carry[i], kind[i])
+        n_invalid += 0 if valid else 1
+    return n_invalid
 
 
 @scalar_jit
 def _greeks_vector(spot, strike, expiry_years, vol, rate, carry, kind, o0, o1, o2, o3, o4, o5,  # type: ignore[no-untyped-def]
                    o6, o7, o8, o9, redo):
     # the vectorised pass of greeks_range, on slices as _price_vector; one 1-d array per output
-    # (rows of a 2-d array defeat LLVM's dependence analysis and the loop would stay scalar)
+    # (rows of a 2-d array defeat LLVM's dependence analysis and the loop would stay scalar);
+    # returns the rows outside the API's domain, as _price_vector
+    n_invalid = 0
     for i in range(spot.size):
         t = expiry_years[i]
         ratio = spot[i] / strike[i]
@@ -347,44 +369,54 @@ def _greeks_vector(spot, strike, expiry_years, vol, rate, carry, kind, o0, o1, o
         o8[i] = g[8]
         o9[i] = g[9]
         redo[i] = not (g[10] & _plain_domain(t, vol[i], ratio))
+        valid = market_row_is_valid(spot[i], strike[i], t, vol[i], rate[i], carry[i], kind[i])
+        n_invalid += 0 if valid else 1
+    return n_invalid
 
 
 _IN = "f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], i1[::1]"
 
 
-@array_jit(f"void({_IN}, f8[::1], i8, i8)")
+@array_jit(f"i8({_IN}, f8[::1], i8, i8)")
 def price_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, stop):  # type: ignore[no-untyped-def]
     """Serial: ``out[i] = price1(...)`` for ``start <= i < stop``; all arrays shape (n,).
+    Returns how many of those rows are outside the pricing API's domain
+    (:func:`market_row_is_valid`; their outputs are then meaningless).
 
     One vectorised pass prices every row with the plain formula; the rows it flags (inaccurate,
     at or past expiry, zero vol, NaN, extreme S/K) are redone by :func:`price1`, which gives the
     same bits as the vectorised pass on the others."""
     redo = np.empty(stop - start, np.bool_)
     rows = slice(start, stop)
-    _price_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows], carry[rows],
+    n_invalid = _price_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows], carry[rows],
                   kind[rows], out[rows], redo)
     for i in range(start, stop):
         if redo[i - start]:
             out[i] = price1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i],
                             kind[i])
+    return n_invalid
 
 
-@parallel_jit(f"void({_IN}, f8[::1], i8)")
+@parallel_jit(f"i8({_IN}, f8[::1], i8)")
 def price_parallel(spot, strike, expiry_years, vol, rate, carry, kind, out, n_chunks):  # type: ignore[no-untyped-def]
-    """Parallel over ``n_chunks`` contiguous chunks of :func:`price_range`."""
+    """Parallel over ``n_chunks`` contiguous chunks of :func:`price_range`; returns the rows
+    outside the domain."""
     n = out.shape[0]
+    n_invalid = 0
     for c in prange(n_chunks):
-        price_range(spot, strike, expiry_years, vol, rate, carry, kind, out,
-                    c * n // n_chunks, (c + 1) * n // n_chunks)
+        n_invalid += price_range(spot, strike, expiry_years, vol, rate, carry, kind, out,
+                                 c * n // n_chunks, (c + 1) * n // n_chunks)
+    return n_invalid
 
 
-@array_jit(f"void({_IN}, f8[:, ::1], i8, i8)")
+@array_jit(f"i8({_IN}, f8[:, ::1], i8, i8)")
 def greeks_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, stop):  # type: ignore[no-untyped-def]
     """Serial: column ``i`` of ``out`` (shape (10, n)) = :func:`greeks1` for ``start <= i < stop``
-    (a vectorised pass, then :func:`greeks1` for the rows it flags, as in :func:`price_range`)."""
+    (a vectorised pass, then :func:`greeks1` for the rows it flags, as in :func:`price_range`);
+    returns the rows outside the domain, as :func:`price_range`."""
     redo = np.empty(stop - start, np.bool_)
     rows = slice(start, stop)
-    _greeks_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
+    n_invalid = _greeks_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
                    carry[rows], kind[rows], out[0, rows], out[1, rows], out[2, rows], out[3, rows],
                    out[4, rows], out[5, rows], out[6, rows], out[7, rows], out[8, rows],
                    out[9, rows], redo)
@@ -393,12 +425,16 @@ def greeks_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start,
             g = greeks1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i], kind[i])
             for k in range(N_GREEKS):
                 out[k, i] = g[k]
+    return n_invalid
 
 
-@parallel_jit(f"void({_IN}, f8[:, ::1], i8)")
+@parallel_jit(f"i8({_IN}, f8[:, ::1], i8)")
 def greeks_parallel(spot, strike, expiry_years, vol, rate, carry, kind, out, n_chunks):  # type: ignore[no-untyped-def]
-    """Parallel over ``n_chunks`` contiguous chunks of :func:`greeks_range`."""
+    """Parallel over ``n_chunks`` contiguous chunks of :func:`greeks_range`; returns the rows
+    outside the domain."""
     n = out.shape[1]
+    n_invalid = 0
     for c in prange(n_chunks):
-        greeks_range(spot, strike, expiry_years, vol, rate, carry, kind, out,
-                     c * n // n_chunks, (c + 1) * n // n_chunks)
+        n_invalid += greeks_range(spot, strike, expiry_years, vol, rate, carry, kind, out,
+                                  c * n // n_chunks, (c + 1) * n // n_chunks)
+    return n_invalid

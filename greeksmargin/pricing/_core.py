@@ -97,6 +97,8 @@ def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, car
     out : numpy.ndarray, optional
         Write the prices here (float64, C-contiguous, the broadcast shape or flat): a hot loop
         that reuses one buffer skips allocating and first-touching fresh memory each call.
+        The inputs are checked in the same pass that prices them, so when they fail the check
+        (``InputError``) ``out`` has already been written and its contents are meaningless.
 
     Returns
     -------
@@ -127,15 +129,24 @@ def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, car
     >>> round(float(price(42.0, 40.0, expiry_years=0.5, vol=0.2, rate=0.1, kind=OptionKind.PUT)), 4)
     0.8086
     """
-    shape, f = _prepare(spot, strike, expiry_years, vol, rate, carry, kind, validate)
+    shape, f = _prepare(spot, strike, expiry_years, vol, rate, carry, kind, validate=False)
     n = f["spot"].size
     target = _output(out, shape)
     args = (f["spot"], f["strike"], f["expiry_years"], f["vol"], f["rate"], f["carry"], f["kind"])
     if v.use_parallel(n):
-        _bsm.price_parallel(*args, target, v.n_chunks())
+        n_invalid = _bsm.price_parallel(*args, target, v.n_chunks())
     else:
-        _bsm.price_range(*args, target, 0, n)
+        n_invalid = _bsm.price_range(*args, target, 0, n)
+    _check_after(validate, n_invalid, f, shape)
     return target.reshape(shape)
+
+
+def _check_after(validate: bool, n_invalid: int, flat: dict[str, np.ndarray],
+                 shape: tuple[int, ...]) -> None:
+    # the price and Greeks kernels check the domain while they price (one pass over the inputs,
+    # not two); check_market then names the first offending value and raises
+    if validate and n_invalid:
+        v.check_market(flat, shape)
 
 
 class _DeskUnits:
@@ -213,7 +224,8 @@ def greeks(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, ca
     Parameters are those of :func:`price`; ``out``, if given, has one row per field of
     :class:`Greeks` (``N_GREEKS`` = 10, in field order) and receives them all (float64,
     C-contiguous, shape ``(10, *broadcast shape)`` or ``(10, n)``); the fields are then views of
-    it. At expiry or zero vol the Greeks are their limits (delta a step, 1/2 exactly at the money;
+    it (overwritten, as for :func:`price`, even when the inputs then fail their check). At
+    expiry or zero vol the Greeks are their limits (delta a step, 1/2 exactly at the money;
     gamma 0, or +inf exactly at the money).
 
     Returns
@@ -236,14 +248,15 @@ def greeks(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, ca
     >>> round(float(g.vega), 4), round(float(g.gamma), 4)
     (18.9358, 0.0278)
     """
-    shape, f = _prepare(spot, strike, expiry_years, vol, rate, carry, kind, validate)
+    shape, f = _prepare(spot, strike, expiry_years, vol, rate, carry, kind, validate=False)
     n = f["spot"].size
     target = _output(out, shape, _bsm.N_GREEKS)
     args = (f["spot"], f["strike"], f["expiry_years"], f["vol"], f["rate"], f["carry"], f["kind"])
     if v.use_parallel(n):
-        _bsm.greeks_parallel(*args, target, v.n_chunks())
+        n_invalid = _bsm.greeks_parallel(*args, target, v.n_chunks())
     else:
-        _bsm.greeks_range(*args, target, 0, n)
+        n_invalid = _bsm.greeks_range(*args, target, 0, n)
+    _check_after(validate, n_invalid, f, shape)
     return Greeks(*(row.reshape(shape) for row in target))
 
 

@@ -7,12 +7,14 @@ import numpy as np
 
 from ..enums import OptionKind
 from ..errors import InputError
+from ..kernels import _bsm
+from ..kernels._bsm import market_row_is_valid
 from ..kernels._jit import scalar_jit
 
 # Above this many rows the parallel build of a kernel is used.
 PARALLEL_THRESHOLD = 20_000
 # A vol above this is almost surely a percentage (DESIGN.md).
-MAX_VOL = 5.0
+MAX_VOL = _bsm.MAX_VOL
 
 
 def n_chunks() -> int:
@@ -114,25 +116,24 @@ def check_kind(kind: np.ndarray, shape: tuple[int, ...]) -> None:
 
 
 @scalar_jit
-def _market_is_valid(spot, strike, expiry_years, vol, rate, carry, kind, max_vol):  # type: ignore[no-untyped-def]
-    # every check of check_market in one compiled pass (no temporaries, no branches: the loop
-    # vectorises, ~0.2 ns per option); False if anything fails, and check_market then finds and
-    # names it with NumPy
-    ok = True
+def _market_is_valid(spot, strike, expiry_years, vol, rate, carry, kind):  # type: ignore[no-untyped-def]
+    # every check of check_market in one compiled pass (branch-free: the loop vectorises); False
+    # if anything fails, and check_market then finds and names it with NumPy. The price and
+    # Greeks kernels make the same check while they price (no second pass over the inputs)
+    n_invalid = 0
     for i in range(spot.size):
-        ok &= ((0.0 < spot[i]) & (spot[i] < np.inf) & (0.0 < strike[i]) & (strike[i] < np.inf)
-               & (0.0 <= expiry_years[i]) & (expiry_years[i] < np.inf) & (0.0 <= vol[i])
-               & (vol[i] <= max_vol) & (-np.inf < rate[i]) & (rate[i] < np.inf)
-               & (-np.inf < carry[i]) & (carry[i] < np.inf) & ((kind[i] == 1) | (kind[i] == 2)))
-    return ok
+        valid = market_row_is_valid(spot[i], strike[i], expiry_years[i], vol[i], rate[i],
+                                    carry[i], kind[i])
+        n_invalid += 0 if valid else 1
+    return n_invalid == 0
 
 
 def check_market(flat: dict[str, np.ndarray], shape: tuple[int, ...],
                  spot_name: str = "spot") -> None:
     """The common checks: positive finite spot and strike, expiry >= 0, vol in [0, 5], finite rates."""
     if "vol" in flat and _market_is_valid(flat["spot"], flat["strike"], flat["expiry_years"],
-                                          flat["vol"], flat["rate"], flat["carry"], flat["kind"],
-                                          MAX_VOL):
+                                          flat["vol"], flat["rate"], flat["carry"],
+                                          flat["kind"]):
         return
     spot = flat["spot"]
     check(spot_name, spot, (spot > 0) & np.isfinite(spot), "> 0 and finite", shape)

@@ -134,3 +134,34 @@ def test_price_against_mpmath_calls_and_puts_in_and_out_of_the_money():
         got = _bsm.price1(100.0, strike, t, vol, rate, carry, kind)
         worst = max(worst, float(abs(got / exact - 1)) / (MP_RTOL + INPUT_ULPS * EPS * elasticity))
     assert worst < 1.0, worst
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+def test_price_and_greeks_kernels_count_rows_outside_the_domain(parallel):
+    # the API's check runs inside the kernels' pass; its count must be the NumPy count of rows
+    # that break any of check_market's constraints
+    spot, strike, t, vol, rate, carry, kind = (a.copy() for a in _inputs(4))
+    rng = np.random.default_rng(9)
+    bad_values = {0: (-1.0, 0.0, np.inf, np.nan), 1: (-2.0, 0.0, np.inf), 2: (-1e-9, np.inf),
+                  3: (-0.1, 5.000001, np.nan), 4: (np.inf, -np.inf, np.nan), 5: (np.nan,)}
+    columns = [spot, strike, t, vol, rate, carry]
+    for k, values in bad_values.items():
+        rows = rng.choice(N, 20, replace=False)
+        columns[k][rows] = rng.choice(values, rows.size)
+    kind[rng.choice(N, 20, replace=False)] = 3
+    vol[0] = 5.0  # the bound itself is allowed
+    expected = np.count_nonzero(~((spot > 0) & np.isfinite(spot) & (strike > 0)
+                                  & np.isfinite(strike) & (t >= 0) & np.isfinite(t) & (vol >= 0)
+                                  & (vol <= _bsm.MAX_VOL) & np.isfinite(rate) & np.isfinite(carry)
+                                  & ((kind == 1) | (kind == 2))))
+    args = (spot, strike, t, vol, rate, carry, kind)
+    prices, greeks_out = np.empty(N), np.empty((_bsm.N_GREEKS, N))
+    if parallel:
+        counts = (_bsm.price_parallel(*args, prices, 7), _bsm.greeks_parallel(*args, greeks_out, 7))
+    else:
+        counts = (_bsm.price_range(*args, prices, 0, N), _bsm.greeks_range(*args, greeks_out, 0, N))
+    assert 100 < expected < 140  # overlaps are possible, not many
+    assert counts == (expected, expected)
+    clean = _inputs(1)
+    assert _bsm.price_range(*clean, prices, 0, N) == 0
+    assert _bsm.greeks_parallel(*clean, greeks_out, 7) == 0

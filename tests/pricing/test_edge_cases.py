@@ -146,3 +146,18 @@ def test_option_kind_parse():
     assert OptionKind.parse("future") is OptionKind.LINEAR
     with pytest.raises(ValueError, match="unknown option kind 'straddle'"):
         OptionKind.parse("straddle")
+
+
+@pytest.mark.parametrize("fn", [price, greeks], ids=["price", "greeks"])
+def test_bad_input_in_a_large_array_is_named_with_and_without_out(fn):
+    # large enough for the parallel kernels, which check the inputs in their own pass
+    n = 50_000
+    spot = np.full(n, 100.0)
+    vol = np.full(n, 0.2)
+    vol[31_234] = 25.0
+    args = dict(expiry_years=1.0, vol=vol, rate=0.01, kind=CALL)
+    rows = (n,) if fn is price else (10, n)
+    for out in (None, np.empty(rows)):
+        with pytest.raises(InputError, match=r"vol must be <= 5.0 .* got 25\.0 at index 31234 "
+                                             r"\(1 of 50000 values invalid\); this looks like a"):
+            fn(spot, 100.0, out=out, **args)
