@@ -388,8 +388,8 @@ def price_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, 
     same bits as the vectorised pass on the others."""
     redo = np.empty(stop - start, np.bool_)
     rows = slice(start, stop)
-    n_invalid = _price_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows], carry[rows],
-                  kind[rows], out[rows], redo)
+    n_invalid = _price_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
+                              carry[rows], kind[rows], out[rows], redo)
     for i in range(start, stop):
         if redo[i - start]:
             out[i] = price1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i],
@@ -416,10 +416,10 @@ def greeks_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start,
     returns the rows outside the domain, as :func:`price_range`."""
     redo = np.empty(stop - start, np.bool_)
     rows = slice(start, stop)
-    n_invalid = _greeks_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
-                   carry[rows], kind[rows], out[0, rows], out[1, rows], out[2, rows], out[3, rows],
-                   out[4, rows], out[5, rows], out[6, rows], out[7, rows], out[8, rows],
-                   out[9, rows], redo)
+    n_invalid = _greeks_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows],
+                               rate[rows], carry[rows], kind[rows], out[0, rows], out[1, rows],
+                               out[2, rows], out[3, rows], out[4, rows], out[5, rows],
+                               out[6, rows], out[7, rows], out[8, rows], out[9, rows], redo)
     for i in range(start, stop):
         if redo[i - start]:
             g = greeks1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i], kind[i])
