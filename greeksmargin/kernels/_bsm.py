@@ -192,17 +192,18 @@ def plain_price(forward: float, strike: float, forward_over_strike: float, log_m
     this same value wherever it is accurate. ``forward_over_strike`` = F / K gives the second
     Gaussian factor from the first (``n(d2) = n(d1) F / K``), so one exponential serves both terms.
     """
-    x1, x2, accurate = plain_arguments(log_moneyness, total_vol, sign)
-    return plain_value(forward, strike, forward_over_strike, x1, x2, discount, sign), accurate
+    d1, d2, accurate = plain_arguments(log_moneyness, total_vol)
+    return (plain_value(forward, strike, forward_over_strike, sign * d1, sign * d2, discount, sign),
+            accurate)
 
 
 @inline_jit
-def plain_arguments(log_moneyness: float, total_vol: float, sign: float
-                    ) -> tuple[float, float, bool]:
-    """The first half of :func:`plain_price`: ``(sign d1, sign d2, accurate)``."""
+def plain_arguments(log_moneyness: float, total_vol: float) -> tuple[float, float, bool]:
+    """The first half of :func:`plain_price`: ``(d1, d2, accurate)``, the flag by
+    :func:`plain_formula_is_accurate` (the one place that rule is applied to ``d1``)."""
     d1 = log_moneyness / total_vol + 0.5 * total_vol
     accurate = plain_formula_is_accurate(max(d1, total_vol - d1), total_vol)
-    return sign * d1, sign * (d1 - total_vol), accurate
+    return d1, d1 - total_vol, accurate
 
 
 @inline_jit
@@ -278,9 +279,7 @@ def greeks_plain(spot: float, strike: float, t: float, vol: float, rate: float, 
     carry_discount = discount * growth  # e^{(b - r) T}
     total_vol = vol * sqrt_t
     x = log_spot_strike + carry * t  # ln(F/K)
-    d1 = x / total_vol + 0.5 * total_vol
-    d2 = d1 - total_vol
-    accurate = plain_formula_is_accurate(max(d1, total_vol - d1), total_vol)
+    d1, d2, accurate = plain_arguments(x, total_vol)
     cdf1, cdf2, gauss1 = norm_cdf_pair(sign * d1, sign * d2, forward / strike)
     value = discount * sign * (forward * cdf1 - strike * cdf2)
     # shared factors, and reciprocals for the divisions: 1 / (vol sqrt T) gives 1 / vol and

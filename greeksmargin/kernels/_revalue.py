@@ -152,10 +152,10 @@ def _price_chunk(m, vol, scale, spot, growth, strike, forward_over_strike, log_f
     n_inaccurate = 0
     for q in range(m):
         sigma = shocked_vol(vol[q], _lane(shift, q), _lane(shift_type, q), scale[q], min_vol_up)
-        x1, second, ok = plain_arguments(log_forward_strike[q] + _lane(log_move, q),
-                                         sigma * sqrt_t[q], sign[q])
-        term[q] = x1
-        x2[q] = second
+        d1, d2, ok = plain_arguments(log_forward_strike[q] + _lane(log_move, q),
+                                     sigma * sqrt_t[q])
+        term[q] = sign[q] * d1
+        x2[q] = sign[q] * d2
         accurate[q] = ok
         n_inaccurate += 0 if ok else 1
     for q in range(m):
@@ -182,8 +182,9 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
     European options go through the vectorised path, up to ``CHUNK`` positions at a time: their
     fixed parts are gathered into contiguous lane arrays, the parts that depend only on the time
     shift (sqrt T, discount, growth, ln(F/K)) are computed once per chunk and time shift
-    (scenarios are visited in ``scenario_order``, sorted by time shift), and one straight-line
-    loop prices a block of lanes with :func:`plain_price`. A lane is one (position, scenario)
+    (scenarios are visited in ``scenario_order``, sorted by time shift), and
+    :func:`_price_chunk` prices a block of lanes with :func:`plain_price`'s two halves, one
+    straight-line loop each. A lane is one (position, scenario)
     pair: a chunk of ``m`` positions is priced for ``CHUNK // m`` scenarios of the same time shift
     at once, so a small group still fills whole vectors with independent work (a loop over a
     dozen lanes would wait on the latency of one long chain of arithmetic). The few prices it
