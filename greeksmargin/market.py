@@ -20,13 +20,12 @@ import numpy as np
 
 from ._arrays import frozen_array
 from .errors import InputError, MarketDataError
+from .kernels._bsm import MAX_VOL
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["MarketData", "VolSurface", "checked_moves", "to_timestamp"]
-
-MAX_VOL = 5.0
 
 
 def to_timestamp(value: object, name: str = "valuation") -> np.datetime64:

@@ -7,14 +7,11 @@ import numpy as np
 
 from ..enums import OptionKind
 from ..errors import InputError
-from ..kernels import _bsm
-from ..kernels._bsm import market_row_is_valid
+from ..kernels._bsm import MAX_VOL, market_row_is_valid
 from ..kernels._jit import scalar_jit
 
 # Above this many rows the parallel build of a kernel is used.
 PARALLEL_THRESHOLD = 20_000
-# A vol above this is almost surely a percentage (DESIGN.md).
-MAX_VOL = _bsm.MAX_VOL
 
 
 def n_chunks() -> int:
