@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-import numba
 import numpy as np
 
 from .book import ResolvedBook
 from .enums import Settlement
 from .errors import InputError
 from .kernels import _revalue
+from .kernels._jit import n_chunks
 from .scenarios import ScenarioGrid
 
 _log = logging.getLogger(__name__)
@@ -285,8 +285,7 @@ class RevaluationPlan:
         partial = np.empty((item_group.size, self.n_scenarios))
         position_out = np.empty((n, self.n_scenarios) if keep_positions else (0, 0))
         if self.parallel:
-            n_chunks = 4 * numba.get_num_threads()
-            _revalue.base_parallel(*positions, *underlyings, base, n_chunks)
+            _revalue.base_parallel(*positions, *underlyings, base, n_chunks())
             _revalue.pnl_parallel(*positions, *underlyings, *self.items, *self.scenario,
                                   self.scenario_order, base, partial, keep_positions,
                                   position_out, item_group.size)

@@ -15,6 +15,7 @@ before anything is compiled (an LLVM command-line option: it only lets more loop
 from __future__ import annotations
 
 import llvmlite.binding as llvm
+import numba
 from numba import njit
 
 for _option in ("-runtime-memory-check-threshold=1024", "-vectorize-memory-check-threshold=2048"):
@@ -37,3 +38,8 @@ def array_jit(signature: str):  # type: ignore[no-untyped-def]
 def parallel_jit(signature: str):  # type: ignore[no-untyped-def]
     """Parallel (``prange``) array kernel with an explicit signature."""
     return njit(signature, **PARALLEL_OPTIONS)
+
+
+def n_chunks() -> int:
+    """Number of chunks for the parallel kernels: a few per Numba thread, for load balance."""
+    return 4 * numba.get_num_threads()

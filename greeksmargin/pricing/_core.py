@@ -20,6 +20,7 @@ from .._typing import FloatArray
 from ..enums import IVStatus
 from ..errors import ImpliedVolError, InputError
 from ..kernels import _bsm, _iv
+from ..kernels._jit import n_chunks
 from . import _validate as v
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, car
     target = _output(out, shape)
     args = (f["spot"], f["strike"], f["expiry_years"], f["vol"], f["rate"], f["carry"], f["kind"])
     if v.use_parallel(n):
-        n_invalid = _bsm.price_parallel(*args, target, v.n_chunks())
+        n_invalid = _bsm.price_parallel(*args, target, n_chunks())
     else:
         n_invalid = _bsm.price_range(*args, target, 0, n)
     _check_after(validate, n_invalid, f, shape)
@@ -253,7 +254,7 @@ def greeks(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, ca
     target = _output(out, shape, _bsm.N_GREEKS)
     args = (f["spot"], f["strike"], f["expiry_years"], f["vol"], f["rate"], f["carry"], f["kind"])
     if v.use_parallel(n):
-        n_invalid = _bsm.greeks_parallel(*args, target, v.n_chunks())
+        n_invalid = _bsm.greeks_parallel(*args, target, n_chunks())
     else:
         n_invalid = _bsm.greeks_range(*args, target, 0, n)
     _check_after(validate, n_invalid, f, shape)
@@ -343,7 +344,7 @@ def implied_vol(price: Any, spot: Any, strike: Any, *, expiry_years: Any, rate: 
     status = np.empty(n, dtype=np.int8)
     args = (prices, f["spot"], f["strike"], f["expiry_years"], f["rate"], f["carry"], f["kind"])
     if v.use_parallel(n):
-        _iv.implied_vol_parallel(*args, out, status, v.n_chunks())
+        _iv.implied_vol_parallel(*args, out, status, n_chunks())
     else:
         _iv.implied_vol_range(*args, out, status, 0, n)
     if on_error == "raise" and np.any(status != IVStatus.OK):

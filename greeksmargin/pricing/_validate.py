@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from ..enums import OptionKind
@@ -12,11 +11,6 @@ from ..kernels._jit import scalar_jit
 
 # Above this many rows the parallel build of a kernel is used.
 PARALLEL_THRESHOLD = 20_000
-
-
-def n_chunks() -> int:
-    """Number of chunks for the parallel kernels: a few per Numba thread, for load balance."""
-    return 4 * numba.get_num_threads()
 
 
 def use_parallel(n: int) -> bool:

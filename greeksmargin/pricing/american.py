@@ -34,6 +34,7 @@ from .._typing import FloatArray
 from ..enums import IVStatus
 from ..errors import InputError
 from ..kernels import _american
+from ..kernels._jit import n_chunks
 from . import _validate as v
 from ._core import ImpliedVol, _DeskUnits, _prepare, _raise_failed
 
@@ -121,7 +122,7 @@ def _tree(f: dict[str, np.ndarray], n_steps: int) -> np.ndarray:
     n = f["spot"].size
     out = np.empty((_american.N_AMERICAN, n))
     if n >= 64:  # a tree is heavy: parallel pays off from a few dozen rows
-        _american.american_parallel(*_args(f), n_steps, out, v.n_chunks())
+        _american.american_parallel(*_args(f), n_steps, out, n_chunks())
     else:
         _american.american_range(*_args(f), n_steps, out, 0, n)
     return out
