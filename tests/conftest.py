@@ -39,9 +39,11 @@ def random_domain(n, seed, t_min=1 / 8760, t_max=30.0, vol_min=0.005, vol_max=5.
     return spot, strike, t, vol, rate, carry, kind
 
 
-def random_book(n, seed, n_underlyings=3, linear_share=0.15, inverse=False, american_share=0.0):
+def random_book(n, seed, n_underlyings=3, linear_share=0.15, inverse=False, american_share=0.0,
+                max_expiry_seconds=3 * 365 * 86400.0):
     """A random Book and MarketData: calls, puts and linear instruments (underlying, futures)
-    on several underlyings, expiries from hours to 3 years, signed quantities."""
+    on several underlyings, expiries from an hour to ``max_expiry_seconds`` (3 years),
+    log-uniform, signed quantities."""
     from greeksmargin import Book, MarketData
 
     rng = np.random.default_rng(seed)
@@ -52,7 +54,7 @@ def random_book(n, seed, n_underlyings=3, linear_share=0.15, inverse=False, amer
     kind = rng.integers(1, 3, n).astype(np.int8)
     linear = rng.uniform(size=n) < linear_share
     kind[linear] = 0
-    seconds = np.exp(rng.uniform(np.log(3600.0), np.log(3 * 365 * 86400.0), n)).astype(np.int64)
+    seconds = np.exp(rng.uniform(np.log(3600.0), np.log(max_expiry_seconds), n)).astype(np.int64)
     expiry = valuation + seconds.astype("timedelta64[s]")
     perpetual = linear & (rng.uniform(size=n) < 0.5)
     expiry[perpetual] = np.datetime64("NaT")

@@ -48,14 +48,10 @@ SUBNORMAL_D2 = 37.0
 QUADRATURE_RATIO = 0.1
 N_GREEKS = 10  # price, delta, gamma, vega, theta, rho, carry_rho, vanna, volga, charm
 
-# 5-point Gauss-Legendre nodes and weights on [-1, 1].
-_GL_NODES = np.array(
-    [-0.906179845938664, -0.5384693101056831, 0.0, 0.5384693101056831, 0.906179845938664]
-)
-_GL_WEIGHTS = np.array(
-    [0.2369268850561891, 0.4786286704993665, 0.5688888888888889, 0.4786286704993665,
-     0.2369268850561891]
-)
+# 5-point Gauss-Legendre nodes and weights on [-1, 1] (tuples: constants the compiler unrolls).
+_GL_NODES = (-0.906179845938664, -0.5384693101056831, 0.0, 0.5384693101056831, 0.906179845938664)
+_GL_WEIGHTS = (0.2369268850561891, 0.4786286704993665, 0.5688888888888889, 0.4786286704993665,
+               0.2369268850561891)
 
 
 @inline_jit
@@ -103,22 +99,58 @@ def normalized_otm_call(x: float, s: float) -> float:
     Three forms, each used where it has no cancellation and no underflow: the plain formula where
     :func:`plain_formula_is_accurate`; otherwise ``b = m (R(a) - R(a+s))`` with
     ``m = n(d1) exp(x/2)`` and ``a = -d1``, the difference taken as ``int_a^{a+s} (1 - t R(t)) dt``
-    (5-point Gauss-Legendre) when ``s`` is small against ``max(a, 1)``.
+    (5-point Gauss-Legendre) when ``s`` is small against ``max(a, 1)``. Where
+    :func:`quadrature_applies` this is :func:`quadrature_otm_call`, straight-line code that the
+    array kernels run vectorised for the rows they cannot price by the plain formula.
     """
-    a = -x / s - 0.5 * s  # = -d1
+    h = x / s
+    a = -h - 0.5 * s  # = -d1
     if plain_formula_is_accurate(a + s, s):
         d1 = -a
         return math.exp(0.5 * x) * norm_cdf(d1) - math.exp(-0.5 * x) * norm_cdf(d1 - s)
     if s < QUADRATURE_RATIO * max(a, 1.0):
-        half = 0.5 * s
-        total = 0.0
-        for j in range(5):
-            total += _GL_WEIGHTS[j] * mills_complement(a + half * (1.0 + _GL_NODES[j]))
-        difference = half * total
+        if a >= 0.0:
+            return quadrature_otm_call(h, a, s)
+        # nodes below 0 take mills_complement's other branch (erfc from the C library)
+        difference = _gauss_legendre(a, s, mills_complement)
     else:
         difference = mills_ratio(a) - mills_ratio(a + s)
-    h = x / s
-    return INV_SQRT_2PI * math.exp(-0.5 * (h * h + 0.25 * s * s)) * difference
+    return _otm_call_from_difference(h, s, difference)
+
+
+@inline_jit
+def quadrature_applies(a: float, s: float) -> bool:
+    """Whether :func:`normalized_otm_call` takes the straight-line quadrature form
+    (:func:`quadrature_otm_call`), given ``a = -x / s - s / 2 = -d1``: plain formula inaccurate,
+    ``s > 0`` small against ``max(a, 1)``, and ``a >= 0`` (every node in the Mills fit's
+    range). False for NaN. Branch-free."""
+    return ((s > 0.0) & (a >= 0.0) & (s < QUADRATURE_RATIO * max(a, 1.0))
+            & (not plain_formula_is_accurate(a + s, s)))
+
+
+@inline_jit
+def quadrature_otm_call(h: float, a: float, s: float) -> float:
+    """:func:`normalized_otm_call` where :func:`quadrature_applies`, given ``h = x / s`` and
+    ``a = -h - s / 2``: straight-line (vectorises), bitwise the value the scalar function
+    returns there."""
+    return _otm_call_from_difference(h, s, _gauss_legendre(a, s, mills_complement_positive))
+
+
+@inline_jit
+def _gauss_legendre(a: float, s: float, integrand) -> float:  # type: ignore[no-untyped-def]
+    # int_a^{a+s} integrand(t) dt, 5-point Gauss-Legendre (the loop over constants unrolls)
+    half = 0.5 * s
+    total = 0.0
+    for j in range(5):
+        total += _GL_WEIGHTS[j] * integrand(a + half * (1.0 + _GL_NODES[j]))
+    return half * total
+
+
+@inline_jit
+def _otm_call_from_difference(h: float, s: float, difference: float) -> float:
+    # b = n(d1) exp(x/2) (R(a) - R(a + s)) = exp(-(h^2 + s^2/4) / 2) / sqrt(2 pi) * difference,
+    # h = x / s
+    return INV_SQRT_2PI * exp_simd(-0.5 * (h * h + 0.25 * s * s)) * difference
 
 
 @scalar_jit
@@ -174,11 +206,37 @@ def price_from_parts(forward: float, strike: float, log_moneyness: float, total_
                                   discount, sign)
     if accurate:
         return value
-    time_value = (math.sqrt(forward * strike)
-                  * normalized_otm_call(-abs(log_moneyness), total_vol))
-    if moneyness > 0.0:
-        return discount * (moneyness + time_value)
-    return discount * time_value
+    return price_from_normalized(forward, strike, discount, sign,
+                                 normalized_otm_call(-abs(log_moneyness), total_vol))
+
+
+@inline_jit
+def price_from_normalized(forward: float, strike: float, discount: float, sign: float,
+                          normalized: float) -> float:
+    """Price from the normalised out-of-the-money call ``b(-|ln(F/K)|, s)``: discount x
+    (intrinsic value + ``sqrt(F K) b``), as :func:`price_from_parts` returns it off the plain
+    formula."""
+    moneyness = sign * (forward - strike)
+    time_value = math.sqrt(forward * strike) * normalized
+    return discount * (moneyness + time_value) if moneyness > 0.0 else discount * time_value
+
+
+@scalar_jit
+def quadrature_price_range(forward, strike, log_moneyness, total_vol, discount, sign, out,  # type: ignore[no-untyped-def]
+                           applies):
+    """Vectorised :func:`price_from_parts` for the rows the plain formula cannot price, where the
+    quadrature form applies: ``applies[i]`` whether :func:`quadrature_applies` to row ``i``
+    and, where it does, ``out[i]`` = :func:`price_from_parts` of the row (same bits); elsewhere
+    ``out[i]`` is meaningless and the caller prices the row itself. ``sign`` is 1.0 for a call,
+    -1.0 for a put. The array kernels gather their flagged rows here, so a book of short
+    expiries under large moves (nearly half its rows flagged) stays vectorised."""
+    for i in range(out.size):
+        s = total_vol[i]
+        h = -abs(log_moneyness[i]) / s
+        a = -h - 0.5 * s
+        applies[i] = quadrature_applies(a, s)
+        out[i] = price_from_normalized(forward[i], strike[i], discount[i], sign[i],
+                                       quadrature_otm_call(h, a, s))
 
 
 @inline_jit

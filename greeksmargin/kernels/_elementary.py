@@ -257,10 +257,12 @@ def _mills(a: float, zk: float, q: float, inverse: float) -> float:
 @inline_jit
 def mills_complement_positive(x: float) -> float:
     """``1 - x R(x)`` for ``x >= 0`` from its own fit ``Q(t) / (1 + x^2)``: the subtraction would
-    lose ``x^2 eps`` to cancellation."""
+    lose ``x^2 eps`` to cancellation. One division for both quotients (``t`` and the last)."""
     z = x * _INV_SQRT2
-    t = (z - _K) / (z + _K)
-    return _mills_complement_polynomial(t) / (1.0 + x * x)
+    zk = z + _K
+    q = 1.0 + x * x
+    inverse = 1.0 / (zk * q)
+    return _mills_complement_polynomial((z - _K) * q * inverse) * (zk * inverse)
 
 
 @inline_jit

@@ -23,7 +23,13 @@ from numba import prange, types
 from numba.extending import overload
 
 from ._american import baw1
-from ._bsm import plain_arguments, plain_value, price1, price_from_parts
+from ._bsm import (
+    plain_arguments,
+    plain_value,
+    price1,
+    price_from_parts,
+    quadrature_price_range,
+)
 from ._elementary import exp_simd, inline_jit
 from ._jit import array_jit, parallel_jit, scalar_jit
 
@@ -227,6 +233,17 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
     l_term = np.empty(CHUNK)
     l_accurate = np.empty(CHUNK, np.bool_)
     l_x2 = np.empty(CHUNK)  # _price_chunk's scratch
+    # the flagged lanes the quadrature form prices, gathered (quadrature_price_range's rows)
+    r_lane = np.empty(CHUNK, np.int64)
+    r_coin = np.empty(CHUNK)
+    r_forward = np.empty(CHUNK)
+    r_strike = np.empty(CHUNK)
+    r_log_moneyness = np.empty(CHUNK)
+    r_total_vol = np.empty(CHUNK)
+    r_discount = np.empty(CHUNK)
+    r_sign = np.empty(CHUNK)
+    r_value = np.empty(CHUNK)
+    r_applies = np.empty(CHUNK, np.bool_)
     log_move = np.empty(n_scenarios)
     for c in range(start, stop):
         g = item_group[c]
@@ -349,26 +366,59 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                         l_coin_per_quote, l_notional, l_base, vol_shift[g, j], vol_shift_type[g, j],
                         floor, move, 1.0 / move, log_move[j], l_term, l_accurate, l_x2)
                 if n_inaccurate > 0:
-                    for lane in range(n_lanes):
-                        if l_accurate[lane]:
-                            continue
-                        q = lane % m
-                        j = block[lane // m]
+                    # the flagged lanes: gathered and priced in one vectorised loop where the
+                    # quadrature form applies (a book of short expiries under large moves has
+                    # nearly half its lanes here), the rest (at or past expiry, zero vol, edge
+                    # cases) one at a time
+                    n_redo = 0
+                    for b in range(n_block):
+                        j = block[b]
                         move = 1.0 + spot_shift[g, j]
-                        sigma = shocked_vol(l_vol[lane], vol_shift[g, j], vol_shift_type[g, j],
-                                            l_scale[lane], floor)
-                        s1 = l_spot[lane] * move
-                        t1 = l_t1[lane]
-                        if t1 > 0.0:
-                            value = price_from_parts(s1 * l_growth[lane], l_strike[lane],
-                                                     l_log_forward_strike[lane] + log_move[j],
-                                                     sigma * l_sqrt_t[lane], l_discount[lane],
-                                                     kind[index[q]])
-                        else:
-                            value = price1(s1, l_strike[lane], t1, sigma, c_rate[q], c_carry[q],
-                                           kind[index[q]])
-                        coin = l_coin_per_quote[lane] * (1.0 / move if l_inverse[lane] else 1.0)
-                        l_term[lane] = l_notional[lane] * (value * coin) - l_base[lane]
+                        coin_move = 1.0 / move  # inverse contracts: per coin of the scenario
+                        for lane in range(b * m, (b + 1) * m):
+                            if l_accurate[lane]:
+                                continue
+                            sigma = shocked_vol(l_vol[lane], vol_shift[g, j], vol_shift_type[g, j],
+                                                l_scale[lane], floor)
+                            coin = l_coin_per_quote[lane] * (coin_move if l_inverse[lane] else 1.0)
+                            if l_t1[lane] > 0.0:
+                                r_lane[n_redo] = lane
+                                r_coin[n_redo] = coin
+                                r_forward[n_redo] = l_spot[lane] * move * l_growth[lane]
+                                r_strike[n_redo] = l_strike[lane]
+                                r_log_moneyness[n_redo] = l_log_forward_strike[lane] + log_move[j]
+                                r_total_vol[n_redo] = sigma * l_sqrt_t[lane]
+                                r_discount[n_redo] = l_discount[lane]
+                                r_sign[n_redo] = l_sign[lane]
+                                n_redo += 1
+                            else:
+                                q = lane - b * m
+                                value = price1(l_spot[lane] * move, l_strike[lane], l_t1[lane],
+                                               sigma, c_rate[q], c_carry[q], kind[index[q]])
+                                l_term[lane] = l_notional[lane] * (value * coin) - l_base[lane]
+                    if n_redo > 0:
+                        # padded to whole vectors with copies of the first (a scalar remainder
+                        # loop would cost as much as the vector body)
+                        padded = min(CHUNK, (n_redo + PAD - 1) // PAD * PAD)
+                        for k in range(n_redo, padded):
+                            r_forward[k] = r_forward[0]
+                            r_strike[k] = r_strike[0]
+                            r_log_moneyness[k] = r_log_moneyness[0]
+                            r_total_vol[k] = r_total_vol[0]
+                            r_discount[k] = r_discount[0]
+                            r_sign[k] = r_sign[0]
+                        quadrature_price_range(r_forward[:padded], r_strike[:padded],
+                                               r_log_moneyness[:padded], r_total_vol[:padded],
+                                               r_discount[:padded], r_sign[:padded],
+                                               r_value[:padded], r_applies[:padded])
+                        for k in range(n_redo):
+                            lane = r_lane[k]
+                            value = r_value[k]
+                            if not r_applies[k]:
+                                value = price_from_parts(r_forward[k], r_strike[k],
+                                                         r_log_moneyness[k], r_total_vol[k],
+                                                         r_discount[k], kind[index[lane % m]])
+                            l_term[lane] = l_notional[lane] * (value * r_coin[k]) - l_base[lane]
                 for b in range(n_block):
                     j = block[b]
                     first = b * m

@@ -98,6 +98,34 @@ def test_normalized_black_against_mpmath_everywhere_it_is_representable():
     assert worst < MP_RTOL, worst
 
 
+def test_vectorised_quadrature_path_gives_the_scalar_pricers_bits():
+    # quadrature_price_range (the array kernels' path for rows off the plain formula) against
+    # price_from_parts row by row: where it applies, bitwise equal; its predicate agrees with
+    # where the scalar pricer leaves the plain formula
+    rng = np.random.default_rng(6)
+    n = 4000
+    total_vol = 10 ** rng.uniform(-4.0, -1.0, n)
+    log_moneyness = rng.choice([-1.0, 1.0], n) * total_vol * rng.uniform(0.0, 12.0, n)
+    strike = 100.0 * np.exp(rng.normal(size=n))
+    forward = strike * np.exp(log_moneyness)
+    discount = rng.uniform(0.9, 1.0, n)
+    kind = rng.integers(1, 3, n).astype(np.int8)
+    sign = np.where(kind == 1, 1.0, -1.0)
+    out = np.empty(n)
+    applies = np.empty(n, np.bool_)
+    _bsm.quadrature_price_range(forward, strike, log_moneyness, total_vol, discount, sign, out,
+                                applies)
+    assert 0.3 < applies.mean() < 0.95  # both sides exercised
+    for i in range(n):
+        expected = _bsm.price_from_parts(forward[i], strike[i], log_moneyness[i], total_vol[i],
+                                         discount[i], kind[i])
+        d1 = log_moneyness[i] / total_vol[i] + 0.5 * total_vol[i]
+        plain = _bsm.plain_formula_is_accurate(max(d1, total_vol[i] - d1), total_vol[i])
+        if applies[i]:
+            assert not plain, i
+            assert out[i] == expected, (i, out[i], expected)
+
+
 @pytest.mark.parametrize("t", [-1.5, -0.1, 0.0, 0.7, 2.99, 3.0, 7.0, 40.0])
 def test_mills_ratio_and_complement_against_mpmath(t):
     mp.mp.dps = 40
