@@ -182,11 +182,19 @@ def price1(spot: float, strike: float, expiry_years: float, vol: float, rate: fl
     value."""
     if expiry_years <= 0.0:
         return _positive_part((1.0 if kind == 1 else -1.0) * (spot - strike))
-    # the expressions of the vectorised price_range, so both give the same bits
+    forward, log_moneyness, total_vol, discount = european_parts(spot, strike, expiry_years, vol,
+                                                                 rate, carry)
+    return price_from_parts(forward, strike, log_moneyness, total_vol, discount, kind)
+
+
+@inline_jit
+def european_parts(spot: float, strike: float, expiry_years: float, vol: float, rate: float,
+                   carry: float) -> tuple[float, float, float, float]:
+    """``(F, ln(F/K), vol sqrt(T), e^{-rT})`` for ``T > 0``: :func:`price_from_parts`'s inputs,
+    by the expressions of the vectorised passes, so every path gives the same bits."""
     forward = spot * exp_simd(carry * expiry_years)
-    return price_from_parts(forward, strike,
-                            log_positive(spot / strike) + carry * expiry_years,
-                            vol * math.sqrt(expiry_years), exp_simd(-rate * expiry_years), kind)
+    return (forward, log_positive(spot / strike) + carry * expiry_years,
+            vol * math.sqrt(expiry_years), exp_simd(-rate * expiry_years))
 
 
 @scalar_jit
@@ -378,8 +386,71 @@ def market_row_is_valid(spot: float, strike: float, expiry_years: float, vol: fl
 
 @inline_jit
 def _plain_domain(t: float, vol: float, ratio: float) -> bool:
-    # where the straight-line code applies: time and vol positive, S/K a positive normal double
-    return (t > 0.0) & (vol > 0.0) & (ratio >= SMALLEST_NORMAL) & (ratio < math.inf)
+    # where the straight-line code applies: time and total vol positive (greeks1's limits take
+    # over at vol sqrt(T) = 0), S/K a positive normal double
+    return ((t > 0.0) & (vol * math.sqrt(t) > 0.0) & (ratio >= SMALLEST_NORMAL)
+            & (ratio < math.inf))
+
+
+# what a row of the vectorised passes still needs (their ``redo`` codes)
+DONE = 0  # nothing: the plain formula priced it
+OFF_PLAIN = 1  # its price, by the quadrature form or price_from_parts (its Greeks are right)
+SCALAR = 2  # everything, by price1 / greeks1 (at or past expiry, zero vol, NaN, extreme S/K)
+REDO_BLOCK = 256  # rows gathered per vectorised call of quadrature_price_range
+
+
+@inline_jit
+def _redo_code(accurate: bool, t: float, vol: float, ratio: float) -> np.int8:
+    domain = _plain_domain(t, vol, ratio)
+    return np.int8(DONE if accurate else OFF_PLAIN) if domain else np.int8(SCALAR)
+
+
+@scalar_jit
+def _price_off_plain(spot, strike, expiry_years, vol, rate, carry, kind, prices, redo):  # type: ignore[no-untyped-def]
+    # prices[i] = price1(row i) for the rows with redo[i] == OFF_PLAIN, REDO_BLOCK at a time:
+    # gathered, priced by quadrature_price_range (vectorised), the rows it does not take by
+    # price_from_parts (same bits either way). A chain of options expiring today has most of
+    # its rows here.
+    row = np.empty(REDO_BLOCK, np.int64)
+    forward = np.empty(REDO_BLOCK)
+    strike_ = np.empty(REDO_BLOCK)
+    log_moneyness = np.empty(REDO_BLOCK)
+    total_vol = np.empty(REDO_BLOCK)
+    discount = np.empty(REDO_BLOCK)
+    sign = np.empty(REDO_BLOCK)
+    value = np.empty(REDO_BLOCK)
+    applies = np.empty(REDO_BLOCK, np.bool_)
+    n = 0
+    for i in range(prices.size + 1):
+        if i < prices.size:
+            if redo[i] != OFF_PLAIN:
+                continue
+            row[n] = i
+            strike_[n] = strike[i]
+            sign[n] = 1.0 if kind[i] == 1 else -1.0
+            forward[n], log_moneyness[n], total_vol[n], discount[n] = european_parts(
+                spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i])
+            n += 1
+            if n < REDO_BLOCK:
+                continue
+        if n == 0:
+            continue
+        padded = (n + 15) // 16 * 16  # whole vectors (copies of the first): no scalar remainder
+        for k in range(n, padded):
+            forward[k] = forward[0]
+            strike_[k] = strike_[0]
+            log_moneyness[k] = log_moneyness[0]
+            total_vol[k] = total_vol[0]
+            discount[k] = discount[0]
+            sign[k] = sign[0]
+        quadrature_price_range(forward[:padded], strike_[:padded], log_moneyness[:padded],
+                               total_vol[:padded], discount[:padded], sign[:padded],
+                               value[:padded], applies[:padded])
+        for k in range(n):
+            i = row[k]
+            prices[i] = value[k] if applies[k] else price_from_parts(
+                forward[k], strike_[k], log_moneyness[k], total_vol[k], discount[k], kind[i])
+        n = 0
 
 
 @scalar_jit
@@ -397,7 +468,7 @@ def _price_vector(spot, strike, expiry_years, vol, rate, carry, kind, out, redo)
                                       log_simd(ratio) + carry[i] * t, vol[i] * math.sqrt(t),
                                       exp_simd(-rate[i] * t), 1.0 if kind[i] == 1 else -1.0)
         out[i] = value
-        redo[i] = not (accurate & _plain_domain(t, vol[i], ratio))
+        redo[i] = _redo_code(accurate, t, vol[i], ratio)
         valid = market_row_is_valid(spot[i], strike[i], t, vol[i], rate[i], carry[i], kind[i])
         n_invalid += 0 if valid else 1
     return n_invalid
@@ -425,7 +496,7 @@ def _greeks_vector(spot, strike, expiry_years, vol, rate, carry, kind, o0, o1, o
         o7[i] = g[7]
         o8[i] = g[8]
         o9[i] = g[9]
-        redo[i] = not (g[10] & _plain_domain(t, vol[i], ratio))
+        redo[i] = _redo_code(g[10], t, vol[i], ratio)
         valid = market_row_is_valid(spot[i], strike[i], t, vol[i], rate[i], carry[i], kind[i])
         n_invalid += 0 if valid else 1
     return n_invalid
@@ -440,15 +511,18 @@ def price_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, 
     Returns how many of those rows are outside the pricing API's domain
     (:func:`market_row_is_valid`; their outputs are then meaningless).
 
-    One vectorised pass prices every row with the plain formula; the rows it flags (inaccurate,
-    at or past expiry, zero vol, NaN, extreme S/K) are redone by :func:`price1`, which gives the
-    same bits as the vectorised pass on the others."""
-    redo = np.empty(stop - start, np.bool_)
+    One vectorised pass prices every row with the plain formula; the rows off it (short expiries
+    far from the money) are gathered and priced by the vectorised quadrature form
+    (:func:`quadrature_price_range`), and the rest it flags (at or past expiry, zero vol, NaN,
+    extreme S/K) are redone by :func:`price1`: every path gives ``price1``'s bits."""
+    redo = np.empty(stop - start, np.int8)
     rows = slice(start, stop)
     n_invalid = _price_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
                               carry[rows], kind[rows], out[rows], redo)
+    _price_off_plain(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
+                     carry[rows], kind[rows], out[rows], redo)
     for i in range(start, stop):
-        if redo[i - start]:
+        if redo[i - start] == SCALAR:
             out[i] = price1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i],
                             kind[i])
     return n_invalid
@@ -469,16 +543,19 @@ def price_parallel(spot, strike, expiry_years, vol, rate, carry, kind, out, n_ch
 @array_jit(f"i8({_IN}, f8[:, ::1], i8, i8)")
 def greeks_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, stop):  # type: ignore[no-untyped-def]
     """Serial: column ``i`` of ``out`` (shape (10, n)) = :func:`greeks1` for ``start <= i < stop``
-    (a vectorised pass, then :func:`greeks1` for the rows it flags, as in :func:`price_range`);
+    (a vectorised pass; then, as in :func:`price_range`, the price of the rows off the plain
+    formula, whose Greeks are already right, and :func:`greeks1` for the rest it flags);
     returns the rows outside the domain, as :func:`price_range`."""
-    redo = np.empty(stop - start, np.bool_)
+    redo = np.empty(stop - start, np.int8)
     rows = slice(start, stop)
     n_invalid = _greeks_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows],
                                rate[rows], carry[rows], kind[rows], out[0, rows], out[1, rows],
                                out[2, rows], out[3, rows], out[4, rows], out[5, rows],
                                out[6, rows], out[7, rows], out[8, rows], out[9, rows], redo)
+    _price_off_plain(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
+                     carry[rows], kind[rows], out[0, rows], redo)
     for i in range(start, stop):
-        if redo[i - start]:
+        if redo[i - start] == SCALAR:
             g = greeks1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i], kind[i])
             for k in range(N_GREEKS):
                 out[k, i] = g[k]
