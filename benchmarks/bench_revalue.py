@@ -55,13 +55,15 @@ def check_prices_against_reference(resolved, grid) -> None:
     check_prices_against_reference.worst = worst
 
 
-def make_book(n: int, seed: int = 0):
+def make_book(n: int, seed: int = 0, short: bool = False):
+    """The benchmark book: expiries 2 days to 2 years, strikes within about one standard
+    deviation; ``short``: expiries an hour to a week (a weekly-options desk)."""
     rng = np.random.default_rng(seed)
     valuation = np.datetime64("2025-01-02T15:00:00", "s")
-    days = rng.integers(2, 730, n)
-    expiry = valuation + (days * 86400).astype("timedelta64[s]")
+    seconds = rng.integers(3600, 7 * 86400, n) if short else rng.integers(2, 730, n) * 86400
+    expiry = valuation + seconds.astype("timedelta64[s]")
     vol = rng.uniform(0.1, 0.6, n)
-    strike = 100.0 * np.exp(rng.normal(size=n) * vol * np.sqrt(days / 365))
+    strike = 100.0 * np.exp(rng.normal(size=n) * vol * np.sqrt(seconds / 86400 / 365))
     kind = rng.integers(1, 3, n).astype(np.int8)
     quantity = rng.integers(-10, 11, n).astype(float)
     ids = [f"p{i}" for i in range(n)]
@@ -108,6 +110,52 @@ def numpy_pnl(spot, strike, t, vol, rate, carry, sign, notional, spot_shift, vol
     return total
 
 
+def off_plain_share(resolved, grid, n_sample: int = 2000) -> float:
+    """Share of the (position, scenario) cells of a sample of positions that the plain formula
+    cannot price and the vectorised quadrature form does (the kernels' own predicate)."""
+    from greeksmargin.kernels._bsm import quadrature_applies
+
+    rows = np.random.default_rng(2).choice(resolved.strike.size, n_sample, replace=False)
+    t = resolved.expiry_years[rows, None]
+    s = resolved.vol[rows, None] * (1.0 + grid.vol_shift[None, :]) * np.sqrt(t)
+    h = -np.abs(np.log(100.0 * (1.0 + grid.spot_shift[None, :]) / resolved.strike[rows, None])
+                + 0.03 * t) / s
+    return float(np.mean([quadrature_applies(a, v) for a, v in
+                          zip((-h - 0.5 * s).ravel(), s.ravel(), strict=True)]))
+
+
+def short_book_section(grid) -> list[str]:
+    """The same grid on a book expiring within a week (2 threads): many cells are off the
+    plain formula and take the gathered, vectorised quadrature form."""
+    book, market = make_book(N_POSITIONS, short=True)
+    resolved = book.resolve(market)
+    args = (100.0, resolved.strike, resolved.expiry_years, resolved.vol, 0.04, 0.03,
+            np.where(resolved.kind == 1, 1.0, -1.0), resolved.notional, grid.spot_shift,
+            grid.vol_shift)
+    ours = revalue(resolved, grid)
+    value_now = ours.base_value.sum()
+    assert np.allclose(straightforward_numba(*args) - value_now, ours.values[0], rtol=1e-9,
+                       atol=1e-6 * abs(value_now))
+    check_prices_against_reference(resolved, grid)
+    share = off_plain_share(resolved, grid)
+    numba.set_num_threads(2)
+    times = interleaved({"greeksmargin.revalue (2 thr)": lambda: revalue(resolved, grid),
+                         "straightforward Numba loop (2 thr)": lambda: straightforward_numba(*args)})
+    cells = N_POSITIONS * grid.n_scenarios
+    lines = ["", "### Book expiring within a week", "",
+             f"The same grid on {N_POSITIONS:,} options expiring in an hour to a week (checked"
+             f" the same way: worst {check_prices_against_reference.worst:.1e} of the bound)."
+             f" {share:.0%} of the cells (sampled) are off the plain formula; they are gathered"
+             " per chunk and priced by the vectorised quadrature form (5 Gauss-Legendre nodes"
+             " of the Mills-ratio fit: about 46 cycles per cell, against about 280 for the"
+             " scalar careful pricer that priced them before).", "",
+             "| implementation | seconds | M position-scenarios/s |", "|---|---:|---:|"]
+    for name, seconds in times.items():
+        lines.append(f"| {name} | {seconds:.4f} | {cells / seconds / 1e6:.1f} |")
+        print(f"short book: {name:40s} {seconds:8.4f} s {cells / seconds / 1e6:8.1f} M/s")
+    return lines
+
+
 def main() -> None:
     book, market = make_book(N_POSITIONS)
     grid = ScenarioGrid.product(np.linspace(-0.15, 0.15, 21), [-0.3, -0.15, 0.0, 0.15, 0.3],
@@ -135,6 +183,7 @@ def main() -> None:
             "straightforward Numba loop": lambda: straightforward_numba(*args),
         }).items()})
     rows.update(interleaved({"NumPy + scipy.special.ndtr, chunked": lambda: numpy_pnl(*args)}, 2))
+    short_lines = short_book_section(grid)
     ours = cells / rows["greeksmargin.revalue (2 thr)"]
     plain = cells / rows["straightforward Numba loop (2 thr)"]
     numpy_rate = cells / rows["NumPy + scipy.special.ndtr, chunked"]
@@ -171,6 +220,7 @@ def main() -> None:
               " degree-24 pair: the blends cost more than the FMAs saved), LLVM interleaving of"
               " the loop (no change), AVX2 instead of AVX-512 (20% slower). The 140-flop count"
               " of the limit above assumes a cheaper normal CDF than one of full accuracy."]
+    lines += short_lines
     replace_section(lines)
 
 

@@ -24,6 +24,7 @@ from numba.extending import overload
 
 from ._american import baw1
 from ._bsm import (
+    MIN_GATHERED,
     plain_arguments,
     plain_value,
     price1,
@@ -396,9 +397,10 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                                 value = price1(l_spot[lane] * move, l_strike[lane], l_t1[lane],
                                                sigma, c_rate[q], c_carry[q], kind[index[q]])
                                 l_term[lane] = l_notional[lane] * (value * coin) - l_base[lane]
-                    if n_redo > 0:
-                        # padded to whole vectors with copies of the first (a scalar remainder
-                        # loop would cost as much as the vector body)
+                    gathered = n_redo >= MIN_GATHERED
+                    if gathered:
+                        # padded to whole passes of the vectorised loop (16 lanes) with copies
+                        # of the first: a scalar remainder would cost as much as the vector body
                         padded = min(CHUNK, (n_redo + PAD - 1) // PAD * PAD)
                         for k in range(n_redo, padded):
                             r_forward[k] = r_forward[0]
@@ -407,18 +409,18 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                             r_total_vol[k] = r_total_vol[0]
                             r_discount[k] = r_discount[0]
                             r_sign[k] = r_sign[0]
-                        quadrature_price_range(r_forward[:padded], r_strike[:padded],
-                                               r_log_moneyness[:padded], r_total_vol[:padded],
-                                               r_discount[:padded], r_sign[:padded],
-                                               r_value[:padded], r_applies[:padded])
-                        for k in range(n_redo):
-                            lane = r_lane[k]
+                        quadrature_price_range(padded, r_forward, r_strike, r_log_moneyness,
+                                               r_total_vol, r_discount, r_sign, r_value,
+                                               r_applies)
+                    for k in range(n_redo):
+                        lane = r_lane[k]
+                        if gathered and r_applies[k]:
                             value = r_value[k]
-                            if not r_applies[k]:
-                                value = price_from_parts(r_forward[k], r_strike[k],
-                                                         r_log_moneyness[k], r_total_vol[k],
-                                                         r_discount[k], kind[index[lane % m]])
-                            l_term[lane] = l_notional[lane] * (value * r_coin[k]) - l_base[lane]
+                        else:
+                            value = price_from_parts(r_forward[k], r_strike[k],
+                                                     r_log_moneyness[k], r_total_vol[k],
+                                                     r_discount[k], kind[index[lane % m]])
+                        l_term[lane] = l_notional[lane] * (value * r_coin[k]) - l_base[lane]
                 for b in range(n_block):
                     j = block[b]
                     first = b * m

@@ -113,8 +113,8 @@ def test_vectorised_quadrature_path_gives_the_scalar_pricers_bits():
     sign = np.where(kind == 1, 1.0, -1.0)
     out = np.empty(n)
     applies = np.empty(n, np.bool_)
-    _bsm.quadrature_price_range(forward, strike, log_moneyness, total_vol, discount, sign, out,
-                                applies)
+    _bsm.quadrature_price_range(n, forward, strike, log_moneyness, total_vol, discount, sign,
+                                out, applies)
     assert 0.3 < applies.mean() < 0.95  # both sides exercised
     for i in range(n):
         expected = _bsm.price_from_parts(forward[i], strike[i], log_moneyness[i], total_vol[i],
