@@ -393,28 +393,21 @@ def _plain_domain(t: float, vol: float, ratio: float) -> bool:
             & (ratio < math.inf))
 
 
-# what a row of the vectorised passes still needs (their ``redo`` codes)
-DONE = 0  # nothing: the plain formula priced it
-OFF_PLAIN = 1  # its price, by the quadrature form or price_from_parts (its Greeks are right)
-SCALAR = 2  # everything, by price1 / greeks1 (at or past expiry, zero vol, NaN, extreme S/K)
 REDO_BLOCK = 256  # rows gathered per vectorised call of quadrature_price_range
 # below this many gathered rows the scalar pricer is cheaper: the vectorised loop runs 16 lanes
 # per pass (about 990 cycles), price_from_parts about 280 cycles a row
 MIN_GATHERED = 4
 
 
-@inline_jit
-def _redo_code(accurate: bool, t: float, vol: float, ratio: float) -> np.int8:
-    domain = _plain_domain(t, vol, ratio)
-    return np.int8(DONE if accurate else OFF_PLAIN) if domain else np.int8(SCALAR)
-
-
 @scalar_jit
 def _price_off_plain(spot, strike, expiry_years, vol, rate, carry, kind, prices, redo):  # type: ignore[no-untyped-def]
-    # prices[i] = price1(row i) for the rows with redo[i] == OFF_PLAIN, REDO_BLOCK at a time:
-    # gathered, priced by quadrature_price_range (vectorised), the rows it does not take by
-    # price_from_parts (same bits either way). A chain of options expiring today has most of
-    # its rows here.
+    # prices[i] = price1(row i) for the flagged rows (redo[i]) inside the plain domain (off the
+    # plain formula only; their Greeks are already right), REDO_BLOCK at a time: gathered, priced
+    # by quadrature_price_range (vectorised), the rows it does not take by price_from_parts
+    # (same bits either way); clears their flag, leaving set those price1 / greeks1 must redo
+    # (at or past expiry, zero vol, NaN, extreme S/K). A chain of options expiring today has
+    # most of its rows here. The first pass stores a plain bool flag: a three-way code there
+    # measured 10-15% slower.
     row = np.empty(REDO_BLOCK, np.int64)
     forward = np.empty(REDO_BLOCK)
     strike_ = np.empty(REDO_BLOCK)
@@ -427,8 +420,9 @@ def _price_off_plain(spot, strike, expiry_years, vol, rate, carry, kind, prices,
     n = 0
     for i in range(prices.size + 1):
         if i < prices.size:
-            if redo[i] != OFF_PLAIN:
+            if not (redo[i] and _plain_domain(expiry_years[i], vol[i], spot[i] / strike[i])):
                 continue
+            redo[i] = False
             row[n] = i
             strike_[n] = strike[i]
             sign[n] = 1.0 if kind[i] == 1 else -1.0
@@ -473,7 +467,7 @@ def _price_vector(spot, strike, expiry_years, vol, rate, carry, kind, out, redo)
                                       log_simd(ratio) + carry[i] * t, vol[i] * math.sqrt(t),
                                       exp_simd(-rate[i] * t), 1.0 if kind[i] == 1 else -1.0)
         out[i] = value
-        redo[i] = _redo_code(accurate, t, vol[i], ratio)
+        redo[i] = not (accurate & _plain_domain(t, vol[i], ratio))
         valid = market_row_is_valid(spot[i], strike[i], t, vol[i], rate[i], carry[i], kind[i])
         n_invalid += 0 if valid else 1
     return n_invalid
@@ -501,7 +495,7 @@ def _greeks_vector(spot, strike, expiry_years, vol, rate, carry, kind, o0, o1, o
         o7[i] = g[7]
         o8[i] = g[8]
         o9[i] = g[9]
-        redo[i] = _redo_code(g[10], t, vol[i], ratio)
+        redo[i] = not (g[10] & _plain_domain(t, vol[i], ratio))
         valid = market_row_is_valid(spot[i], strike[i], t, vol[i], rate[i], carry[i], kind[i])
         n_invalid += 0 if valid else 1
     return n_invalid
@@ -520,14 +514,14 @@ def price_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, 
     far from the money) are gathered and priced by the vectorised quadrature form
     (:func:`quadrature_price_range`), and the rest it flags (at or past expiry, zero vol, NaN,
     extreme S/K) are redone by :func:`price1`: every path gives ``price1``'s bits."""
-    redo = np.empty(stop - start, np.int8)
+    redo = np.empty(stop - start, np.bool_)
     rows = slice(start, stop)
     n_invalid = _price_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
                               carry[rows], kind[rows], out[rows], redo)
     _price_off_plain(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
                      carry[rows], kind[rows], out[rows], redo)
     for i in range(start, stop):
-        if redo[i - start] == SCALAR:
+        if redo[i - start]:
             out[i] = price1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i],
                             kind[i])
     return n_invalid
@@ -551,7 +545,7 @@ def greeks_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start,
     (a vectorised pass; then, as in :func:`price_range`, the price of the rows off the plain
     formula, whose Greeks are already right, and :func:`greeks1` for the rest it flags);
     returns the rows outside the domain, as :func:`price_range`."""
-    redo = np.empty(stop - start, np.int8)
+    redo = np.empty(stop - start, np.bool_)
     rows = slice(start, stop)
     n_invalid = _greeks_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows],
                                rate[rows], carry[rows], kind[rows], out[0, rows], out[1, rows],
@@ -560,7 +554,7 @@ def greeks_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start,
     _price_off_plain(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
                      carry[rows], kind[rows], out[0, rows], redo)
     for i in range(start, stop):
-        if redo[i - start] == SCALAR:
+        if redo[i - start]:
             g = greeks1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i], kind[i])
             for k in range(N_GREEKS):
                 out[k, i] = g[k]
