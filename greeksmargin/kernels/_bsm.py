@@ -400,6 +400,28 @@ MIN_GATHERED = 4
 
 
 @scalar_jit
+def gather_and_price(n, forward, strike, log_moneyness, total_vol, discount, sign, value,  # type: ignore[no-untyped-def]
+                     applies):
+    """:func:`quadrature_price_range` on the first ``n`` gathered rows when there are at least
+    ``MIN_GATHERED`` of them (then returns True; else False and the caller prices them by
+    :func:`price_from_parts`). Pads the arrays to whole passes of the vectorised loop (16 lanes)
+    with copies of the first row: a scalar remainder would cost as much as the vector body."""
+    if n < MIN_GATHERED:
+        return False
+    padded = min(forward.size, (n + 15) // 16 * 16)
+    for k in range(n, padded):
+        forward[k] = forward[0]
+        strike[k] = strike[0]
+        log_moneyness[k] = log_moneyness[0]
+        total_vol[k] = total_vol[0]
+        discount[k] = discount[0]
+        sign[k] = sign[0]
+    quadrature_price_range(padded, forward, strike, log_moneyness, total_vol, discount, sign,
+                           value, applies)
+    return True
+
+
+@scalar_jit
 def _price_off_plain(spot, strike, expiry_years, vol, rate, carry, kind, prices, redo):  # type: ignore[no-untyped-def]
     # prices[i] = price1(row i) for the flagged rows (redo[i]) inside the plain domain (off the
     # plain formula only; their Greeks are already right), REDO_BLOCK at a time: gathered, priced
@@ -433,18 +455,8 @@ def _price_off_plain(spot, strike, expiry_years, vol, rate, carry, kind, prices,
                 continue
         if n == 0:
             continue
-        gathered = n >= MIN_GATHERED
-        if gathered:
-            padded = (n + 15) // 16 * 16  # whole passes (copies of the first): no scalar remainder
-            for k in range(n, padded):
-                forward[k] = forward[0]
-                strike_[k] = strike_[0]
-                log_moneyness[k] = log_moneyness[0]
-                total_vol[k] = total_vol[0]
-                discount[k] = discount[0]
-                sign[k] = sign[0]
-            quadrature_price_range(padded, forward, strike_, log_moneyness, total_vol, discount,
-                                   sign, value, applies)
+        gathered = gather_and_price(n, forward, strike_, log_moneyness, total_vol, discount,
+                                    sign, value, applies)
         for k in range(n):
             i = row[k]
             prices[i] = value[k] if gathered and applies[k] else price_from_parts(

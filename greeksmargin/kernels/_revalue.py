@@ -24,12 +24,11 @@ from numba.extending import overload
 
 from ._american import baw1
 from ._bsm import (
-    MIN_GATHERED,
+    gather_and_price,
     plain_arguments,
     plain_value,
     price1,
     price_from_parts,
-    quadrature_price_range,
 )
 from ._elementary import exp_simd, inline_jit
 from ._jit import array_jit, parallel_jit, scalar_jit
@@ -397,21 +396,9 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                                 value = price1(l_spot[lane] * move, l_strike[lane], l_t1[lane],
                                                sigma, c_rate[q], c_carry[q], kind[index[q]])
                                 l_term[lane] = l_notional[lane] * (value * coin) - l_base[lane]
-                    gathered = n_redo >= MIN_GATHERED
-                    if gathered:
-                        # padded to whole passes of the vectorised loop (16 lanes) with copies
-                        # of the first: a scalar remainder would cost as much as the vector body
-                        padded = min(CHUNK, (n_redo + PAD - 1) // PAD * PAD)
-                        for k in range(n_redo, padded):
-                            r_forward[k] = r_forward[0]
-                            r_strike[k] = r_strike[0]
-                            r_log_moneyness[k] = r_log_moneyness[0]
-                            r_total_vol[k] = r_total_vol[0]
-                            r_discount[k] = r_discount[0]
-                            r_sign[k] = r_sign[0]
-                        quadrature_price_range(padded, r_forward, r_strike, r_log_moneyness,
-                                               r_total_vol, r_discount, r_sign, r_value,
-                                               r_applies)
+                    gathered = gather_and_price(n_redo, r_forward, r_strike, r_log_moneyness,
+                                                r_total_vol, r_discount, r_sign, r_value,
+                                                r_applies)
                     for k in range(n_redo):
                         lane = r_lane[k]
                         if gathered and r_applies[k]:
