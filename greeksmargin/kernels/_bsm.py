@@ -429,7 +429,8 @@ def _price_off_plain(spot, strike, expiry_years, vol, rate, carry, kind, prices,
     # (same bits either way); clears their flag, leaving set those price1 / greeks1 must redo
     # (at or past expiry, zero vol, NaN, extreme S/K). A chain of options expiring today has
     # most of its rows here. The first pass stores a plain bool flag: a three-way code there
-    # measured 10-15% slower.
+    # measured 10-15% slower. Returns how many rows are left flagged (the caller's scalar loop
+    # over the flags runs only then).
     row = np.empty(REDO_BLOCK, np.int64)
     forward = np.empty(REDO_BLOCK)
     strike_ = np.empty(REDO_BLOCK)
@@ -440,9 +441,13 @@ def _price_off_plain(spot, strike, expiry_years, vol, rate, carry, kind, prices,
     value = np.empty(REDO_BLOCK)
     applies = np.empty(REDO_BLOCK, np.bool_)
     n = 0
-    for i in range(prices.size + 1):
+    n_left = 0
+    for i in range(prices.size + 1):  # i == prices.size: price the last, partial block
         if i < prices.size:
-            if not (redo[i] and _plain_domain(expiry_years[i], vol[i], spot[i] / strike[i])):
+            if not redo[i]:
+                continue
+            if not _plain_domain(expiry_years[i], vol[i], spot[i] / strike[i]):
+                n_left += 1
                 continue
             redo[i] = False
             row[n] = i
@@ -462,6 +467,7 @@ def _price_off_plain(spot, strike, expiry_years, vol, rate, carry, kind, prices,
             prices[i] = value[k] if gathered and applies[k] else price_from_parts(
                 forward[k], strike_[k], log_moneyness[k], total_vol[k], discount[k], kind[i])
         n = 0
+    return n_left
 
 
 @scalar_jit
@@ -530,9 +536,9 @@ def price_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, 
     rows = slice(start, stop)
     n_invalid = _price_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
                               carry[rows], kind[rows], out[rows], redo)
-    _price_off_plain(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
-                     carry[rows], kind[rows], out[rows], redo)
-    for i in range(start, stop):
+    n_left = _price_off_plain(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
+                              carry[rows], kind[rows], out[rows], redo)
+    for i in range(start, stop if n_left else start):
         if redo[i - start]:
             out[i] = price1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i],
                             kind[i])
@@ -563,9 +569,9 @@ def greeks_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start,
                                rate[rows], carry[rows], kind[rows], out[0, rows], out[1, rows],
                                out[2, rows], out[3, rows], out[4, rows], out[5, rows],
                                out[6, rows], out[7, rows], out[8, rows], out[9, rows], redo)
-    _price_off_plain(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
-                     carry[rows], kind[rows], out[0, rows], redo)
-    for i in range(start, stop):
+    n_left = _price_off_plain(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
+                              carry[rows], kind[rows], out[0, rows], redo)
+    for i in range(start, stop if n_left else start):
         if redo[i - start]:
             g = greeks1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i], kind[i])
             for k in range(N_GREEKS):

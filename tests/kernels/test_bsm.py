@@ -152,7 +152,7 @@ def test_rows_off_the_plain_formula_get_the_scalar_pricers_bits(parallel):
     first_pass = np.empty(args[0].size)
     _bsm._price_vector(*args, first_pass, redo)
     assert redo.mean() > 0.4  # flagged by the first pass
-    _bsm._price_off_plain(*args, first_pass, redo)
+    assert _bsm._price_off_plain(*args, first_pass, redo) == 7  # rows left for the scalar pricers
     assert np.flatnonzero(redo).tolist() == list(range(7))  # left: the scalar-only rows
     prices = np.empty(args[0].size)
     if parallel:
