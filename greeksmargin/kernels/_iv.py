@@ -19,7 +19,11 @@ and, below the inflection point, Jaeckel's objective ``1 / ln beta - 1 / ln b(s)
 leaves the attempt when it converges by the same tests at a point where its value is accurate,
 or when its price is not one the attempt can solve (expired, at or outside the no-arbitrage
 bounds, non-finite, a value outside the normal range); those, and lanes not converged within
-``ATTEMPT_STEPS``, are solved by the careful scalar solver (:func:`implied_vol_careful`).
+``ATTEMPT_STEPS``, are solved by the careful scalar solver (:func:`implied_vol_careful`). A lane
+that converges where its value is not accurate (below the inflection point, the two terms of
+``b`` cancelling: short expiries far from the money) is ``POLISH``ed: the careful solver starts
+from the attempt's root, in the lower region, and its first Householder step on the accurate
+``b`` usually ends it (one evaluation of ``b`` instead of a whole solve).
 :func:`implied_vol1` runs the same attempt first, so a row's result does not depend on whether
 it was solved alone or in an array.
 """
@@ -53,12 +57,14 @@ STEP_RTOL = 4.0 * 2.220446049250313e-16
 LAST_STEP_RTOL = 1e-6  # a Householder step this small (relative) is the last one needed
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 # the vectorised attempt: options per vectorised loop, steps before the careful solver takes over,
-# and a lane's state (still iterating, converged, or left to the careful solver)
+# and a lane's state (still iterating, converged, left to the careful solver, or converged on an
+# inaccurate value: the careful solver starts from its root)
 CHUNK = 128
 ATTEMPT_STEPS = 8
 ACTIVE = 0
 CONVERGED = 1
 CAREFUL = 2
+POLISH = 3
 
 
 @scalar_jit
@@ -69,19 +75,28 @@ def _otm_excess(x: float, s: float) -> float:
 
 
 @scalar_jit
-def normalized_total_vol(beta: float, x: float) -> tuple[float, int]:
-    """Total vol ``s`` with ``b(x, s) = beta`` for ``x <= 0`` and ``0 < beta < exp(x/2)``."""
+def normalized_total_vol(beta: float, x: float, lower_start: float) -> tuple[float, int]:
+    """Total vol ``s`` with ``b(x, s) = beta`` for ``x <= 0`` and ``0 < beta < exp(x/2)``.
+
+    ``lower_start``: NaN to start at the inflection point ``s_c``; else a total vol in
+    ``(0, s_c)`` known to be near the root, below the inflection point (the attempt's root where
+    its value was inaccurate): the iteration starts there, with the bracket ``(0, s_c)``."""
     b_max = math.exp(0.5 * x)
     s_c = math.sqrt(-2.0 * x)
-    b_c = normalized_otm_call(x, s_c) if s_c > 0.0 else 0.0  # the price at the start, s_c
-    lower = s_c > 0.0 and beta < b_c
+    if 0.0 < lower_start < s_c:
+        lower = True
+        s = lower_start
+        b_c = normalized_otm_call(x, s)  # the price at the start
+    else:
+        b_c = normalized_otm_call(x, s_c) if s_c > 0.0 else 0.0  # the price at the start, s_c
+        lower = s_c > 0.0 and beta < b_c
+        s = s_c if s_c > 0.0 else math.sqrt(2.0 * math.pi) * beta
     if lower:
         lo, hi = 0.0, s_c
         target = math.log(beta)
     else:
         lo, hi = s_c, math.inf
         target = math.log(b_max - beta)
-    s = s_c if s_c > 0.0 else math.sqrt(2.0 * math.pi) * beta
     for iteration in range(MAX_ITERATIONS):
         vega = INV_SQRT_2PI * math.exp(-0.5 * (x * x / (s * s) + 0.25 * s * s))  # db/ds
         curvature = x * x / (s * s * s) - 0.25 * s  # (d2b/ds2) / (db/ds)
@@ -177,9 +192,9 @@ def attempt_step(x: float, beta: float, b_max: float, s: float, lo: float, hi: f
     below the inflection point (objective ``ln b(s) - ln beta``), +1 above (``ln(b_max - beta) -
     ln(b_max - b(s))``), chosen on the ``first`` step from ``b(s_c)``, which also sets ``target``
     and the bracket ``(lo, hi)``. Returns the new ``(s, lo, hi, side, target, state)``; ``state``
-    is ``CAREFUL`` where this step's value may not be accurate (below the inflection point with
-    too much cancellation, or a value outside the normal range): the careful solver starts
-    over."""
+    is ``CAREFUL`` where this step's value is outside the normal range (the careful solver starts
+    over) and ``POLISH`` where the step converged on a value that may not be accurate (below the
+    inflection point with too much cancellation; the careful solver starts from the new ``s``)."""
     d1 = x / s + 0.5 * s
     u = s - d1  # -d2 >= |d1| since x <= 0
     r1, r2 = mills_ratio_pair(abs(d1), u)  # Mills ratios R(|d1|), R(-d2): no cancellation yet
@@ -238,8 +253,8 @@ def attempt_step(x: float, beta: float, b_max: float, s: float, lo: float, hi: f
                  | (fourth_order & inside & (abs(step) <= LAST_STEP_RTOL * s)))
     s_new = s_new if inside or converged else (0.5 * (lo + hi) if hi < math.inf else 2.0 * s)
     converged = converged | (abs(s_new - s) <= STEP_RTOL * s)
-    state = CAREFUL if not usable or (converged and not accurate) else (
-        CONVERGED if converged else ACTIVE)
+    state = CAREFUL if not usable else (
+        (CONVERGED if accurate else POLISH) if converged else ACTIVE)
     return (s if h == 0.0 else s_new), lo, hi, side, target, state
 
 
@@ -248,7 +263,7 @@ def implied_vol1(price: float, spot: float, strike: float, expiry_years: float, 
                  carry: float, kind: int) -> tuple[float, int]:
     """Implied vol and status code of one European option price (generalised Black-Scholes):
     the vectorised path's attempt run on one lane, then, if it did not converge, the careful
-    solver (:func:`implied_vol_careful`)."""
+    solver (:func:`implied_vol_careful`), from the attempt's root where it was ``POLISH``."""
     x, beta, b_max, s, plain = attempt_start(price, spot, strike, expiry_years, rate, carry,
                                              1.0 if kind == 1 else -1.0)
     if plain:
@@ -258,16 +273,20 @@ def implied_vol1(price: float, spot: float, strike: float, expiry_years: float, 
                                                           step == 0)
             if state == CONVERGED:
                 return s / math.sqrt(expiry_years), OK
+            if state == POLISH:
+                return implied_vol_careful(price, spot, strike, expiry_years, rate, carry, kind,
+                                           s)
             if state == CAREFUL:
                 break
-    return implied_vol_careful(price, spot, strike, expiry_years, rate, carry, kind)
+    return implied_vol_careful(price, spot, strike, expiry_years, rate, carry, kind, math.nan)
 
 
 @scalar_jit
 def implied_vol_careful(price: float, spot: float, strike: float, expiry_years: float,
-                        rate: float, carry: float, kind: int) -> tuple[float, int]:
-    """Implied vol and status code by the careful scalar solver alone (every status, every
-    price down to 1e-300)."""
+                        rate: float, carry: float, kind: int,
+                        lower_start: float) -> tuple[float, int]:
+    """Implied vol and status code by the careful scalar solver (every status, every price down
+    to 1e-300); ``lower_start`` as in :func:`normalized_total_vol` (NaN: the solver alone)."""
     sign = 1.0 if kind == 1 else -1.0
     if expiry_years <= 0.0:
         intrinsic = max(sign * (spot - strike), 0.0)
@@ -295,7 +314,7 @@ def implied_vol_careful(price: float, spot: float, strike: float, expiry_years: 
     beta = time_value / math.sqrt(forward * strike)
     if beta >= math.exp(0.5 * x):
         return math.nan, ABOVE_MAXIMUM
-    s, status = normalized_total_vol(beta, x)
+    s, status = normalized_total_vol(beta, x, lower_start)
     return s / math.sqrt(expiry_years), status
 
 
@@ -343,7 +362,8 @@ def implied_vol_range(price, spot, strike, expiry_years, rate, carry, kind, out,
 
     ``CHUNK`` rows at a time: the attempt vectorised over the chunk (set-up, then up to
     ``ATTEMPT_STEPS`` steps, stopping early once no lane is active), then
-    :func:`implied_vol_careful` for the rows the attempt did not solve. Equal to
+    :func:`implied_vol_careful` for the rows the attempt did not solve (from the attempt's root
+    where it is ``POLISH``). Equal to
     :func:`implied_vol1` row by row."""
     x = np.empty(CHUNK)
     beta = np.empty(CHUNK)
@@ -371,7 +391,8 @@ def implied_vol_range(price, spot, strike, expiry_years, rate, carry, kind, out,
                 status[i] = OK
             else:
                 v, code = implied_vol_careful(price[i], spot[i], strike[i], expiry_years[i],
-                                              rate[i], carry[i], kind[i])
+                                              rate[i], carry[i], kind[i],
+                                              s[q] if state[q] == POLISH else math.nan)
                 out[i] = v
                 status[i] = code
 

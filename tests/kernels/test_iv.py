@@ -1,6 +1,7 @@
 """The implied-vol kernels: the vectorised attempt against the careful scalar solver and against
 repricing, array rows equal to single calls bitwise, the attempt's loop compiled to packed
-arithmetic. (Round trips through the public API, py_vollib agreement and statuses are in
+arithmetic, rows converged on an inaccurate value polished by the careful solver. (Round trips
+through the public API, py_vollib agreement and statuses are in
 tests/pricing/test_implied_vol.py.)"""
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def test_attempt_reprices_as_well_as_the_careful_solver():
     attempt = np.array([_iv.implied_vol1(*(a[i] for a in (p, spot, strike, t, rate, carry, kind)))[0]
                         for i in range(p.size)])
     careful = np.array([_iv.implied_vol_careful(*(a[i] for a in (p, spot, strike, t, rate, carry,
-                                                                  kind)))[0]
+                                                                  kind)), math.nan)[0]
                         for i in range(p.size)])
     again = price(spot, strike, expiry_years=t, vol=attempt, rate=rate, carry=carry, kind=kind)
     assert np.max(np.abs(again / p - 1)) < 1e-12
@@ -96,6 +97,68 @@ def test_attempt_converges_in_a_few_steps_on_ordinary_chains():
     steps = _attempt_states(*args)
     assert (steps > 0).mean() > 0.97
     assert np.percentile(steps[steps > 0], 99) <= 6
+
+
+def _attempt_ends(p, spot, strike, t, rate, carry, kind):
+    # the attempt's last state and total vol per row (CAREFUL for rows it does not start)
+    state = np.full(p.size, _iv.CAREFUL)
+    total_vol = np.full(p.size, math.nan)
+    for i in range(p.size):
+        x, beta, b_max, s, plain = _iv.attempt_start(p[i], spot[i], strike[i], t[i], rate[i],
+                                                     carry[i], 1.0 if kind[i] == 1 else -1.0)
+        lo, hi, side, target = 0.0, math.inf, 1.0, 0.0
+        for step in range(_iv.ATTEMPT_STEPS if plain else 0):
+            s, lo, hi, side, target, state[i] = _iv.attempt_step(x, beta, b_max, s, lo, hi, side,
+                                                                 target, step == 0)
+            if state[i] != _iv.ACTIVE:
+                break
+        total_vol[i] = s
+    return state, total_vol
+
+
+def test_polished_rows_agree_with_the_careful_solver_alone():
+    # options expiring within two days, strikes far out: the attempt converges where the two
+    # terms of b cancel (POLISH) and the careful solver starts from its root. The result must
+    # reprice to 1e-12 and equal the careful solver started from scratch (an independent path
+    # to the same root) wherever the price is sensitive to vol
+    args = _rows(3000, 34, t_min=1 / 8760, t_max=2 / 365, vol_min=0.1, vol_max=0.6,
+                 moneyness=16.0)
+    state, _ = _attempt_ends(*args)
+    polished = np.flatnonzero(state == _iv.POLISH)
+    assert polished.size > 500
+    p, spot, strike, t, rate, carry, kind = (a[polished] for a in args)
+    rows = list(zip(p, spot, strike, t, rate, carry, kind, strict=True))
+    vol, status = _solve_array((p, spot, strike, t, rate, carry, kind))
+    assert np.all(status == _iv.OK)
+    cold = np.array([_iv.implied_vol_careful(*row, math.nan)[0] for row in rows])
+    again = price(spot, strike, expiry_years=t, vol=vol, rate=rate, carry=carry, kind=kind)
+    assert np.max(np.abs(again / p - 1)) < 1e-12
+    bump = price(spot, strike, expiry_years=t, vol=vol * (1 + 1e-6), rate=rate, carry=carry,
+                 kind=kind)
+    sensitive = np.abs(bump / again - 1) > 1e-8  # (in the money the time value is a sliver)
+    assert sensitive.sum() > 500
+    assert np.max(np.abs(vol[sensitive] / cold[sensitive] - 1)) < 1e-12
+
+
+def test_careful_solver_from_any_lower_start_finds_the_same_root():
+    # the warm start is a start, not an answer: from half or 1.5x the root (inside the lower
+    # region) the solver reaches the cold solve's root; a start outside (0, s_c) is ignored
+    args = _rows(3000, 35, t_min=1 / 8760, t_max=2 / 365, vol_min=0.1, vol_max=0.6,
+                 moneyness=16.0)
+    state, _ = _attempt_ends(*args)
+    rows = [tuple(a[i] for a in args) for i in np.flatnonzero(state == _iv.POLISH)[:300]]
+    for row in rows:
+        cold, status = _iv.implied_vol_careful(*row, math.nan)
+        assert status == _iv.OK
+        spot, strike, t, carry = row[1], row[2], row[3], row[5]
+        s_c = math.sqrt(2.0 * abs(math.log(spot / strike) + carry * t))
+        root = cold * math.sqrt(t)
+        for start in (0.5 * root, min(1.5 * root, 0.5 * (root + s_c))):
+            vol, status = _iv.implied_vol_careful(*row, start)
+            assert status == _iv.OK
+            assert abs(vol / cold - 1) < 1e-12
+        for outside in (s_c, 2.0 * s_c, -root, 0.0, math.inf):
+            assert _iv.implied_vol_careful(*row, outside) == (cold, status)
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 instruction names")
