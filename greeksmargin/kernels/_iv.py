@@ -61,6 +61,7 @@ SQRT_2PI = math.sqrt(2.0 * math.pi)
 # inaccurate value: the careful solver starts from its root)
 CHUNK = 128
 ATTEMPT_STEPS = 8
+LANE_GROUP = 8  # the active lanes are packed and padded to a multiple of this (one AVX-512 vector)
 ACTIVE = 0
 CONVERGED = 1
 CAREFUL = 2
@@ -324,7 +325,9 @@ _IN = "f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], i1[::1]"
 @scalar_jit
 def _attempt_start_vector(price, spot, strike, expiry_years, rate, carry, kind, x, beta, b_max,  # type: ignore[no-untyped-def]
                           s, state):
-    # the set-up of a chunk, vectorised: inputs are slices of the chunk's rows, state arrays CHUNK
+    # the set-up of a chunk, vectorised: inputs are slices of the chunk's rows, state arrays CHUNK;
+    # returns how many lanes are ACTIVE
+    n_active = 0
     for q in range(price.size):
         xq, beta_q, b_max_q, s0, plain = attempt_start(price[q], spot[q], strike[q],
                                                        expiry_years[q], rate[q], carry[q],
@@ -334,6 +337,8 @@ def _attempt_start_vector(price, spot, strike, expiry_years, rate, carry, kind, 
         b_max[q] = b_max_q
         s[q] = s0  # lo, hi, side and target are set by the first step
         state[q] = ACTIVE if plain else CAREFUL
+        n_active += 1 if plain else 0
+    return n_active
 
 
 @scalar_jit
@@ -355,16 +360,61 @@ def _attempt_steps_vector(m, x, beta, b_max, s, lo, hi, side, target, state, fir
     return n_active
 
 
+@scalar_jit
+def _retire(m, x, beta, b_max, s, lo, hi, side, target, state, row, final_s, final_state,  # type: ignore[no-untyped-def]
+            everything):
+    # Lanes 0 <= q < m, lane q working on row[q] of the chunk (-1: a padding copy). Records the
+    # lanes that have left the attempt (or every lane, if everything) in final_s / final_state by
+    # row, packs the active ones to the front and pads them with copies of the first to a whole
+    # number of LANE_GROUPs; returns the new lane count. A chunk's last steps often have a few
+    # lanes left; packed, the steps cost what those lanes need, not the whole chunk
+    n = 0
+    for q in range(m):
+        r = row[q]
+        if r < 0:
+            continue
+        if everything or state[q] != ACTIVE:
+            final_s[r] = s[q]
+            final_state[r] = state[q]
+            continue
+        x[n] = x[q]
+        beta[n] = beta[q]
+        b_max[n] = b_max[q]
+        s[n] = s[q]
+        lo[n] = lo[q]
+        hi[n] = hi[q]
+        side[n] = side[q]
+        target[n] = target[q]
+        state[n] = state[q]
+        row[n] = r
+        n += 1
+    if n == 0:
+        return 0
+    padded = (n + LANE_GROUP - 1) // LANE_GROUP * LANE_GROUP
+    for q in range(n, padded):
+        x[q] = x[0]
+        beta[q] = beta[0]
+        b_max[q] = b_max[0]
+        s[q] = s[0]
+        lo[q] = lo[0]
+        hi[q] = hi[0]
+        side[q] = side[0]
+        target[q] = target[0]
+        state[q] = state[0]
+        row[q] = -1
+    return padded
+
+
 @array_jit(f"void({_IN}, f8[::1], i1[::1], i8, i8)")
 def implied_vol_range(price, spot, strike, expiry_years, rate, carry, kind, out, status, start,  # type: ignore[no-untyped-def]
                       stop):
     """Serial: implied vol and status for rows ``start <= i < stop``; all arrays shape (n,).
 
     ``CHUNK`` rows at a time: the attempt vectorised over the chunk (set-up, then up to
-    ``ATTEMPT_STEPS`` steps, stopping early once no lane is active), then
-    :func:`implied_vol_careful` for the rows the attempt did not solve (from the attempt's root
-    where it is ``POLISH``). Equal to
-    :func:`implied_vol1` row by row."""
+    ``ATTEMPT_STEPS`` steps on the lanes still active, packed together once a step leaves half
+    of them or fewer, stopping once none is active), then :func:`implied_vol_careful` for the rows the
+    attempt did not solve (from the attempt's root where it is ``POLISH``). Equal to
+    :func:`implied_vol1` row by row (a lane's arithmetic does not depend on its place)."""
     x = np.empty(CHUNK)
     beta = np.empty(CHUNK)
     b_max = np.empty(CHUNK)
@@ -374,25 +424,39 @@ def implied_vol_range(price, spot, strike, expiry_years, rate, carry, kind, out,
     side = np.empty(CHUNK)
     target = np.empty(CHUNK)
     state = np.empty(CHUNK, np.int64)
+    row = np.empty(CHUNK, np.int64)
+    final_s = np.empty(CHUNK)
+    final_state = np.empty(CHUNK, np.int64)
     for chunk_start in range(start, stop, CHUNK):
         chunk_stop = min(chunk_start + CHUNK, stop)
         m = chunk_stop - chunk_start
         rows = slice(chunk_start, chunk_stop)
-        _attempt_start_vector(price[rows], spot[rows], strike[rows], expiry_years[rows],
-                              rate[rows], carry[rows], kind[rows], x, beta, b_max, s, state)
+        n_active = _attempt_start_vector(price[rows], spot[rows], strike[rows],
+                                         expiry_years[rows], rate[rows], carry[rows], kind[rows],
+                                         x, beta, b_max, s, state)
+        for q in range(m):
+            row[q] = q
+        lanes = m if n_active == m else _retire(m, x, beta, b_max, s, lo, hi, side, target,
+                                                state, row, final_s, final_state, False)
         for step in range(ATTEMPT_STEPS):
-            if _attempt_steps_vector(m, x, beta, b_max, s, lo, hi, side, target, state,
-                                     step == 0) == 0:
+            if lanes == 0:
                 break
+            n_active = _attempt_steps_vector(lanes, x, beta, b_max, s, lo, hi, side, target,
+                                             state, step == 0)
+            if n_active <= lanes // 2:  # packing costs a scalar pass: only when it halves
+                lanes = _retire(lanes, x, beta, b_max, s, lo, hi, side, target, state, row,
+                                final_s, final_state, False)
+        _retire(lanes, x, beta, b_max, s, lo, hi, side, target, state, row, final_s,
+                final_state, True)  # still active after ATTEMPT_STEPS: the careful solver
         for q in range(m):
             i = chunk_start + q
-            if state[q] == CONVERGED:
-                out[i] = s[q] / math.sqrt(expiry_years[i])
+            if final_state[q] == CONVERGED:
+                out[i] = final_s[q] / math.sqrt(expiry_years[i])
                 status[i] = OK
             else:
                 v, code = implied_vol_careful(price[i], spot[i], strike[i], expiry_years[i],
                                               rate[i], carry[i], kind[i],
-                                              s[q] if state[q] == POLISH else math.nan)
+                                              final_s[q] if final_state[q] == POLISH else math.nan)
                 out[i] = v
                 status[i] = code
 

@@ -68,6 +68,27 @@ def test_array_rows_equal_single_calls_bitwise_on_both_paths():
     assert np.array_equal(parallel, vol, equal_nan=True)
 
 
+def test_packed_lanes_give_each_row_its_own_result():
+    # the step loop packs the lanes still active (and pads them with copies of the first) once
+    # half or more have left: chunks where a few slow rows (short expiries far out of the money,
+    # many steps) sit among fast ones, a partial last chunk, and rows the attempt never starts
+    fast = _rows(600, 36, t_min=0.1, t_max=2.0, vol_min=0.1, vol_max=0.6, moneyness=2.0)
+    slow = _rows(600, 37, t_min=1 / 8760, t_max=2 / 365, vol_min=0.1, vol_max=0.6,
+                 moneyness=16.0)
+    take = np.random.default_rng(38).random(600) < 0.05
+    args = tuple(np.where(take, b, a) for a, b in zip(fast, slow, strict=True))
+    args = tuple(a[:-3] for a in args)  # 597 rows: the last chunk is partial
+    p = args[0].copy()
+    p[5] = np.nan  # not started: the chunk begins packed
+    args = (p, *args[1:])
+    steps = _attempt_states(*args)
+    assert (steps >= 5).sum() >= 10 and (steps == 0).sum() >= 10 and (steps <= 4).mean() > 0.8
+    vol, status = _solve_array(args)
+    single = [_iv.implied_vol1(*(a[i] for a in args)) for i in range(p.size)]
+    assert np.array_equal(vol, np.array([v for v, _ in single]), equal_nan=True)
+    assert status.tolist() == [c for _, c in single]
+
+
 def test_attempt_reprices_as_well_as_the_careful_solver():
     # rows the attempt converges on: repricing error within 1e-12 relative, and the vol equal to
     # the careful solver's wherever the price is sensitive to vol
