@@ -23,7 +23,9 @@ bounds, non-finite, a value outside the normal range); those, and lanes not conv
 that converges where its value is not accurate (below the inflection point, the two terms of
 ``b`` cancelling: short expiries far from the money) is ``POLISH``ed: the careful solver starts
 from the attempt's root, in the lower region, and its first Householder step on the accurate
-``b`` usually ends it (one evaluation of ``b`` instead of a whole solve).
+``b`` usually ends it (one evaluation of ``b`` instead of a whole solve). A lane whose value
+below the inflection point leaves the normal range (cancelled to nothing, or underflowed) is
+``POLISH``ed from the point it reached.
 :func:`implied_vol1` runs the same attempt first, so a row's result does not depend on whether
 it was solved alone or in an array.
 """
@@ -193,9 +195,11 @@ def attempt_step(x: float, beta: float, b_max: float, s: float, lo: float, hi: f
     below the inflection point (objective ``ln b(s) - ln beta``), +1 above (``ln(b_max - beta) -
     ln(b_max - b(s))``), chosen on the ``first`` step from ``b(s_c)``, which also sets ``target``
     and the bracket ``(lo, hi)``. Returns the new ``(s, lo, hi, side, target, state)``; ``state``
-    is ``CAREFUL`` where this step's value is outside the normal range (the careful solver starts
-    over) and ``POLISH`` where the step converged on a value that may not be accurate (below the
-    inflection point with too much cancellation; the careful solver starts from the new ``s``)."""
+    is ``CAREFUL`` where this step's value is outside the normal range above the inflection
+    point (the careful solver starts over) and ``POLISH`` below it, where the careful solver then
+    starts from the returned ``s``: the new one where the step converged on a value that may not
+    be accurate (too much cancellation), the unchanged one where the value was outside the
+    normal range."""
     d1 = x / s + 0.5 * s
     u = s - d1  # -d2 >= |d1| since x <= 0
     r1, r2 = mills_ratio_pair(abs(d1), u)  # Mills ratios R(|d1|), R(-d2): no cancellation yet
@@ -254,9 +258,11 @@ def attempt_step(x: float, beta: float, b_max: float, s: float, lo: float, hi: f
                  | (fourth_order & inside & (abs(step) <= LAST_STEP_RTOL * s)))
     s_new = s_new if inside or converged else (0.5 * (lo + hi) if hi < math.inf else 2.0 * s)
     converged = converged | (abs(s_new - s) <= STEP_RTOL * s)
-    state = CAREFUL if not usable else (
+    # a value outside the normal range below the inflection point (the two terms of b cancelled
+    # to nothing, or it underflowed): the careful solver resumes from this s
+    state = (POLISH if lower else CAREFUL) if not usable else (
         (CONVERGED if accurate else POLISH) if converged else ACTIVE)
-    return (s if h == 0.0 else s_new), lo, hi, side, target, state
+    return (s if h == 0.0 or not usable else s_new), lo, hi, side, target, state
 
 
 @scalar_jit

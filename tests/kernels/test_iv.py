@@ -121,32 +121,37 @@ def test_attempt_converges_in_a_few_steps_on_ordinary_chains():
 
 
 def _attempt_ends(p, spot, strike, t, rate, carry, kind):
-    # the attempt's last state and total vol per row (CAREFUL for rows it does not start)
+    # the attempt's last state and total vol per row (CAREFUL for rows it does not start), and
+    # whether its last step left s where it was (a value it could not use: resume from there)
     state = np.full(p.size, _iv.CAREFUL)
     total_vol = np.full(p.size, math.nan)
+    stayed = np.zeros(p.size, bool)
     for i in range(p.size):
         x, beta, b_max, s, plain = _iv.attempt_start(p[i], spot[i], strike[i], t[i], rate[i],
                                                      carry[i], 1.0 if kind[i] == 1 else -1.0)
         lo, hi, side, target = 0.0, math.inf, 1.0, 0.0
         for step in range(_iv.ATTEMPT_STEPS if plain else 0):
+            before = s
             s, lo, hi, side, target, state[i] = _iv.attempt_step(x, beta, b_max, s, lo, hi, side,
                                                                  target, step == 0)
+            stayed[i] = s == before
             if state[i] != _iv.ACTIVE:
                 break
         total_vol[i] = s
-    return state, total_vol
+    return state, total_vol, stayed
 
 
 def test_polished_rows_agree_with_the_careful_solver_alone():
     # options expiring within two days, strikes far out: the attempt converges where the two
-    # terms of b cancel (POLISH) and the careful solver starts from its root. The result must
-    # reprice to 1e-12 and equal the careful solver started from scratch (an independent path
-    # to the same root) wherever the price is sensitive to vol
+    # terms of b cancel, or meets a value there it cannot use (cancelled to nothing), and the
+    # careful solver starts from its root or resumes from its last point (POLISH). The result
+    # must reprice to 1e-12 and equal the careful solver started from scratch (an independent
+    # path to the same root) wherever the price is sensitive to vol
     args = _rows(3000, 34, t_min=1 / 8760, t_max=2 / 365, vol_min=0.1, vol_max=0.6,
                  moneyness=16.0)
-    state, _ = _attempt_ends(*args)
+    state, _, stayed = _attempt_ends(*args)
     polished = np.flatnonzero(state == _iv.POLISH)
-    assert polished.size > 500
+    assert polished.size > 500 and stayed[polished].sum() > 20
     p, spot, strike, t, rate, carry, kind = (a[polished] for a in args)
     rows = list(zip(p, spot, strike, t, rate, carry, kind, strict=True))
     vol, status = _solve_array((p, spot, strike, t, rate, carry, kind))
@@ -166,7 +171,7 @@ def test_careful_solver_from_any_lower_start_finds_the_same_root():
     # region) the solver reaches the cold solve's root; a start outside (0, s_c) is ignored
     args = _rows(3000, 35, t_min=1 / 8760, t_max=2 / 365, vol_min=0.1, vol_max=0.6,
                  moneyness=16.0)
-    state, _ = _attempt_ends(*args)
+    state, _, _ = _attempt_ends(*args)
     rows = [tuple(a[i] for a in args) for i in np.flatnonzero(state == _iv.POLISH)[:300]]
     for row in rows:
         cold, status = _iv.implied_vol_careful(*row, math.nan)
