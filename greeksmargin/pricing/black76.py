@@ -16,8 +16,9 @@ Haug (1998) p. 4, as in QuantLib's test suite (F=K=19, r=10%, T=0.75, vol=28%):
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
+
+import numpy as np
 
 from .._typing import FloatArray
 from . import _core
@@ -27,19 +28,23 @@ __all__ = ["price", "greeks", "implied_vol"]
 
 
 def price(forward: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, kind: Any,
-          validate: bool = True) -> FloatArray:
-    """Black-76 price of an option on a future with price ``forward``."""
+          validate: bool = True, out: np.ndarray | None = None) -> FloatArray:
+    """Black-76 price of an option on a future with price ``forward``; ``out`` as for
+    :func:`greeksmargin.pricing.price`."""
     return _core.price(forward, strike, expiry_years=expiry_years, vol=vol, rate=rate, carry=0.0,
-                       kind=kind, validate=validate)
+                       kind=kind, validate=validate, out=out)
 
 
 def greeks(forward: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, kind: Any,
-           validate: bool = True) -> Greeks:
-    """Black-76 price and Greeks; ``delta`` is dV/dF and ``rho`` is ``-T V`` (F fixed)."""
+           validate: bool = True, out: np.ndarray | None = None) -> Greeks:
+    """Black-76 price and Greeks; ``delta`` is dV/dF and ``rho`` is ``-T V`` (F fixed); ``out``
+    as for :func:`greeksmargin.pricing.greeks`."""
     g = _core.greeks(forward, strike, expiry_years=expiry_years, vol=vol, rate=rate, carry=0.0,
-                     kind=kind, validate=validate)
-    # with the futures price fixed, r only discounts: dV/dr = -T V (kernel rho moves F with r)
-    return dataclasses.replace(g, rho=g.rho - g.carry_rho)
+                     kind=kind, validate=validate, out=out)
+    # with the futures price fixed, r only discounts: dV/dr = -T V (kernel rho moves F with r);
+    # in place, so with out= that row holds this rho too
+    np.subtract(g.rho, g.carry_rho, out=g.rho)
+    return g
 
 
 def implied_vol(price: Any, forward: Any, strike: Any, *, expiry_years: Any, rate: Any,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
+
 from .._typing import FloatArray
 from . import _core
 from ._core import Greeks, ImpliedVol
@@ -21,17 +23,18 @@ __all__ = ["price", "greeks", "implied_vol"]
 
 
 def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, kind: Any,
-          validate: bool = True) -> FloatArray:
+          validate: bool = True, out: np.ndarray | None = None) -> FloatArray:
     """Black-Scholes price; see :func:`greeksmargin.pricing.price` for arguments and units."""
     return _core.price(spot, strike, expiry_years=expiry_years, vol=vol, rate=rate, carry=rate,
-                       kind=kind, validate=validate)
+                       kind=kind, validate=validate, out=out)
 
 
 def greeks(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, kind: Any,
-           validate: bool = True) -> Greeks:
-    """Black-Scholes price and Greeks; ``rho`` is Hull's rho (``K T e^{-rT} N(d2)`` for a call)."""
+           validate: bool = True, out: np.ndarray | None = None) -> Greeks:
+    """Black-Scholes price and Greeks; ``rho`` is Hull's rho (``K T e^{-rT} N(d2)`` for a call);
+    ``out`` as for :func:`greeksmargin.pricing.greeks`."""
     return _core.greeks(spot, strike, expiry_years=expiry_years, vol=vol, rate=rate, carry=rate,
-                        kind=kind, validate=validate)
+                        kind=kind, validate=validate, out=out)
 
 
 def implied_vol(price: Any, spot: Any, strike: Any, *, expiry_years: Any, rate: Any, kind: Any,

@@ -32,17 +32,23 @@ def _carry(rate: Any, dividend_yield: Any) -> FloatArray:
 
 
 def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any,
-          dividend_yield: Any, kind: Any, validate: bool = True) -> FloatArray:
-    """Merton price; ``dividend_yield`` is a continuously compounded decimal."""
+          dividend_yield: Any, kind: Any, validate: bool = True,
+          out: np.ndarray | None = None) -> FloatArray:
+    """Merton price; ``dividend_yield`` is a continuously compounded decimal; ``out`` as for
+    :func:`greeksmargin.pricing.price`."""
     return _core.price(spot, strike, expiry_years=expiry_years, vol=vol, rate=rate,
-                       carry=_carry(rate, dividend_yield), kind=kind, validate=validate)
+                       carry=_carry(rate, dividend_yield), kind=kind, validate=validate,
+                       out=out)
 
 
 def greeks(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any,
-           dividend_yield: Any, kind: Any, validate: bool = True) -> Greeks:
-    """Merton price and Greeks (``rho`` with ``q`` fixed; dividend rho is ``yield_rho``)."""
+           dividend_yield: Any, kind: Any, validate: bool = True,
+           out: np.ndarray | None = None) -> Greeks:
+    """Merton price and Greeks (``rho`` with ``q`` fixed; dividend rho is ``yield_rho``); ``out``
+    as for :func:`greeksmargin.pricing.greeks`."""
     return _core.greeks(spot, strike, expiry_years=expiry_years, vol=vol, rate=rate,
-                        carry=_carry(rate, dividend_yield), kind=kind, validate=validate)
+                        carry=_carry(rate, dividend_yield), kind=kind, validate=validate,
+                        out=out)
 
 
 def implied_vol(price: Any, spot: Any, strike: Any, *, expiry_years: Any, rate: Any,

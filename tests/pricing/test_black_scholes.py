@@ -287,3 +287,32 @@ def test_out_buffers_receive_the_same_numbers_and_bad_buffers_are_named():
     frozen.flags.writeable = False
     with pytest.raises(InputError, match="writeable C-contiguous"):
         price(spot, 100.0, **args, out=frozen)
+
+
+@pytest.mark.parametrize("model, extra", [
+    (black_scholes, {"rate": 0.03}),
+    (black_scholes_merton, {"rate": 0.03, "dividend_yield": 0.02}),
+    (black76, {"rate": 0.03}),
+    (garman_kohlhagen, {"domestic_rate": 0.03, "foreign_rate": 0.05}),
+])
+def test_model_front_doors_take_out_buffers(model, extra):
+    # each model's price and greeks write into the caller's buffer the numbers they return
+    # without one; Black-76's rho (-T V, the futures price fixed) lands in the buffer's rho row
+    rng = np.random.default_rng(12)
+    n = 3000
+    args = dict(expiry_years=rng.uniform(0.01, 2.0, n), vol=rng.uniform(0.1, 0.8, n),
+                kind=rng.integers(1, 3, n), **extra)
+    first = rng.uniform(50, 150, n)
+    buffer = np.full(n, np.nan)
+    got = model.price(first, 100.0, **args, out=buffer)
+    assert np.shares_memory(got, buffer)
+    assert np.array_equal(buffer, model.price(first, 100.0, **args))
+    table = np.full((10, n), np.nan)
+    g = model.greeks(first, 100.0, **args, out=table)
+    fresh = model.greeks(first, 100.0, **args)
+    for row, name in enumerate(("price", "delta", "gamma", "vega", "theta", "rho", "carry_rho",
+                                "vanna", "volga", "charm")):
+        assert np.shares_memory(getattr(g, name), table[row]), name
+        assert np.array_equal(table[row], getattr(fresh, name)), name
+    if model is black76:
+        assert np.allclose(g.rho, -args["expiry_years"] * g.price, rtol=1e-12, atol=1e-14)
