@@ -59,8 +59,8 @@ STEP_RTOL = 4.0 * 2.220446049250313e-16
 LAST_STEP_RTOL = 1e-6  # a Householder step this small (relative) is the last one needed
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 # the vectorised attempt: options per vectorised loop, steps before the careful solver takes over,
-# and a lane's state (still iterating, converged, left to the careful solver, or converged on an
-# inaccurate value: the careful solver starts from its root)
+# and a lane's state (still iterating, converged, left to the careful solver, or left to it to
+# start from the lane's s: a root whose value was inaccurate, or where the value failed)
 CHUNK = 128
 ATTEMPT_STEPS = 8
 LANE_GROUP = 8  # the active lanes are packed and padded to a multiple of this (one AVX-512 vector)
@@ -82,8 +82,9 @@ def normalized_total_vol(beta: float, x: float, lower_start: float) -> tuple[flo
     """Total vol ``s`` with ``b(x, s) = beta`` for ``x <= 0`` and ``0 < beta < exp(x/2)``.
 
     ``lower_start``: NaN to start at the inflection point ``s_c``; else a total vol in
-    ``(0, s_c)`` known to be near the root, below the inflection point (the attempt's root where
-    its value was inaccurate): the iteration starts there, with the bracket ``(0, s_c)``."""
+    ``(0, s_c)`` below the inflection point, usually near the root (the attempt's root where its
+    value was inaccurate, or the point where its value left the normal range): the iteration
+    starts there, with the bracket ``(0, s_c)``."""
     b_max = math.exp(0.5 * x)
     s_c = math.sqrt(-2.0 * x)
     if 0.0 < lower_start < s_c:
@@ -270,7 +271,7 @@ def implied_vol1(price: float, spot: float, strike: float, expiry_years: float, 
                  carry: float, kind: int) -> tuple[float, int]:
     """Implied vol and status code of one European option price (generalised Black-Scholes):
     the vectorised path's attempt run on one lane, then, if it did not converge, the careful
-    solver (:func:`implied_vol_careful`), from the attempt's root where it was ``POLISH``."""
+    solver (:func:`implied_vol_careful`), from the attempt's ``s`` where it was ``POLISH``."""
     x, beta, b_max, s, plain = attempt_start(price, spot, strike, expiry_years, rate, carry,
                                              1.0 if kind == 1 else -1.0)
     if plain:
@@ -418,8 +419,8 @@ def implied_vol_range(price, spot, strike, expiry_years, rate, carry, kind, out,
 
     ``CHUNK`` rows at a time: the attempt vectorised over the chunk (set-up, then up to
     ``ATTEMPT_STEPS`` steps on the lanes still active, packed together once a step leaves half
-    of them or fewer, stopping once none is active), then :func:`implied_vol_careful` for the rows the
-    attempt did not solve (from the attempt's root where it is ``POLISH``). Equal to
+    of them or fewer, stopping once none is active), then :func:`implied_vol_careful` for the
+    rows the attempt did not solve (from the lane's ``s`` where it is ``POLISH``). Equal to
     :func:`implied_vol1` row by row (a lane's arithmetic does not depend on its place)."""
     x = np.empty(CHUNK)
     beta = np.empty(CHUNK)
@@ -452,8 +453,9 @@ def implied_vol_range(price, spot, strike, expiry_years, rate, carry, kind, out,
             if n_active <= lanes // 2:  # packing costs a scalar pass: only when it halves
                 lanes = _retire(lanes, x, beta, b_max, s, lo, hi, side, target, state, row,
                                 final_s, final_state, False)
+        # every lane left, done or not (still active after ATTEMPT_STEPS: the careful solver)
         _retire(lanes, x, beta, b_max, s, lo, hi, side, target, state, row, final_s,
-                final_state, True)  # still active after ATTEMPT_STEPS: the careful solver
+                final_state, True)
         for q in range(m):
             i = chunk_start + q
             if final_state[q] == CONVERGED:
