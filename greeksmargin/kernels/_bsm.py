@@ -402,35 +402,40 @@ MIN_GATHERED = 4
 @scalar_jit
 def gather_and_price(n, forward, strike, log_moneyness, total_vol, discount, sign, value,  # type: ignore[no-untyped-def]
                      applies):
-    """:func:`quadrature_price_range` on the first ``n`` gathered rows when there are at least
-    ``MIN_GATHERED`` of them (then returns True; else False and the caller prices them by
-    :func:`price_from_parts`). Pads the arrays to whole passes of the vectorised loop (16 lanes)
-    with copies of the first row: a scalar remainder would cost as much as the vector body."""
-    if n < MIN_GATHERED:
-        return False
-    padded = min(forward.size, (n + 15) // 16 * 16)
-    for k in range(n, padded):
-        forward[k] = forward[0]
-        strike[k] = strike[0]
-        log_moneyness[k] = log_moneyness[0]
-        total_vol[k] = total_vol[0]
-        discount[k] = discount[0]
-        sign[k] = sign[0]
-    quadrature_price_range(padded, forward, strike, log_moneyness, total_vol, discount, sign,
-                           value, applies)
-    return True
+    """``value[k]`` = :func:`price_from_parts` of the first ``n`` gathered rows (``sign`` 1.0 for
+    a call, -1.0 for a put), same bits: by :func:`quadrature_price_range` (vectorised) where the
+    quadrature form applies and there are at least ``MIN_GATHERED`` rows, by
+    :func:`price_from_parts` itself for the others. Pads the arrays to whole passes of the
+    vectorised loop (16 lanes) with copies of the first row: a scalar remainder would cost as
+    much as the vector body. ``applies`` is scratch."""
+    gathered = n >= MIN_GATHERED
+    if gathered:
+        padded = min(forward.size, (n + 15) // 16 * 16)
+        for k in range(n, padded):
+            forward[k] = forward[0]
+            strike[k] = strike[0]
+            log_moneyness[k] = log_moneyness[0]
+            total_vol[k] = total_vol[0]
+            discount[k] = discount[0]
+            sign[k] = sign[0]
+        quadrature_price_range(padded, forward, strike, log_moneyness, total_vol, discount,
+                               sign, value, applies)
+    for k in range(n):
+        if not (gathered and applies[k]):
+            value[k] = price_from_parts(forward[k], strike[k], log_moneyness[k], total_vol[k],
+                                        discount[k], 1 if sign[k] > 0.0 else 2)
 
 
 @scalar_jit
 def _price_off_plain(spot, strike, expiry_years, vol, rate, carry, kind, prices, redo):  # type: ignore[no-untyped-def]
     # prices[i] = price1(row i) for the flagged rows (redo[i]) inside the plain domain (off the
-    # plain formula only; their Greeks are already right), REDO_BLOCK at a time: gathered, priced
-    # by quadrature_price_range (vectorised), the rows it does not take by price_from_parts
-    # (same bits either way); clears their flag, leaving set those price1 / greeks1 must redo
-    # (at or past expiry, zero vol, NaN, extreme S/K). A chain of options expiring today has
-    # most of its rows here. The first pass stores a plain bool flag: a three-way code there
-    # measured 10-15% slower. Returns how many rows are left flagged (the caller's scalar loop
-    # over the flags runs only then).
+    # plain formula only; their Greeks are already right), REDO_BLOCK at a time: gathered and
+    # priced by gather_and_price (the quadrature form vectorised where it applies,
+    # price_from_parts for the rest; same bits either way); clears their flag, leaving set those
+    # price1 / greeks1 must redo (at or past expiry, zero vol, NaN, extreme S/K). A chain of
+    # options expiring today has most of its rows here. The first pass stores a plain bool flag:
+    # a three-way code there measured 10-15% slower. Returns how many rows are left flagged (the
+    # caller's scalar loop over the flags runs only then).
     row = np.empty(REDO_BLOCK, np.int64)
     forward = np.empty(REDO_BLOCK)
     strike_ = np.empty(REDO_BLOCK)
@@ -460,12 +465,10 @@ def _price_off_plain(spot, strike, expiry_years, vol, rate, carry, kind, prices,
                 continue
         if n == 0:
             continue
-        gathered = gather_and_price(n, forward, strike_, log_moneyness, total_vol, discount,
-                                    sign, value, applies)
+        gather_and_price(n, forward, strike_, log_moneyness, total_vol, discount, sign, value,
+                         applies)
         for k in range(n):
-            i = row[k]
-            prices[i] = value[k] if gathered and applies[k] else price_from_parts(
-                forward[k], strike_[k], log_moneyness[k], total_vol[k], discount[k], kind[i])
+            prices[row[k]] = value[k]
         n = 0
     return n_left
 

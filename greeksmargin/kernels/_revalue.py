@@ -396,18 +396,12 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                                 value = price1(l_spot[lane] * move, l_strike[lane], l_t1[lane],
                                                sigma, c_rate[q], c_carry[q], kind[index[q]])
                                 l_term[lane] = l_notional[lane] * (value * coin) - l_base[lane]
-                    gathered = gather_and_price(n_redo, r_forward, r_strike, r_log_moneyness,
-                                                r_total_vol, r_discount, r_sign, r_value,
-                                                r_applies)
+                    gather_and_price(n_redo, r_forward, r_strike, r_log_moneyness, r_total_vol,
+                                     r_discount, r_sign, r_value, r_applies)
                     for k in range(n_redo):
                         lane = r_lane[k]
-                        if gathered and r_applies[k]:
-                            value = r_value[k]
-                        else:
-                            value = price_from_parts(r_forward[k], r_strike[k],
-                                                     r_log_moneyness[k], r_total_vol[k],
-                                                     r_discount[k], kind[index[lane % m]])
-                        l_term[lane] = l_notional[lane] * (value * r_coin[k]) - l_base[lane]
+                        l_term[lane] = (l_notional[lane] * (r_value[k] * r_coin[k])
+                                        - l_base[lane])
                 for b in range(n_block):
                     j = block[b]
                     first = b * m
