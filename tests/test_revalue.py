@@ -106,6 +106,80 @@ def test_unshifted_scenario_has_zero_pnl_and_base_value_is_the_book_value():
     assert_close(pnl.base_value.sum(), values.sum(), 1e-12)
 
 
+def test_value_now_is_the_scalar_pricers_on_every_kind_of_row_bitwise():
+    # base_range's vectorised pass (the plain formula) and its scalar redo of the rows it flags,
+    # against price1 / baw1 called one row at a time: European rows on and off the plain formula
+    # (expiries from an hour), zero vol, American and linear rows, linear and inverse settlement
+    import dataclasses
+
+    from greeksmargin.kernels._american import baw1
+    from greeksmargin.kernels._bsm import plain_formula_is_accurate, price1
+    from greeksmargin.revalue import position_values
+
+    for inverse in (False, True):
+        book, market = random_book(400, 21, inverse=inverse, american_share=0.2,
+                                   max_expiry_seconds=30 * 86400.0)
+        resolved = book.resolve(market)
+        vol = resolved.vol.copy()
+        vol[::17] = 0.0
+        resolved = dataclasses.replace(resolved, vol=vol)
+        got = position_values(resolved)
+        expected = np.empty_like(got)
+        off_plain = 0
+        for k in range(got.size):
+            u = resolved.underlying_index[k]
+            s, r, b = market.spot[u], market.rate[u], market.carry[u]
+            args = (s, resolved.strike[k], resolved.expiry_years[k], vol[k], r, b,
+                    int(resolved.kind[k]))
+            if resolved.kind[k] == 0:
+                value = 0.0
+            elif resolved.american[k]:
+                value = baw1(*args) / s if inverse else baw1(*args)
+            else:
+                value = price1(*args) * (1.0 / s) if inverse else price1(*args)
+                t = resolved.expiry_years[k]
+                x = abs(np.log(s / resolved.strike[k]) + b * t)
+                total_vol = vol[k] * np.sqrt(t)
+                off_plain += total_vol > 0 and not plain_formula_is_accurate(
+                    x / total_vol + 0.5 * total_vol, total_vol)
+            expected[k] = resolved.notional[k] * value
+        assert off_plain > 10 and np.any(resolved.american) and np.any(resolved.kind == 0)
+        assert np.array_equal(got, expected), np.flatnonzero(got != expected)
+
+
+def test_group_sums_are_the_chunked_sums_of_the_terms_bitwise():
+    # the kernel adds each scenario's terms in position order, CHUNK positions at a time, four
+    # running sums per chunk, whatever else happens: here the blocks of a chunk wait for their
+    # flagged lanes (a weekly book under +-30% moves, 3 x 9 scenarios: more blocks than
+    # PENDING and more flagged lanes than REDO_CAPACITY per chunk), and the sums must still be
+    # exactly these
+    from greeksmargin.kernels._revalue import CHUNK, PENDING, REDO_CAPACITY
+
+    book, market = random_book(300, 14, n_underlyings=1, linear_share=0.0,
+                               max_expiry_seconds=7 * 86400.0)
+    grid = ScenarioGrid.product(np.linspace(-0.3, 0.3, 9), [-0.4, 0.0, 0.5])
+    assert grid.n_scenarios > PENDING and 128 * grid.n_scenarios * 0.3 > REDO_CAPACITY
+    resolved = book.resolve(market)
+    pnl = revalue(resolved, grid, keep_positions=True)
+    assert _quadrature_share(resolved, grid) > 0.3
+    terms = pnl.position_values[resolved.order]  # kernel (sorted) row order
+    expected = np.zeros(grid.n_scenarios)
+    for first in range(0, terms.shape[0], CHUNK):
+        t = terms[first:first + CHUNK]
+        m = t.shape[0] // 4 * 4
+        total = [t[k:m:4].copy() for k in range(4)]
+        sums = []
+        for k in range(4):  # each running sum in order, as the kernel's loop adds them
+            acc = np.zeros(grid.n_scenarios)
+            for x in total[k]:
+                acc = acc + x
+            sums.append(acc)
+        for x in t[m:]:
+            sums[0] = sums[0] + x
+        expected = expected + ((sums[0] + sums[1]) + (sums[2] + sums[3]))
+    assert np.array_equal(pnl.values[0], expected)
+
+
 def _quadrature_share(resolved, grid):
     """Share of the (position, scenario) cells that the plain formula cannot price and the
     vectorised quadrature path does (recomputed here from the kernels' own predicate)."""

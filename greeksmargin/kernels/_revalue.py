@@ -28,15 +28,17 @@ from ._bsm import (
     plain_arguments,
     plain_value,
     price1,
-    price_from_parts,
+    price_range,
 )
-from ._elementary import exp_simd, inline_jit
+from ._elementary import exp_simd, inline_jit, log_positive
 from ._jit import array_jit, parallel_jit, scalar_jit
 
 ABSOLUTE = 0
 RELATIVE = 1
 CHUNK = 128  # lanes priced per vectorised loop: ~25 arrays of 1 KB stay in L1
 PAD = 16  # lanes are padded to a multiple of this (8 lanes x 2 interleaved)
+PENDING = 16  # priced blocks whose sums wait for their flagged lanes
+REDO_CAPACITY = 2 * CHUNK  # flagged lanes gathered before they are priced together
 
 
 @scalar_jit
@@ -73,22 +75,34 @@ _SCEN = "f8[:, ::1], f8[:, ::1], f8[:, ::1], i1[:, ::1], f8[:, ::1], f8[::1]"
 @array_jit(f"void({_POS}, {_UND}, f8[::1], i8, i8)")
 def base_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,  # type: ignore[no-untyped-def]
                vol_scale, spot, rate, carry, out, start, stop):
-    """Serial: ``out[i]`` = value now of position ``i`` (notional x unit value, coin if inverse)."""
+    """Serial: ``out[i]`` = value now of position ``i`` (notional x unit value, coin if inverse).
+
+    European options by the pricing layer's array kernel (:func:`price_range`: vectorised,
+    ``price1``'s bits, the expressions of the hoisted scenario path, so an unshifted scenario's
+    P&L is exactly 0) on the rows' market parts gathered into contiguous arrays; linear and
+    American positions by :func:`unit_value`, one at a time."""
+    n = stop - start
+    row_spot = np.empty(n)
+    row_rate = np.empty(n)
+    row_carry = np.empty(n)
+    for k in range(n):
+        u = underlying_index[start + k]
+        row_spot[k] = spot[u]
+        row_rate[k] = rate[u]
+        row_carry[k] = carry[u]
+    value = np.empty(n)
+    rows = slice(start, stop)
+    price_range(row_spot, strike[rows], expiry_years[rows], vol[rows], row_rate, row_carry,
+                kind[rows], value, 0, n)  # linear and American rows: overwritten below
     for i in range(start, stop):
-        u = underlying_index[i]
-        t0 = expiry_years[i]
+        k = i - start
         european = kind[i] != 0 and american[i] == 0
-        if european and t0 > 0.0:
-            # the same expressions as the hoisted scenario path, so an unshifted scenario's P&L
-            # is exactly 0
-            v = price_from_parts(spot[u] * exp_simd(carry[u] * t0), strike[i],
-                                 math.log(spot[u] / strike[i]) + carry[u] * t0,
-                                 vol[i] * math.sqrt(t0), exp_simd(-rate[u] * t0), kind[i])
-        else:
-            v = unit_value(spot[u], spot[u], strike[i], t0, t0, vol[i], rate[u], carry[u],
-                           kind[i], american[i])
+        v = value[k]
+        if not european:
+            v = unit_value(row_spot[k], row_spot[k], strike[i], expiry_years[i], expiry_years[i],
+                           vol[i], row_rate[k], row_carry[k], kind[i], american[i])
         if inverse[i] == 1:  # in coin: European options as the vectorised scenario loop does it
-            v = v * (1.0 / spot[u]) if european else v / spot[u]
+            v = v * (1.0 / row_spot[k]) if european else v / row_spot[k]
         out[i] = notional[i] * v
 
 
@@ -174,6 +188,42 @@ def _price_chunk(m, vol, scale, spot, growth, strike, forward_over_strike, log_f
     return n_inaccurate
 
 
+@scalar_jit
+def _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell, r_notional,  # type: ignore[no-untyped-def]
+                   r_base, r_coin, r_forward, r_strike, r_log_moneyness, r_total_vol, r_discount,
+                   r_sign, r_value, r_applies, index, row, keep_positions, position_out):
+    # the pending blocks of pnl_range: price their gathered flagged lanes (gather_and_price:
+    # the quadrature form vectorised where it applies, price_from_parts for the rest; its bits),
+    # put their terms in place, then add each block's scenario sums to row in the order the
+    # blocks were priced (the same sums, in the same order, as adding each block at once)
+    gather_and_price(n_redo, r_forward, r_strike, r_log_moneyness, r_total_vol, r_discount,
+                     r_sign, r_value, r_applies)
+    for k in range(n_redo):
+        p_term[r_cell[k] // CHUNK, r_cell[k] % CHUNK] = (r_notional[k] * (r_value[k] * r_coin[k])
+                                                        - r_base[k])
+    for slot in range(n_pending):
+        term = p_term[slot]
+        for b in range(p_n_block[slot]):
+            j = p_block[slot, b]
+            first = b * m
+            if keep_positions:
+                for q in range(m):
+                    position_out[index[q], j] = term[first + q]
+            # four running sums: no loop-carried latency chain, and a fixed order
+            total0 = total1 = total2 = total3 = 0.0
+            q = 0
+            while q + 4 <= m:
+                total0 += term[first + q]
+                total1 += term[first + q + 1]
+                total2 += term[first + q + 2]
+                total3 += term[first + q + 3]
+                q += 4
+            while q < m:
+                total0 += term[first + q]
+                q += 1
+            row[j] += (total0 + total1) + (total2 + total3)
+
+
 @array_jit(f"void({_POS}, {_UND}, i8[::1], i8[::1], i8[::1], {_SCEN}, i8[:, ::1], f8[::1], "
            "f8[:, ::1], b1, f8[:, ::1], i8, i8)")
 def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,  # type: ignore[no-untyped-def]
@@ -196,7 +246,10 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
     dozen lanes would wait on the latency of one long chain of arithmetic). The few prices it
     flags as inaccurate (deep in or out of the money at small total vol, zero vol, at or past
     expiry) are redone by :func:`price_from_parts` / :func:`price1`, which return the same value
-    wherever the plain formula is accurate, so the result does not depend on the path. Each
+    wherever the plain formula is accurate, so the result does not depend on the path; those
+    before expiry are gathered over up to ``PENDING`` blocks of the chunk and priced together
+    (:func:`_finish_blocks`: on a long-dated book a block has one or two, too few for the
+    vectorised quadrature loop on their own), and the blocks' sums wait for them. Each
     scenario's terms are added in position order, whatever the blocking. Linear and American
     positions are valued one at a time under every scenario. With ``keep_positions`` each term
     also goes to ``position_out[i, j]`` (shape (n_positions, n_scenarios)).
@@ -230,20 +283,25 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
     l_move = np.empty(CHUNK)
     l_inverse_move = np.empty(CHUNK)
     l_log_move = np.empty(CHUNK)
-    l_term = np.empty(CHUNK)
     l_accurate = np.empty(CHUNK, np.bool_)
     l_x2 = np.empty(CHUNK)  # _price_chunk's scratch
-    # the flagged lanes the quadrature form prices, gathered (quadrature_price_range's rows)
-    r_lane = np.empty(CHUNK, np.int64)
-    r_coin = np.empty(CHUNK)
-    r_forward = np.empty(CHUNK)
-    r_strike = np.empty(CHUNK)
-    r_log_moneyness = np.empty(CHUNK)
-    r_total_vol = np.empty(CHUNK)
-    r_discount = np.empty(CHUNK)
-    r_sign = np.empty(CHUNK)
-    r_value = np.empty(CHUNK)
-    r_applies = np.empty(CHUNK, np.bool_)
+    # the priced blocks waiting for their flagged lanes: terms per lane, scenarios
+    p_term = np.empty((PENDING, CHUNK))
+    p_block = np.empty((PENDING, CHUNK), np.int64)
+    p_n_block = np.empty(PENDING, np.int64)
+    # their flagged lanes, gathered (quadrature_price_range's rows); r_cell = slot x CHUNK + lane
+    r_cell = np.empty(REDO_CAPACITY, np.int64)
+    r_notional = np.empty(REDO_CAPACITY)
+    r_base = np.empty(REDO_CAPACITY)
+    r_coin = np.empty(REDO_CAPACITY)
+    r_forward = np.empty(REDO_CAPACITY)
+    r_strike = np.empty(REDO_CAPACITY)
+    r_log_moneyness = np.empty(REDO_CAPACITY)
+    r_total_vol = np.empty(REDO_CAPACITY)
+    r_discount = np.empty(REDO_CAPACITY)
+    r_sign = np.empty(REDO_CAPACITY)
+    r_value = np.empty(REDO_CAPACITY)
+    r_applies = np.empty(REDO_CAPACITY, np.bool_)
     log_move = np.empty(n_scenarios)
     for c in range(start, stop):
         g = item_group[c]
@@ -276,13 +334,15 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                 c_expiry[m] = expiry_years[i]
                 c_rate[m] = rate[u]
                 c_carry[m] = carry[u]
-                c_log_spot_strike[m] = math.log(spot[u] / strike[i])
+                c_log_spot_strike[m] = log_positive(spot[u] / strike[i])
                 m += 1
             if m == 0:
                 continue
             per_block = CHUNK // m  # scenarios priced together: lanes = per_block x m <= CHUNK
             last_dt = math.nan
             jj = 0
+            n_pending = 0  # blocks priced, not yet added to row
+            n_redo = 0  # their flagged lanes gathered
             while jj < n_scenarios:
                 dt = time_shift_years[g, scenario_order[g, jj]]
                 n_block = 0  # the next scenarios with this time shift, at most per_block
@@ -291,6 +351,14 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                     block[n_block] = scenario_order[g, jj]
                     n_block += 1
                     jj += 1
+                if n_pending == PENDING or n_redo + n_block * m > REDO_CAPACITY:
+                    _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell,
+                                   r_notional, r_base, r_coin, r_forward, r_strike,
+                                   r_log_moneyness, r_total_vol, r_discount, r_sign, r_value,
+                                   r_applies, index, row, keep_positions, position_out)
+                    n_pending = n_redo = 0
+                slot = n_pending
+                l_term = p_term[slot]
                 new_shift = dt != last_dt
                 if new_shift:  # the parts that depend on the time shift, once per chunk
                     last_dt = dt
@@ -366,11 +434,10 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                         l_coin_per_quote, l_notional, l_base, vol_shift[g, j], vol_shift_type[g, j],
                         floor, move, 1.0 / move, log_move[j], l_term, l_accurate, l_x2)
                 if n_inaccurate > 0:
-                    # the flagged lanes: gathered and priced in one vectorised loop where the
-                    # quadrature form applies (a book of short expiries under large moves has
-                    # nearly half its lanes here), the rest (at or past expiry, zero vol, edge
-                    # cases) one at a time
-                    n_redo = 0
+                    # the flagged lanes: gathered, and priced with those of the other pending
+                    # blocks (in one vectorised loop where the quadrature form applies: a book of
+                    # short expiries under large moves has nearly half its lanes here); the rest
+                    # (at or past expiry, zero vol, edge cases) at once, one at a time
                     for b in range(n_block):
                         j = block[b]
                         move = 1.0 + spot_shift[g, j]
@@ -382,7 +449,9 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                                                 l_scale[lane], floor)
                             coin = l_coin_per_quote[lane] * (coin_move if l_inverse[lane] else 1.0)
                             if l_t1[lane] > 0.0:
-                                r_lane[n_redo] = lane
+                                r_cell[n_redo] = slot * CHUNK + lane
+                                r_notional[n_redo] = l_notional[lane]
+                                r_base[n_redo] = l_base[lane]
                                 r_coin[n_redo] = coin
                                 r_forward[n_redo] = l_spot[lane] * move * l_growth[lane]
                                 r_strike[n_redo] = l_strike[lane]
@@ -396,31 +465,14 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                                 value = price1(l_spot[lane] * move, l_strike[lane], l_t1[lane],
                                                sigma, c_rate[q], c_carry[q], kind[index[q]])
                                 l_term[lane] = l_notional[lane] * (value * coin) - l_base[lane]
-                    gather_and_price(n_redo, r_forward, r_strike, r_log_moneyness, r_total_vol,
-                                     r_discount, r_sign, r_value, r_applies)
-                    for k in range(n_redo):
-                        lane = r_lane[k]
-                        l_term[lane] = (l_notional[lane] * (r_value[k] * r_coin[k])
-                                        - l_base[lane])
                 for b in range(n_block):
-                    j = block[b]
-                    first = b * m
-                    if keep_positions:
-                        for q in range(m):
-                            position_out[index[q], j] = l_term[first + q]
-                    # four running sums: no loop-carried latency chain, and a fixed order
-                    total0 = total1 = total2 = total3 = 0.0
-                    q = 0
-                    while q + 4 <= m:
-                        total0 += l_term[first + q]
-                        total1 += l_term[first + q + 1]
-                        total2 += l_term[first + q + 2]
-                        total3 += l_term[first + q + 3]
-                        q += 4
-                    while q < m:
-                        total0 += l_term[first + q]
-                        q += 1
-                    row[j] += (total0 + total1) + (total2 + total3)
+                    p_block[slot, b] = block[b]
+                p_n_block[slot] = n_block
+                n_pending += 1
+            _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell, r_notional,
+                           r_base, r_coin, r_forward, r_strike, r_log_moneyness, r_total_vol,
+                           r_discount, r_sign, r_value, r_applies, index, row, keep_positions,
+                           position_out)
 
 
 @parallel_jit(f"void({_POS}, {_UND}, i8[::1], i8[::1], i8[::1], {_SCEN}, i8[:, ::1], f8[::1], "
