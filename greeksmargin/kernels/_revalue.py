@@ -38,7 +38,8 @@ RELATIVE = 1
 CHUNK = 128  # lanes priced per vectorised loop: ~25 arrays of 1 KB stay in L1
 PAD = 16  # lanes are padded to a multiple of this (8 lanes x 2 interleaved)
 PENDING = 16  # priced blocks whose sums wait for their flagged lanes
-REDO_CAPACITY = 2 * CHUNK  # flagged lanes gathered before they are priced together
+FLUSH_LANES = 32  # flagged lanes gathered: enough to fill the quadrature loop, price them now
+REDO_CAPACITY = CHUNK + FLUSH_LANES  # room for one more block's lanes below FLUSH_LANES
 
 
 @scalar_jit
@@ -469,6 +470,12 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                     p_block[slot, b] = block[b]
                 p_n_block[slot] = n_block
                 n_pending += 1
+                if n_redo >= FLUSH_LANES:  # a short-dated book: every block has its own
+                    _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell,
+                                   r_notional, r_base, r_coin, r_forward, r_strike,
+                                   r_log_moneyness, r_total_vol, r_discount, r_sign, r_value,
+                                   r_applies, index, row, keep_positions, position_out)
+                    n_pending = n_redo = 0
             _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell, r_notional,
                            r_base, r_coin, r_forward, r_strike, r_log_moneyness, r_total_vol,
                            r_discount, r_sign, r_value, r_applies, index, row, keep_positions,

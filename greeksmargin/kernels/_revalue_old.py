@@ -1,0 +1,439 @@
+"""Full revaluation of a book under a scenario grid: P&L per (group, scenario) cell.
+
+Positions arrive sorted by group with CSR offsets (``group_offsets[g]:group_offsets[g + 1]``), so
+each cell of the P&L matrix is owned by one iteration of the parallel loop: no write races, no
+per-thread buffers. The position x scenario matrix is written only when ``keep_positions`` is set.
+
+Units: spot, strike in quote currency per unit; expiry and time shifts in years; vol annualised
+decimal; ``notional`` = signed quantity x multiplier. P&L is in the settlement currency: quote
+currency for linear settlement, coin for inverse settlement (value in coin = value / spot, P&L in
+coin = V1 / S1 - V0 / S0).
+
+Kinds: 0 linear (the underlying or a perpetual when ``expiry_years`` is NaN, a future on the
+forward ``S e^{bT}`` otherwise; valued relative to now, so its base value is 0), 1 call, 2 put.
+American options are valued with Barone-Adesi-Whaley (a tree per cell would cost 500x more).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange, types
+from numba.extending import overload
+
+from ._american import baw1
+from ._bsm import (
+    gather_and_price,
+    plain_arguments,
+    plain_value,
+    price1,
+    price_from_parts,
+)
+from ._elementary import exp_simd, inline_jit
+from ._jit import array_jit, parallel_jit, scalar_jit
+
+ABSOLUTE = 0
+RELATIVE = 1
+CHUNK = 128  # lanes priced per vectorised loop: ~25 arrays of 1 KB stay in L1
+PAD = 16  # lanes are padded to a multiple of this (8 lanes x 2 interleaved)
+
+
+@scalar_jit
+def unit_value(spot: float, spot_now: float, strike: float, expiry_years: float,
+               expiry_now: float, vol: float, rate: float, carry: float, kind: int,
+               american: int) -> float:
+    """Value of one unit in quote currency; linear kinds relative to their value now."""
+    if kind == 0:
+        if expiry_now != expiry_now:  # NaN expiry: the underlying itself or a perpetual
+            return spot - spot_now
+        t = expiry_years if expiry_years > 0.0 else 0.0
+        return spot * math.exp(carry * t) - spot_now * math.exp(carry * expiry_now)
+    if american == 1:
+        return baw1(spot, strike, expiry_years, vol, rate, carry, kind)
+    return price1(spot, strike, expiry_years, vol, rate, carry, kind)
+
+
+@inline_jit
+def shocked_vol(vol: float, shift: float, shift_type: int, scale: float,
+                min_vol_up: float) -> float:
+    """Scenario vol: ``vol + shift`` or ``vol * (1 + shift * scale)``, floored at 0 (and at
+    ``min_vol_up`` for upward relative shocks); NaN stays NaN. Straight-line (selects only)."""
+    relative = shift_type == RELATIVE
+    shocked = vol * (1.0 + shift * scale) if relative else vol + shift
+    floor = min_vol_up if relative and shift > 0.0 else 0.0
+    return floor if shocked < floor else shocked
+
+
+_POS = "i8[::1], i1[::1], f8[::1], f8[::1], f8[::1], f8[::1], i1[::1], i1[::1], f8[::1]"
+_UND = "f8[::1], f8[::1], f8[::1]"
+_SCEN = "f8[:, ::1], f8[:, ::1], f8[:, ::1], i1[:, ::1], f8[:, ::1], f8[::1]"
+
+
+@array_jit(f"void({_POS}, {_UND}, f8[::1], i8, i8)")
+def base_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,  # type: ignore[no-untyped-def]
+               vol_scale, spot, rate, carry, out, start, stop):
+    """Serial: ``out[i]`` = value now of position ``i`` (notional x unit value, coin if inverse)."""
+    for i in range(start, stop):
+        u = underlying_index[i]
+        t0 = expiry_years[i]
+        european = kind[i] != 0 and american[i] == 0
+        if european and t0 > 0.0:
+            # the same expressions as the hoisted scenario path, so an unshifted scenario's P&L
+            # is exactly 0
+            v = price_from_parts(spot[u] * exp_simd(carry[u] * t0), strike[i],
+                                 math.log(spot[u] / strike[i]) + carry[u] * t0,
+                                 vol[i] * math.sqrt(t0), exp_simd(-rate[u] * t0), kind[i])
+        else:
+            v = unit_value(spot[u], spot[u], strike[i], t0, t0, vol[i], rate[u], carry[u],
+                           kind[i], american[i])
+        if inverse[i] == 1:  # in coin: European options as the vectorised scenario loop does it
+            v = v * (1.0 / spot[u]) if european else v / spot[u]
+        out[i] = notional[i] * v
+
+
+@parallel_jit(f"void({_POS}, {_UND}, f8[::1], i8)")
+def base_parallel(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,  # type: ignore[no-untyped-def]
+                  vol_scale, spot, rate, carry, out, n_chunks):
+    """Parallel over ``n_chunks`` contiguous chunks of :func:`base_range`."""
+    n = out.shape[0]
+    for c in prange(n_chunks):
+        base_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,
+                   vol_scale, spot, rate, carry, out, c * n // n_chunks, (c + 1) * n // n_chunks)
+
+
+@scalar_jit
+def _general_position_pnl(i, g, underlying_index, kind, strike, expiry_years, vol, notional,  # type: ignore[no-untyped-def]
+                          american, inverse, vol_scale, spot, rate, carry, spot_shift,
+                          linear_spot_shift, vol_shift, vol_shift_type, time_shift_years,
+                          min_vol_up, base, row, keep_positions, position_out):
+    # one linear or American position under every scenario of group g, added into row
+    u = underlying_index[i]
+    s0 = spot[u]
+    k = kind[i]
+    t0 = expiry_years[i]
+    for j in range(row.shape[0]):
+        dt = time_shift_years[g, j]
+        if k == 0:
+            s1 = s0 * (1.0 + linear_spot_shift[g, j])
+            v1 = unit_value(s1, s0, 0.0, t0 - dt, t0, 0.0, rate[u], carry[u], 0, 0)
+        else:
+            s1 = s0 * (1.0 + spot_shift[g, j])
+            sigma = shocked_vol(vol[i], vol_shift[g, j], vol_shift_type[g, j], vol_scale[i],
+                                min_vol_up[g])
+            v1 = unit_value(s1, s0, strike[i], t0 - dt, t0, sigma, rate[u], carry[u], k,
+                            american[i])
+        if inverse[i] == 1:
+            v1 = v1 / s1
+        pnl = notional[i] * v1 - base[i]
+        row[j] += pnl
+        if keep_positions:
+            position_out[i, j] = pnl
+
+
+def _lane(x, q):  # type: ignore[no-untyped-def]
+    """``x[q]`` for a value per lane, ``x`` for one value shared by every lane."""
+    return x[q] if isinstance(x, np.ndarray) else x
+
+
+@overload(_lane, inline="always")
+def _lane_overload(x, q):  # type: ignore[no-untyped-def]
+    if isinstance(x, types.Array):
+        return lambda x, q: x[q]
+    return lambda x, q: x
+
+
+@scalar_jit
+def _price_chunk(m, vol, scale, spot, growth, strike, forward_over_strike, log_forward_strike,  # type: ignore[no-untyped-def]
+                 sqrt_t, discount, sign, inverse, coin_per_quote, notional, base, shift,
+                 shift_type, min_vol_up, move, inverse_move, log_move, term, accurate, x2):
+    # Lanes 0 <= q < m, each a (position, scenario) pair: term[q] = its P&L by the plain formula
+    # (plain_price in its two halves), accurate[q] whether that is accurate; returns how many are
+    # not. The scenario's parts (shift, shift_type, move, inverse_move, log_move) are one value for
+    # every lane or one per lane; Numba compiles each case apart, and the shared case keeps them in
+    # registers (15% faster). Straight-line code in its own function, so LLVM vectorises it
+    # (inlined into pnl_range, the loops are not). Two loops, the normal CDF arguments passed
+    # through term and x2 (L1): one loop of both halves runs out of vector registers and spills
+    # (5-7% slower).
+    n_inaccurate = 0
+    for q in range(m):
+        sigma = shocked_vol(vol[q], _lane(shift, q), _lane(shift_type, q), scale[q], min_vol_up)
+        d1, d2, ok = plain_arguments(log_forward_strike[q] + _lane(log_move, q),
+                                     sigma * sqrt_t[q])
+        term[q] = sign[q] * d1
+        x2[q] = sign[q] * d2
+        accurate[q] = ok
+        n_inaccurate += 0 if ok else 1
+    for q in range(m):
+        lane_move = _lane(move, q)
+        value = plain_value(spot[q] * lane_move * growth[q], strike[q],
+                            forward_over_strike[q] * lane_move, term[q], x2[q], discount[q],
+                            sign[q])
+        coin = coin_per_quote[q] * (_lane(inverse_move, q) if inverse[q] else 1.0)
+        term[q] = notional[q] * (value * coin) - base[q]
+    return n_inaccurate
+
+
+@array_jit(f"void({_POS}, {_UND}, i8[::1], i8[::1], i8[::1], {_SCEN}, i8[:, ::1], f8[::1], "
+           "f8[:, ::1], b1, f8[:, ::1], i8, i8)")
+def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,  # type: ignore[no-untyped-def]
+              vol_scale, spot, rate, carry, item_group, item_start, item_stop, spot_shift,
+              linear_spot_shift, vol_shift, vol_shift_type, time_shift_years, min_vol_up,
+              scenario_order, base, partial, keep_positions, position_out, start, stop):
+    """Serial over work items ``start <= c < stop``: item ``c`` owns positions
+    ``item_start[c]:item_stop[c]`` of group ``item_group[c]`` and all its scenarios, and writes
+    their P&L per scenario (scenario value minus ``base``, the value now) to ``partial[c]``; the
+    caller adds a group's items in order.
+
+    European options go through the vectorised path, up to ``CHUNK`` positions at a time: their
+    fixed parts are gathered into contiguous lane arrays, the parts that depend only on the time
+    shift (sqrt T, discount, growth, ln(F/K)) are computed once per chunk and time shift
+    (scenarios are visited in ``scenario_order``, sorted by time shift), and
+    :func:`_price_chunk` prices a block of lanes with :func:`plain_price`'s two halves, one
+    straight-line loop each. A lane is one (position, scenario)
+    pair: a chunk of ``m`` positions is priced for ``CHUNK // m`` scenarios of the same time shift
+    at once, so a small group still fills whole vectors with independent work (a loop over a
+    dozen lanes would wait on the latency of one long chain of arithmetic). The few prices it
+    flags as inaccurate (deep in or out of the money at small total vol, zero vol, at or past
+    expiry) are redone by :func:`price_from_parts` / :func:`price1`, which return the same value
+    wherever the plain formula is accurate, so the result does not depend on the path. Each
+    scenario's terms are added in position order, whatever the blocking. Linear and American
+    positions are valued one at a time under every scenario. With ``keep_positions`` each term
+    also goes to ``position_out[i, j]`` (shape (n_positions, n_scenarios)).
+    """
+    n_scenarios = partial.shape[1]
+    index = np.empty(CHUNK, np.int64)  # book row of each position of the chunk
+    c_expiry = np.empty(CHUNK)
+    c_rate = np.empty(CHUNK)
+    c_carry = np.empty(CHUNK)
+    c_log_spot_strike = np.empty(CHUNK)
+    block = np.empty(CHUNK, np.int64)  # the scenarios of the block being priced
+    # per lane: the position's parts (replicated for each scenario of a block) ...
+    l_spot = np.empty(CHUNK)
+    l_strike = np.empty(CHUNK)
+    l_sign = np.empty(CHUNK)
+    l_vol = np.empty(CHUNK)
+    l_scale = np.empty(CHUNK)
+    l_notional = np.empty(CHUNK)
+    l_inverse = np.empty(CHUNK, np.bool_)  # inverse contracts: value in coin, divided by spot
+    l_coin_per_quote = np.empty(CHUNK)  # 1 / spot now for inverse contracts, else 1
+    l_base = np.empty(CHUNK)
+    l_t1 = np.empty(CHUNK)
+    l_sqrt_t = np.empty(CHUNK)
+    l_discount = np.empty(CHUNK)
+    l_growth = np.empty(CHUNK)
+    l_log_forward_strike = np.empty(CHUNK)
+    l_forward_over_strike = np.empty(CHUNK)
+    # ... and the scenario's
+    l_shift = np.empty(CHUNK)
+    l_shift_type = np.empty(CHUNK, np.int8)
+    l_move = np.empty(CHUNK)
+    l_inverse_move = np.empty(CHUNK)
+    l_log_move = np.empty(CHUNK)
+    l_term = np.empty(CHUNK)
+    l_accurate = np.empty(CHUNK, np.bool_)
+    l_x2 = np.empty(CHUNK)  # _price_chunk's scratch
+    # the flagged lanes the quadrature form prices, gathered (quadrature_price_range's rows)
+    r_lane = np.empty(CHUNK, np.int64)
+    r_coin = np.empty(CHUNK)
+    r_forward = np.empty(CHUNK)
+    r_strike = np.empty(CHUNK)
+    r_log_moneyness = np.empty(CHUNK)
+    r_total_vol = np.empty(CHUNK)
+    r_discount = np.empty(CHUNK)
+    r_sign = np.empty(CHUNK)
+    r_value = np.empty(CHUNK)
+    r_applies = np.empty(CHUNK, np.bool_)
+    log_move = np.empty(n_scenarios)
+    for c in range(start, stop):
+        g = item_group[c]
+        row = partial[c]
+        floor = min_vol_up[g]
+        for j in range(n_scenarios):
+            row[j] = 0.0
+            log_move[j] = math.log1p(spot_shift[g, j])
+        for chunk_start in range(item_start[c], item_stop[c], CHUNK):
+            m = 0
+            for i in range(chunk_start, min(chunk_start + CHUNK, item_stop[c])):
+                if kind[i] == 0 or american[i] == 1:
+                    _general_position_pnl(i, g, underlying_index, kind, strike, expiry_years, vol,
+                                          notional, american, inverse, vol_scale, spot, rate,
+                                          carry, spot_shift, linear_spot_shift, vol_shift,
+                                          vol_shift_type, time_shift_years, min_vol_up, base,
+                                          row, keep_positions, position_out)
+                    continue
+                u = underlying_index[i]
+                index[m] = i
+                l_spot[m] = spot[u]
+                l_strike[m] = strike[i]
+                l_sign[m] = 1.0 if kind[i] == 1 else -1.0
+                l_vol[m] = vol[i]
+                l_scale[m] = vol_scale[i]
+                l_notional[m] = notional[i]
+                l_inverse[m] = inverse[i] == 1
+                l_coin_per_quote[m] = 1.0 / spot[u] if inverse[i] == 1 else 1.0
+                l_base[m] = base[i]
+                c_expiry[m] = expiry_years[i]
+                c_rate[m] = rate[u]
+                c_carry[m] = carry[u]
+                c_log_spot_strike[m] = math.log(spot[u] / strike[i])
+                m += 1
+            if m == 0:
+                continue
+            per_block = CHUNK // m  # scenarios priced together: lanes = per_block x m <= CHUNK
+            last_dt = math.nan
+            jj = 0
+            while jj < n_scenarios:
+                dt = time_shift_years[g, scenario_order[g, jj]]
+                n_block = 0  # the next scenarios with this time shift, at most per_block
+                while (jj < n_scenarios and n_block < per_block
+                       and time_shift_years[g, scenario_order[g, jj]] == dt):
+                    block[n_block] = scenario_order[g, jj]
+                    n_block += 1
+                    jj += 1
+                new_shift = dt != last_dt
+                if new_shift:  # the parts that depend on the time shift, once per chunk
+                    last_dt = dt
+                    for q in range(m):
+                        t1 = c_expiry[q] - dt
+                        l_t1[q] = t1
+                        l_sqrt_t[q] = math.sqrt(t1)  # NaN past expiry: flagged below
+                        l_discount[q] = exp_simd(-c_rate[q] * t1)
+                        l_growth[q] = exp_simd(c_carry[q] * t1)
+                        l_log_forward_strike[q] = c_log_spot_strike[q] + c_carry[q] * t1
+                        l_forward_over_strike[q] = l_spot[q] * l_growth[q] / l_strike[q]
+                    for lane in range(m, per_block * m):  # replicate for the block's scenarios
+                        q = lane % m
+                        l_spot[lane] = l_spot[q]
+                        l_strike[lane] = l_strike[q]
+                        l_sign[lane] = l_sign[q]
+                        l_vol[lane] = l_vol[q]
+                        l_scale[lane] = l_scale[q]
+                        l_notional[lane] = l_notional[q]
+                        l_inverse[lane] = l_inverse[q]
+                        l_coin_per_quote[lane] = l_coin_per_quote[q]
+                        l_base[lane] = l_base[q]
+                        l_t1[lane] = l_t1[q]
+                        l_sqrt_t[lane] = l_sqrt_t[q]
+                        l_discount[lane] = l_discount[q]
+                        l_growth[lane] = l_growth[q]
+                        l_log_forward_strike[lane] = l_log_forward_strike[q]
+                        l_forward_over_strike[lane] = l_forward_over_strike[q]
+                n_lanes = n_block * m
+                if n_block > 1:  # the scenarios' parts per lane
+                    for b in range(n_block):
+                        j = block[b]
+                        move = 1.0 + spot_shift[g, j]
+                        inverse_move = 1.0 / move
+                        shift = vol_shift[g, j]
+                        shift_type = vol_shift_type[g, j]
+                        lm = log_move[j]
+                        for lane in range(b * m, (b + 1) * m):
+                            l_shift[lane] = shift
+                            l_shift_type[lane] = shift_type
+                            l_move[lane] = move
+                            l_inverse_move[lane] = inverse_move
+                            l_log_move[lane] = lm
+                # pad to whole vectors with harmless lanes (at the money, 1000 years, notional
+                # 0): a scalar remainder loop would cost as much as the vector body. Full blocks
+                # keep the padding set after the last replication; a short block (the last of
+                # its time shift) pads from its own end
+                padded = min(CHUNK, (n_lanes + PAD - 1) // PAD * PAD)
+                for lane in range(n_lanes if n_block < per_block or new_shift else padded,
+                                  padded):
+                    l_spot[lane] = l_strike[lane] = l_sign[lane] = l_vol[lane] = 1.0
+                    l_scale[lane] = l_coin_per_quote[lane] = l_discount[lane] = 1.0
+                    l_growth[lane] = l_forward_over_strike[lane] = 1.0
+                    l_notional[lane] = l_base[lane] = l_log_forward_strike[lane] = 0.0
+                    l_t1[lane] = 1000.0
+                    l_sqrt_t[lane] = math.sqrt(1000.0)
+                    l_inverse[lane] = False
+                    l_shift[lane] = l_log_move[lane] = 0.0
+                    l_shift_type[lane] = ABSOLUTE
+                    l_move[lane] = l_inverse_move[lane] = 1.0
+                if n_block > 1:
+                    n_inaccurate = _price_chunk(
+                        padded, l_vol, l_scale, l_spot, l_growth, l_strike, l_forward_over_strike,
+                        l_log_forward_strike, l_sqrt_t, l_discount, l_sign, l_inverse,
+                        l_coin_per_quote, l_notional, l_base, l_shift, l_shift_type, floor, l_move,
+                        l_inverse_move, l_log_move, l_term, l_accurate, l_x2)
+                else:  # one scenario: its parts are shared by every lane
+                    j = block[0]
+                    move = 1.0 + spot_shift[g, j]
+                    n_inaccurate = _price_chunk(
+                        padded, l_vol, l_scale, l_spot, l_growth, l_strike, l_forward_over_strike,
+                        l_log_forward_strike, l_sqrt_t, l_discount, l_sign, l_inverse,
+                        l_coin_per_quote, l_notional, l_base, vol_shift[g, j], vol_shift_type[g, j],
+                        floor, move, 1.0 / move, log_move[j], l_term, l_accurate, l_x2)
+                if n_inaccurate > 0:
+                    # the flagged lanes: gathered and priced in one vectorised loop where the
+                    # quadrature form applies (a book of short expiries under large moves has
+                    # nearly half its lanes here), the rest (at or past expiry, zero vol, edge
+                    # cases) one at a time
+                    n_redo = 0
+                    for b in range(n_block):
+                        j = block[b]
+                        move = 1.0 + spot_shift[g, j]
+                        coin_move = 1.0 / move  # inverse contracts: per coin of the scenario
+                        for lane in range(b * m, (b + 1) * m):
+                            if l_accurate[lane]:
+                                continue
+                            sigma = shocked_vol(l_vol[lane], vol_shift[g, j], vol_shift_type[g, j],
+                                                l_scale[lane], floor)
+                            coin = l_coin_per_quote[lane] * (coin_move if l_inverse[lane] else 1.0)
+                            if l_t1[lane] > 0.0:
+                                r_lane[n_redo] = lane
+                                r_coin[n_redo] = coin
+                                r_forward[n_redo] = l_spot[lane] * move * l_growth[lane]
+                                r_strike[n_redo] = l_strike[lane]
+                                r_log_moneyness[n_redo] = l_log_forward_strike[lane] + log_move[j]
+                                r_total_vol[n_redo] = sigma * l_sqrt_t[lane]
+                                r_discount[n_redo] = l_discount[lane]
+                                r_sign[n_redo] = l_sign[lane]
+                                n_redo += 1
+                            else:
+                                q = lane - b * m
+                                value = price1(l_spot[lane] * move, l_strike[lane], l_t1[lane],
+                                               sigma, c_rate[q], c_carry[q], kind[index[q]])
+                                l_term[lane] = l_notional[lane] * (value * coin) - l_base[lane]
+                    gather_and_price(n_redo, r_forward, r_strike, r_log_moneyness, r_total_vol,
+                                     r_discount, r_sign, r_value, r_applies)
+                    for k in range(n_redo):
+                        lane = r_lane[k]
+                        l_term[lane] = (l_notional[lane] * (r_value[k] * r_coin[k])
+                                        - l_base[lane])
+                for b in range(n_block):
+                    j = block[b]
+                    first = b * m
+                    if keep_positions:
+                        for q in range(m):
+                            position_out[index[q], j] = l_term[first + q]
+                    # four running sums: no loop-carried latency chain, and a fixed order
+                    total0 = total1 = total2 = total3 = 0.0
+                    q = 0
+                    while q + 4 <= m:
+                        total0 += l_term[first + q]
+                        total1 += l_term[first + q + 1]
+                        total2 += l_term[first + q + 2]
+                        total3 += l_term[first + q + 3]
+                        q += 4
+                    while q < m:
+                        total0 += l_term[first + q]
+                        q += 1
+                    row[j] += (total0 + total1) + (total2 + total3)
+
+
+@parallel_jit(f"void({_POS}, {_UND}, i8[::1], i8[::1], i8[::1], {_SCEN}, i8[:, ::1], f8[::1], "
+              "f8[:, ::1], b1, f8[:, ::1], i8)")
+def pnl_parallel(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,  # type: ignore[no-untyped-def]
+                 vol_scale, spot, rate, carry, item_group, item_start, item_stop, spot_shift,
+                 linear_spot_shift, vol_shift, vol_shift_type, time_shift_years, min_vol_up,
+                 scenario_order, base, partial, keep_positions, position_out, n_chunks):
+    """Parallel over ``n_chunks`` contiguous chunks of the work items of :func:`pnl_range`."""
+    n_items = partial.shape[0]
+    for c in prange(n_chunks):
+        pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,
+                  vol_scale, spot, rate, carry, item_group, item_start, item_stop, spot_shift,
+                  linear_spot_shift, vol_shift, vol_shift_type, time_shift_years, min_vol_up,
+                  scenario_order, base, partial, keep_positions, position_out,
+                  c * n_items // n_chunks, (c + 1) * n_items // n_chunks)
