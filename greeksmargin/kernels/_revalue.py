@@ -39,7 +39,7 @@ CHUNK = 128  # lanes priced per vectorised loop: ~25 arrays of 1 KB stay in L1
 PAD = 16  # lanes are padded to a multiple of this (8 lanes x 2 interleaved)
 PENDING = 16  # priced blocks whose sums wait for their flagged lanes
 FLUSH_LANES = 32  # flagged lanes gathered: enough to fill the quadrature loop, price them now
-REDO_CAPACITY = CHUNK + FLUSH_LANES  # room for one more block's lanes below FLUSH_LANES
+REDO_CAPACITY = CHUNK + FLUSH_LANES  # below FLUSH_LANES before a block + its lanes, 16-lane passes
 
 
 @scalar_jit
@@ -190,18 +190,20 @@ def _price_chunk(m, vol, scale, spot, growth, strike, forward_over_strike, log_f
 
 
 @scalar_jit
-def _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell, r_notional,  # type: ignore[no-untyped-def]
-                   r_base, r_coin, r_forward, r_strike, r_log_moneyness, r_total_vol, r_discount,
-                   r_sign, r_value, r_applies, index, row, keep_positions, position_out):
+def _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell, r_coin, r_forward,  # type: ignore[no-untyped-def]
+                   r_strike, r_log_moneyness, r_total_vol, r_discount, r_sign, r_value, r_applies,
+                   index, notional, base, row, keep_positions, position_out):
     # the pending blocks of pnl_range: price their gathered flagged lanes (gather_and_price:
     # the quadrature form vectorised where it applies, price_from_parts for the rest; its bits),
-    # put their terms in place, then add each block's scenario sums to row in the order the
-    # blocks were priced (the same sums, in the same order, as adding each block at once)
+    # put their terms in place (lane's position index[lane % m]), then add each block's scenario
+    # sums to row in the order the blocks were priced (the same sums, in the same order, as
+    # adding each block at once)
     gather_and_price(n_redo, r_forward, r_strike, r_log_moneyness, r_total_vol, r_discount,
                      r_sign, r_value, r_applies)
     for k in range(n_redo):
-        p_term[r_cell[k] // CHUNK, r_cell[k] % CHUNK] = (r_notional[k] * (r_value[k] * r_coin[k])
-                                                        - r_base[k])
+        lane = r_cell[k] % CHUNK
+        i = index[lane % m]
+        p_term[r_cell[k] // CHUNK, lane] = notional[i] * (r_value[k] * r_coin[k]) - base[i]
     for slot in range(n_pending):
         term = p_term[slot]
         for b in range(p_n_block[slot]):
@@ -261,7 +263,6 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
     c_rate = np.empty(CHUNK)
     c_carry = np.empty(CHUNK)
     c_log_spot_strike = np.empty(CHUNK)
-    block = np.empty(CHUNK, np.int64)  # the scenarios of the block being priced
     # per lane: the position's parts (replicated for each scenario of a block) ...
     l_spot = np.empty(CHUNK)
     l_strike = np.empty(CHUNK)
@@ -286,14 +287,13 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
     l_log_move = np.empty(CHUNK)
     l_accurate = np.empty(CHUNK, np.bool_)
     l_x2 = np.empty(CHUNK)  # _price_chunk's scratch
-    # the priced blocks waiting for their flagged lanes: terms per lane, scenarios
+    # the priced blocks waiting for their flagged lanes (and the one being priced, in the next
+    # slot): terms per lane, scenarios
     p_term = np.empty((PENDING, CHUNK))
     p_block = np.empty((PENDING, CHUNK), np.int64)
     p_n_block = np.empty(PENDING, np.int64)
     # their flagged lanes, gathered (quadrature_price_range's rows); r_cell = slot x CHUNK + lane
     r_cell = np.empty(REDO_CAPACITY, np.int64)
-    r_notional = np.empty(REDO_CAPACITY)
-    r_base = np.empty(REDO_CAPACITY)
     r_coin = np.empty(REDO_CAPACITY)
     r_forward = np.empty(REDO_CAPACITY)
     r_strike = np.empty(REDO_CAPACITY)
@@ -345,6 +345,17 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
             n_pending = 0  # blocks priced, not yet added to row
             n_redo = 0  # their flagged lanes gathered
             while jj < n_scenarios:
+                # price the pending blocks' flagged lanes once there are enough to fill the
+                # vectorised loop (a short-dated book: every block) or no slot is left
+                if n_pending == PENDING or n_redo >= FLUSH_LANES:
+                    _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell,
+                                   r_coin, r_forward, r_strike, r_log_moneyness, r_total_vol,
+                                   r_discount, r_sign, r_value, r_applies, index, notional, base,
+                                   row, keep_positions, position_out)
+                    n_pending = n_redo = 0
+                slot = n_pending
+                l_term = p_term[slot]
+                block = p_block[slot]  # the scenarios of this block
                 dt = time_shift_years[g, scenario_order[g, jj]]
                 n_block = 0  # the next scenarios with this time shift, at most per_block
                 while (jj < n_scenarios and n_block < per_block
@@ -352,14 +363,6 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                     block[n_block] = scenario_order[g, jj]
                     n_block += 1
                     jj += 1
-                if n_pending == PENDING or n_redo + n_block * m > REDO_CAPACITY:
-                    _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell,
-                                   r_notional, r_base, r_coin, r_forward, r_strike,
-                                   r_log_moneyness, r_total_vol, r_discount, r_sign, r_value,
-                                   r_applies, index, row, keep_positions, position_out)
-                    n_pending = n_redo = 0
-                slot = n_pending
-                l_term = p_term[slot]
                 new_shift = dt != last_dt
                 if new_shift:  # the parts that depend on the time shift, once per chunk
                     last_dt = dt
@@ -451,8 +454,6 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                             coin = l_coin_per_quote[lane] * (coin_move if l_inverse[lane] else 1.0)
                             if l_t1[lane] > 0.0:
                                 r_cell[n_redo] = slot * CHUNK + lane
-                                r_notional[n_redo] = l_notional[lane]
-                                r_base[n_redo] = l_base[lane]
                                 r_coin[n_redo] = coin
                                 r_forward[n_redo] = l_spot[lane] * move * l_growth[lane]
                                 r_strike[n_redo] = l_strike[lane]
@@ -466,19 +467,11 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                                 value = price1(l_spot[lane] * move, l_strike[lane], l_t1[lane],
                                                sigma, c_rate[q], c_carry[q], kind[index[q]])
                                 l_term[lane] = l_notional[lane] * (value * coin) - l_base[lane]
-                for b in range(n_block):
-                    p_block[slot, b] = block[b]
                 p_n_block[slot] = n_block
                 n_pending += 1
-                if n_redo >= FLUSH_LANES:  # a short-dated book: every block has its own
-                    _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell,
-                                   r_notional, r_base, r_coin, r_forward, r_strike,
-                                   r_log_moneyness, r_total_vol, r_discount, r_sign, r_value,
-                                   r_applies, index, row, keep_positions, position_out)
-                    n_pending = n_redo = 0
-            _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell, r_notional,
-                           r_base, r_coin, r_forward, r_strike, r_log_moneyness, r_total_vol,
-                           r_discount, r_sign, r_value, r_applies, index, row, keep_positions,
+            _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell, r_coin,
+                           r_forward, r_strike, r_log_moneyness, r_total_vol, r_discount, r_sign,
+                           r_value, r_applies, index, notional, base, row, keep_positions,
                            position_out)
 
 
