@@ -19,7 +19,7 @@ import numpy as np
 from common import replace_section  # same folder: run as benchmarks/<name>.py
 
 from greeksmargin import Book, MarketData, ScenarioGrid, methodology
-from greeksmargin.account import Account, Collateral
+from greeksmargin.accounts.account import Account, Collateral
 
 ROUNDS = 15
 

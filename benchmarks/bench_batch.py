@@ -1,7 +1,7 @@
 """Batch margining throughput: accounts/s in one process and on a LocalCluster of 1 and 2
 worker processes, against the plain in-process loop (one compute_margin per account).
 
-Synthetic accounts from ``greeksmargin.synthetic`` (about 6 positions each), OCC TIMS preset.
+Synthetic accounts from ``greeksmargin.io.synthetic`` (about 6 positions each), OCC TIMS preset.
 Results are checked equal (1e-12) before timing. Appends a "Batch margining" section to
 ``docs/benchmarks.md``. Run: ``python benchmarks/bench_batch.py [--max 100000]``.
 """
@@ -16,8 +16,8 @@ import numpy as np
 from common import replace_section  # same folder: run as benchmarks/<name>.py
 
 from greeksmargin import MarketData, compute_margin, methodology, read_book
-from greeksmargin.batch import margin_accounts, margin_batch
-from greeksmargin.synthetic import generate_accounts
+from greeksmargin.front.batch import margin_accounts, margin_batch
+from greeksmargin.io.synthetic import generate_accounts
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
             # warm the workers: import the package, load the cached kernels
-            client.run(lambda: __import__("greeksmargin.batch"))
+            client.run(lambda: __import__("greeksmargin.front.batch"))
             for row in rows:
                 positions, market, expected = data[row["accounts"]]
                 ddf = dd.from_pandas(positions, npartitions=max(2, row["accounts"] // 5_000),

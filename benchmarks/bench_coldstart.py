@@ -17,7 +17,7 @@ import time
 
 from common import replace_section  # same folder: run as benchmarks/<name>.py
 
-COMMAND = [sys.executable, "-m", "greeksmargin.cli", "margin", "--sample"]
+COMMAND = [sys.executable, "-m", "greeksmargin.front.cli", "margin", "--sample"]
 
 
 def run(env: dict[str, str]) -> float:

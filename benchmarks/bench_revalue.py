@@ -1,4 +1,4 @@
-"""Grid revaluation benchmark: greeksmargin.revalue against a straightforward Numba loop and
+"""Grid revaluation benchmark: greeksmargin.measures.revalue against a straightforward Numba loop and
 NumPy + scipy.special.ndtr, in one run, on the case issue 7 measures (100,000 European options x
 105 scenarios: 21 spot x 5 vol shocks), P&L per scenario summed over the book.
 
@@ -25,7 +25,8 @@ from common import (  # same folder: run as benchmarks/<name>.py
 )
 from scipy.special import ndtr
 
-from greeksmargin import Book, MarketData, ScenarioGrid, ShiftType, revalue
+from greeksmargin import Book, MarketData, ScenarioGrid, ShiftType
+from greeksmargin.measures.revalue import revalue
 
 N_POSITIONS = 100_000
 FLOPS_PER_REVALUATION = 140
@@ -146,7 +147,7 @@ def short_book_section(grid) -> list[str]:
     worst = check_prices_against_reference(resolved, grid)
     share = off_plain_share(resolved, grid)
     numba.set_num_threads(2)
-    times = interleaved({"greeksmargin.revalue (2 thr)": lambda: revalue(resolved, grid),
+    times = interleaved({"greeksmargin.measures.revalue (2 thr)": lambda: revalue(resolved, grid),
                          "straightforward Numba loop (2 thr)": lambda: straightforward_numba(*args)})
     cells = N_POSITIONS * grid.n_scenarios
     lines = ["", "### Book expiring within a week", "",
@@ -187,12 +188,12 @@ def main() -> None:
     for threads in (1, 2):
         numba.set_num_threads(threads)
         rows.update({f"{name} ({threads} thr)": t for name, t in interleaved({
-            "greeksmargin.revalue": lambda: revalue(resolved, grid),
+            "greeksmargin.measures.revalue": lambda: revalue(resolved, grid),
             "straightforward Numba loop": lambda: straightforward_numba(*args),
         }).items()})
     rows.update(interleaved({"NumPy + scipy.special.ndtr, chunked": lambda: numpy_pnl(*args)}, 2))
     short_lines = short_book_section(grid)
-    ours = cells / rows["greeksmargin.revalue (2 thr)"]
+    ours = cells / rows["greeksmargin.measures.revalue (2 thr)"]
     plain = cells / rows["straightforward Numba loop (2 thr)"]
     numpy_rate = cells / rows["NumPy + scipy.special.ndtr, chunked"]
     lines = ["## Revaluation (`python benchmarks/bench_revalue.py`)", "",

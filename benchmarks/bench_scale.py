@@ -18,7 +18,8 @@ import tracemalloc
 import numpy as np
 from common import replace_section  # same folder: run as benchmarks/<name>.py
 
-from greeksmargin import Book, MarketData, ScenarioGrid, ShiftType, revalue
+from greeksmargin import Book, MarketData, ScenarioGrid, ShiftType
+from greeksmargin.measures.revalue import revalue
 
 UNDERLYINGS = [f"U{k}" for k in range(10)]
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from greeksmargin import history, methodology
-from greeksmargin.backtest import STRATEGIES, backtest, dynamic_range_grid, ewma_vol, static_grid
+from greeksmargin import methodology
+from greeksmargin.analysis.backtest import STRATEGIES, backtest, dynamic_range_grid, ewma_vol, static_grid
+from greeksmargin.io import history
 
 
 def main() -> int:

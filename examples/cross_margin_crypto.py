@@ -15,8 +15,9 @@ import sys
 import numpy as np
 import pandas as pd
 
-from greeksmargin import MarketData, compute_margin, estimate, methodology, read_book
-from greeksmargin import crossmargin as cm
+from greeksmargin import MarketData, compute_margin, methodology, read_book
+from greeksmargin.analysis import estimate
+from greeksmargin.margin import crossmargin as cm
 
 MARKET = MarketData("2024-06-17T10:00:00", ["BTC", "ETH"], [66_500.0, 3_550.0], 0.0, 0.0,
                     [0.55, 0.65])

@@ -20,8 +20,10 @@ import sys
 import numpy as np
 import pandas as pd
 
-from greeksmargin import Book, MarketData, ScenarioGrid, compute_margin, estimate, revalue
-from greeksmargin import crossmargin as cm
+from greeksmargin import Book, MarketData, ScenarioGrid, compute_margin
+from greeksmargin.analysis import estimate
+from greeksmargin.margin import crossmargin as cm
+from greeksmargin.measures.revalue import revalue
 
 NAMES = ["IDX", "A", "B", "C"]
 TRUE_BETAS = {"A": 1.2, "B": 0.9, "C": 1.1}

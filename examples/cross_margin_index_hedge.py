@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 from greeksmargin import Book, MarketData, compute_margin, methodology
-from greeksmargin import crossmargin as cm
+from greeksmargin.margin import crossmargin as cm
 
 EXPIRY = np.datetime64("2025-09-19T20:00:00", "s")
 ES_EXPIRY = np.datetime64("2025-09-19T13:30:00", "s")

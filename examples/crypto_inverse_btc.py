@@ -18,8 +18,9 @@ import sys
 import numpy as np
 import pandas as pd
 
-from greeksmargin import MarketData, compute_margin, methodology, read_book, revalue
+from greeksmargin import MarketData, compute_margin, methodology, read_book
 from greeksmargin.enums import Settlement
+from greeksmargin.measures.revalue import revalue
 from greeksmargin.pricing import greeks
 
 SPOT = 66_500.0

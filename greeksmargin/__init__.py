@@ -11,7 +11,6 @@ derivatives, desk units carry their unit in the name (``theta_per_day``).
 from importlib.metadata import PackageNotFoundError, version
 
 from . import methodology
-from .book import Book, Failure, LoadResult, ResolvedBook, read_book
 from .enums import ExerciseStyle, IVStatus, OptionKind, Settlement, ShiftType
 from .errors import (
     GreeksMarginError,
@@ -20,12 +19,13 @@ from .errors import (
     MarketDataError,
     MethodologyError,
 )
-from .margin import MarginResult, compute_margin, margin_from_pnl
-from .market import MarketData, VolSurface
+from .margin.result import MarginResult, compute_margin, margin_from_pnl
+from .measures.revalue import PnLMatrix, revalue
 from .methodology import Methodology
+from .model.book import Book, Failure, LoadResult, ResolvedBook, read_book
+from .model.market import MarketData, VolSurface
+from .model.scenarios import ScenarioGrid, VolScaling
 from .pricing import Greeks, ImpliedVol, greeks, implied_vol, price
-from .revalue import PnLMatrix, revalue
-from .scenarios import ScenarioGrid, VolScaling
 
 try:
     __version__ = version("greeksmargin")

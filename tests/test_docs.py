@@ -19,11 +19,11 @@ MODULES = [
     "greeksmargin.pricing.black76",
     "greeksmargin.pricing.garman_kohlhagen",
     "greeksmargin.pricing.american",
-    "greeksmargin.scenarios",
-    "greeksmargin.market",
-    "greeksmargin.symbols",
-    "greeksmargin.margin",
-    "greeksmargin.samples",
+    "greeksmargin.model.scenarios",
+    "greeksmargin.model.market",
+    "greeksmargin.io.symbols",
+    "greeksmargin.margin.result",
+    "greeksmargin.io.samples",
 ]
 
 

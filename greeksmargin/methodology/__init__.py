@@ -2,7 +2,7 @@
 
 Each preset cites the section of ``METHODOLOGIES.md`` (shipped as ``docs/methodology.md``) it
 follows, and carries its name, version and every parameter value, which
-:class:`~greeksmargin.margin.MarginResult` reports. Numbers tagged [I] there are documented
+:class:`~greeksmargin.margin.result.MarginResult` reports. Numbers tagged [I] there are documented
 defaults that a user can override, not claims of exactness.
 
 - ``occ_tims``: OCC TIMS / Cboe customer portfolio margin (section 1): 10 equidistant price points
@@ -25,10 +25,10 @@ import numpy as np
 
 from ..enums import ShiftType
 from ..errors import MethodologyError
-from ..scenarios import ScenarioGrid, VolScaling
+from ..model.scenarios import ScenarioGrid, VolScaling
 
 if TYPE_CHECKING:
-    from ..book import ResolvedBook
+    from ..model.book import ResolvedBook
 
 __all__ = ["Methodology", "occ_tims", "span", "deribit", "get", "PRESETS", "OCC_RANGES",
            "DERIBIT_PARAMETERS"]

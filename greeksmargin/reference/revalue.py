@@ -1,6 +1,6 @@
 """Reference revaluation: a plain loop over positions and scenarios with ``scipy.stats.norm``.
 
-Shares no code with :mod:`greeksmargin.kernels` or :mod:`greeksmargin.revalue` (not even the
+Shares no code with :mod:`greeksmargin.kernels` or :mod:`greeksmargin.measures.revalue` (not even the
 vol-shock rule), so a bug in either shows up as a difference. European options and linear
 instruments only; slow by design (tests only).
 """

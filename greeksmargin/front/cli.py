@@ -1,0 +1,603 @@
+"""Command-line shell over the public API: parse, call, format. Nothing else lives here.
+
+``greeksmargin margin [BOOK | --sample] [--market FILE] [--preset NAME | --grid FILE]
+[--by group|underlying|position] [--format table|csv|json]`` margins a book; ``greeksmargin
+risk-matrix ...`` shows P&L on a vol x spot grid with the worst cell marked.
+``greeksmargin greeks [BOOK.csv | --sample] [--format table|csv|json] [--american]`` prices a
+positions file (one option per row) and prints per-position prices and Greeks in desk units and
+position totals per underlying. Bad rows are reported one line each on stderr with exit status 2.
+
+``-q/--quiet`` and ``-v/--verbose`` go before or after the subcommand: quiet drops progress bars
+and informational messages (the result and any refused rows still print); verbose logs each step
+with its timing on stderr (``-vv`` adds the kernels). Progress bars (batch, backtest) show only
+when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__, methodology
+from ..enums import OptionKind, ShiftType
+from ..errors import InputError, MethodologyError
+from ..io.samples import sample_paths
+from ..io.tables import read_table
+from ..margin.result import MarginResult, compute_margin
+from ..measures.revalue import revalue
+from ..methodology import Methodology
+from ..model.book import Book, Failure, read_book
+from ..model.market import MarketData
+from ..model.scenarios import ScenarioGrid
+from ..pricing import american, black_scholes_merton
+
+REQUIRED = ("position_id", "underlying", "kind", "strike", "expiry_years", "quantity",
+            "multiplier", "spot", "vol", "rate")
+EXIT_BAD_INPUT = 2
+
+
+def sample_path() -> Path:
+    """Path of the sample book that ships with the package."""
+    return Path(str(resources.files("greeksmargin") / "data" / "sample_options.csv"))
+
+
+_log = logging.getLogger("greeksmargin.front.cli")
+sample_margin_paths = sample_paths  # the sample margin book and its market file
+
+
+def _load(args: argparse.Namespace
+          ) -> tuple[Book, MarketData, tuple[Failure, ...], pd.DataFrame, pd.DataFrame]:
+    """Book, market, refused rows, and the market and book tables as read."""
+    if args.book is None:
+        book_path, market_path = sample_margin_paths()
+        market_path = Path(args.market) if args.market else market_path
+    else:
+        book_path = Path(args.book)
+        if not args.market:
+            raise InputError("--market FILE is required with a book file (one row per underlying:"
+                             " underlying, spot, rate, dividend_yield or carry, vol, valuation)")
+        market_path = Path(args.market)
+    frame = read_table(book_path, "book")
+    loaded = read_book(frame, venue=args.venue, on_invalid=args.on_invalid)
+    market_frame = read_table(market_path, "market")
+    market = MarketData.from_frame(market_frame, valuation=args.valuation)
+    # per-position vols or prices in the book file are market data for those positions
+    ids = [str(x) for x in loaded.value.position_id]
+    if "position_id" in frame.columns:
+        by_id = frame.assign(position_id=frame["position_id"].astype(str)).set_index("position_id")
+        extra = {}
+        for col in ("vol", "option_price"):
+            if col in by_id.columns:
+                values = by_id[col].reindex(ids)
+                extra[col] = {k: float(v) for k, v in values.items() if pd.notna(v)}
+        market = market.with_position_data(extra.get("vol"), extra.get("option_price"))
+    _log.info("read %s: %d positions (%d rows refused); %s: %d underlyings, valuation %s",
+              book_path, loaded.value.n_positions, len(loaded.failures), market_path,
+              market.n_underlyings, market.valuation)
+    return loaded.value, market, loaded.failures, market_frame, frame
+
+
+def _methodology(args: argparse.Namespace, market_frame: pd.DataFrame) -> Methodology | ScenarioGrid:
+    if args.grid:
+        return ScenarioGrid.from_frame(read_table(Path(args.grid), "grid"), name=args.grid)
+    name = args.preset
+    if name == "occ-tims":
+        classes = {}
+        if "product_class" in market_frame.columns:
+            classes = {str(u): str(c) for u, c in zip(market_frame["underlying"],
+                                                      market_frame["product_class"], strict=True)
+                       if pd.notna(c)}
+        return methodology.occ_tims(classes)
+    if name == "span":
+        return methodology.span(args.psr, args.vsr)
+    return methodology.get(name)
+
+
+def _cmd_margin(args: argparse.Namespace) -> int:
+    book, market, failures, market_frame, _ = _load(args)
+    method = _methodology(args, market_frame)
+    by_position = args.by == "position"
+    result = compute_margin(book, market, method, by="underlying" if args.by == "underlying"
+                            else "group", keep_positions=by_position, excluded=failures)
+    for failure in failures:
+        print(f"greeksmargin: excluded: {failure}", file=sys.stderr)
+    table = result.to_frame().reset_index()
+    if by_position:
+        table = _position_table(result)
+    if args.format == "json":
+        out = result.to_dict()
+        if by_position:
+            out["positions"] = table.to_dict("records")
+        json.dump(out, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    elif args.format == "csv":
+        table.to_csv(sys.stdout, index=False)
+    else:
+        m = result.methodology
+        print(f"methodology: {m.get('name')} {m.get('version', '')}  {m.get('source', '')}".rstrip())
+        print(f"valuation: {market.valuation}  positions: {book.n_positions}"
+              + (f"  EXCLUDED: {len(failures)} rows (see stderr)" if failures else ""))
+        with pd.option_context("display.width", 200, "display.max_columns", 50,
+                               "display.float_format", "{:,.2f}".format):
+            print(table.to_string(index=False))
+        print(f"total initial margin: {result.total:,.2f} {result.total_currency}"
+              f"   maintenance: {result.total_maintenance:,.2f} {result.total_currency}")
+    return 0
+
+
+def _position_table(result: MarginResult) -> pd.DataFrame:
+    # each position's P&L at its group's worst scenario, and its own worst loss on the grid
+    pnl = result.pnl
+    assert pnl is not None and pnl.position_values is not None and pnl.position_group is not None
+    rows = []
+    for i, pid in enumerate(pnl.position_id):  # type: ignore[arg-type]
+        g = int(pnl.position_group[i])
+        j = int(result.worst_scenario[g])
+        rows.append({"position_id": str(pid), "group": result.group_labels[g],
+                     "worst_scenario": result.worst_label[g],
+                     "pnl_at_group_worst": float(pnl.position_values[i, j]),
+                     "own_worst_loss": float(max(0.0, -pnl.position_values[i].min()))})
+    return pd.DataFrame(rows)
+
+
+def _cmd_risk_matrix(args: argparse.Namespace) -> int:
+    book, market, failures, _, _ = _load(args)
+    spots = np.linspace(-args.spot_range, args.spot_range, args.spot_points)
+    vols = np.array(args.vol_shifts)
+    grid = ScenarioGrid.product(spots, vols, vol_shift_type=ShiftType.RELATIVE,
+                                time_shift_years=args.days / 365.0, name="risk matrix")
+    resolved = book.resolve(market)
+    pnl = revalue(resolved, grid)
+    if len(set(pnl.currency)) != 1 and args.group is None:
+        raise InputError(f"groups settle in {sorted(set(pnl.currency))}; pick one with --group")
+    if args.group is not None:
+        if args.group not in pnl.row_labels:
+            raise InputError(f"unknown group {args.group!r}; groups: {', '.join(pnl.row_labels)}")
+        values = pnl.values[pnl.row_labels.index(args.group)]
+        title = f"group {args.group} ({pnl.currency[pnl.row_labels.index(args.group)]})"
+    else:
+        values = pnl.values.sum(axis=0)
+        title = f"whole book ({pnl.currency[0]})"
+    matrix = values.reshape(spots.size, vols.size).T  # rows: vol shifts, columns: spot shifts
+    frame = pd.DataFrame(matrix, index=pd.Index([f"vol {v:+.0%}" for v in vols], name="vol"),
+                         columns=[f"{s:+.1%}" for s in spots])
+    worst = np.unravel_index(int(np.argmin(matrix)), matrix.shape)
+    if args.format == "csv":
+        frame.to_csv(sys.stdout)
+    elif args.format == "json":
+        json.dump({"title": title, "spot_shifts": spots.tolist(), "vol_shifts": vols.tolist(),
+                   "pnl": matrix.tolist(), "worst": {"vol_shift": float(vols[worst[0]]),
+                                                     "spot_shift": float(spots[worst[1]]),
+                                                     "pnl": float(matrix[worst])}},
+                  sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        cells = frame.map(lambda v: f"{v:,.0f}")
+        cells.iloc[worst] = cells.iloc[worst] + "*"
+        print(f"P&L of {title}; rows vol shift (relative), columns spot shift;"
+              f" time +{args.days:g} d; * = worst cell")
+        print(cells.to_string())
+    return 0
+
+
+def _cross_margin_inputs(frame: pd.DataFrame, market_frame: pd.DataFrame, market: MarketData
+                         ) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    """Strategies (a ``strategy`` book column) and product groups (a ``product_group`` market
+    column) for the isolated-vs-cross comparison; None where the files have no such column."""
+    strategy_of = None
+    if "strategy" in frame.columns and "position_id" in frame.columns:
+        strategy_of = {str(p): str(s) if pd.notna(s) else str(p)
+                       for p, s in zip(frame["position_id"], frame["strategy"], strict=True)}
+    product_group_of = None
+    if "product_group" in market_frame.columns:
+        product_group_of = {}
+        for _, row in market_frame.iterrows():
+            if pd.notna(row["product_group"]):
+                group = market.group_of.get(str(row["underlying"]), str(row["underlying"]))
+                product_group_of[group] = str(row["product_group"])
+    return strategy_of, product_group_of
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from ..margin import crossmargin
+
+    book, market, failures, market_frame, frame = _load(args)
+    if failures:
+        raise InputError(f"compare needs the whole book; {len(failures)} rows are invalid")
+    method = _methodology(args, market_frame)
+    strategy_of, product_group_of = _cross_margin_inputs(frame, market_frame, market)
+    correlation = None
+    if args.correlation:
+        raw = read_table(Path(args.correlation), "correlation")
+        table = raw.set_index(raw.columns[0])
+        missing = [u for u in market.underlyings if u not in table.index or u not in table.columns]
+        if missing:
+            raise InputError(f"correlation file lacks underlyings {missing}")
+        correlation = table.loc[list(market.underlyings), list(market.underlyings)].to_numpy(float)
+    rows = crossmargin.compare(book, market, method, strategy_of=strategy_of,
+                               product_group_of=product_group_of, offset=args.offset,
+                               correlation=correlation)
+    table = crossmargin.compare_frame(rows)
+    if args.plot:
+        from .plots import plot_compare
+
+        plot_compare(rows, args.plot, currency=market.quote_currency)
+    if args.format == "json":
+        json.dump(table.to_dict("records"), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.format == "csv":
+        table.to_csv(sys.stdout, index=False)
+    else:
+        shown = table.assign(saving_vs_isolated=table["saving_vs_isolated"].map("{:.1%}".format))
+        with pd.option_context("display.width", 200, "display.float_format", "{:,.2f}".format):
+            print(shown.to_string(index=False))
+    return 0
+
+
+def _cmd_stress(args: argparse.Namespace) -> int:
+    from ..analysis import stress
+
+    book, market, failures, market_frame, _ = _load(args)
+    if failures:
+        raise InputError(f"stress needs the whole book; {len(failures)} rows are invalid")
+    scenarios = (stress.read_scenarios(args.scenarios) if args.scenarios
+                 else list(stress.LIBRARY.values()))
+    report = stress.stress_report(book, market, scenarios, method=_methodology(args, market_frame))
+    table = report.pnl.assign(total=report.total)
+    if args.plot:
+        from .plots import plot_stress
+
+        plot_stress(report, args.plot)
+    if args.format == "json":
+        json.dump({"currency": report.currency, "worst": report.worst,
+                   "worst_loss": report.worst_loss, "margin_consumed": report.margin_consumed,
+                   "pnl": table.reset_index().to_dict("records")}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.format == "csv":
+        table.to_csv(sys.stdout)
+    else:
+        with pd.option_context("display.width", 200, "display.float_format", "{:,.0f}".format):
+            print(table.to_string())
+        print(f"worst: {report.worst}, loss {report.worst_loss:,.2f} {report.currency} ="
+              f" {report.margin_consumed:.2f} x the initial margin")
+    return 0
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from ..analysis import backtest as bt
+    from ..io import history
+
+    prices, vix = history.sp500(), history.vix()
+    strategy = bt.STRATEGIES[args.strategy]
+    if args.dynamic:
+        method: object = bt.dynamic_range_grid(bt.ewma_vol(prices), k=args.dynamic,
+                                               mpor_days=args.mpor, floor=args.floor)
+        label = f"dynamic {args.dynamic:g} x EWMA vol, floor {args.floor:.0%}"
+    elif args.preset == "span":
+        method, label = methodology.span(args.psr, args.vsr), f"SPAN PSR {args.psr:.0%}"
+    else:
+        method = methodology.occ_tims({"IDX": "high_cap_index"})
+        label = "OCC TIMS high-cap index +6%/-8%"
+    result = bt.backtest(prices, strategy, method, implied_vol=vix, mpor_days=args.mpor,
+                         start=args.start, end=args.end, label=label,  # type: ignore[arg-type]
+                         progress=_progress(args))
+    summary = {"strategy": strategy.name, **result.summary(),
+               "vol_sources": result.frame["vol_source"].value_counts().to_dict(),
+               "data": "S&P 500 adjusted close and VIX from the arch package"}
+    if args.plot:
+        from .plots import plot_backtest
+
+        plot_backtest(result, args.plot, f"{strategy.name} | {label}")
+    if args.format == "json":
+        out = {**summary, "exceedance_dates": [str(d.date()) for d in
+                                               result.frame.loc[result.frame["exceed"], "date"]]}
+        json.dump(out, sys.stdout, indent=2, default=float)
+        sys.stdout.write("\n")
+    else:
+        for key, value in summary.items():
+            print(f"{key:22s} {value}")
+        hits = result.frame[result.frame["exceed"]]
+        if len(hits) and not args.quiet:
+            print("exceedances (date, margin, loss):")
+            for _, row in hits.iterrows():
+                print(f"  {row['date'].date()}  {row['margin']:12,.2f}  {row['loss']:12,.2f}")
+    return 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import margin_batch
+
+    market_frame = read_table(Path(args.market), "market")
+    market = MarketData.from_frame(market_frame, valuation=args.valuation)
+    method = _methodology(args, market_frame)
+    if not Path(args.positions).exists():
+        raise InputError(f"positions dataset not found: {args.positions}")
+    result = margin_batch(args.positions, market, method, scheduler=args.scheduler,
+                          venue=args.venue, progress=_progress(args))
+    result.to_parquet(args.out, index=False)
+    if not args.quiet:
+        print(f"{len(result)} accounts margined; total initial margin"
+              f" {result['initial_margin'].sum():,.2f} {market.quote_currency}; written to"
+              f" {args.out}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    book, market, failures, market_frame, frame = _load(args)
+    method = _methodology(args, market_frame)
+    for failure in failures:
+        print(f"greeksmargin: excluded: {failure}", file=sys.stderr)
+    strategy_of, product_group_of = _cross_margin_inputs(frame, market_frame, market)
+    if strategy_of is not None:  # refused rows are not in the book
+        kept = set(book.position_id.tolist())
+        strategy_of = {p: s for p, s in strategy_of.items() if p in kept}
+    path = write_report(book, market, method, args.out, excluded=failures,
+                        strategy_of=strategy_of, product_group_of=product_group_of)
+    if not args.quiet:
+        print(f"report written to {path}")
+    return 0
+
+
+def _read_book(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise InputError(f"book file not found: {path}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"book file {path} is not a readable CSV: {exc}") from None
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise InputError(f"book file {path} is missing column(s) {', '.join(missing)}; "
+                         f"required: {', '.join(REQUIRED)}")
+    if "dividend_yield" not in frame.columns:
+        frame["dividend_yield"] = 0.0
+    return frame
+
+
+def _row_errors(frame: pd.DataFrame, american_style: bool) -> list[str]:
+    """Validate row by row through the public API, so the CLI checks exactly what the API checks."""
+    errors = []
+    for row, rec in enumerate(frame.to_dict("records")):
+        where = f"row {row + 2} (position {rec['position_id']!r})"  # +2: header line, 1-based
+        try:
+            kind = OptionKind.parse(str(rec["kind"]))
+            if kind == OptionKind.LINEAR:
+                raise InputError("kind must be call or put in a Greeks table; got 'linear'")
+            for name in ("quantity", "multiplier"):
+                value = float(rec[name])
+                if not np.isfinite(value) or (name == "multiplier" and value <= 0):
+                    raise InputError(f"{name} must be {'> 0 and ' if name == 'multiplier' else ''}"
+                                     f"finite; got {rec[name]!r}")
+            pricer = american.price if american_style else black_scholes_merton.price
+            pricer(rec["spot"], rec["strike"], expiry_years=rec["expiry_years"], vol=rec["vol"],
+                   rate=rec["rate"], dividend_yield=rec["dividend_yield"], kind=kind)
+        except (InputError, ValueError, TypeError) as exc:
+            errors.append(f"{where}: {exc}")
+    return errors
+
+
+def greeks_table(frame: pd.DataFrame, american_style: bool = False) -> pd.DataFrame:
+    """Per-position price and Greeks (desk units) with position values; raises on bad rows."""
+    errors = _row_errors(frame, american_style)
+    if errors:
+        raise InputError("\n".join(errors))
+    kind = np.array([OptionKind.parse(str(k)) for k in frame["kind"]], dtype=np.int8)
+    args = dict(expiry_years=frame["expiry_years"].to_numpy(float), vol=frame["vol"].to_numpy(float),
+                rate=frame["rate"].to_numpy(float),
+                dividend_yield=frame["dividend_yield"].to_numpy(float), kind=kind)
+    spot = frame["spot"].to_numpy(float)
+    strike = frame["strike"].to_numpy(float)
+    if american_style:
+        g = american.greeks(spot, strike, **args)
+    else:
+        g = black_scholes_merton.greeks(spot, strike, **args)  # type: ignore[assignment]
+    size = frame["quantity"].to_numpy(float) * frame["multiplier"].to_numpy(float)
+    return pd.DataFrame({
+        "position_id": frame["position_id"],
+        "underlying": frame["underlying"],
+        "kind": [OptionKind(k).name.lower() for k in kind],
+        "strike": strike,
+        "expiry_years": args["expiry_years"],
+        "quantity": frame["quantity"],
+        "price": g.price,
+        "delta": g.delta,
+        "gamma": g.gamma,
+        "vega_per_vol_point": g.vega_per_vol_point,
+        "theta_per_day": g.theta_per_day,
+        "value": g.price * size,
+        "position_delta": g.delta * size,
+        "position_gamma": g.gamma * size,
+        "position_vega_per_vol_point": g.vega_per_vol_point * size,
+        "position_theta_per_day": g.theta_per_day * size,
+    })
+
+
+def _totals(table: pd.DataFrame) -> pd.DataFrame:
+    cols = ["value", "position_delta", "position_gamma", "position_vega_per_vol_point",
+            "position_theta_per_day"]
+    return table.groupby("underlying", sort=True)[cols].sum().reset_index()
+
+
+def _cmd_greeks(args: argparse.Namespace) -> int:
+    path = sample_path() if args.book is None else Path(args.book)
+    frame = _read_book(path)
+    table = greeks_table(frame, american_style=args.american)
+    totals = _totals(table)
+    if args.format == "csv":
+        table.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        json.dump({"book": str(path), "model": "american" if args.american else "merton",
+                   "positions": table.to_dict("records"),
+                   "totals_by_underlying": totals.to_dict("records")}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", 50,
+                               "display.float_format", "{:,.4f}".format):
+            print(f"book: {path}  model: {'American (Leisen-Reimer)' if args.american else 'European (Merton)'}")
+            print(table.to_string(index=False))
+            print("\ntotals by underlying")
+            print(totals.to_string(index=False))
+    return 0
+
+
+def _verbosity_options(default: object) -> argparse.ArgumentParser:
+    # -q/--quiet and -v/--verbose, accepted before and after the subcommand (the subcommand's
+    # copies default to SUPPRESS so they do not undo a flag given before it)
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", default=default,
+                       help="no progress bars and no informational messages (errors still print)")
+    group.add_argument("-v", "--verbose", action="count", default=default,
+                       help="log each step with its timing on stderr (-vv: also the kernels)")
+    return options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(prog="greeksmargin", description=__doc__.splitlines()[0],
+                                     parents=[_verbosity_options(None)])
+    parser.add_argument("--version", action="version", version=f"greeksmargin {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = [_verbosity_options(argparse.SUPPRESS)]
+    g = sub.add_parser("greeks", parents=common,
+                       help="price and Greeks of a positions file (or the sample)")
+    g.add_argument("book", nargs="?", default=None,
+                   help="positions CSV; the bundled sample when omitted or with --sample")
+    g.add_argument("--sample", action="store_true", help="use the sample book shipped with the package")
+    g.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    g.add_argument("--american", action="store_true", help="price with American exercise")
+    g.set_defaults(func=_cmd_greeks)
+    for name, func, text in (("margin", _cmd_margin, "portfolio margin of a book"),
+                             ("risk-matrix", _cmd_risk_matrix,
+                              "P&L on a vol x spot grid, worst cell marked"),
+                             ("compare", _cmd_compare,
+                              "isolated vs cross-margined: the capital-efficiency table"),
+                             ("stress", _cmd_stress,
+                              "P&L under named stress scenarios and the margin they consume"),
+                             ("report", _cmd_report,
+                              "one self-contained HTML margin report with plots")):
+        p = sub.add_parser(name, help=text, parents=common)
+        p.add_argument("book", nargs="?", default=None,
+                       help="book CSV/Parquet; the bundled sample when omitted or with --sample")
+        p.add_argument("--sample", action="store_true", help="use the sample book and market")
+        p.add_argument("--market", help="market CSV/Parquet: underlying, spot (or futures_price),"
+                       " rate, dividend_yield or carry, vol, [group], [product_class], [valuation]")
+        p.add_argument("--valuation", help="valuation timestamp (UTC), overrides the market file")
+        p.add_argument("--venue", choices=("occ", "deribit"),
+                       help="default multipliers when the book has no multiplier column")
+        p.add_argument("--on-invalid", choices=("raise", "exclude"), default="raise",
+                       help="stop on bad rows (default) or margin the rest and list them")
+        p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+        p.set_defaults(func=func)
+        if name in ("margin", "compare", "stress", "report"):
+            src = p.add_mutually_exclusive_group()
+            src.add_argument("--preset", choices=sorted(methodology.PRESETS), default="occ-tims")
+            src.add_argument("--grid", help="scenario grid CSV: spot_shift, vol_shift,"
+                             " vol_shift_type, time_shift_days, weight, label")
+            p.add_argument("--psr", type=float, default=0.07,
+                           help="SPAN price scan range (relative), default 0.07")
+            p.add_argument("--vsr", type=float, default=0.35,
+                           help="SPAN vol scan range (relative), default 0.35")
+            if name == "margin":
+                p.add_argument("--by", choices=("group", "underlying", "position"),
+                               default="group")
+            elif name == "report":
+                p.add_argument("--out", required=True, help="HTML file to write")
+            elif name == "stress":
+                p.add_argument("--scenarios", help="CSV: scenario, underlying, spot_shift,"
+                               " vol_shift, time_shift_days, description (default: the library)")
+                p.add_argument("--plot", help="write a PNG of the stress P&L")
+            else:
+                p.add_argument("--offset", type=float, default=1.0,
+                               help="product-group offset (share of the netting benefit), 0..1;"
+                               " product groups from a product_group column of the market file")
+                p.add_argument("--correlation", help="CSV correlation matrix of the underlyings"
+                               " (first column and header: underlying names)")
+                p.add_argument("--plot", help="write a PNG of the comparison")
+        else:
+            p.add_argument("--spot-range", type=float, default=0.15)
+            p.add_argument("--spot-points", type=int, default=7)
+            p.add_argument("--vol-shifts", type=float, nargs="+", default=[-0.3, 0.0, 0.3])
+            p.add_argument("--days", type=float, default=0.0, help="clock advance in days")
+            p.add_argument("--group", help="one group instead of the whole book")
+    bt = sub.add_parser("batch", parents=common,
+                        help="margin every account of a Parquet dataset on Dask")
+    bt.add_argument("positions", help="Parquet file or directory: account + book columns")
+    bt.add_argument("--market", required=True, help="market CSV/Parquet (as for margin)")
+    bt.add_argument("--valuation", help="valuation timestamp (UTC), overrides the market file")
+    bt.add_argument("--scheduler", default="threads",
+                    help="threads (default), processes, synchronous, or a dask.distributed"
+                    " address such as tcp://host:8786")
+    bt.add_argument("--venue", choices=("occ", "deribit"))
+    src = bt.add_mutually_exclusive_group()
+    src.add_argument("--preset", choices=sorted(methodology.PRESETS), default="occ-tims")
+    src.add_argument("--grid", help="scenario grid CSV")
+    bt.add_argument("--psr", type=float, default=0.07)
+    bt.add_argument("--vsr", type=float, default=0.35)
+    bt.add_argument("--out", required=True, help="results Parquet file")
+    bt.set_defaults(func=_cmd_batch)
+    b = sub.add_parser("backtest", parents=common,
+                       help="margin vs realised loss on real S&P 500 history (arch)")
+    b.add_argument("--strategy", choices=sorted(("long-index", "short-put", "short-strangle")),
+                   default="short-put")
+    b.add_argument("--preset", choices=("occ-tims", "span"), default="occ-tims")
+    b.add_argument("--psr", type=float, default=0.07)
+    b.add_argument("--vsr", type=float, default=0.35)
+    b.add_argument("--dynamic", type=float, default=0.0,
+                   help="use a dynamic range of K x EWMA vol instead of the preset")
+    b.add_argument("--floor", type=float, default=0.0, help="floor of the dynamic range")
+    b.add_argument("--mpor", type=int, default=2, help="margin period of risk, trading days")
+    b.add_argument("--start", default=None, help="first date (default 1999)")
+    b.add_argument("--end", default=None, help="last date (default 2018)")
+    b.add_argument("--plot", help="write a PNG of margin vs realised loss")
+    b.add_argument("--format", choices=("table", "json"), default="table")
+    b.set_defaults(func=_cmd_backtest)
+    return parser
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Library log records on stderr: INFO with -v, DEBUG with -vv, only errors with -q."""
+    logger = logging.getLogger("greeksmargin")
+    for handler in [h for h in logger.handlers if getattr(h, "_greeksmargin_cli", False)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("greeksmargin: %(message)s"))
+    handler._greeksmargin_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.ERROR if args.quiet else
+                    {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG))
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars only on a terminal, and never with --quiet."""
+    return sys.stderr.isatty() and not args.quiet
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``greeksmargin`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    args.quiet = bool(args.quiet)
+    args.verbose = int(args.verbose or 0)
+    _configure_logging(args)
+    if getattr(args, "sample", False):
+        args.book = None
+    try:
+        return int(args.func(args))
+    except (InputError, MethodologyError) as exc:
+        for line in str(exc).splitlines():
+            print(f"greeksmargin: error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

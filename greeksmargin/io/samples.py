@@ -1,0 +1,31 @@
+"""The sample book and market that ship with the package (used by ``--sample`` and the docs).
+
+>>> from greeksmargin.io.samples import load_sample
+>>> book, market = load_sample()
+>>> book.position_id.size, sorted(market.underlyings)
+(10, ['AAPL', 'QQQ', 'SPX', 'SPY'])
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from ..model.book import Book, read_book
+from ..model.market import MarketData
+from .tables import read_table
+
+
+def sample_paths() -> tuple[Path, Path]:
+    """Paths of the sample margin book (OSI symbols, SPX/SPY iron condor and put spread, AAPL
+    covered call, QQQ straddle) and of its market file (spot, rate, dividend yield, vol, class
+    and product groups, valuation time)."""
+    base = resources.files("greeksmargin") / "data"
+    return Path(str(base / "sample_book.csv")), Path(str(base / "sample_market.csv"))
+
+
+def load_sample() -> tuple[Book, MarketData]:
+    """The sample book and its market data, as ``greeksmargin margin --sample`` reads them."""
+    book_path, market_path = sample_paths()
+    book = read_book(read_table(book_path, "book"), venue="occ").value
+    return book, MarketData.from_frame(read_table(market_path, "market"))

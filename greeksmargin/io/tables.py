@@ -1,0 +1,28 @@
+"""Reading an input table (CSV, or Parquet by suffix) with errors that name the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def read_table(path: Path, what: str) -> pd.DataFrame:
+    """``path`` as a DataFrame; an :class:`InputError` saying which ``what`` file is missing or
+    unreadable. A ``symbol`` column of a CSV stays text (OSI symbols have leading letters and
+    padding that must not be parsed)."""
+    import pandas as pd
+
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype={"symbol": str})
+    except FileNotFoundError:
+        raise InputError(f"{what} file not found: {path}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
+            OSError) as exc:
+        raise InputError(f"{what} file {path} could not be read: {exc}") from None

@@ -1,0 +1,373 @@
+"""Portfolio margin: the worst weighted scenario loss per group, add-ons, and the total.
+
+``compute_margin(book, market, methodology_or_grid)`` chains ``Book.resolve`` -> ``revalue`` ->
+``margin_from_pnl``; each step can be called alone, and ``margin_from_pnl`` also margins a P&L
+matrix that came from elsewhere (an exchange's risk arrays).
+
+Per group ``g`` (signs: P&L > 0 is a gain, loss = -P&L):
+
+- scan risk = ``max(0, max_j weight[j] * -pnl[g, j])`` (Deribit's extended scenarios dampened
+  first, see :func:`deribit_dampened`);
+- add-ons, each reported as its own part: the per-contract minimum lifts the requirement to
+  ``contract_minimum x sum |contracts x multiplier|`` over options (OCC); the SPAN short option
+  minimum to ``SOM x short option contracts``; Deribit's roll shock adds
+  ``rate x sum |quantity x multiplier|`` over futures and perpetuals;
+- initial margin = scan risk + add-ons; maintenance = ``mm_factor`` x initial.
+
+Groups are margined separately here (no offsets between groups); the total is their sum, in the
+common currency, or converted to the quote currency at spot when groups settle in different coins.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ..enums import OptionKind
+from ..errors import InputError
+from ..measures.revalue import PnLMatrix, revalue
+from ..methodology import Methodology
+from ..model.book import Book, Failure, ResolvedBook
+from ..model.market import MarketData
+from ..model.scenarios import ScenarioGrid
+
+_log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["MarginResult", "GroupFacts", "compute_margin", "margin_from_pnl", "requirements",
+           "deribit_dampened"]
+
+
+@dataclass(frozen=True, slots=True)
+class MarginResult:
+    """A portfolio margin and the evidence behind it (dimension ``group``).
+
+    Attributes
+    ----------
+    total : float
+        Sum of the groups' initial margins, in ``total_currency`` (>= 0, never NaN).
+    total_maintenance : float
+        Sum of the groups' maintenance margins, in ``total_currency``.
+    total_currency : str
+        Currency of the totals.
+    group_labels : tuple of str
+        The groups.
+    currency : tuple of str
+        Settlement currency of each group.
+    initial : ndarray, shape (n_groups,)
+        Initial margin per group (scan risk + add-ons), group currency.
+    maintenance : ndarray, shape (n_groups,)
+        Maintenance margin per group.
+    scan_risk : ndarray, shape (n_groups,)
+        Worst weighted scenario loss per group (>= 0).
+    worst_scenario : ndarray of int, shape (n_groups,)
+        Index of the scenario that set the scan risk (into the group's grid).
+    worst_label : tuple of str
+        Its label.
+    addons : dict of str to ndarray
+        Each add-on per group (e.g. ``contract_minimum``, ``short_option_minimum``,
+        ``roll_shock``), group currency; the part each one added.
+    pnl : PnLMatrix or None
+        The scenario P&L the margin came from.
+    methodology : dict
+        Name, version, source and every parameter value used.
+    excluded : tuple of Failure
+        Positions left out and why (empty unless ``on_invalid="exclude"``).
+    """
+
+    total: float
+    total_maintenance: float
+    total_currency: str
+    group_labels: tuple[str, ...]
+    currency: tuple[str, ...]
+    initial: np.ndarray
+    maintenance: np.ndarray
+    scan_risk: np.ndarray
+    worst_scenario: np.ndarray
+    worst_label: tuple[str, ...]
+    addons: dict[str, np.ndarray]
+    pnl: PnLMatrix | None
+    methodology: dict[str, Any] = field(default_factory=dict)
+    excluded: tuple[Failure, ...] = ()
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per group: currency, scan risk, worst scenario, each add-on, IM and MM."""
+        import pandas as pd
+
+        frame = pd.DataFrame({
+            "group": self.group_labels, "currency": self.currency, "scan_risk": self.scan_risk,
+            "worst_scenario": self.worst_label,
+            **{name: values for name, values in self.addons.items()},
+            "initial_margin": self.initial, "maintenance_margin": self.maintenance,
+        })
+        return frame.set_index("group")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict: totals, groups, parts, methodology, excluded rows."""
+        return {
+            "total_initial_margin": self.total, "total_maintenance_margin": self.total_maintenance,
+            "currency": self.total_currency,
+            "groups": [
+                {"group": g, "currency": c, "scan_risk": float(s), "worst_scenario": w,
+                 **{name: float(v[k]) for name, v in self.addons.items()},
+                 "initial_margin": float(i), "maintenance_margin": float(m)}
+                for k, (g, c, s, w, i, m) in enumerate(zip(
+                    self.group_labels, self.currency, self.scan_risk, self.worst_label,
+                    self.initial, self.maintenance, strict=True))],
+            "methodology": self.methodology,
+            "excluded": [str(f) for f in self.excluded],
+        }
+
+
+def deribit_dampened(pnl: np.ndarray, weight: np.ndarray, extended: np.ndarray,
+                     spot_shift: np.ndarray, price_range: float, dampener: float,
+                     spot: float, inverse: bool) -> np.ndarray:
+    """Weighted scenario P&L with Deribit's extended-table dampener [I] (METHODOLOGIES.md 2.3).
+
+    For an extended move ``m``: ``w P + min((max(|m|/R, 1) - 1) * D', |w P|)`` with
+    ``D' = D / (S (1 + sign(m) R))`` in coin for inverse groups, ``D`` otherwise; the standard
+    scenarios are only weighted. The dampener can reduce a loss to zero, never turn it into a gain.
+    """
+    weighted = weight * pnl
+    if not extended.any() or dampener == 0:
+        return weighted
+    m = spot_shift[extended]
+    amount = (np.maximum(np.abs(m) / price_range, 1.0) - 1.0) * dampener
+    if inverse:
+        amount = amount / (spot * (1.0 + np.sign(m) * price_range))
+    out = weighted.copy()
+    w = weighted[extended]
+    out[extended] = w + np.minimum(amount, np.abs(w))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFacts:
+    """What the add-ons and the total need to know of a group's positions (dimension ``group``).
+
+    The count fields add up when positions are added (a pre-trade order is a set of new rows),
+    so a cached account's facts plus an order's facts are the facts of the combined book.
+    """
+
+    option_contracts: np.ndarray  # sum |quantity| x multiplier over options
+    short_option_quantity: np.ndarray  # sum |quantity| over short options
+    linear_notional: np.ndarray  # sum |quantity x multiplier| over linear instruments
+    spot: np.ndarray  # spot of the group's first underlying (for the Deribit dampener)
+    to_quote: np.ndarray  # value of one unit of the group's currency in the quote currency
+    quote_currency: str
+
+    @classmethod
+    def from_resolved(cls, resolved: ResolvedBook, currency: Sequence[str]) -> GroupFacts:
+        """Facts of every group of ``resolved`` (groups with settlement ``currency``)."""
+        market = resolved.market
+        n_groups = resolved.n_groups
+        starts = resolved.group_offsets[:-1]
+        nonempty = resolved.group_offsets[1:] > starts
+
+        def group_sum(x: np.ndarray) -> np.ndarray:
+            out = np.zeros(n_groups)
+            if x.size:
+                out[nonempty] = np.add.reduceat(x, starts[nonempty])
+            return out
+
+        option = resolved.kind != OptionKind.LINEAR
+        contracts = np.abs(resolved.quantity) * resolved.multiplier
+        return cls(
+            group_sum(np.where(option, contracts, 0.0)),
+            group_sum(np.where(option & (resolved.quantity < 0), np.abs(resolved.quantity), 0.0)),
+            group_sum(np.where(option, 0.0, contracts)),
+            np.array(market.spot[resolved.group_first_underlying()], dtype=float),
+            market.to_quote(currency),
+            market.quote_currency)
+
+    def scaled(self, factor: float) -> GroupFacts:
+        """The count fields times ``factor`` (a negative factor removes positions)."""
+        return GroupFacts(self.option_contracts * factor, self.short_option_quantity * factor,
+                          self.linear_notional * factor, self.spot, self.to_quote,
+                          self.quote_currency)
+
+    def position(self, group: int, kind: int, quantity: float, multiplier: float) -> GroupFacts:
+        """Facts of one position of ``group`` alone (every other group 0), same groups as self."""
+        zeros = np.zeros_like(self.spot)
+        out = GroupFacts(zeros.copy(), zeros.copy(), zeros.copy(), self.spot, self.to_quote,
+                         self.quote_currency)
+        if kind != OptionKind.LINEAR:
+            out.option_contracts[group] = abs(quantity) * multiplier
+            if quantity < 0:
+                out.short_option_quantity[group] = abs(quantity)
+        else:
+            out.linear_notional[group] = abs(quantity) * multiplier
+        return out
+
+    def plus(self, other: GroupFacts) -> GroupFacts:
+        """Facts of the combined positions of the same groups."""
+        return GroupFacts(self.option_contracts + other.option_contracts,
+                          self.short_option_quantity + other.short_option_quantity,
+                          self.linear_notional + other.linear_notional, self.spot, self.to_quote,
+                          self.quote_currency)
+
+
+def class_group(label: str) -> str:
+    """The class-group part of a group label (``"acct-7/BTC"`` -> ``"BTC"``); rules that are
+    keyed by group (Deribit's per-coin parameters) look it up, so batch labels work too."""
+    return label.rsplit("/", 1)[-1]
+
+
+def requirements(values: np.ndarray, weights: np.ndarray, grids: Sequence[ScenarioGrid],
+                 labels: Sequence[str], currency: Sequence[str], rules: Methodology | None,
+                 facts: GroupFacts | None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Scan risk, worst scenario and add-ons per group from a (groups x scenarios) P&L array.
+
+    The one reduction behind :func:`margin_from_pnl`, the account's what-if and the liquidation
+    engine. Returns ``(scan, worst, addons)``; the requirement is ``scan + sum(addons)``.
+    """
+    n_groups = values.shape[0]
+    weighted = weights * values
+    if rules is not None and facts is not None and rules.extended_dampener:
+        for g in range(n_groups):
+            damp = rules.extended_dampener.get(class_group(labels[g]), 0.0)
+            grid = grids[g]
+            if damp and "extended" in grid.metadata:
+                weighted[g] = deribit_dampened(values[g], grid.weight, grid.metadata["extended"],
+                                               grid.spot_shift, grid.metadata["price_range"],
+                                               damp, float(facts.spot[g]),
+                                               currency[g] != facts.quote_currency)
+    worst = np.argmin(weighted, axis=1)
+    scan = np.maximum(0.0, -weighted[np.arange(n_groups), worst])
+    addons: dict[str, np.ndarray] = {}
+    if rules is not None and facts is not None:
+        requirement = scan
+        if rules.contract_minimum:
+            minimum = rules.contract_minimum * facts.option_contracts
+            addons["contract_minimum"] = np.maximum(minimum - requirement, 0.0)
+            requirement = requirement + addons["contract_minimum"]
+        if rules.short_option_minimum:
+            som = rules.short_option_minimum * facts.short_option_quantity
+            addons["short_option_minimum"] = np.maximum(som - requirement, 0.0)
+            requirement = requirement + addons["short_option_minimum"]
+        if rules.roll_shock_rate:
+            rate = np.array([rules.roll_shock_rate.get(class_group(label), 0.0)
+                             for label in labels])
+            addons["roll_shock"] = rate * facts.linear_notional
+    return scan, worst, addons
+
+
+def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
+                    resolved: ResolvedBook | None = None, facts: GroupFacts | None = None,
+                    excluded: Sequence[Failure] = ()) -> MarginResult:
+    """Margin from a P&L matrix (groups x scenarios), e.g. published risk arrays.
+
+    Parameters
+    ----------
+    pnl : PnLMatrix
+        Scenario P&L per group (gain > 0) and the grids (for weights and labels).
+    methodology : Methodology, optional
+        Add-on rules (contract minimum, SOM, roll shock, dampener, MM factor); none by default.
+    resolved : ResolvedBook, optional
+        The positions behind ``pnl``; gives the ``facts`` that add-ons count (contracts) and the
+        dampener and the total's currency conversion need (spot).
+    facts : GroupFacts, optional
+        Those facts directly (a cached account); without either, add-ons are 0.
+
+    Raises
+    ------
+    InputError
+        A non-finite P&L (naming the group and scenario), or inconsistent shapes.
+    """
+    values = np.asarray(pnl.values, dtype=float)
+    n_groups = len(pnl.row_labels)
+    if values.ndim != 2 or values.shape[0] != n_groups:
+        raise InputError(f"pnl values must have shape (n_groups={n_groups}, n_scenarios); got"
+                         f" {values.shape}")
+    for g in range(n_groups):
+        if values.shape[1] != pnl.grids[g].n_scenarios:
+            raise InputError(f"group {pnl.row_labels[g]!r}: {values.shape[1]} P&L columns but"
+                             f" {pnl.grids[g].n_scenarios} scenarios in its grid")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        g, j = np.argwhere(bad)[0]
+        raise InputError(f"scenario P&L is not finite ({float(values[g, j])!r}) for group"
+                         f" {pnl.row_labels[g]!r}, scenario {pnl.grids[g].labels[j]!r}"
+                         f"{_culprits(pnl, j)}")
+    if facts is None and resolved is not None:
+        facts = GroupFacts.from_resolved(resolved, pnl.currency)
+    rules = methodology
+    weights = np.stack([g.weight for g in pnl.grids])
+    scan, worst, addons = requirements(values, weights, pnl.grids, pnl.row_labels, pnl.currency,
+                                       rules, facts)
+    requirement = scan + sum(addons.values(), np.zeros(n_groups))
+    maintenance = requirement * (rules.mm_factor if rules else 1.0)
+    currencies = set(pnl.currency)
+    if len(currencies) == 1:
+        total_currency = pnl.currency[0]
+        to_total = np.ones(n_groups)
+    elif facts is not None:
+        total_currency = facts.quote_currency
+        to_total = facts.to_quote
+    else:
+        raise InputError(f"groups settle in different currencies {sorted(currencies)}; pass the"
+                         " resolved book so the total can be converted at spot")
+    labels = tuple(pnl.grids[g].labels[worst[g]] for g in range(n_groups))
+    return MarginResult(
+        total=float(np.sum(requirement * to_total)),
+        total_maintenance=float(np.sum(maintenance * to_total)),
+        total_currency=total_currency, group_labels=tuple(pnl.row_labels),
+        currency=tuple(pnl.currency), initial=requirement, maintenance=maintenance,
+        scan_risk=scan, worst_scenario=worst, worst_label=labels, addons=addons, pnl=pnl,
+        methodology=rules.describe() if rules else {"name": "grid", "grids": sorted(
+            {g.name or "custom" for g in pnl.grids})},
+        excluded=tuple(excluded))
+
+
+def _culprits(pnl: PnLMatrix, j: int) -> str:
+    if pnl.position_values is None or pnl.position_id is None:
+        return ""
+    rows = np.flatnonzero(~np.isfinite(pnl.position_values[:, j]))
+    return "; positions: " + ", ".join(map(str, pnl.position_id[rows][:10]))
+
+
+def compute_margin(book: Book, market: MarketData, method: Methodology | ScenarioGrid, *,
+                   by: Literal["group", "underlying"] = "group", keep_positions: bool = False,
+                   excluded: Sequence[Failure] = ()) -> MarginResult:
+    """Margin of ``book`` under ``method`` (a preset Methodology or one ScenarioGrid).
+
+    It is ``margin_from_pnl(revalue(book.resolve(market), grids))`` with the methodology's
+    add-ons. ``excluded`` carries rows a loader left out (``read_book(..., on_invalid="exclude")``),
+    so the result says the book was partial.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from greeksmargin import Book, MarketData, ScenarioGrid, compute_margin
+    >>> book = Book(["short-call"], ["XYZ"], [1], [100.0], [np.datetime64("2025-07-01")],
+    ...             [-1.0], [100.0])
+    >>> market = MarketData("2025-01-01", ["XYZ"], [100.0], [0.03], [0.03], [0.2])
+    >>> result = compute_margin(book, market, ScenarioGrid.product([-0.15, 0.0, 0.15]))
+    >>> result.worst_label[0], round(result.total, 2)
+    ('spot+0.15', 1116.59)
+    """
+    started = time.perf_counter()
+    resolved = book.resolve(market, by=by)
+    if isinstance(method, Methodology):
+        grids: ScenarioGrid | tuple[ScenarioGrid, ...] = method.build_grids(resolved)
+        rules: Methodology | None = method
+    elif isinstance(method, ScenarioGrid):
+        grids, rules = method, None
+    else:
+        raise InputError(f"method must be a Methodology or a ScenarioGrid; got {type(method).__name__}")
+    pnl = revalue(resolved, grids, keep_positions=keep_positions)
+    if not np.all(np.isfinite(pnl.values)) and not keep_positions:
+        pnl = revalue(resolved, grids, keep_positions=True)  # to name the positions at fault
+    result = margin_from_pnl(pnl, methodology=rules, resolved=resolved, excluded=excluded)
+    _log.info("margin: %d positions, %d groups x %d scenarios (%s): %.2f %s in %.3f s",
+              resolved.position_id.size, resolved.n_groups, pnl.n_scenarios,
+              rules.name if rules else "grid", result.total, "/".join(sorted(set(pnl.currency))),
+              time.perf_counter() - started)
+    return result

@@ -1,0 +1,356 @@
+"""Full revaluation: a resolved book under a scenario grid, P&L per group x scenario.
+
+``revalue(resolved, grid)`` runs one Numba kernel over (group, scenario) cells, in parallel for
+large books, and returns a :class:`PnLMatrix` (positive = gain, settlement currency: quote currency,
+or coin for inverse contracts). Each group may have its own grid (a methodology that scales ranges
+per product class builds one per group); all grids then have the same number of scenarios.
+
+See Also
+--------
+greeksmargin.reference.revalue : a slow, independent loop that the tests compare against.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from ..enums import Settlement
+from ..errors import InputError
+from ..kernels import _revalue
+from ..kernels._jit import n_chunks
+from ..model.book import ResolvedBook
+from ..model.scenarios import ScenarioGrid
+
+_log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["PnLMatrix", "RevaluationPlan", "revalue"]
+
+PARALLEL_CELLS = 256  # below this many (group, scenario) cells x positions/group, run serially
+ITEM_POSITIONS = 4096  # positions per work item of the revaluation kernel ...
+MAX_ITEMS_PER_GROUP = 64  # ... and at most this many items per group (memory: items x scenarios)
+
+
+@dataclass(frozen=True, slots=True)
+class PnLMatrix:
+    """P&L (positive = gain) per row and scenario; rows are groups, or positions on request.
+
+    Attributes
+    ----------
+    values : ndarray, shape (n_groups, n_scenarios)
+        Sum over the group's positions of value under the scenario minus value now.
+    row_labels : tuple of str
+        Group names.
+    base_value : ndarray, shape (n_groups,)
+        Value now of each group (linear instruments count 0: they are marked to market).
+    currency : tuple of str
+        Settlement currency of each group (the coin for inverse-settled groups).
+    grids : tuple of ScenarioGrid
+        The grid of each group (one object repeated when all groups share it).
+    position_values : ndarray, shape (n_positions, n_scenarios), optional
+        Per-position P&L in Book row order, only with ``keep_positions=True``.
+    position_id : ndarray of str, shape (n_positions,), optional
+        Book row order ids of ``position_values``.
+    position_group : ndarray of int, shape (n_positions,), optional
+        Group (row of ``values``) of each position, Book row order.
+    """
+
+    values: np.ndarray
+    row_labels: tuple[str, ...]
+    base_value: np.ndarray
+    currency: tuple[str, ...]
+    grids: tuple[ScenarioGrid, ...]
+    position_values: np.ndarray | None = None
+    position_id: np.ndarray | None = None
+    position_group: np.ndarray | None = None
+
+    @property
+    def n_scenarios(self) -> int:
+        """Number of scenarios."""
+        return int(self.values.shape[1])
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Scenario labels of the first group's grid."""
+        return self.grids[0].labels
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, grid: ScenarioGrid | None = None,
+                   currency: str = "USD") -> PnLMatrix:
+        """A P&L matrix supplied directly, e.g. an exchange's published risk arrays.
+
+        ``frame``: one row per group (the index names the groups), one column per scenario, values
+        = P&L (gain > 0) in ``currency``. Risk arrays that show losses as positive numbers (SPAN)
+        must be negated first. ``grid`` gives weights and labels; by default every scenario has
+        weight 1 and the column names as labels (spot shifts 0: the grid only labels them).
+        """
+        values = np.asarray(frame.to_numpy(), dtype=float) if len(frame) else np.zeros((0, 0))
+        if values.ndim != 2 or values.shape[0] == 0 or values.shape[1] == 0:
+            raise InputError(f"a P&L matrix needs at least one group and one scenario; got shape"
+                             f" {values.shape}")
+        if grid is None:
+            n = values.shape[1]
+            grid = ScenarioGrid(np.zeros(n), np.zeros(n), np.zeros(n, np.int8), np.zeros(n),
+                                np.ones(n), tuple(map(str, frame.columns)), name="supplied")
+        elif grid.n_scenarios != values.shape[1]:
+            raise InputError(f"the grid has {grid.n_scenarios} scenarios but the P&L matrix"
+                             f" {values.shape[1]} columns")
+        labels = tuple(map(str, frame.index))
+        return cls(values, labels, np.zeros(len(labels)), (currency,) * len(labels),
+                   (grid,) * len(labels))
+
+    def to_frame(self) -> pd.DataFrame:
+        """Groups x scenarios as a DataFrame (scenario labels of the first grid as columns)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.values, index=pd.Index(self.row_labels, name="group"),
+                            columns=pd.Index(self.labels, name="scenario"))
+
+
+def _group_grids(resolved: ResolvedBook,
+                 grid: ScenarioGrid | Sequence[ScenarioGrid]) -> tuple[ScenarioGrid, ...]:
+    if isinstance(grid, ScenarioGrid):
+        return (grid,) * resolved.n_groups
+    grids = tuple(grid)
+    if len(grids) != resolved.n_groups:
+        raise InputError(f"one grid per group expected ({resolved.n_groups}: "
+                         f"{', '.join(resolved.group_labels)}); got {len(grids)}")
+    sizes = {g.n_scenarios for g in grids}
+    if len(sizes) != 1:
+        raise InputError(f"per-group grids must have the same number of scenarios; got {sorted(sizes)}")
+    return grids
+
+
+def work_items(group_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Work items of the revaluation kernel: ``(group, first position, end position)``.
+
+    A group with many positions is split into pieces of about ``ITEM_POSITIONS`` (at most
+    ``MAX_ITEMS_PER_GROUP``), so one big book keeps every thread busy; the split depends only on
+    the group sizes, never on the thread count, so the serial and parallel builds add the same
+    numbers in the same order.
+    """
+    sizes = np.diff(group_offsets)
+    if sizes.size == 0 or sizes.max() <= ITEM_POSITIONS:  # one item per group
+        return (np.arange(sizes.size, dtype=np.int64), np.array(group_offsets[:-1], np.int64),
+                np.array(group_offsets[1:], np.int64))
+    pieces = np.clip(-(-sizes // ITEM_POSITIONS), 1, MAX_ITEMS_PER_GROUP)
+    item_group = np.repeat(np.arange(sizes.size, dtype=np.int64), pieces)
+    first_item = np.concatenate([[0], np.cumsum(pieces)[:-1]])
+    piece = np.arange(item_group.size) - first_item[item_group]
+    n_pieces = pieces[item_group]
+    size = sizes[item_group]
+    start = group_offsets[item_group] + piece * size // n_pieces
+    stop = group_offsets[item_group] + (piece + 1) * size // n_pieces
+    return item_group, start.astype(np.int64), stop.astype(np.int64)
+
+
+def group_currency(resolved: ResolvedBook) -> tuple[str, ...]:
+    """Settlement currency per group; a group cannot mix settlement currencies."""
+    market = resolved.market
+    # currency code per position: -1 the quote currency, else the index of the coin underlying
+    code = np.where(resolved.inverse == Settlement.INVERSE, resolved.underlying_index, -1)
+    offsets = resolved.group_offsets
+    if code.size and np.all(offsets[1:] > offsets[:-1]):  # no empty group: one pass
+        low = np.minimum.reduceat(code, offsets[:-1])
+        if np.array_equal(low, np.maximum.reduceat(code, offsets[:-1])):
+            return tuple(market.quote_currency if c < 0 else market.underlyings[c] for c in low)
+    out = []
+    for g, label in enumerate(resolved.group_labels):
+        codes = np.unique(code[resolved.group_offsets[g]:resolved.group_offsets[g + 1]])
+        names = sorted(market.quote_currency if c < 0 else market.underlyings[c] for c in codes)
+        if len(names) != 1:
+            raise InputError(f"group {label!r} mixes settlement currencies {names}; margin"
+                             " linear and inverse contracts in separate groups")
+        out.append(names[0])
+    return tuple(out)
+
+
+def vol_scale(resolved: ResolvedBook, grids: Sequence[ScenarioGrid]) -> np.ndarray:
+    """Multiplier of each position's relative vol shifts (sorted rows): the group grid's
+    ``VolScaling`` of its time to expiry, 1 without one (and for linear instruments)."""
+    scale = np.ones(resolved.position_id.size)
+    for g, grid in enumerate(grids):
+        if grid.vol_scaling is not None:
+            rows = slice(resolved.group_offsets[g], resolved.group_offsets[g + 1])
+            t = resolved.expiry_years[rows]
+            scale[rows] = np.where(np.isnan(t), 1.0, grid.vol_scaling.scale(np.nan_to_num(t)))
+    return scale
+
+
+def _kernel_inputs(resolved: ResolvedBook, vol_scale: np.ndarray
+                   ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    # per-position and per-underlying arrays in the kernels' argument order; writeable copies,
+    # because the model's arrays are read-only and the kernels' signatures take plain ones
+    market = resolved.market
+    positions = (
+        np.array(resolved.underlying_index, np.int64),
+        np.array(resolved.kind, np.int8),
+        np.array(resolved.strike, np.float64),
+        np.array(resolved.expiry_years, np.float64),
+        np.array(resolved.vol, np.float64),
+        np.array(resolved.notional, np.float64),
+        np.array(resolved.american, np.int8),
+        np.array(resolved.inverse, np.int8),
+        np.array(vol_scale, np.float64),
+    )
+    return positions, (np.array(market.spot), np.array(market.rate), np.array(market.carry))
+
+
+def position_values(resolved: ResolvedBook) -> np.ndarray:
+    """Value now of each position, in the sorted row order of ``resolved``: notional x unit
+    value in the settlement currency (coin for inverse contracts; linear instruments 0). The same
+    numbers :func:`revalue` subtracts from every scenario."""
+    n = resolved.position_id.size
+    positions, underlyings = _kernel_inputs(resolved, np.ones(n))
+    out = np.empty(n)
+    _revalue.base_range(*positions, *underlyings, out, 0, n)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RevaluationPlan:
+    """The kernels' arguments for one resolved book under its grids, built once.
+
+    :func:`revalue` builds one per call; a caller that revalues the same book again and again at
+    moving spots and vols (:class:`greeksmargin.accounts.account.MarginTicker`) keeps it and calls
+    :meth:`run` with the new market arrays. ``positions`` are the per-position arrays in sorted
+    row order (``positions[VOL]`` the vols), ``scenario`` the per-group scenario arrays.
+    """
+
+    positions: tuple[np.ndarray, ...]
+    rate: np.ndarray
+    carry: np.ndarray
+    scenario: tuple[np.ndarray, ...]
+    scenario_order: np.ndarray
+    items: tuple[np.ndarray, np.ndarray, np.ndarray]  # (group, start, stop) of each work item
+    first_items: np.ndarray  # first work item of each group
+    group_offsets: np.ndarray  # int64 CSR offsets of the groups' sorted rows
+    parallel: bool
+
+    VOL = 4  # index of the vol array in ``positions``
+
+    @property
+    def n_scenarios(self) -> int:
+        """Scenarios per group."""
+        return int(self.scenario[0].shape[1])
+
+    @classmethod
+    def build(cls, resolved: ResolvedBook, grids: Sequence[ScenarioGrid],
+              parallel: bool | Literal["auto"] = "auto") -> RevaluationPlan:
+        """Plan ``resolved`` under one grid per group (see :func:`revalue`)."""
+        n_groups, n_scen = resolved.n_groups, grids[0].n_scenarios
+        n = resolved.position_id.size
+
+        def stack(name: str, dtype: type) -> np.ndarray:
+            if all(g is grids[0] for g in grids):  # one grid for every group
+                return np.repeat(np.asarray(getattr(grids[0], name), dtype)[None, :], n_groups,
+                                 axis=0)
+            return np.array(np.stack([getattr(g, name) for g in grids]), dtype=dtype)
+
+        min_vol_up = np.array([g.vol_scaling.min_vol_up if g.vol_scaling is not None else 0.0
+                               for g in grids])
+        positions, (_, rate, carry) = _kernel_inputs(resolved, vol_scale(resolved, grids))
+        scenario = (stack("spot_shift", np.float64), stack("linear_spot_shift", np.float64),
+                    stack("vol_shift", np.float64), stack("vol_shift_type", np.int8),
+                    stack("time_shift_years", np.float64), min_vol_up)
+        offsets = np.ascontiguousarray(resolved.group_offsets, np.int64)
+        items = work_items(offsets)
+        # the kernel visits each group's scenarios sorted by time shift (once per chunk and shift)
+        order = np.ascontiguousarray(np.argsort(scenario[4], axis=1, kind="stable"), np.int64)
+        use_parallel = (n * n_scen >= PARALLEL_CELLS * 64) if parallel == "auto" else \
+            bool(parallel)
+        return cls(positions, rate, carry, scenario, order, items,
+                   np.searchsorted(items[0], np.arange(n_groups)), offsets, use_parallel)
+
+    def run(self, spot: np.ndarray, keep_positions: bool = False, vol: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Revalue at ``spot`` (per underlying, float64, contiguous) and ``vol`` (per position in
+        sorted row order; default ``positions[VOL]``): ``(partial, base, position_out)``, the
+        P&L per work item x scenario, each position's value now, and the position x scenario P&L
+        (empty unless kept)."""
+        positions = self.positions if vol is None else \
+            (*self.positions[:self.VOL], vol, *self.positions[self.VOL + 1:])
+        underlyings = (spot, self.rate, self.carry)
+        n = positions[0].size
+        base = np.empty(n)
+        item_group, item_start, item_stop = self.items
+        partial = np.empty((item_group.size, self.n_scenarios))
+        position_out = np.empty((n, self.n_scenarios) if keep_positions else (0, 0))
+        if self.parallel:
+            _revalue.base_parallel(*positions, *underlyings, base, n_chunks())
+            _revalue.pnl_parallel(*positions, *underlyings, *self.items, *self.scenario,
+                                  self.scenario_order, base, partial, keep_positions,
+                                  position_out, item_group.size)
+        else:
+            _revalue.base_range(*positions, *underlyings, base, 0, n)
+            _revalue.pnl_range(*positions, *underlyings, *self.items, *self.scenario,
+                               self.scenario_order, base, partial, keep_positions, position_out,
+                               0, item_group.size)
+        return partial, base, position_out
+
+
+def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid], *,
+            keep_positions: bool = False, parallel: bool | Literal["auto"] = "auto") -> PnLMatrix:
+    """Revalue every position under every scenario; P&L summed per group.
+
+    Parameters
+    ----------
+    resolved : ResolvedBook
+        The book bound to its market (:meth:`Book.resolve`).
+    grid : ScenarioGrid or sequence of ScenarioGrid
+        One grid for all groups, or one per group (same number of scenarios).
+    keep_positions : bool, default False
+        Also return the position x scenario matrix. It costs 8 bytes x n_positions x n_scenarios
+        (800 MB for 10^6 positions x 100 scenarios); off by default, never built otherwise.
+    parallel : bool or "auto"
+        Use the parallel kernel build; "auto" does so for large books.
+
+    Returns
+    -------
+    PnLMatrix
+        P&L per group x scenario (gain > 0) in each group's settlement currency.
+    """
+    started = time.perf_counter()
+    grids = _group_grids(resolved, grid)
+    currency = group_currency(resolved)
+    plan = RevaluationPlan.build(resolved, grids, parallel)
+    partial, base, position_out = plan.run(np.array(resolved.market.spot), keep_positions)
+    n, n_scen = base.size, plan.n_scenarios
+    seconds = time.perf_counter() - started
+    _log.debug("revalue: %d positions x %d scenarios, %d work items, %s: %.4f s (%.1f M/s)",
+               n, n_scen, partial.shape[0], "parallel" if plan.parallel else "serial", seconds,
+               n * n_scen / max(seconds, 1e-9) / 1e6)
+    out, base_value = group_sums(partial, plan.first_items, base, plan.group_offsets)
+    position_values = position_id = position_group = None
+    if keep_positions:
+        position_group = np.empty_like(resolved.group_index)
+        position_group[resolved.order] = resolved.group_index
+        position_values = np.empty_like(position_out)
+        position_values[resolved.order] = position_out
+        position_id = np.empty_like(resolved.position_id)
+        position_id[resolved.order] = resolved.position_id
+    return PnLMatrix(out, resolved.group_labels, base_value, currency, grids, position_values,
+                     position_id, position_group)
+
+
+def group_sums(partial: np.ndarray, first_items: np.ndarray, base: np.ndarray,
+               group_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per group: the scenario P&L (its work items added in order) and the value now (0 for an
+    empty group)."""
+    n_groups = first_items.size
+    if partial.shape[0] == n_groups:  # one work item per group
+        out = partial
+    else:
+        out = np.add.reduceat(partial, first_items, axis=0) if n_groups else \
+            np.empty((0, partial.shape[1]))
+    base_value = np.add.reduceat(base, group_offsets[:-1]) if base.size else np.zeros(n_groups)
+    base_value[group_offsets[:-1] == group_offsets[1:]] = 0.0
+    return out, base_value

@@ -1,0 +1,546 @@
+"""Positions as validated columns of arrays (dimension ``position``), and their resolution
+against one market snapshot.
+
+:class:`Book` holds what the trader owns: underlying, kind (call, put, or linear: the underlying
+itself, a future, a perpetual), strike, expiry, signed quantity, multiplier, exercise style and
+settlement. :meth:`Book.resolve` binds it to a :class:`~greeksmargin.model.market.MarketData`: year
+fractions from the valuation timestamp (ACT/365), the vol of every option, margin groups, and the
+rows sorted by group with CSR offsets, which is all the revaluation kernel needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from .._arrays import frozen_array
+from ..enums import ExerciseStyle, OptionKind, Settlement, VolSource
+from ..errors import ImpliedVolError, InputError, MarketDataError
+from ..io.symbols import VENUE_MULTIPLIER, parse_symbol
+from ..io.tables import read_table
+from .market import MarketData, to_timestamp
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Book", "ResolvedBook", "Failure", "LoadResult", "read_book"]
+
+SECONDS_PER_YEAR = 365.0 * 86400.0
+_LINEAR_WORDS = ("underlying", "stock", "spot", "etf", "index", "future", "futures", "perpetual",
+                 "perp", "linear")
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One rejected input row: where, which field, and why."""
+
+    row: int  # 1-based data row (the header is not counted)
+    position_id: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row} (position {self.position_id!r}): {self.field}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """What a loader read: the value, and every row it refused (empty unless ``exclude``)."""
+
+    value: Book
+    failures: tuple[Failure, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """Positions as a structure of arrays, one row per position (dimension ``position``).
+
+    Parameters
+    ----------
+    position_id : array_like of str, shape (n_positions,)
+        Unique ids.
+    underlying : array_like of str, shape (n_positions,)
+        Underlying symbol, resolved against ``MarketData.underlyings``.
+    kind : array_like of int, shape (n_positions,)
+        ``OptionKind``: LINEAR 0 (underlying, future, perpetual), CALL 1, PUT 2.
+    strike : array_like of float, shape (n_positions,)
+        Strike (> 0) for options; NaN for linear instruments.
+    expiry : array_like of datetime64, shape (n_positions,)
+        Expiry timestamp (naive UTC); NaT for the underlying and perpetuals; a linear instrument
+        with an expiry is a future on ``S e^{bT}``.
+    quantity : array_like of float, shape (n_positions,)
+        Signed: + long, - short; contracts (or coin for Deribit inverse contracts).
+    multiplier : array_like of float, shape (n_positions,)
+        Contract size (> 0): 100 for US equity options, 1 for Deribit.
+    exercise : array_like of int, shape (n_positions,), optional
+        ``ExerciseStyle`` code; default European.
+    settlement : array_like of int, shape (n_positions,), optional
+        ``Settlement`` code; default linear (quote currency).
+    """
+
+    position_id: np.ndarray
+    underlying: np.ndarray
+    kind: np.ndarray
+    strike: np.ndarray
+    expiry: np.ndarray
+    quantity: np.ndarray
+    multiplier: np.ndarray
+    exercise: np.ndarray | None = None
+    settlement: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        ids = frozen_array([str(x) for x in np.atleast_1d(self.position_id)], np.str_,
+                           "position_id")
+        n = ids.size
+        object.__setattr__(self, "position_id", ids)
+
+        def column(name: str, dtype: object, default: object = None) -> np.ndarray:
+            value = getattr(self, name)
+            if value is None:
+                value = default
+            arr = np.atleast_1d(np.asarray(value) if dtype != np.str_ else
+                                np.asarray([str(x) for x in np.atleast_1d(value)]))
+            if arr.shape != (n,):
+                arr = np.broadcast_to(arr, (n,)) if arr.size == 1 else arr
+            if arr.shape != (n,):
+                raise InputError(f"{name} must have one entry per position ({n}); got shape"
+                                 f" {arr.shape}")
+            out = frozen_array(arr, dtype, name)  # type: ignore[arg-type]
+            object.__setattr__(self, name, out)
+            return out
+
+        column("underlying", np.str_)
+        kind = column("kind", np.int8)
+        strike = column("strike", np.float64)
+        expiry = column("expiry", "datetime64[s]")
+        quantity = column("quantity", np.float64)
+        multiplier = column("multiplier", np.float64)
+        exercise = column("exercise", np.int8, ExerciseStyle.EUROPEAN)
+        settlement = column("settlement", np.int8, Settlement.LINEAR)
+        if len(set(ids.tolist())) != n:
+            seen: set[str] = set()
+            dup = next(x for x in ids.tolist() if x in seen or seen.add(x))  # type: ignore[func-returns-value]
+            raise InputError(f"position_id must be unique; {dup!r} appears more than once")
+        option = (kind == OptionKind.CALL) | (kind == OptionKind.PUT)
+        self._check(kind, option | (kind == OptionKind.LINEAR), "kind",
+                    "OptionKind LINEAR (0), CALL (1) or PUT (2)")
+        self._check(strike, ~option | ((strike > 0) & np.isfinite(strike)), "strike",
+                    "> 0 and finite for an option")
+        self._check(strike, option | np.isnan(strike), "strike", "empty (NaN) for a linear"
+                    " instrument (underlying, future, perpetual)")
+        self._check(expiry, ~option | ~np.isnat(expiry), "expiry", "a timestamp for an option")
+        self._check(quantity, np.isfinite(quantity), "quantity", "finite (signed)")
+        self._check(multiplier, (multiplier > 0) & np.isfinite(multiplier), "multiplier",
+                    "> 0 and finite")
+        self._check(exercise, np.isin(exercise, (0, 1)), "exercise",
+                    "ExerciseStyle EUROPEAN (0) or AMERICAN (1)")
+        self._check(settlement, np.isin(settlement, (0, 1)), "settlement",
+                    "Settlement LINEAR (0) or INVERSE (1)")
+
+    def _check(self, values: np.ndarray, ok: np.ndarray, name: str, constraint: str) -> None:
+        if not np.all(ok):
+            bad = np.flatnonzero(~ok)
+            first = int(bad[0])
+            raise InputError(f"{name} must be {constraint}; got {values[first].item()!r} at"
+                             f" position {str(self.position_id[first])!r} (row {first + 1})"
+                             + (f"; {bad.size} rows invalid" if bad.size > 1 else ""))
+
+    @property
+    def n_positions(self) -> int:
+        """Number of positions."""
+        return int(self.position_id.size)
+
+    def take(self, rows: np.ndarray) -> Book:
+        """The positions at ``rows`` (indices or a boolean mask), as a new Book."""
+        return Book(self.position_id[rows], self.underlying[rows], self.kind[rows],
+                    self.strike[rows], self.expiry[rows], self.quantity[rows],
+                    self.multiplier[rows], self.exercise[rows], self.settlement[rows])  # type: ignore[index]
+
+    def concat(self, other: Book) -> Book:
+        """This book's positions followed by ``other``'s (ids must stay unique)."""
+        def cat(name: str) -> np.ndarray:
+            return np.concatenate([getattr(self, name), getattr(other, name)])
+
+        return Book(*(cat(n) for n in ("position_id", "underlying", "kind", "strike", "expiry",
+                                       "quantity", "multiplier", "exercise", "settlement")))
+
+    def scaled(self, factor: float) -> Book:
+        """The same positions with every quantity multiplied by ``factor``."""
+        return Book(self.position_id, self.underlying, self.kind, self.strike, self.expiry,
+                    self.quantity * factor, self.multiplier, self.exercise, self.settlement)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The book as a DataFrame, one row per position, kinds and styles as text."""
+        import pandas as pd
+
+        kind_text = np.array(["linear", "call", "put"])[self.kind]
+        return pd.DataFrame({
+            "position_id": self.position_id, "underlying": self.underlying, "kind": kind_text,
+            "strike": self.strike, "expiry": self.expiry, "quantity": self.quantity,
+            "multiplier": self.multiplier,
+            "exercise": np.array(["european", "american"])[self.exercise],  # type: ignore[index]
+            "settlement": np.array(["linear", "inverse"])[self.settlement],  # type: ignore[index]
+        })
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, venue: str | None = None) -> Book:
+        """A book from a table; raises one InputError listing every bad row (one line each).
+
+        See :func:`read_book` for the columns.
+        """
+        result = _from_frame(frame, venue, "raise")
+        return result.value
+
+    def resolve(self, market: MarketData, *, by: Literal["group", "underlying"] = "group",
+                groups: Sequence[str] | np.ndarray | None = None) -> ResolvedBook:
+        """Bind the book to ``market``: year fractions, vols, groups, rows sorted by group.
+
+        Parameters
+        ----------
+        market : MarketData
+            The snapshot; every underlying of the book must be in it.
+        by : {"group", "underlying"}
+            Margin groups: ``market.group_of`` (default: each underlying its own group), or one
+            group per underlying regardless of ``group_of``.
+        groups : sequence of str, optional
+            An explicit group label per position, overriding ``by`` (the batch front margins
+            many accounts in one call with labels ``"<account>/<class group>"``).
+
+        Raises
+        ------
+        MarketDataError
+            An underlying without market data; an option without any vol source.
+        InputError
+            An expiry before the valuation timestamp; an option price without implied vol.
+        """
+        n = self.n_positions
+        lookup = {u: k for k, u in enumerate(market.underlyings)}
+        und_index = np.fromiter((lookup.get(u, -1) for u in self.underlying.tolist()), np.intp, n)
+        if n and und_index.min() < 0:
+            i = int(np.flatnonzero(und_index < 0)[0])
+            raise MarketDataError(f"no market data for underlying {str(self.underlying[i])!r} of"
+                                  f" {self._where(i)}; known: {', '.join(market.underlyings)}")
+        seconds = (self.expiry - market.valuation).astype("timedelta64[s]").astype(np.float64)
+        expiry_years = np.where(np.isnat(self.expiry), np.nan, seconds / SECONDS_PER_YEAR)
+        past = expiry_years < 0
+        if past.any():
+            i = int(np.flatnonzero(past)[0])
+            raise InputError(f"expiry {self.expiry[i]} is before the valuation timestamp"
+                             f" {market.valuation} at {self._where(i)}; remove expired positions")
+        vol, source = _resolve_vols(self, market, und_index, expiry_years)
+        if groups is not None:
+            group_names = [str(g) for g in groups]
+            if len(group_names) != n:
+                raise InputError(f"groups must have one label per position ({n}); got"
+                                 f" {len(group_names)}")
+            labels = tuple(sorted(set(group_names)))
+            lookup = {g: k for k, g in enumerate(labels)}
+            group_index = np.fromiter((lookup[g] for g in group_names), np.intp, n)
+        elif by in ("group", "underlying"):  # one label per underlying of the market
+            names = [market.group_of.get(u, u) if by == "group" else u
+                     for u in market.underlyings]
+            used = np.zeros(len(names), bool)
+            used[und_index] = True
+            labels = tuple(sorted({names[k] for k in np.flatnonzero(used)}))
+            lookup = {g: k for k, g in enumerate(labels)}
+            group_index = np.array([lookup.get(g, -1) for g in names], np.intp)[und_index]
+        else:
+            raise InputError(f"by must be 'group' or 'underlying'; got {by!r}")
+        order = np.argsort(group_index, kind="stable")
+        offsets = np.zeros(len(labels) + 1, np.intp)
+        np.cumsum(np.bincount(group_index, minlength=len(labels)), out=offsets[1:])
+        return ResolvedBook(
+            position_id=self.position_id[order], group_labels=tuple(map(str, labels)),
+            group_index=group_index[order], underlying_index=und_index[order],
+            kind=self.kind[order], strike=self.strike[order], expiry_years=expiry_years[order],
+            vol=vol[order], quantity=self.quantity[order], multiplier=self.multiplier[order],
+            american=self.exercise[order], inverse=self.settlement[order],  # type: ignore[index]
+            order=order, group_offsets=offsets, market=market, vol_source=source[order])
+
+    def _where(self, i: int) -> str:
+        return f"position {str(self.position_id[i])!r} (row {i + 1})"
+
+
+def _resolve_vols(book: Book, market: MarketData, und_index: np.ndarray,
+                  expiry_years: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # vol and VolSource per position: the position's own vol, then its option price, then the
+    # underlying's surface, then its flat vol (vectorised; Python only for the given entries)
+    from ..pricing import american as american_pricing
+    from ..pricing import implied_vol
+
+    n = book.n_positions
+    vol = np.zeros(n)
+    source = np.zeros(n, np.int8)
+    open_rows = book.kind != OptionKind.LINEAR
+    prices = np.full(n, np.nan)
+    for code, given, out in ((VolSource.POSITION, market.position_vol, vol),
+                             (VolSource.PRICE, market.option_price, prices)):
+        if given:
+            rows = np.flatnonzero(open_rows & np.isin(book.position_id, list(given)))
+            out[rows] = [given[str(p)] for p in book.position_id[rows].tolist()]
+            source[rows] = code
+            open_rows[rows] = False
+    if market.surfaces:
+        has_surface = np.array([u in market.surfaces for u in market.underlyings])
+        source[open_rows & has_surface[und_index]] = VolSource.SURFACE
+        open_rows &= ~has_surface[und_index]
+    rows = np.flatnonzero(open_rows)
+    flat = market.vol[und_index[rows]]
+    if not np.all(np.isfinite(flat)):
+        i = int(rows[np.flatnonzero(~np.isfinite(flat))[0]])
+        raise MarketDataError(f"no volatility for option {book._where(i)}: give a flat vol for"
+                              f" {str(book.underlying[i])!r}, a surface, or a vol or price for the"
+                              " position")
+    vol[rows] = flat
+    source[rows] = VolSource.FLAT
+    for u, surface in market.surfaces.items():
+        rows = np.flatnonzero((source == VolSource.SURFACE) & (book.underlying == u))
+        if rows.size:
+            vol[rows] = surface.vol(book.strike[rows], expiry_years[rows])
+    rows = np.flatnonzero(source == VolSource.PRICE)
+    for style in (ExerciseStyle.EUROPEAN, ExerciseStyle.AMERICAN):
+        sub = rows[book.exercise[rows] == style]  # type: ignore[index]
+        if sub.size == 0:
+            continue
+        u = und_index[sub]
+        args = dict(expiry_years=expiry_years[sub], rate=market.rate[u], kind=book.kind[sub])
+        try:
+            if style == ExerciseStyle.EUROPEAN:
+                iv = implied_vol(prices[sub], market.spot[u], book.strike[sub], carry=market.carry[u],
+                                 on_error="raise", **args)
+            else:
+                iv = american_pricing.implied_vol(prices[sub], market.spot[u], book.strike[sub],
+                                                  dividend_yield=market.rate[u] - market.carry[u],
+                                                  method="baw", on_error="raise", **args)
+        except ImpliedVolError as exc:
+            # the revaluation values American options with BAW, so their IV is BAW's too
+            bad = np.flatnonzero(np.asarray(exc.status) != 0)
+            names = ", ".join(book._where(int(sub[b])) for b in bad[:5]) or "some positions"
+            raise InputError(f"option_price has no implied vol for {names}: {exc}") from None
+        vol[sub] = iv.vol
+    return vol, source
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedBook:
+    """A Book bound to one MarketData: the kernels' only input. Rows are sorted by group.
+
+    ``order[k]`` is the Book row of sorted row ``k``; ``group_offsets`` (n_groups + 1,) are CSR
+    offsets into the sorted rows; ``expiry_years`` is NaN for the underlying and perpetuals; ``vol``
+    is 0 for linear instruments; ``american`` and ``inverse`` are 0/1 codes; ``vol_source`` the
+    :class:`~greeksmargin.enums.VolSource` of each vol.
+    """
+
+    position_id: np.ndarray
+    group_labels: tuple[str, ...]
+    group_index: np.ndarray
+    underlying_index: np.ndarray
+    kind: np.ndarray
+    strike: np.ndarray
+    expiry_years: np.ndarray
+    vol: np.ndarray
+    quantity: np.ndarray
+    multiplier: np.ndarray
+    american: np.ndarray
+    inverse: np.ndarray
+    order: np.ndarray
+    group_offsets: np.ndarray
+    market: MarketData
+    vol_source: np.ndarray
+
+    @property
+    def n_groups(self) -> int:
+        """Number of margin groups."""
+        return len(self.group_labels)
+
+    @property
+    def notional(self) -> np.ndarray:
+        """Signed quantity x multiplier, shape (n_positions,)."""
+        return self.quantity * self.multiplier
+
+    def group_first_underlying(self) -> np.ndarray:
+        """Underlying index of each group's first sorted row (0 for an empty group)."""
+        starts = self.group_offsets[:-1]
+        return np.array(self.underlying_index[np.minimum(starts, max(self.position_id.size - 1,
+                                                                     0))], np.int64)
+
+    def group_underlyings(self) -> list[tuple[str, ...]]:
+        """The underlyings in each group."""
+        names = self.market.underlyings
+        pairs = np.unique(self.group_index * len(names) + self.underlying_index)
+        group, underlying = np.divmod(pairs, len(names))
+        starts = np.searchsorted(group, np.arange(self.n_groups + 1))
+        return [tuple(sorted(names[u] for u in underlying[starts[g]:starts[g + 1]].tolist()))
+                for g in range(self.n_groups)]
+
+
+def read_book(source: str | Path | pd.DataFrame, venue: str | None = None,
+              on_invalid: Literal["raise", "exclude"] = "raise") -> LoadResult:
+    """Read a book from CSV, Parquet or a DataFrame.
+
+    Columns: ``quantity`` (signed), then either ``symbol`` (OSI or Deribit name) or
+    ``underlying``, ``kind`` (call/put/underlying/stock/future/perpetual), ``strike`` (options),
+    ``expiry`` (options and futures); optional ``position_id`` (default ``row<N>``),
+    ``multiplier`` (required unless ``venue`` gives a default: ``"occ"`` 100 per option,
+    ``"deribit"`` 1), ``exercise`` (european/american), ``settlement`` (linear/inverse; Deribit
+    names set it). Extra columns are ignored by the book (the CLI reads ``vol`` and
+    ``option_price`` from them as market data).
+
+    Parameters
+    ----------
+    on_invalid : {"raise", "exclude"}
+        Raise one InputError listing every bad row, or leave bad rows out and list them in
+        ``LoadResult.failures``.
+    """
+    import pandas as pd
+
+    frame = source if isinstance(source, pd.DataFrame) else read_table(Path(source), "book")
+    return _from_frame(frame, venue, on_invalid)
+
+
+def _text(value: object) -> str:
+    import pandas as pd
+
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):  # None, NaN, NaT
+        return ""
+    return str(value).strip()
+
+
+def _from_frame(frame: pd.DataFrame, venue: str | None,
+                on_invalid: Literal["raise", "exclude"]) -> LoadResult:
+    if on_invalid not in ("raise", "exclude"):
+        raise InputError(f"on_invalid must be 'raise' or 'exclude'; got {on_invalid!r}")
+    if venue is not None and venue not in VENUE_MULTIPLIER:
+        raise InputError(f"unknown venue {venue!r}; known: {', '.join(VENUE_MULTIPLIER)}")
+    columns = set(map(str, frame.columns))
+    required = ["quantity"] + (["symbol"] if "symbol" in columns else ["underlying", "kind"])
+    if "multiplier" not in columns and venue is None and "symbol" not in columns:
+        raise InputError("book has no 'multiplier' column; add one or pass venue='occ' (100 per"
+                         " option) or venue='deribit' (1)")
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise InputError(f"book is missing column(s) {', '.join(missing)}; columns:"
+                         f" {', '.join(map(str, frame.columns))}")
+    rows: list[dict[str, object]] = []
+    failures: list[Failure] = []
+    for number, rec in enumerate(frame.to_dict("records"), start=1):
+        pid = _text(rec.get("position_id")) or f"row{number}"
+        try:
+            rows.append(_parse_row(rec, pid, venue, columns))
+        except _RowError as exc:
+            failures.append(Failure(number, pid, exc.field, exc.reason))
+    if failures and on_invalid == "raise":
+        raise InputError(f"{len(failures)} invalid book row(s):\n"
+                         + "\n".join(str(f) for f in failures))
+    if not rows:
+        raise InputError("book has no valid positions" + (
+            f" ({len(failures)} rows excluded)" if failures else ""))
+    ids = [str(r["position_id"]) for r in rows]
+    if len(set(ids)) != len(ids):
+        dup = sorted({x for x in ids if ids.count(x) > 1})
+        raise InputError(f"position_id must be unique; duplicated: {', '.join(dup[:5])}")
+
+    def col(key: str, dtype: object = None) -> np.ndarray:
+        return np.array([r[key] for r in rows], dtype=dtype)
+
+    book = Book(col("position_id"), col("underlying"), col("kind", np.int8),
+                col("strike", float), col("expiry", "datetime64[s]"), col("quantity", float),
+                col("multiplier", float), col("exercise", np.int8), col("settlement", np.int8))
+    return LoadResult(book, tuple(failures))
+
+
+class _RowError(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def _number(rec: Mapping[str, object], key: str) -> float:
+    value = rec.get(key)
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise _RowError(key, f"must be a number; got {value!r}") from None
+    return out
+
+
+def _parse_row(rec: Mapping[str, object], pid: str, venue: str | None,
+               columns: set[str]) -> dict[str, object]:
+    nat = np.datetime64("NaT", "s")
+    row: dict[str, object] = {"position_id": pid}
+    symbol = _text(rec.get("symbol"))
+    if "symbol" in columns and symbol:
+        try:
+            parsed = parse_symbol(symbol)
+        except InputError as exc:
+            raise _RowError("symbol", str(exc)) from None
+        row.update(underlying=parsed.underlying, kind=int(parsed.kind), strike=parsed.strike,
+                   expiry=parsed.expiry, settlement=int(parsed.settlement),
+                   exercise=int(parsed.exercise))
+        venue = venue or parsed.venue
+    else:
+        underlying = _text(rec.get("underlying"))
+        if not underlying:
+            raise _RowError("underlying", "is empty" + (" (and no symbol)" if "symbol" in columns
+                                                        else ""))
+        word = _text(rec.get("kind")).lower()
+        if word in ("c", "call"):
+            kind = OptionKind.CALL
+        elif word in ("p", "put"):
+            kind = OptionKind.PUT
+        elif word in _LINEAR_WORDS:
+            kind = OptionKind.LINEAR
+        else:
+            raise _RowError("kind", f"must be call, put, underlying, future or perpetual; got"
+                            f" {rec.get('kind')!r}")
+        strike = float("nan")
+        if kind != OptionKind.LINEAR:
+            strike = _number(rec, "strike")
+            if not (strike > 0 and np.isfinite(strike)):
+                raise _RowError("strike", f"must be > 0 and finite; got {rec.get('strike')!r}")
+        expiry = nat
+        expiry_text = _text(rec.get("expiry"))
+        if expiry_text:
+            try:
+                expiry = to_timestamp(rec.get("expiry"), "expiry")
+            except InputError as exc:
+                raise _RowError("expiry", str(exc)) from None
+        if kind != OptionKind.LINEAR and np.isnat(expiry):
+            raise _RowError("expiry", "an option needs an expiry date")
+        if word in ("perpetual", "perp", "underlying", "stock", "spot", "etf", "index") and \
+                not np.isnat(expiry):
+            raise _RowError("expiry", f"a {word} has no expiry; got {rec.get('expiry')!r}")
+        if word in ("future", "futures") and np.isnat(expiry):
+            raise _RowError("expiry", "a future needs an expiry date")
+        row.update(underlying=underlying, kind=int(kind), strike=strike, expiry=expiry,
+                   settlement=int(Settlement.LINEAR), exercise=int(ExerciseStyle.EUROPEAN))
+    quantity = _number(rec, "quantity")
+    if not np.isfinite(quantity):
+        raise _RowError("quantity", f"must be finite; got {rec.get('quantity')!r}")
+    row["quantity"] = quantity
+    if "multiplier" in columns and _text(rec.get("multiplier")):
+        multiplier = _number(rec, "multiplier")
+    elif venue is not None:
+        kind_key = "linear" if row["kind"] == OptionKind.LINEAR else "option"
+        multiplier = VENUE_MULTIPLIER[venue][kind_key]
+    else:
+        raise _RowError("multiplier", "is empty and no venue default applies")
+    if not (multiplier > 0 and np.isfinite(multiplier)):
+        raise _RowError("multiplier", f"must be > 0 and finite; got {rec.get('multiplier')!r}")
+    row["multiplier"] = multiplier
+    text = _text(rec.get("exercise")).lower()
+    if text:
+        if text not in ("european", "american", "e", "a"):
+            raise _RowError("exercise", f"must be european or american; got {rec.get('exercise')!r}")
+        row["exercise"] = int(ExerciseStyle.AMERICAN if text[0] == "a" else ExerciseStyle.EUROPEAN)
+    text = _text(rec.get("settlement")).lower()
+    if text:
+        if text not in ("linear", "inverse"):
+            raise _RowError("settlement", f"must be linear or inverse; got {rec.get('settlement')!r}")
+        row["settlement"] = int(Settlement.INVERSE if text == "inverse" else Settlement.LINEAR)
+    return row

@@ -1,0 +1,313 @@
+"""Accounts: collateral, states at the thresholds, what-if equals recomputation, liquidation,
+margin-minimising hedge, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from greeksmargin import Book, MarketData, ScenarioGrid, methodology
+from greeksmargin.accounts.account import Account, Collateral, State
+from greeksmargin.accounts.liquidation import SpreadCost, liquidate, minimise_margin
+from greeksmargin.enums import Settlement
+from greeksmargin.errors import InputError, MarketDataError
+from tests.conftest import assert_close, random_book
+
+EXP = np.datetime64("2025-07-18T20:00:00", "s")
+NAT = np.datetime64("NaT")
+MARKET = MarketData("2025-06-02T15:00:00", ["XYZ", "ABC", "QQQ"], [100.0, 50.0, 520.0], 0.04,
+                    0.03, [0.3, 0.4, 0.2])
+OCC = methodology.occ_tims()
+CASH = Collateral.of({"USD": 20_000.0}, {"USD": 1.0})
+
+
+def _book():
+    return Book(["short-put", "long-call", "stock"], ["XYZ", "XYZ", "ABC"], [2, 1, 0],
+                [95.0, 110.0, np.nan], [EXP, EXP, NAT], [-10.0, 5.0, 200.0], [100.0, 100.0, 1.0])
+
+
+def test_collateral_values_haircuts_and_errors():
+    c = Collateral.of({"USD": 1000.0, "EUR": 500.0, "BTC": 0.5},
+                      {"USD": 1.0, "EUR": 1.08, "BTC": 60_000.0}, {"BTC": 0.1})
+    assert_close(c.value, 1000 + 540 + 0.5 * 60_000 * 0.9, 1e-15)
+    with pytest.raises(InputError, match=r"no price for collateral asset\(s\) \['ETH'\]"):
+        Collateral.of({"ETH": 1.0}, {"USD": 1.0})
+    with pytest.raises(InputError, match="amount must be >= 0 and finite; got -5.0 for asset 'USD'"):
+        Collateral.of({"USD": -5.0}, {"USD": 1.0})
+    with pytest.raises(InputError, match=r"haircut must be in \[0, 1\); got 1.0 for asset 'BTC'"):
+        Collateral.of({"BTC": 1.0}, {"BTC": 1.0}, {"BTC": 1.0})
+    with pytest.raises(InputError, match="price must be > 0"):
+        Collateral.of({"USD": 1.0}, {"USD": 0.0})
+    with pytest.raises(InputError, match="unique"):
+        Collateral(("USD", "USD"), [1, 1], [1, 1], [0, 0])
+    with pytest.raises(InputError, match="im_over_mm must be >= 1"):
+        Account("a", _book(), CASH, OCC, im_over_mm=0.5)
+
+
+def test_equity_margin_ratio_and_states_at_the_thresholds():
+    state = Account("a", _book(), CASH, OCC).evaluate(MARKET)
+    value = state.pnl.base_value.sum()
+    assert_close(state.equity, 20_000 + value, 1e-12)
+    assert state.initial == state.maintenance == state.margin.total
+    mm = state.maintenance
+    house = 1.25
+    for cash, expected in ((house * mm - value, State.HEALTHY),
+                           (house * mm - value - 1e-6, State.MARGIN_CALL),
+                           (mm - value, State.MARGIN_CALL),
+                           (mm - value - 1e-6, State.LIQUIDATION)):
+        s = Account("a", _book(), Collateral.of({"USD": cash}, {"USD": 1.0}), OCC,
+                    im_over_mm=house).evaluate(MARKET)
+        assert s.state == expected, (cash, s.equity, s.initial, s.maintenance)
+    assert_close(s.margin_ratio, s.maintenance / s.equity, 1e-15)
+    assert s.excess < 0
+    deribit_like = Account("d", _book(), CASH, ScenarioGrid.product([-0.1, 0.1])).evaluate(MARKET)
+    assert deribit_like.state == State.HEALTHY
+
+
+def test_whatif_equals_full_recomputation_of_the_combined_book():
+    book, market = random_book(60, 41, n_underlyings=3)
+    collateral = Collateral.of({"USD": 5e5}, {"USD": 1.0})
+    for method in (OCC, methodology.span(0.07, short_option_minimum=25.0)):
+        state = Account("a", book, collateral, method).evaluate(market)
+        expiry = np.datetime64("2025-06-20T20:00:00", "s")
+        legs = Book(["o1", "o2", "o3"], ["U0", "U1", "U0"], [2, 1, 0],
+                    [float(market.spot[0]) * 0.95, float(market.spot[1]) * 1.05, np.nan],
+                    [expiry, expiry, NAT], [-7.0, 3.0, 40.0], [100.0, 100.0, 1.0])
+        market2 = market.with_position_data({"o1": 0.35, "o2": 0.45})
+        state = Account("a", book, collateral, method).evaluate(market2)
+        order = state.prepare_order(legs)
+        for scale in (1.0, 2.5):
+            combined = Account("a", book.concat(legs.scaled(scale)), collateral, method)
+            full = combined.evaluate(market2)
+            w = state.whatif(order, scale=scale, per_leg=True)
+            assert_close(w.initial, full.initial, 1e-10)
+            assert_close(w.maintenance, full.maintenance, 1e-10)
+            accepted, initial = state.check(order, scale)
+            assert_close(initial, full.initial, 1e-10)
+            assert accepted == w.accepted == (w.equity >= w.initial)
+        # incremental margin of each leg = margin with that leg alone - margin now
+        for k in range(legs.n_positions):
+            alone = Account("a", book.concat(legs.take(np.array([k]))), collateral, method)
+            assert_close(state.whatif(order, per_leg=True).incremental_initial[k],
+                         alone.evaluate(market2).initial - state.initial, 1e-9,
+                         atol=1e-9 * state.initial)
+
+
+def test_whatif_rejects_against_available_equity_and_unknown_groups():
+    small = Account("a", _book(), Collateral.of({"USD": 100.0}, {"USD": 1.0}), OCC)
+    state = small.evaluate(MARKET)
+    order = state.prepare_order(Book(["naked"], ["XYZ"], [2], [100.0], [EXP], [-50.0], [100.0]))
+    accepted, initial = state.check(order)
+    assert not accepted and initial > state.initial
+    w = state.whatif(order)
+    assert not w.accepted and w.state == State.LIQUIDATION
+    with pytest.raises(InputError, match="group 'QQQ', which the account does not hold"):
+        state.prepare_order(Book(["q"], ["QQQ"], [1], [520.0], [EXP], [1.0], [100.0]))
+    with pytest.raises(InputError, match="clashes with a position"):
+        state.prepare_order(Book(["stock"], ["ABC"], [0], [np.nan], [NAT], [1.0], [1.0]))
+    with pytest.raises(Exception, match="no market data for underlying 'NOPE'"):
+        state.prepare_order(Book(["n"], ["NOPE"], [0], [np.nan], [NAT], [1.0], [1.0]))
+
+
+def _shocked_account():
+    # a risky short put on XYZ and healthy, unrelated positions: a covered call on ABC and a
+    # long QQQ call; XYZ then falls 12%
+    book = Book(["xyz-short-put", "abc-stock", "abc-short-call", "qqq-long-call"],
+                ["XYZ", "ABC", "ABC", "QQQ"], [2, 0, 1, 1], [100.0, np.nan, 55.0, 530.0],
+                [EXP, NAT, EXP, EXP], [-40.0, 1000.0, -10.0, 2.0], [100.0, 1.0, 100.0, 100.0])
+    calm = Account("a", book, Collateral.of({"USD": 100_000.0}, {"USD": 1.0}), OCC)
+    assert calm.evaluate(MARKET).state == State.HEALTHY
+    crash = MarketData(MARKET.valuation, MARKET.underlyings, [88.0, 50.0, 520.0], 0.04, 0.03,
+                       [0.45, 0.4, 0.2])
+    return calm.evaluate(crash)
+
+
+def test_liquidation_closes_the_risky_leg_only_and_as_little_as_needed():
+    state = _shocked_account()
+    assert state.state == State.LIQUIDATION
+    result = liquidate(state, SpreadCost(option_half_spread=0.01))
+    assert result.restored and result.state != State.LIQUIDATION
+    assert set(result.closed) == {"xyz-short-put"}  # healthy, unrelated legs survive
+    assert 0 < result.closed["xyz-short-put"] < 1  # only part of it
+    # closing a little less would not have been enough; the equity sits at the target
+    assert_close(result.equity, result.maintenance, 1e-9)
+    assert result.total_cost == pytest.approx(sum(s.cost for s in result.steps))
+    to_initial = liquidate(state, SpreadCost(option_half_spread=0.01), target="initial")
+    assert to_initial.closed["xyz-short-put"] >= result.closed["xyz-short-put"]
+    assert to_initial.equity >= to_initial.initial - 1e-9
+
+
+def test_liquidation_prefers_cheap_margin_release_and_leaves_healthy_accounts_alone():
+    # two identical risky short puts, one expensive to close: the cheap one goes first
+    book = Book(["cheap", "dear"], ["XYZ", "ABC"], [2, 2], [100.0, 50.0], [EXP, EXP],
+                [-30.0, -60.0], [100.0, 100.0])
+    crash = MarketData(MARKET.valuation, MARKET.underlyings, [90.0, 45.0, 520.0], 0.04, 0.03,
+                       [0.45, 0.55, 0.2])
+    state = Account("a", book, Collateral.of({"USD": 90_000.0}, {"USD": 1.0}), OCC).evaluate(crash)
+    assert state.state == State.LIQUIDATION
+
+    def dear_abc(kind, contracts, value, notional):
+        # ABC (spot 45) options are illiquid: 20% of value to close; XYZ (spot 90) 0.1%
+        spot = abs(notional) / max(contracts, 1e-300)
+        return abs(value) * (0.2 if spot < 60 else 0.001)
+
+    result = liquidate(state, dear_abc)
+    assert result.restored
+    assert result.steps[0].position_id == "cheap"
+    healthy = Account("a", _book(), CASH, OCC).evaluate(MARKET)
+    assert liquidate(healthy).steps == ()
+    with pytest.raises(InputError, match="target must be"):
+        liquidate(state, target="all")
+    with pytest.raises(InputError, match="SpreadCost.impact must be >= 0"):
+        SpreadCost(impact=-1.0)
+
+
+def test_margin_minimising_hedge_with_the_underlying():
+    # short 20 puts on XYZ: a short position in the stock lowers the down-move loss
+    book = Book(["short-put"], ["XYZ"], [2], [100.0], [EXP], [-20.0], [100.0])
+    state = Account("a", book, CASH, ScenarioGrid.product(np.linspace(-0.15, 0.15, 11))
+                    ).evaluate(MARKET)
+    hedge = Book(["hedge"], ["XYZ"], [0], [np.nan], [NAT], [1.0], [1.0])
+    result = minimise_margin(state, hedge, [(-3000.0, 3000.0)])
+    assert result.saved > 0 and result.quantity[0] < 0
+    # brute force over a fine grid agrees with the optimiser
+    order = state.prepare_order(hedge)
+    grid = np.linspace(-3000, 3000, 6001)
+    brute = min(state.check(order, q)[1] for q in grid)
+    assert result.initial_after <= brute + 1e-6 * brute
+    with pytest.raises(InputError, match="one \\(low, high\\) bound per candidate"):
+        minimise_margin(state, hedge, [])
+    with pytest.raises(InputError, match="low < high"):
+        minimise_margin(state, hedge, [(1.0, 1.0)])
+
+
+def test_pure_cost_ranking_is_available_and_documented():
+    state = _shocked_account()
+    cheapest_first = liquidate(state, SpreadCost(option_half_spread=0.01), min_release_share=0.0)
+    assert cheapest_first.restored
+    assert cheapest_first.steps[0].position_id == "abc-stock"  # 5 bps to close: best per dollar
+    with pytest.raises(InputError, match=r"min_release_share must be in \[0, 1\]"):
+        liquidate(state, min_release_share=2.0)
+
+
+def _btc_book():
+    # Deribit-style inverse BTC book: short strangle, long call, perpetual hedge, ETH put
+    exp = np.datetime64("2025-06-27T08:00:00", "s")
+    inverse = [Settlement.INVERSE] * 5
+    return Book(["c1", "p1", "c2", "perp", "e1"], ["BTC", "BTC", "BTC", "BTC", "ETH"],
+                [1, 2, 1, 0, 2], [110_000.0, 90_000.0, 130_000.0, np.nan, 2_500.0],
+                [exp, exp, exp, NAT, exp], [-3.0, -3.0, 2.0, 1.5, -10.0], [1.0] * 5,
+                settlement=inverse)
+
+
+def _btc_market(spot=(100_000.0, 2_600.0), vol=(0.55, 0.7)):
+    return MarketData("2025-06-02T08:00:00", ["BTC", "ETH"], list(spot), 0.0, 0.0, list(vol),
+                      quote_currency="USD")
+
+
+def test_compiled_margins_cover_the_deribit_dampener_and_roll_shock():
+    # the compiled what-if (check) now covers Deribit books: equal to margining the combined book
+    # with the Python reduction (margin_from_pnl), whose dampener has its own tests
+    cash = Collateral.of({"BTC": 2.0, "ETH": 20.0}, {"BTC": 100_000.0, "ETH": 2_600.0})
+    account = Account("d", _btc_book(), cash, methodology.deribit())
+    state = account.evaluate(_btc_market())
+    extended = state.grids[0].metadata["extended"]
+    assert state.rules_arrays.dampener[0] > 0 and extended.any()
+    assert_close(state._margins(state.pnl.values, state.facts)[0], state.initial, 1e-12)
+    legs = Book(["o1", "o2"], ["BTC", "ETH"], [2, 1], [80_000.0, 3_000.0],
+                [np.datetime64("2025-06-27T08:00:00", "s")] * 2, [-4.0, 5.0], [1.0, 1.0],
+                settlement=[Settlement.INVERSE] * 2)
+    order = state.prepare_order(legs)
+    for scale in (1.0, 3.0):
+        full = Account("d", _btc_book().concat(legs.scaled(scale)), cash,
+                       methodology.deribit()).evaluate(_btc_market())
+        accepted, initial = state.check(order, scale)
+        assert_close(initial, full.initial, 1e-12)
+        w = state.whatif(order, scale)
+        assert_close(w.initial, initial, 1e-15)
+        assert_close(w.maintenance, full.maintenance, 1e-12)
+
+
+@pytest.mark.parametrize("method", [
+    OCC, methodology.span(0.07, short_option_minimum=25.0), methodology.deribit(),
+    ScenarioGrid.product(np.linspace(-0.15, 0.15, 21), [-0.3, -0.15, 0.0, 0.15, 0.3])],
+    ids=["occ", "span", "deribit", "grid105"])
+def test_ticker_equals_evaluate_at_the_moved_market(method):
+    if isinstance(method, ScenarioGrid) or method.name != "deribit-pm":
+        book, market = random_book(40, 51, n_underlyings=3)
+        # give half of the options the flat vol, so a vol tick moves them and not the others
+        flat = {pid: v for k, (pid, v) in enumerate(market.position_vol.items()) if k % 2}
+        market = MarketData(market.valuation, market.underlyings, market.spot, market.rate,
+                            market.carry, [0.3, 0.45, 0.6], position_vol=flat)
+    else:
+        book, market = _btc_book(), _btc_market()
+    cash = Collateral.of({"USD": 5e7}, {"USD": 1.0})
+    for house in (None, 1.3):
+        account = Account("t", book, cash, method, im_over_mm=house)
+        ticker = account.evaluate(market).ticker()
+        rng = np.random.default_rng(7)
+        for _ in range(4):
+            spot = market.spot * rng.uniform(0.8, 1.25, market.n_underlyings)
+            vol = market.vol * rng.uniform(0.7, 1.4, market.n_underlyings)
+            for moved_vol in (None, vol):
+                moved = MarketData(market.valuation, market.underlyings, spot, market.rate,
+                                   market.carry, market.vol if moved_vol is None else moved_vol,
+                                   position_vol=market.position_vol,
+                                   quote_currency=market.quote_currency)
+                full = account.evaluate(moved)
+                tick = ticker.tick(spot, moved_vol)
+                assert_close(tick.initial, full.initial, 1e-12)
+                assert_close(tick.maintenance, full.maintenance, 1e-12)
+                assert_close(tick.equity, full.equity, 1e-12)
+                assert tick.state == full.state
+                assert_close(tick.excess, full.excess, 1e-9, atol=1e-9 * full.initial)
+                assert_close(tick.margin_ratio, full.margin_ratio, 1e-12)
+
+
+def test_ticker_on_a_large_book_takes_the_parallel_path():
+    book, market = random_book(400, 52, n_underlyings=2)
+    account = Account("big", book, CASH, ScenarioGrid.product(np.linspace(-0.2, 0.2, 41),
+                                                              [-0.25, 0.0, 0.25]))
+    ticker = account.evaluate(market).ticker()
+    assert ticker._plan.parallel
+    spot = market.spot * np.array([0.9, 1.07])
+    moved = MarketData(market.valuation, market.underlyings, spot, market.rate, market.carry,
+                       position_vol=market.position_vol)
+    full = account.evaluate(moved)
+    tick = ticker.tick(spot)
+    assert_close(tick.initial, full.initial, 1e-12)
+    assert_close(tick.equity, full.equity, 1e-12)
+
+
+def test_ticker_rejects_bad_ticks_naming_the_underlying_or_position():
+    ticker = Account("a", _book(), CASH, OCC).evaluate(MARKET).ticker()
+    with pytest.raises(MarketDataError, match=r"spot must have one value per underlying \(3: XYZ, "
+                                              r"ABC, QQQ\); got shape \(2,\)"):
+        ticker.tick([100.0, 50.0])
+    with pytest.raises(MarketDataError, match="spot must be > 0 and finite; got -1.0 for"
+                                              " underlying 'ABC'"):
+        ticker.tick([100.0, -1.0, 520.0])
+    with pytest.raises(MarketDataError, match="spot must be > 0 and finite; got nan for"
+                                              " underlying 'XYZ'"):
+        ticker.tick([np.nan, 50.0, 520.0])
+    with pytest.raises(MarketDataError, match=r"vol must be in \[0, 5.0\] \(annualised decimal;"
+                                              r" pass 0.25 for 25%\) or NaN; got 30.0 for"
+                                              r" underlying 'QQQ'"):
+        ticker.tick(MARKET.spot, [0.3, 0.4, 30.0])
+    with pytest.raises(MarketDataError, match="vol is NaN for underlying 'XYZ', whose flat vol"
+                                              " prices position 'short-put'"):
+        ticker.tick(MARKET.spot, [np.nan, 0.4, 0.2])
+    # no option on QQQ: its vol may be NaN; nothing moved: the evaluated margin
+    tick = ticker.tick(MARKET.spot, [0.3, 0.4, np.nan])
+    state = Account("a", _book(), CASH, OCC).evaluate(MARKET)
+    assert_close(tick.initial, state.initial, 1e-15)
+    assert_close(tick.equity, state.equity, 1e-15)
+
+
+def test_compiled_margins_name_a_non_finite_pnl():
+    state = Account("a", _book(), CASH, OCC).evaluate(MARKET)
+    values = state.pnl.values.copy()
+    values[1, 3] = np.nan
+    with pytest.raises(InputError, match="scenario P&L is not finite \\(nan\\) for group 'XYZ',"
+                                         " scenario 3"):
+        state._margins(values, state.facts)

@@ -1,0 +1,79 @@
+"""Liquidation cascades: accounting identity to the cent, determinism, contagion through price
+impact, sensitivity to margin parameters, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from greeksmargin import Book, MarketData, ScenarioGrid
+from greeksmargin.accounts.account import Account, Collateral
+from greeksmargin.accounts.cascade import simulate_cascade
+from greeksmargin.errors import InputError
+
+MARKET = MarketData("2025-06-02T15:00:00", ["XYZ"], [100.0], 0.04, 0.03, [0.3])
+EXP = np.datetime64("2025-07-18T20:00:00", "s")
+PATH = np.array([[0.97], [0.93], [0.88], [0.85]])
+VOLS = [0.1, 0.2, 0.3, 0.3]
+
+
+def _accounts(scan=0.10, im_over_mm=None):
+    grid = ScenarioGrid.product(np.linspace(-scan, scan, 9))
+
+    def account(i, puts, cash):
+        book = Book([f"put{i}", f"stock{i}"], ["XYZ", "XYZ"], [2, 0], [95.0, np.nan],
+                    [EXP, np.datetime64("NaT")], [puts, 100.0 * abs(puts)], [100.0, 1.0])
+        return Account(f"A{i}", book, Collateral.of({"USD": cash}, {"USD": 1.0}), grid,
+                       im_over_mm)
+
+    return [account(0, -40, 60_000.0), account(1, -20, 40_000.0), account(2, -10, 30_000.0)]
+
+
+def test_accounting_identity_holds_to_the_cent_and_runs_are_deterministic():
+    for impact in (0.0, 2e-7):
+        a = simulate_cascade(_accounts(), MARKET, PATH, VOLS, impact=impact)
+        b = simulate_cascade(_accounts(), MARKET, PATH, VOLS, impact=impact)
+        for x, y in zip(a.accounts, b.accounts, strict=True):
+            assert x == y
+            balance = x.initial_equity + x.variation + x.option_value_change - x.costs
+            assert abs(balance - x.final_equity) < 0.005
+            assert x.shortfall == max(0.0, -x.final_equity)
+        assert np.array_equal(a.spot_path, b.spot_path) and a.events == b.events
+
+
+def test_price_impact_spreads_liquidations_to_other_accounts():
+    calm = simulate_cascade(_accounts(), MARKET, PATH, VOLS, impact=0.0)
+    stressed = simulate_cascade(_accounts(), MARKET, PATH, VOLS, impact=2e-7)
+    first = {a.account_id: (a.liquidated_at or (99,))[0] for a in calm.accounts}
+    first_stressed = {a.account_id: (a.liquidated_at or (99,))[0] for a in stressed.accounts}
+    assert first_stressed["A2"] < first["A2"]  # pushed under by the others' forced sales
+    assert stressed.spot_path[-1, 0] < calm.spot_path[-1, 0]
+    assert np.all(stressed.sold_notional >= 0)  # liquidations sell the long delta
+    assert stressed.n_liquidated == 3
+
+
+def test_margin_parameters_change_the_outcome():
+    narrow = simulate_cascade(_accounts(scan=0.05), MARKET, PATH, VOLS, impact=2e-7)
+    wide = simulate_cascade(_accounts(scan=0.20), MARKET, PATH, VOLS, impact=2e-7)
+    # a wider scan range demands more margin, so liquidations start no later
+    assert wide.liquidations_per_step[0] >= narrow.liquidations_per_step[0]
+    strict = simulate_cascade(_accounts(im_over_mm=1.5), MARKET, PATH, VOLS, impact=2e-7)
+    assert len(strict.accounts) == 3
+
+
+def test_cascade_input_errors():
+    accounts = _accounts()
+    with pytest.raises(InputError, match=r"spot_path must have shape \(n_steps, 1\)"):
+        simulate_cascade(accounts, MARKET, np.ones((3, 2)))
+    with pytest.raises(InputError, match="spot_path must be > 0"):
+        simulate_cascade(accounts, MARKET, np.array([[0.0]]))
+    with pytest.raises(InputError, match="vol_shift must have shape"):
+        simulate_cascade(accounts, MARKET, PATH, [0.1])
+    with pytest.raises(InputError, match="impact must be >= 0"):
+        simulate_cascade(accounts, MARKET, PATH, impact=-1.0)
+    with pytest.raises(InputError, match="account ids must be unique"):
+        simulate_cascade(accounts + accounts[:1], MARKET, PATH)
+    euro = Account("E", accounts[0].book, Collateral.of({"EUR": 1e5}, {"EUR": 1.1}),
+                   accounts[0].method)
+    with pytest.raises(InputError, match="no USD cash collateral"):
+        simulate_cascade([euro], MARKET, PATH)

@@ -1,0 +1,156 @@
+"""Many accounts: vectorised batch equals each account alone; Dask (threads, processes, a real
+LocalCluster with worker processes, a worker killed mid-run); CLI batch; the synthetic generator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+
+from greeksmargin import MarketData, compute_margin, methodology, read_book
+from greeksmargin.errors import InputError
+from greeksmargin.front.batch import margin_accounts, margin_batch
+from greeksmargin.front.cli import main
+from greeksmargin.io.synthetic import Universe, generate_accounts
+
+RTOL = 1e-12
+
+
+@pytest.fixture(scope="module")
+def sample():
+    positions, market_frame = generate_accounts(120, seed=5)
+    return positions, MarketData.from_frame(market_frame), market_frame
+
+
+@pytest.mark.parametrize("method", [methodology.occ_tims(), methodology.span(0.07, 0.35)],
+                         ids=["occ", "span"])
+def test_batch_equals_each_account_margined_alone(sample, method):
+    positions, market, _ = sample
+    result = margin_accounts(positions, market, method).set_index("account")
+    assert len(result) == positions["account"].nunique()
+    for account, rows in positions.groupby("account"):
+        alone = compute_margin(read_book(rows.drop(columns="account")).value, market, method)
+        got = result.loc[account]
+        assert got["initial_margin"] == pytest.approx(alone.total, rel=RTOL, abs=1e-9)
+        assert got["maintenance_margin"] == pytest.approx(alone.total_maintenance, rel=RTOL,
+                                                          abs=1e-9)
+        assert got["n_positions"] == len(rows)
+
+
+def test_deribit_accounts_in_coin_convert_to_the_quote_currency():
+    positions = pd.DataFrame({
+        "account": ["a", "a", "b"],
+        "symbol": ["BTC-28JUN24-60000-P", "BTC-PERPETUAL", "ETH-28JUN24-4000-C"],
+        "quantity": [-2.0, 0.5, -10.0]})
+    market = MarketData("2024-06-17T10:00:00", ["BTC", "ETH"], [66_500.0, 3_550.0], 0.0, 0.0,
+                        [0.55, 0.65])
+    result = margin_accounts(positions, market, methodology.deribit(), venue="deribit")
+    result = result.set_index("account")
+    for account, rows in positions.groupby("account"):
+        alone = compute_margin(read_book(rows.drop(columns="account"), venue="deribit").value,
+                               market, methodology.deribit())
+        assert result.loc[account, "initial_margin"] == pytest.approx(
+            alone.total * (66_500.0 if account == "a" else 3_550.0), rel=RTOL)
+    assert result.loc["a", "roll_shock"] > 0
+
+
+def test_dask_schedulers_and_parquet_agree_and_never_split_accounts(sample, tmp_path):
+    positions, market, _ = sample
+    expected = margin_accounts(positions, market, methodology.occ_tims())
+    # shuffled rows over many partitions: accounts are spread across partitions on input
+    shuffled = positions.sample(frac=1.0, random_state=3)
+    ddf = dd.from_pandas(shuffled, npartitions=7, sort=False)
+    for scheduler in ("threads", "processes", "synchronous"):
+        got = margin_batch(ddf, market, methodology.occ_tims(), scheduler=scheduler)
+        assert got["account"].is_unique
+        pd.testing.assert_frame_equal(got, expected, rtol=RTOL)
+    path = tmp_path / "positions.parquet"
+    positions.to_parquet(path)
+    got = margin_batch(str(path), market, methodology.occ_tims())
+    pd.testing.assert_frame_equal(got, expected, rtol=RTOL)
+    indexed = dd.from_pandas(positions.set_index("account").sort_index(), npartitions=4)
+    pd.testing.assert_frame_equal(margin_batch(indexed, market, methodology.occ_tims()),
+                                  expected, rtol=RTOL)
+    with pytest.raises(InputError, match="need an 'account' column"):
+        margin_batch(dd.from_pandas(positions.drop(columns="account"), npartitions=2), market,
+                     methodology.occ_tims())
+
+
+def test_local_cluster_with_worker_processes_survives_a_killed_worker(tmp_path):
+    from distributed import Client, LocalCluster
+
+    positions, market_frame = generate_accounts(6000, seed=9)
+    market = MarketData.from_frame(market_frame)
+    expected = margin_accounts(positions, market, methodology.occ_tims())
+    # a partitioned Parquet dataset, as in production: its reads are tasks that can be redone
+    # (an in-memory dd.from_pandas frame is scattered data, lost with the worker that held it)
+    dataset = tmp_path / "positions"
+    dataset.mkdir()
+    bounds = np.linspace(0, len(positions), 25).astype(int)
+    for k in range(24):
+        positions.iloc[bounds[k]:bounds[k + 1]].to_parquet(dataset / f"part.{k:02d}.parquet",
+                                                          index=False)
+    ddf = dd.read_parquet(dataset)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        got = margin_batch(ddf, market, methodology.occ_tims(), scheduler=client)
+        pd.testing.assert_frame_equal(got, expected, rtol=RTOL)
+        # now kill one worker process (SIGKILL) while the work runs: its nanny restarts it and
+        # the scheduler recomputes the lost tasks
+        nanny = next(iter(cluster.workers.values()))
+        pid = nanny.process.process.pid
+        killed = []
+
+        def kill():
+            time.sleep(0.3)
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+        start = time.perf_counter()
+        threading.Thread(target=kill, daemon=True).start()
+        again = margin_batch(ddf, market, methodology.occ_tims(), scheduler=client)
+        assert killed == [pid] and time.perf_counter() - start > 0.3  # killed during the run
+        assert again["account"].is_unique and len(again) == len(expected)
+        pd.testing.assert_frame_equal(again, expected, rtol=RTOL)
+
+
+def test_cli_batch_writes_parquet_and_reports_errors(sample, tmp_path, capsys):
+    positions, _, market_frame = sample
+    src = tmp_path / "positions.parquet"
+    positions.to_parquet(src)
+    mkt = tmp_path / "market.csv"
+    market_frame.to_csv(mkt, index=False)
+    out = tmp_path / "results.parquet"
+    assert main(["batch", str(src), "--market", str(mkt), "--out", str(out), "--quiet"]) == 0
+    result = pd.read_parquet(out)
+    assert len(result) == positions["account"].nunique()
+    assert capsys.readouterr().out == ""
+    assert main(["batch", str(tmp_path / "none.parquet"), "--market", str(mkt), "--out",
+                 str(out)]) == 2
+    assert "positions dataset not found" in capsys.readouterr().err
+
+
+def test_generator_is_seeded_and_follows_its_distributions():
+    a, market_a = generate_accounts(500, seed=1)
+    b, _ = generate_accounts(500, seed=1)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["account"].nunique() == 500
+    shares = a.groupby("underlying")["account"].count() / len(a)
+    assert shares["SPY"] > shares["MSFT"]
+    assert set(market_a["underlying"]) == set(a["underlying"])
+    book = read_book(a.drop(columns="account").assign(position_id=lambda f: a["account"] + f["position_id"]))
+    assert book.failures == ()
+    only_puts = Universe(strategy_weight={"short put": 1.0})
+    c, _ = generate_accounts(50, universe=only_puts, seed=2)
+    assert set(c["kind"]) == {"put"} and (c["quantity"] < 0).all()
+    with pytest.raises(InputError, match="unknown strategies"):
+        generate_accounts(5, universe=Universe(strategy_weight={"butterfly": 1.0}))
+    with pytest.raises(InputError, match="n_accounts must be >= 1"):
+        generate_accounts(0)
+    assert np.all(a.loc[a["kind"] != "stock", "multiplier"] == 100.0)

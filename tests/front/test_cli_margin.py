@@ -1,0 +1,136 @@
+"""CLI ``margin`` and ``risk-matrix``: the sample runs, figures equal the library's, bad input
+gives one line per problem and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from greeksmargin import MarketData, compute_margin, methodology, read_book
+from greeksmargin.front.cli import main, sample_margin_paths
+from tests.conftest import run_console_script
+
+
+def _library_result(preset="occ-tims"):
+    book_path, market_path = sample_margin_paths()
+    market_frame = pd.read_csv(market_path)
+    market = MarketData.from_frame(market_frame)
+    classes = dict(zip(market_frame["underlying"], market_frame["product_class"], strict=True))
+    method = methodology.occ_tims(classes) if preset == "occ-tims" else methodology.span(0.07)
+    return compute_margin(read_book(book_path).value, market, method)
+
+
+@pytest.mark.parametrize("preset", ["occ-tims", "span"])
+def test_margin_json_equals_the_library(capsys, preset):
+    assert main(["margin", "--sample", "--preset", preset, "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = _library_result(preset)
+    assert out["total_initial_margin"] == expected.total
+    assert [g["group"] for g in out["groups"]] == list(expected.group_labels)
+    assert out["methodology"]["name"] == expected.methodology["name"]
+
+
+def test_margin_table_by_position_and_csv(capsys):
+    assert main(["margin", "--sample"]) == 0
+    text = capsys.readouterr().out
+    assert "total initial margin:" in text and "SPX-basket" in text
+    assert main(["margin", "--sample", "--by", "position", "--format", "csv"]) == 0
+    table = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    assert len(table) == 10 and set(table.columns) >= {"position_id", "pnl_at_group_worst"}
+    # the positions of a group add up to the group's worst-scenario P&L
+    expected = _library_result()
+    for g, label in enumerate(expected.group_labels):
+        total = table.loc[table["group"] == label, "pnl_at_group_worst"].sum()
+        assert total == pytest.approx(-expected.scan_risk[g], rel=1e-12)
+
+
+def test_margin_with_user_grid_and_underlying_grouping(tmp_path, capsys):
+    grid = tmp_path / "grid.csv"
+    pd.DataFrame({"spot_shift": [-0.1, 0.0, 0.1], "vol_shift": [0.05, 0.0, 0.05],
+                  "vol_shift_type": ["absolute"] * 3, "time_shift_days": [1, 1, 1],
+                  "weight": [1.0, 1.0, 1.0], "label": ["down", "flat", "up"]}).to_csv(grid, index=False)
+    assert main(["margin", "--sample", "--grid", str(grid), "--by", "underlying",
+                 "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {g["group"] for g in out["groups"]} == {"AAPL", "QQQ", "SPX", "SPY"}
+    assert {g["worst_scenario"] for g in out["groups"]} <= {"down", "flat", "up"}
+
+
+def test_risk_matrix_marks_the_worst_cell(capsys):
+    assert main(["risk-matrix", "--sample", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    pnl = np.array(out["pnl"])
+    assert pnl.shape == (3, 7) and out["worst"]["pnl"] == pnl.min()
+    assert main(["risk-matrix", "--sample", "--group", "QQQ"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("*") == 2 and "group QQQ" in text  # the legend and the cell
+    assert main(["risk-matrix", "--sample", "--group", "NOPE"]) == 2
+    assert "unknown group 'NOPE'" in capsys.readouterr().err
+
+
+def test_bad_rows_give_one_line_each_and_exit_2(tmp_path, capsys):
+    book_path, market_path = sample_margin_paths()
+    frame = pd.read_csv(book_path, dtype={"symbol": str})
+    frame.loc[7, "strike"] = -5
+    frame.loc[8, "kind"] = "straddle"
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+    assert main(["margin", str(bad), "--market", str(market_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == "greeksmargin: error: 2 invalid book row(s):"
+    assert "row 8 (position 'AAPL-CC'): strike: must be > 0" in err[1]
+    assert "row 9 (position 'QQQ-STR-C'): kind:" in err[2]
+    assert "Traceback" not in "\n".join(err)
+    # exclude: the rest is margined and the result says what was left out
+    assert main(["margin", str(bad), "--market", str(market_path), "--on-invalid", "exclude",
+                 "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert len(out["excluded"]) == 2 and "AAPL-CC" in out["excluded"][0]
+    assert captured.err.count("excluded:") == 2
+
+
+def test_market_and_methodology_errors_exit_2(tmp_path, capsys):
+    book_path, market_path = sample_margin_paths()
+    assert main(["margin", str(book_path)]) == 2
+    assert "--market FILE is required" in capsys.readouterr().err
+    market = pd.read_csv(market_path)
+    market.loc[0, "spot"] = -1
+    bad = tmp_path / "market.csv"
+    market.to_csv(bad, index=False)
+    assert main(["margin", str(book_path), "--market", str(bad)]) == 2
+    assert "spot must be > 0 and finite; got -1.0 for underlying 'SPY'" in capsys.readouterr().err
+    assert main(["margin", "--sample", "--preset", "deribit"]) == 2
+    assert "no Deribit parameters for group" in capsys.readouterr().err
+    assert main(["margin", str(tmp_path / "nope.csv"), "--market", str(market_path)]) == 2
+    assert "book file not found" in capsys.readouterr().err
+
+
+def test_margin_console_script_runs_the_readme_main_command():
+    done = run_console_script("margin", "--sample")
+    assert done.returncode == 0, done.stderr
+    assert "total initial margin:" in done.stdout
+
+
+def test_compare_table_and_correlation_file(tmp_path, capsys):
+    assert main(["compare", "--sample", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    methods = [r["method"] for r in rows]
+    assert methods[:2] == ["each position alone", "each strategy alone"]
+    assert any(m.startswith("product-group offsets") for m in methods)
+    margins = [r["margin"] for r in rows]
+    assert all(m <= margins[0] + 1e-9 for m in margins)
+    corr = tmp_path / "corr.csv"
+    names = ["SPY", "SPX", "AAPL", "QQQ"]
+    pd.DataFrame(np.ones((4, 4)), index=names, columns=names).to_csv(corr)
+    assert main(["compare", "--sample", "--correlation", str(corr), "--format", "csv"]) == 0
+    table = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    row = table[table["method"] == "correlation-aggregated underlyings"].iloc[0]
+    alone = table[table["method"] == "each underlying alone"].iloc[0]
+    assert row["margin"] == pytest.approx(alone["margin"], rel=1e-12)  # all ones: no offset
+    pd.DataFrame(np.ones((2, 2)), index=names[:2], columns=names[:2]).to_csv(corr)
+    assert main(["compare", "--sample", "--correlation", str(corr)]) == 2
+    assert "correlation file lacks underlyings" in capsys.readouterr().err
