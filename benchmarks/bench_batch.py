@@ -15,8 +15,9 @@ import dask.dataframe as dd
 import numpy as np
 from common import replace_section  # same folder: run as benchmarks/<name>.py
 
-from greeksmargin import MarketData, compute_margin, methodology, read_book
+from greeksmargin import compute_margin, methodology, read_book
 from greeksmargin.front.batch import margin_accounts, margin_batch
+from greeksmargin.io.markets import read_market
 from greeksmargin.io.synthetic import generate_accounts
 
 
@@ -32,7 +33,7 @@ def main() -> None:
     rows = []
     for n in sizes:
         positions, market_frame = generate_accounts(n, seed=1)
-        market = MarketData.from_frame(market_frame)
+        market = read_market(market_frame)
         start = time.perf_counter()
         expected = margin_accounts(positions, market, occ)
         vectorised = time.perf_counter() - start

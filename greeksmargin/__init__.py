@@ -13,16 +13,20 @@ from importlib.metadata import PackageNotFoundError, version
 from . import methodology
 from .enums import ExerciseStyle, IVStatus, OptionKind, Settlement, ShiftType
 from .errors import (
+    Failure,
     GreeksMarginError,
     ImpliedVolError,
     InputError,
     MarketDataError,
     MethodologyError,
 )
+from .io.books import LoadResult, read_book
+from .io.grids import read_grid
+from .io.markets import read_market
 from .margin.result import MarginResult, compute_margin, margin_from_pnl
 from .measures.revalue import PnLMatrix, revalue
 from .methodology import Methodology
-from .model.book import Book, Failure, LoadResult, ResolvedBook, read_book
+from .model.book import Book, ResolvedBook
 from .model.market import MarketData, VolSurface
 from .model.scenarios import ScenarioGrid, VolScaling
 from .pricing import Greeks, ImpliedVol, greeks, implied_vol, price
@@ -51,6 +55,8 @@ __all__ = [
     "margin_from_pnl",
     "methodology",
     "read_book",
+    "read_grid",
+    "read_market",
     "revalue",
     "Greeks",
     "GreeksMarginError",

@@ -6,12 +6,16 @@ whose message names the field, the constraint, the offending value and where it 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 __all__ = [
     "GreeksMarginError",
     "InputError",
     "MarketDataError",
     "MethodologyError",
     "ImpliedVolError",
+    "CurrencyError",
+    "Failure",
 ]
 
 
@@ -46,3 +50,20 @@ class ImpliedVolError(InputError):
     def __init__(self, message: str, status: object) -> None:
         super().__init__(message)
         self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One rejected input row: where, which field, and why."""
+
+    row: int  # 1-based data row (the header is not counted)
+    position_id: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row} (position {self.position_id!r}): {self.field}: {self.reason}"
+
+
+class CurrencyError(InputError):
+    """Two amounts in different currencies were added or compared without a conversion."""

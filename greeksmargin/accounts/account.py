@@ -31,11 +31,12 @@ import numpy as np
 
 from .._arrays import frozen_array
 from ..enums import VolSource
-from ..errors import InputError, MarketDataError
+from ..errors import CurrencyError, InputError, MarketDataError
 from ..kernels import _account
 from ..margin.result import GroupFacts, MarginResult, class_group, margin_from_pnl
 from ..measures.revalue import PnLMatrix, RevaluationPlan, group_currency, group_sums, position_values, revalue
 from ..methodology import Methodology
+from ..model.amount import Amount
 from ..model.book import Book, ResolvedBook
 from ..model.market import MarketData, checked_moves
 from ..model.scenarios import ScenarioGrid
@@ -66,12 +67,16 @@ class Collateral:
         Price of one unit in the account currency, > 0.
     haircut : array_like
         Fraction in [0, 1) taken off the value (0 for the account currency's cash).
+    currency : str
+        The account currency, in which ``price`` is quoted; it must be the quote currency of the
+        market the account is evaluated at.
     """
 
     asset: tuple[str, ...]
     amount: np.ndarray
     price: np.ndarray
     haircut: np.ndarray
+    currency: str = "USD"
 
     def __post_init__(self) -> None:
         names = tuple(str(a) for a in self.asset)
@@ -94,7 +99,7 @@ class Collateral:
 
     @classmethod
     def of(cls, holdings: Mapping[str, float], prices: Mapping[str, float],
-           haircuts: Mapping[str, float] | None = None) -> Collateral:
+           haircuts: Mapping[str, float] | None = None, currency: str = "USD") -> Collateral:
         """Collateral from ``{asset: amount}`` with a price (and optional haircut) per asset.
 
         Raises
@@ -107,12 +112,13 @@ class Collateral:
             raise InputError(f"no price for collateral asset(s) {missing}; priced: {sorted(prices)}")
         names = list(holdings)
         return cls(tuple(names), [holdings[a] for a in names], [prices[a] for a in names],
-                   [(haircuts or {}).get(a, 0.0) for a in names])
+                   [(haircuts or {}).get(a, 0.0) for a in names], currency)
 
     @property
-    def value(self) -> float:
+    def value(self) -> Amount:
         """Haircut value in the account currency."""
-        return float(np.sum(self.amount * self.price * (1.0 - self.haircut)))
+        return Amount(float(np.sum(self.amount * self.price * (1.0 - self.haircut))),
+                      self.currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +137,20 @@ class Account:
             raise InputError(f"im_over_mm must be >= 1 and finite; got {self.im_over_mm!r}")
 
     def evaluate(self, market: MarketData) -> AccountState:
-        """Margin the account at ``market`` and cache what what-if and liquidation need."""
+        """Margin the account at ``market`` and cache what what-if and liquidation need.
+
+        Every figure of the state is in the account currency (the market's quote currency):
+        coin-settled groups' margins and values are converted at the coin's spot.
+
+        Raises
+        ------
+        CurrencyError
+            The collateral is priced in another currency than the market's quote currency.
+        """
+        if self.collateral.currency != market.quote_currency:
+            raise CurrencyError(f"account {self.account_id!r}: collateral is priced in"
+                                f" {self.collateral.currency} but the market quotes in"
+                                f" {market.quote_currency}; price both in one currency")
         resolved = self.book.resolve(market)
         if isinstance(self.method, Methodology):
             grids = self.method.build_grids(resolved)
@@ -143,7 +162,7 @@ class Account:
         currency = group_currency(resolved)
         facts = GroupFacts.from_resolved(resolved, currency)
         result = margin_from_pnl(pnl, methodology=rules, facts=facts)
-        book_value = float(np.sum(pnl.base_value * facts.to_quote))
+        book_value = Amount(float(np.sum(pnl.base_value * facts.to_quote)), market.quote_currency)
         return AccountState(self, market, resolved, tuple(grids), rules, pnl, facts, result,
                             self.collateral.value + book_value, book_value)
 
@@ -308,16 +327,16 @@ class AccountState(_Figures):
             self.facts.quote_currency))
 
     @property
-    def maintenance(self) -> float:
-        """Maintenance margin, account currency."""
-        return self.margin.total_maintenance
+    def maintenance(self) -> Amount:
+        """Maintenance margin, account currency (coin groups converted at spot)."""
+        return self.margin.maintenance_quote
 
     @property
-    def initial(self) -> float:
+    def initial(self) -> Amount:
         """Initial margin, account currency (the methodology's, or ``im_over_mm x MM``)."""
         if self.account.im_over_mm is not None:
             return self.account.im_over_mm * self.maintenance
-        return self.margin.total
+        return self.margin.initial_quote
 
 
     def ticker(self) -> MarginTicker:
@@ -507,4 +526,7 @@ class MarginTicker:
             partial, base, _ = plan.run(spot_now, vol=positions[plan.VOL])
             values, _ = group_sums(partial, plan.first_items, base, plan.group_offsets)
             rules.margins(values, facts, self._im_over_mm)
-        return Tick(initial, maintenance, self._collateral + book_value, book_value)
+        quote = self.state.market.quote_currency
+        book = Amount(book_value, quote)
+        return Tick(Amount(initial, quote), Amount(maintenance, quote), self._collateral + book,
+                    book)

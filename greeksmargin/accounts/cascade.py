@@ -22,7 +22,7 @@ import numpy as np
 
 from ..enums import OptionKind
 from ..errors import InputError
-from ..measures.revalue import position_values
+from ..measures.revalue import position_values_in_quote
 from ..model.book import Book
 from ..model.market import MarketData
 from ..pricing import greeks
@@ -95,7 +95,7 @@ def _option_value(book: Book, market: MarketData) -> np.ndarray:
     if option.any():
         resolved = book.resolve(market)
         values = np.empty(book.n_positions)
-        values[resolved.order] = position_values(resolved)
+        values[resolved.order] = position_values_in_quote(resolved)  # coin options at spot
         state_value[option] = values[option]
     return state_value
 

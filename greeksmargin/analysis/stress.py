@@ -29,6 +29,7 @@ from ..io.tables import read_table
 from ..margin.result import MarginResult, compute_margin
 from ..measures.revalue import revalue
 from ..methodology import Methodology
+from ..model.amount import Amount
 from ..model.book import Book
 from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
@@ -140,16 +141,20 @@ class StressReport:
     pnl: pd.DataFrame
     total: pd.Series
     worst: str
-    worst_loss: float
+    worst_loss: Amount
     margin: MarginResult | None
     currency: str
 
     @property
     def margin_consumed(self) -> float:
-        """Worst stress loss / current initial margin (> 1: the margin would not cover it)."""
-        if self.margin is None or self.margin.total == 0:
+        """Worst stress loss / current initial margin, both in the quote currency (coin margins
+        converted at spot); > 1: the margin would not cover it."""
+        if self.margin is None:
             return float("inf") if self.worst_loss > 0 else 0.0
-        return self.worst_loss / self.margin.total
+        initial = self.margin.initial_quote
+        if initial == 0:
+            return float("inf") if self.worst_loss > 0 else 0.0
+        return float(self.worst_loss / initial)
 
 
 def stress_report(book: Book, market: MarketData, scenarios: Sequence[StressScenario], *,
@@ -179,5 +184,6 @@ def stress_report(book: Book, market: MarketData, scenarios: Sequence[StressScen
     total = frame.sum(axis=1)
     worst = str(total.idxmin())
     margin = compute_margin(book, market, method) if method is not None else None
-    return StressReport(frame, total, worst, max(0.0, -float(total.min())), margin,
+    return StressReport(frame, total, worst,
+                        Amount(max(0.0, -float(total.min())), market.quote_currency), margin,
                         market.quote_currency)

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError
+from ..io.books import read_book
 from ..margin.result import margin_from_pnl
 from ..measures.revalue import revalue
 from ..methodology import Methodology
-from ..model.book import read_book
 from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
 

@@ -29,13 +29,15 @@ import pandas as pd
 from .. import __version__, methodology
 from ..enums import OptionKind, ShiftType
 from ..errors import InputError, MethodologyError
+from ..io.grids import read_grid
+from ..io.inputs import Inputs, read_inputs
+from ..io.markets import read_market
 from ..io.samples import sample_paths
 from ..io.tables import read_table
 from ..margin.result import MarginResult, compute_margin
 from ..measures.revalue import revalue
 from ..methodology import Methodology
-from ..model.book import Book, Failure, read_book
-from ..model.market import MarketData
+from ..model.amount import FIAT, decimals_for
 from ..model.scenarios import ScenarioGrid
 from ..pricing import american, black_scholes_merton
 
@@ -53,9 +55,8 @@ _log = logging.getLogger("greeksmargin.front.cli")
 sample_margin_paths = sample_paths  # the sample margin book and its market file
 
 
-def _load(args: argparse.Namespace
-          ) -> tuple[Book, MarketData, tuple[Failure, ...], pd.DataFrame, pd.DataFrame]:
-    """Book, market, refused rows, and the market and book tables as read."""
+def _load(args: argparse.Namespace) -> Inputs:
+    """Book, market and refused rows from the files the arguments name (or the sample)."""
     if args.book is None:
         book_path, market_path = sample_margin_paths()
         market_path = Path(args.market) if args.market else market_path
@@ -65,45 +66,27 @@ def _load(args: argparse.Namespace
             raise InputError("--market FILE is required with a book file (one row per underlying:"
                              " underlying, spot, rate, dividend_yield or carry, vol, valuation)")
         market_path = Path(args.market)
-    frame = read_table(book_path, "book")
-    loaded = read_book(frame, venue=args.venue, on_invalid=args.on_invalid)
-    market_frame = read_table(market_path, "market")
-    market = MarketData.from_frame(market_frame, valuation=args.valuation)
-    # per-position vols or prices in the book file are market data for those positions
-    ids = [str(x) for x in loaded.value.position_id]
-    if "position_id" in frame.columns:
-        by_id = frame.assign(position_id=frame["position_id"].astype(str)).set_index("position_id")
-        extra = {}
-        for col in ("vol", "option_price"):
-            if col in by_id.columns:
-                values = by_id[col].reindex(ids)
-                extra[col] = {k: float(v) for k, v in values.items() if pd.notna(v)}
-        market = market.with_position_data(extra.get("vol"), extra.get("option_price"))
+    inputs = read_inputs(book_path, market_path, venue=args.venue, valuation=args.valuation,
+                         on_invalid=args.on_invalid)
     _log.info("read %s: %d positions (%d rows refused); %s: %d underlyings, valuation %s",
-              book_path, loaded.value.n_positions, len(loaded.failures), market_path,
-              market.n_underlyings, market.valuation)
-    return loaded.value, market, loaded.failures, market_frame, frame
+              book_path, inputs.book.n_positions, len(inputs.failures), market_path,
+              inputs.market.n_underlyings, inputs.market.valuation)
+    return inputs
 
 
-def _methodology(args: argparse.Namespace, market_frame: pd.DataFrame) -> Methodology | ScenarioGrid:
+def _methodology(args: argparse.Namespace) -> Methodology | ScenarioGrid:
     if args.grid:
-        return ScenarioGrid.from_frame(read_table(Path(args.grid), "grid"), name=args.grid)
+        return read_grid(args.grid)
     name = args.preset
-    if name == "occ-tims":
-        classes = {}
-        if "product_class" in market_frame.columns:
-            classes = {str(u): str(c) for u, c in zip(market_frame["underlying"],
-                                                      market_frame["product_class"], strict=True)
-                       if pd.notna(c)}
-        return methodology.occ_tims(classes)
     if name == "span":
         return methodology.span(args.psr, args.vsr)
     return methodology.get(name)
 
 
 def _cmd_margin(args: argparse.Namespace) -> int:
-    book, market, failures, market_frame, _ = _load(args)
-    method = _methodology(args, market_frame)
+    inputs = _load(args)
+    book, market, failures = inputs.book, inputs.market, inputs.failures
+    method = _methodology(args)
     by_position = args.by == "position"
     result = compute_margin(book, market, method, by="underlying" if args.by == "underlying"
                             else "group", keep_positions=by_position, excluded=failures)
@@ -125,11 +108,15 @@ def _cmd_margin(args: argparse.Namespace) -> int:
         print(f"methodology: {m.get('name')} {m.get('version', '')}  {m.get('source', '')}".rstrip())
         print(f"valuation: {market.valuation}  positions: {book.n_positions}"
               + (f"  EXCLUDED: {len(failures)} rows (see stderr)" if failures else ""))
+        digits = max(decimals_for(c, result.initial[np.array(result.currency) == c])
+                     for c in set(result.currency))
         with pd.option_context("display.width", 200, "display.max_columns", 50,
-                               "display.float_format", "{:,.2f}".format):
+                               "display.float_format", f"{{:,.{digits}f}}".format):
             print(table.to_string(index=False))
-        print(f"total initial margin: {result.total:,.2f} {result.total_currency}"
-              f"   maintenance: {result.total_maintenance:,.2f} {result.total_currency}")
+        line = f"total initial margin: {result.total}   maintenance: {result.total_maintenance}"
+        if result.total_currency != result.quote_currency:
+            line += f"   (= {result.initial_quote} / {result.maintenance_quote} at spot)"
+        print(line)
     return 0
 
 
@@ -149,7 +136,8 @@ def _position_table(result: MarginResult) -> pd.DataFrame:
 
 
 def _cmd_risk_matrix(args: argparse.Namespace) -> int:
-    book, market, failures, _, _ = _load(args)
+    inputs = _load(args)
+    book, market = inputs.book, inputs.market
     spots = np.linspace(-args.spot_range, args.spot_range, args.spot_points)
     vols = np.array(args.vol_shifts)
     grid = ScenarioGrid.product(spots, vols, vol_shift_type=ShiftType.RELATIVE,
@@ -162,10 +150,12 @@ def _cmd_risk_matrix(args: argparse.Namespace) -> int:
         if args.group not in pnl.row_labels:
             raise InputError(f"unknown group {args.group!r}; groups: {', '.join(pnl.row_labels)}")
         values = pnl.values[pnl.row_labels.index(args.group)]
-        title = f"group {args.group} ({pnl.currency[pnl.row_labels.index(args.group)]})"
+        currency = pnl.currency[pnl.row_labels.index(args.group)]
+        title = f"group {args.group} ({currency})"
     else:
         values = pnl.values.sum(axis=0)
-        title = f"whole book ({pnl.currency[0]})"
+        currency = pnl.currency[0]
+        title = f"whole book ({currency})"
     matrix = values.reshape(spots.size, vols.size).T  # rows: vol shifts, columns: spot shifts
     frame = pd.DataFrame(matrix, index=pd.Index([f"vol {v:+.0%}" for v in vols], name="vol"),
                          columns=[f"{s:+.1%}" for s in spots])
@@ -180,7 +170,8 @@ def _cmd_risk_matrix(args: argparse.Namespace) -> int:
                   sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        cells = frame.map(lambda v: f"{v:,.0f}")
+        digits = 0 if currency.upper() in FIAT else decimals_for(currency, values)
+        cells = frame.map(lambda v: f"{v:,.{digits}f}")
         cells.iloc[worst] = cells.iloc[worst] + "*"
         print(f"P&L of {title}; rows vol shift (relative), columns spot shift;"
               f" time +{args.days:g} d; * = worst cell")
@@ -188,32 +179,15 @@ def _cmd_risk_matrix(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cross_margin_inputs(frame: pd.DataFrame, market_frame: pd.DataFrame, market: MarketData
-                         ) -> tuple[dict[str, str] | None, dict[str, str] | None]:
-    """Strategies (a ``strategy`` book column) and product groups (a ``product_group`` market
-    column) for the isolated-vs-cross comparison; None where the files have no such column."""
-    strategy_of = None
-    if "strategy" in frame.columns and "position_id" in frame.columns:
-        strategy_of = {str(p): str(s) if pd.notna(s) else str(p)
-                       for p, s in zip(frame["position_id"], frame["strategy"], strict=True)}
-    product_group_of = None
-    if "product_group" in market_frame.columns:
-        product_group_of = {}
-        for _, row in market_frame.iterrows():
-            if pd.notna(row["product_group"]):
-                group = market.group_of.get(str(row["underlying"]), str(row["underlying"]))
-                product_group_of[group] = str(row["product_group"])
-    return strategy_of, product_group_of
-
-
 def _cmd_compare(args: argparse.Namespace) -> int:
     from ..margin import crossmargin
 
-    book, market, failures, market_frame, frame = _load(args)
+    inputs = _load(args)
+    book, market, failures = inputs.book, inputs.market, inputs.failures
     if failures:
         raise InputError(f"compare needs the whole book; {len(failures)} rows are invalid")
-    method = _methodology(args, market_frame)
-    strategy_of, product_group_of = _cross_margin_inputs(frame, market_frame, market)
+    method = _methodology(args)
+    strategy_of, product_group_of = inputs.strategy_of, inputs.product_group_of
     correlation = None
     if args.correlation:
         raw = read_table(Path(args.correlation), "correlation")
@@ -245,12 +219,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_stress(args: argparse.Namespace) -> int:
     from ..analysis import stress
 
-    book, market, failures, market_frame, _ = _load(args)
+    inputs = _load(args)
+    book, market, failures = inputs.book, inputs.market, inputs.failures
     if failures:
         raise InputError(f"stress needs the whole book; {len(failures)} rows are invalid")
     scenarios = (stress.read_scenarios(args.scenarios) if args.scenarios
                  else list(stress.LIBRARY.values()))
-    report = stress.stress_report(book, market, scenarios, method=_methodology(args, market_frame))
+    report = stress.stress_report(book, market, scenarios, method=_methodology(args))
     table = report.pnl.assign(total=report.total)
     if args.plot:
         from .plots import plot_stress
@@ -258,7 +233,7 @@ def _cmd_stress(args: argparse.Namespace) -> int:
         plot_stress(report, args.plot)
     if args.format == "json":
         json.dump({"currency": report.currency, "worst": report.worst,
-                   "worst_loss": report.worst_loss, "margin_consumed": report.margin_consumed,
+                   "worst_loss": float(report.worst_loss), "margin_consumed": report.margin_consumed,
                    "pnl": table.reset_index().to_dict("records")}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif args.format == "csv":
@@ -266,7 +241,7 @@ def _cmd_stress(args: argparse.Namespace) -> int:
     else:
         with pd.option_context("display.width", 200, "display.float_format", "{:,.0f}".format):
             print(table.to_string())
-        print(f"worst: {report.worst}, loss {report.worst_loss:,.2f} {report.currency} ="
+        print(f"worst: {report.worst}, loss {report.worst_loss} ="
               f" {report.margin_consumed:.2f} x the initial margin")
     return 0
 
@@ -315,9 +290,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 def _cmd_batch(args: argparse.Namespace) -> int:
     from .batch import margin_batch
 
-    market_frame = read_table(Path(args.market), "market")
-    market = MarketData.from_frame(market_frame, valuation=args.valuation)
-    method = _methodology(args, market_frame)
+    market = read_market(args.market, valuation=args.valuation)
+    method = _methodology(args)
     if not Path(args.positions).exists():
         raise InputError(f"positions dataset not found: {args.positions}")
     result = margin_batch(args.positions, market, method, scheduler=args.scheduler,
@@ -333,11 +307,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    book, market, failures, market_frame, frame = _load(args)
-    method = _methodology(args, market_frame)
+    inputs = _load(args)
+    book, market, failures = inputs.book, inputs.market, inputs.failures
+    method = _methodology(args)
     for failure in failures:
         print(f"greeksmargin: excluded: {failure}", file=sys.stderr)
-    strategy_of, product_group_of = _cross_margin_inputs(frame, market_frame, market)
+    strategy_of, product_group_of = inputs.strategy_of, inputs.product_group_of
     if strategy_of is not None:  # refused rows are not in the book
         kept = set(book.position_id.tolist())
         strategy_of = {p: s for p, s in strategy_of.items() if p in kept}

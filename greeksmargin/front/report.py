@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..enums import OptionKind, Settlement, ShiftType
+from ..errors import Failure
 from ..margin.result import MarginResult, compute_margin
 from ..measures.revalue import revalue
 from ..methodology import Methodology
-from ..model.book import Book, Failure
+from ..model.amount import decimals_for
+from ..model.book import Book
 from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
 from ..pricing import greeks
@@ -87,7 +89,7 @@ def _png(fig_path_writer) -> str:  # type: ignore[no-untyped-def]
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _table(frame: pd.DataFrame, index: bool = True) -> str:
+def _table(frame: pd.DataFrame, index: bool = True, decimals: int = 2) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in
                    ([frame.index.name or ""] if index else []) + list(frame.columns))
     body = []
@@ -95,7 +97,7 @@ def _table(frame: pd.DataFrame, index: bool = True) -> str:
         cells = [f"<td>{html.escape(str(idx))}</td>"] if index else []
         for value in row:
             if isinstance(value, float | np.floating):
-                cells.append(f'<td class="num">{value:,.2f}</td>')
+                cells.append(f'<td class="num">{value:,.{decimals}f}</td>')
             else:
                 cells.append(f"<td>{html.escape(str(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -169,9 +171,12 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
     params = html.escape(json.dumps(result.methodology, indent=1, default=str))
     excluded_html = ("<p>none</p>" if not excluded else "<ul class='warn'>" + "".join(
         f"<li>{html.escape(str(f))}</li>" for f in excluded) + "</ul>")
-    total_line = (f'<p class="big">initial margin {result.total:,.2f} {result.total_currency}'
-                  f" &middot; maintenance {result.total_maintenance:,.2f}"
-                  f" {result.total_currency}</p>")
+    total_line = (f'<p class="big">initial margin {result.total}'
+                  f" &middot; maintenance {result.total_maintenance}")
+    if result.total_currency != result.quote_currency:
+        total_line += (f" (= {result.initial_quote} &middot; {result.maintenance_quote}"
+                       " at spot)")
+    total_line += "</p>"
     if not single_currency:
         total_line += "<p>groups settle in several currencies; totals converted at spot</p>"
     sections = [
@@ -181,7 +186,9 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
         f" {html.escape(str(result.methodology.get('version', '')))} &middot; greeksmargin"
         f" {html.escape(__version__)}</p>",
         total_line,
-        "<h2>Parts per group</h2>", _table(parts),
+        "<h2>Parts per group</h2>", _table(parts, decimals=max(
+            decimals_for(c, result.initial[np.array(result.currency) == c])
+            for c in set(result.currency))),
         "<h2>Margin per group</h2>", f'<img alt="margin per group" src="{images["margin per group"]}">',
         "<h2>Risk matrix</h2>", f'<img alt="risk matrix" src="{images["risk matrix"]}">',
         "<h2>P&amp;L profile</h2>", f'<img alt="P&amp;L profile" src="{images["P&L profile"]}">',

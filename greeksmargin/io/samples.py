@@ -11,8 +11,10 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from ..model.book import Book, read_book
+from ..model.book import Book
 from ..model.market import MarketData
+from .books import read_book
+from .markets import read_market
 from .tables import read_table
 
 
@@ -28,4 +30,4 @@ def load_sample() -> tuple[Book, MarketData]:
     """The sample book and its market data, as ``greeksmargin margin --sample`` reads them."""
     book_path, market_path = sample_paths()
     book = read_book(read_table(book_path, "book"), venue="occ").value
-    return book, MarketData.from_frame(read_table(market_path, "market"))
+    return book, read_market(market_path)

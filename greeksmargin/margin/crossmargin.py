@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import InputError
 from ..measures.revalue import PnLMatrix
 from ..methodology import Methodology
+from ..model.amount import Amount
 from ..model.book import Book
 from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
@@ -216,7 +217,7 @@ class CompareRow:
     """One way of margining the book: its total, and the saving against full isolation."""
 
     method: str
-    margin: float
+    margin: Amount  # quote currency (coin-settled groups converted at spot)
     saving: float  # 1 - margin / isolated, >= 0 when cross-margining helps
     detail: str
 
@@ -232,35 +233,39 @@ def compare(book: Book, market: MarketData, method: Methodology | ScenarioGrid, 
     group alone (``MarketData.group_of``); product-group offsets (``product_group_of``,
     ``offset``); correlation-aggregated underlyings (``correlation`` in the order of
     ``market.underlyings`` restricted to the book's). The saving is ``1 - margin / position-alone``.
+    Every margin is in the market's quote currency (coin-settled groups converted at spot).
     """
-    rows: list[tuple[str, float, str]] = []
-    by_position = 0.0
+    quote = market.quote_currency
+    rows: list[tuple[str, Amount, str]] = []
+    by_position = Amount(0.0, quote)
     for i in range(book.n_positions):
-        by_position += compute_margin(book.take(np.array([i])), market, method).total
+        by_position += compute_margin(book.take(np.array([i])), market, method).initial_quote
     rows.append(("each position alone", by_position, f"{book.n_positions} positions"))
     if strategy_of is not None:
         missing = [p for p in book.position_id.tolist() if p not in strategy_of]
         if missing:
             raise InputError(f"strategy_of has no strategy for positions {missing[:5]}")
         strategies = np.array([strategy_of[p] for p in book.position_id.tolist()])
-        total = sum(compute_margin(book.take(strategies == s), market, method).total
-                    for s in np.unique(strategies))
+        total = sum((compute_margin(book.take(strategies == s), market, method).initial_quote
+                     for s in np.unique(strategies)), Amount(0.0, quote))
         rows.append(("each strategy alone", total, f"{len(np.unique(strategies))} strategies"))
     per_underlying = compute_margin(book, market, method, by="underlying")
-    rows.append(("each underlying alone", per_underlying.total,
+    rows.append(("each underlying alone", per_underlying.initial_quote,
                  f"{len(per_underlying.group_labels)} underlyings"))
     per_group = compute_margin(book, market, method, by="group")
-    rows.append(("each class group alone", per_group.total,
+    rows.append(("each class group alone", per_group.initial_quote,
                  f"{len(per_group.group_labels)} groups (full netting within)"))
     if product_group_of is not None and per_group.pnl is not None:
         result = offset_margin(per_group.pnl, product_group_of, offset)
-        rows.append((f"product-group offsets ({offset:.0%})", result.total + _addons(per_group),
+        rate = float(per_group.to_quote[0])  # offset_margin refuses groups in several currencies
+        offset_total = Amount((result.total + _addons(per_group)) * rate, quote)
+        rows.append((f"product-group offsets ({offset:.0%})", offset_total,
                      f"{len(result.product_groups)} product groups"))
     if correlation is not None:
-        scan = per_underlying.initial
+        scan = per_underlying.initial * per_underlying.to_quote  # quote currency
         c = np.asarray(correlation, dtype=float)
         index = [market.underlyings.index(u) for u in per_underlying.group_labels]
-        total = correlation_margin(scan, c[np.ix_(index, index)])
+        total = Amount(correlation_margin(scan, c[np.ix_(index, index)]), quote)
         rows.append(("correlation-aggregated underlyings", total, "sqrt(R' C R)"))
     isolated = rows[0][1]
     return tuple(CompareRow(name, value, 1.0 - value / isolated if isolated > 0 else 0.0, detail)

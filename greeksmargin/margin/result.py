@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ..enums import OptionKind
-from ..errors import InputError
+from ..errors import CurrencyError, Failure, InputError
 from ..measures.revalue import PnLMatrix, revalue
 from ..methodology import Methodology
-from ..model.book import Book, Failure, ResolvedBook
+from ..model.amount import Amount
+from ..model.book import Book, ResolvedBook
 from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
 
@@ -51,9 +52,11 @@ class MarginResult:
 
     Attributes
     ----------
-    total : float
-        Sum of the groups' initial margins, in ``total_currency`` (>= 0, never NaN).
-    total_maintenance : float
+    total : Amount
+        Sum of the groups' initial margins, in ``total_currency`` (>= 0, never NaN): the groups'
+        own currency when they share one (coin for a coin-settled book), else the quote
+        currency (groups converted at spot).
+    total_maintenance : Amount
         Sum of the groups' maintenance margins, in ``total_currency``.
     total_currency : str
         Currency of the totals.
@@ -80,10 +83,15 @@ class MarginResult:
         Name, version, source and every parameter value used.
     excluded : tuple of Failure
         Positions left out and why (empty unless ``on_invalid="exclude"``).
+    quote_currency : str
+        The market's quote currency (the account currency).
+    to_quote : ndarray, shape (n_groups,)
+        Value of one unit of each group's currency in ``quote_currency`` (1 for the quote
+        currency, the coin's spot for a coin); NaN where no market was given to convert.
     """
 
-    total: float
-    total_maintenance: float
+    total: Amount
+    total_maintenance: Amount
     total_currency: str
     group_labels: tuple[str, ...]
     currency: tuple[str, ...]
@@ -96,6 +104,37 @@ class MarginResult:
     pnl: PnLMatrix | None
     methodology: dict[str, Any] = field(default_factory=dict)
     excluded: tuple[Failure, ...] = ()
+    quote_currency: str = ""
+    to_quote: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "total", Amount(self.total, self.total_currency))
+        object.__setattr__(self, "total_maintenance",
+                           Amount(self.total_maintenance, self.total_currency))
+        if not self.quote_currency:
+            object.__setattr__(self, "quote_currency", self.total_currency)
+        if self.to_quote.size != len(self.group_labels):
+            same = np.array([c == self.quote_currency for c in self.currency])
+            object.__setattr__(self, "to_quote", np.where(same, 1.0, np.nan))
+
+    def _in_quote(self, per_group: np.ndarray) -> Amount:
+        if np.any(np.isnan(self.to_quote) & (per_group != 0)):
+            missing = sorted({c for c, r in zip(self.currency, self.to_quote, strict=True)
+                              if np.isnan(r)})
+            raise CurrencyError(f"margin in {', '.join(missing)} cannot be converted to"
+                                f" {self.quote_currency}: no spot (margin a resolved book)")
+        return Amount(float(np.sum(np.where(per_group != 0, per_group * self.to_quote, 0.0))),
+                      self.quote_currency)
+
+    @property
+    def initial_quote(self) -> Amount:
+        """Total initial margin in the quote currency (coin groups converted at spot)."""
+        return self._in_quote(self.initial)
+
+    @property
+    def maintenance_quote(self) -> Amount:
+        """Total maintenance margin in the quote currency (coin groups converted at spot)."""
+        return self._in_quote(self.maintenance)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per group: currency, scan risk, worst scenario, each add-on, IM and MM."""
@@ -112,7 +151,8 @@ class MarginResult:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict: totals, groups, parts, methodology, excluded rows."""
         return {
-            "total_initial_margin": self.total, "total_maintenance_margin": self.total_maintenance,
+            "total_initial_margin": float(self.total),
+            "total_maintenance_margin": float(self.total_maintenance),
             "currency": self.total_currency,
             "groups": [
                 {"group": g, "currency": c, "scan_risk": float(s), "worst_scenario": w,
@@ -323,7 +363,9 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
         scan_risk=scan, worst_scenario=worst, worst_label=labels, addons=addons, pnl=pnl,
         methodology=rules.describe() if rules else {"name": "grid", "grids": sorted(
             {g.name or "custom" for g in pnl.grids})},
-        excluded=tuple(excluded))
+        excluded=tuple(excluded),
+        quote_currency=facts.quote_currency if facts is not None else total_currency,
+        to_quote=np.array(facts.to_quote, float) if facts is not None else np.zeros(0))
 
 
 def _culprits(pnl: PnLMatrix, j: int) -> str:

@@ -215,6 +215,14 @@ def position_values(resolved: ResolvedBook) -> np.ndarray:
     return out
 
 
+def position_values_in_quote(resolved: ResolvedBook) -> np.ndarray:
+    """Value now of each position in the market's quote currency (sorted rows): coin values of
+    inverse contracts converted at their coin's spot; otherwise :func:`position_values`."""
+    spot = np.asarray(resolved.market.spot)[resolved.underlying_index]
+    to_quote = np.where(resolved.inverse == Settlement.INVERSE, spot, 1.0)
+    return position_values(resolved) * to_quote
+
+
 @dataclass(frozen=True, slots=True)
 class RevaluationPlan:
     """The kernels' arguments for one resolved book under its grids, built once.

@@ -119,9 +119,11 @@ def occ_tims(product_class: Mapping[str, str] | None = None, *, default_class: s
     ----------
     product_class : mapping of str to str, optional
         Underlying -> ``"equity"`` (+-15%), ``"broad_index"`` (+-10%) or ``"high_cap_index"``
-        (+6%/-8%); every underlying of a group must share a class.
+        (+6%/-8%); every underlying of a group must share a class. Underlyings not named here
+        take the class of the market's reference data (``MarketData.product_class``, the
+        ``product_class`` column of a market file), then ``default_class``.
     default_class : str
-        Class of underlyings not in ``product_class``.
+        Class of underlyings named in neither.
     vol_stress : tuple of float
         Extra vol shifts at every price point (a broker house rule, not the OCC rule), e.g.
         ``(-0.2, 0.2)`` relative; the unshifted vol is always included.
@@ -140,7 +142,13 @@ def occ_tims(product_class: Mapping[str, str] | None = None, *, default_class: s
         grids = []
         for label, underlyings in zip(resolved.group_labels, resolved.group_underlyings(),
                                       strict=True):
-            found = {classes.get(u, default_class) for u in underlyings}
+            reference = resolved.market.product_class
+            found = {classes.get(u) or reference.get(u, default_class) for u in underlyings}
+            unknown = sorted(found - set(OCC_RANGES))
+            if unknown:
+                raise MethodologyError(f"unknown OCC product class {unknown[0]!r} for group"
+                                       f" {label!r} (market product_class); known: "
+                                       f"{', '.join(OCC_RANGES)}")
             if len(found) != 1:
                 raise MethodologyError(f"group {label!r} mixes OCC product classes {sorted(found)}"
                                        f" ({', '.join(underlyings)})")

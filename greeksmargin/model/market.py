@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,7 +23,7 @@ from ..errors import InputError, MarketDataError
 from ..kernels._bsm import MAX_VOL
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 __all__ = ["MarketData", "VolSurface", "checked_moves", "to_timestamp"]
 
@@ -154,6 +154,13 @@ class MarketData:
         one class group.
     quote_currency : str
         Currency of prices and of linear-settled P&L.
+    product_class : mapping of str to str, optional
+        Reference data: the product class of each underlying where a methodology distinguishes
+        them (OCC TIMS: ``equity``, ``broad_index``, ``high_cap_index``); a methodology's own
+        mapping wins over it.
+    product_group : mapping of str to str, optional
+        Reference data: the product group of each underlying's class group (cross-margin
+        offsets between class groups).
     """
 
     valuation: np.datetime64
@@ -167,6 +174,8 @@ class MarketData:
     option_price: Mapping[str, float] = field(default_factory=dict)
     group_of: Mapping[str, str] = field(default_factory=dict)
     quote_currency: str = "USD"
+    product_class: Mapping[str, str] = field(default_factory=dict)
+    product_group: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "valuation", to_timestamp(self.valuation))
@@ -200,10 +209,13 @@ class MarketData:
             if not (np.isfinite(value) and value >= 0):
                 raise InputError(f"option_price must be >= 0 and finite; got {value!r} for"
                                  f" position {pid!r}")
-        for key in self.group_of:
-            if key not in names:
-                raise MarketDataError(f"group_of names unknown underlying {key!r}")
-        for name in ("surfaces", "position_vol", "option_price", "group_of"):
+        for mapping in ("group_of", "product_class", "product_group"):
+            for key in getattr(self, mapping):
+                if key not in names:
+                    raise MarketDataError(f"{mapping} names unknown underlying {key!r}; "
+                                          f"underlyings: {', '.join(names)}")
+        for name in ("surfaces", "position_vol", "option_price", "group_of", "product_class",
+                     "product_group"):
             object.__setattr__(self, name, dict(getattr(self, name)))
 
     @property
@@ -234,72 +246,8 @@ class MarketData:
     def with_position_data(self, position_vol: Mapping[str, float] | None = None,
                            option_price: Mapping[str, float] | None = None) -> MarketData:
         """A copy with more per-position vols or option prices."""
-        return MarketData(self.valuation, self.underlyings, self.spot, self.rate, self.carry,
-                          self.vol, self.surfaces, {**self.position_vol, **(position_vol or {})},
-                          {**self.option_price, **(option_price or {})}, self.group_of,
-                          self.quote_currency)
-
-    @classmethod
-    def from_frame(cls, frame: pd.DataFrame, valuation: object = None,
-                   group_of: Mapping[str, str] | None = None,
-                   quote_currency: str = "USD") -> MarketData:
-        """Market data from a table, one row per underlying.
-
-        Columns: ``underlying``, ``spot`` (or ``futures_price`` for a Black-76 underlying, which
-        sets carry 0), ``rate``, then ``carry`` or ``dividend_yield`` (carry = rate - yield; both
-        absent means carry = rate), optional ``vol``, optional ``group``, and ``valuation`` when
-        the argument is not given. Errors name the column, the value and the row.
-        """
-        for col in ("underlying", "rate"):
-            if col not in frame.columns:
-                raise MarketDataError(f"market data is missing column {col!r}; columns: "
-                                      + ", ".join(map(str, frame.columns)))
-        if valuation is None:
-            if "valuation" not in frame.columns:
-                raise MarketDataError("market data needs a valuation timestamp: a 'valuation'"
-                                      " column or the valuation argument (--valuation)")
-            stamps = {str(v) for v in frame["valuation"]}
-            if len(stamps) != 1:
-                raise MarketDataError(f"market data has several valuation timestamps: {sorted(stamps)}")
-            valuation = stamps.pop()
-
-        def numeric(col: str) -> np.ndarray:
-            values = np.full(len(frame), np.nan)
-            for row, value in enumerate(frame[col]):
-                try:
-                    values[row] = float(value)
-                except (TypeError, ValueError):
-                    raise MarketDataError(f"market column {col} must be numeric; got {value!r} at"
-                                          f" row {row + 1} ({frame['underlying'].iloc[row]!r})"
-                                          ) from None
-            return values
-
-        rate = numeric("rate")
-        if "futures_price" in frame.columns:
-            futures = numeric("futures_price")
-            spot = numeric("spot") if "spot" in frame.columns else np.full(len(frame), np.nan)
-            is_future = ~np.isnan(futures)
-            spot = np.where(is_future, futures, spot)
-        elif "spot" in frame.columns:
-            spot = numeric("spot")
-            is_future = np.zeros(len(frame), bool)
-        else:
-            raise MarketDataError("market data is missing column 'spot' (or 'futures_price')")
-        if "carry" in frame.columns:
-            carry = numeric("carry")
-        elif "dividend_yield" in frame.columns:
-            carry = rate - numeric("dividend_yield")
-        else:
-            carry = rate.copy()
-        carry = np.where(is_future, 0.0, carry)
-        vol = numeric("vol") if "vol" in frame.columns else None
-        groups = dict(group_of or {})
-        if "group" in frame.columns:
-            for u, g in zip(frame["underlying"], frame["group"], strict=True):
-                if isinstance(g, str) and g:
-                    groups.setdefault(str(u), g)
-        return cls(valuation, tuple(map(str, frame["underlying"])), spot, rate, carry, vol,
-                   group_of=groups, quote_currency=quote_currency)
+        return replace(self, position_vol={**self.position_vol, **(position_vol or {})},
+                       option_price={**self.option_price, **(option_price or {})})
 
 
 def checked_moves(underlyings: Sequence[str], spot: object, vol: object = None

@@ -64,7 +64,7 @@ class VolScaling:
         return (self.reference_days / days) ** power
 
 
-def _label(spot: float, vol: float, vol_type: int, time_years: float) -> str:
+def scenario_label(spot: float, vol: float, vol_type: int, time_years: float) -> str:
     parts = [f"spot{spot:+.4g}" if spot else "spot+0"]
     if vol:
         parts.append(f"vol{vol:+.4g}" + ("" if vol_type == ShiftType.ABSOLUTE else "rel"))
@@ -190,7 +190,7 @@ class ScenarioGrid:
         spot = np.repeat(spots, vols.size)
         vol = np.tile(vols, spots.size)
         kind = int(ShiftType(vol_shift_type))
-        labels = tuple(_label(s, v, kind, time_shift_years) for s, v in zip(spot, vol, strict=True))
+        labels = tuple(scenario_label(s, v, kind, time_shift_years) for s, v in zip(spot, vol, strict=True))
         return cls(spot, vol, np.full(spot.size, kind, np.int8), np.full(spot.size, time_shift_years),
                    np.full(spot.size, weight), labels, vol_scaling, name)
 
@@ -223,52 +223,6 @@ class ScenarioGrid:
             "time_shift_years": self.time_shift_years,
             "weight": self.weight,
         })
-
-    @classmethod
-    def from_frame(cls, frame: pd.DataFrame, name: str = "") -> ScenarioGrid:
-        """A grid from a table with columns ``spot_shift`` and optionally ``vol_shift``,
-        ``vol_shift_type`` (absolute|relative), ``time_shift_years`` or ``time_shift_days``,
-        ``weight`` and ``label``. Errors name the column and the row."""
-        if "spot_shift" not in frame.columns:
-            raise InputError("grid is missing column 'spot_shift'; columns: "
-                             + ", ".join(map(str, frame.columns)))
-        n = len(frame)
-
-        def numeric(col: str, default: float) -> np.ndarray:
-            if col not in frame.columns:
-                return np.full(n, default)
-            values = np.asarray(frame[col].map(_to_number), dtype=float)
-            bad = np.isnan(values) & frame[col].notna().to_numpy()
-            if bad.any() or frame[col].isna().any():
-                row = int(np.flatnonzero(bad | frame[col].isna().to_numpy())[0])
-                raise InputError(f"grid column {col} must be numeric; got {frame[col].iloc[row]!r}"
-                                 f" at row {row + 1}")
-            return values
-
-        kinds = np.full(n, ShiftType.ABSOLUTE, np.int8)
-        if "vol_shift_type" in frame.columns:
-            for row, text in enumerate(frame["vol_shift_type"]):
-                key = str(text).strip().lower()
-                if key not in ("absolute", "relative"):
-                    raise InputError("grid column vol_shift_type must be 'absolute' or 'relative';"
-                                     f" got {text!r} at row {row + 1}")
-                kinds[row] = ShiftType.RELATIVE if key == "relative" else ShiftType.ABSOLUTE
-        time = numeric("time_shift_years", 0.0)
-        if "time_shift_days" in frame.columns:
-            time = time + numeric("time_shift_days", 0.0) / DAYS_PER_YEAR
-        spot = numeric("spot_shift", 0.0)
-        vol = numeric("vol_shift", 0.0)
-        labels = (tuple(map(str, frame["label"])) if "label" in frame.columns else
-                  tuple(_label(s, v, k, t) for s, v, k, t in zip(spot, vol, kinds, time,
-                                                                 strict=True)))
-        return cls(spot, vol, kinds, time, numeric("weight", 1.0), labels, None, name)
-
-
-def _to_number(value: object) -> float:
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def _check(values: np.ndarray, ok: np.ndarray, name: str, constraint: str) -> None:

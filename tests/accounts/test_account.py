@@ -10,7 +10,7 @@ from greeksmargin import Book, MarketData, ScenarioGrid, methodology
 from greeksmargin.accounts.account import Account, Collateral, State
 from greeksmargin.accounts.liquidation import SpreadCost, liquidate, minimise_margin
 from greeksmargin.enums import Settlement
-from greeksmargin.errors import InputError, MarketDataError
+from greeksmargin.errors import CurrencyError, InputError, MarketDataError
 from tests.conftest import assert_close, random_book
 
 EXP = np.datetime64("2025-07-18T20:00:00", "s")
@@ -311,3 +311,47 @@ def test_compiled_margins_name_a_non_finite_pnl():
     with pytest.raises(InputError, match="scenario P&L is not finite \\(nan\\) for group 'XYZ',"
                                          " scenario 3"):
         state._margins(values, state.facts)
+
+
+def _one_btc_short_call(collateral_usd=3_000.0):
+    exp = np.datetime64("2025-06-27T08:00:00", "s")
+    book = Book(["c1"], ["BTC"], [1], [110_000.0], [exp], [-1.0], [1.0],
+                settlement=[Settlement.INVERSE])
+    market = MarketData("2025-06-02T08:00:00", ["BTC"], [100_000.0], 0.0, 0.0, [0.55],
+                        quote_currency="USD")
+    account = Account("coin", book, Collateral.of({"USD": collateral_usd}, {"USD": 1.0}),
+                      methodology.deribit())
+    return account, market
+
+
+def test_coin_account_is_judged_in_its_own_currency_by_every_path():
+    # one short inverse BTC call, 3,000 USD of cash: the Deribit margin is ~0.09 BTC, i.e. ~9,000
+    # USD at spot, so the account is under its maintenance margin (it was HEALTHY when the BTC
+    # margin was compared with the USD equity)
+    account, market = _one_btc_short_call()
+    state = account.evaluate(market)
+    spot = float(market.spot[0])
+    assert state.margin.total.currency == "BTC" and state.initial.currency == "USD"
+    assert_close(state.initial, float(state.margin.total) * spot, 1e-14)  # converted at spot
+    assert_close(state.maintenance, 0.8 * float(state.margin.total) * spot, 1e-14)  # MM = 0.8 IM
+    assert_close(state.equity, 3_000.0 + float(state.pnl.base_value[0]) * spot, 1e-14)
+    assert state.equity < state.maintenance and state.state == State.LIQUIDATION
+    tick = state.ticker().tick(market.spot)
+    assert tick.state == State.LIQUIDATION and tick.initial.currency == "USD"
+    assert_close(tick.initial, state.initial, 1e-12)
+    assert_close(tick.equity, state.equity, 1e-12)
+    result = liquidate(state)
+    assert result.steps and result.restored  # closing the call restores it
+    assert_close(result.steps[0].target_before, state.maintenance, 1e-12)
+    rich = Account("coin", account.book, Collateral.of({"USD": 20_000.0}, {"USD": 1.0}),
+                   account.method).evaluate(market)
+    assert rich.state == State.HEALTHY and not liquidate(rich).steps
+
+
+def test_collateral_in_another_currency_than_the_market_is_refused():
+    account, market = _one_btc_short_call()
+    eur = Account("coin", account.book, Collateral.of({"EUR": 5_000.0}, {"EUR": 1.0},
+                                                      currency="EUR"), account.method)
+    with pytest.raises(CurrencyError, match="collateral is priced in EUR but the market quotes"
+                                            " in USD"):
+        eur.evaluate(market)

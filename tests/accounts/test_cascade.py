@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from greeksmargin import Book, MarketData, ScenarioGrid
+from greeksmargin import Book, MarketData, ScenarioGrid, Settlement, methodology
 from greeksmargin.accounts.account import Account, Collateral
 from greeksmargin.accounts.cascade import simulate_cascade
 from greeksmargin.errors import InputError
@@ -77,3 +77,42 @@ def test_cascade_input_errors():
                    accounts[0].method)
     with pytest.raises(InputError, match="no USD cash collateral"):
         simulate_cascade([euro], MARKET, PATH)
+
+
+def _coin_accounts():
+    # inverse (coin-settled) BTC options and an inverse perpetual hedge, collateral in USD
+    exp = np.datetime64("2025-06-27T08:00:00", "s")
+    inverse = [Settlement.INVERSE] * 3
+    method = methodology.deribit()
+
+    def account(i, calls, cash):
+        book = Book([f"c{i}", f"p{i}", f"perp{i}"], ["BTC"] * 3, [1, 2, 0],
+                    [110_000.0, 90_000.0, np.nan], [exp, exp, np.datetime64("NaT")],
+                    [calls, -2.0, 0.5], [1.0, 1.0, 1.0], settlement=inverse)
+        return Account(f"B{i}", book, Collateral.of({"USD": cash}, {"USD": 1.0}), method)
+
+    market = MarketData("2025-06-02T08:00:00", ["BTC"], [100_000.0], 0.0, 0.0, [0.55])
+    return [account(0, -3.0, 40_000.0), account(1, -1.0, 60_000.0)], market
+
+
+def test_coin_book_cascade_keeps_its_cash_identity_in_the_quote_currency():
+    accounts, market = _coin_accounts()
+    calm = simulate_cascade(accounts, market, np.array([[1.02], [1.05]]), step_days=1.0)
+    crash = simulate_cascade(accounts, market, np.array([[0.85], [0.7], [1.3]]), [0.2, 0.5, 0.5])
+    for result in (calm, crash):
+        for a, account in zip(result.accounts, accounts, strict=True):
+            balance = a.initial_equity + a.variation + a.option_value_change - a.costs
+            assert abs(balance - a.final_equity) < 0.005
+            # the starting equity is the account's own (options valued in USD at spot)
+            assert abs(a.initial_equity - account.evaluate(market).equity) < 1e-6
+    assert crash.n_liquidated >= 1
+    # without liquidations, the final equity is the account evaluated at the final market,
+    # the cash having received the perpetual's variation: checked through a different path
+    assert calm.n_liquidated == 0
+    final = MarketData("2025-06-04T08:00:00", ["BTC"], [105_000.0], 0.0, 0.0, [0.55])
+    for a, account in zip(calm.accounts, accounts, strict=True):
+        cash = float(account.collateral.amount[0]) + a.variation
+        moved = Account(account.account_id, account.book, Collateral.of({"USD": cash}, {"USD": 1.0}),
+                        account.method).evaluate(final)
+        assert abs(moved.equity - a.final_equity) < 0.005
+        assert abs(a.variation - 0.5 * 5_000.0) < 1e-6  # 0.5 BTC perpetual, spot +5,000

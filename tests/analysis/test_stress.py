@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from greeksmargin import Book, MarketData, ScenarioGrid
+from greeksmargin import Book, MarketData, ScenarioGrid, Settlement, methodology
 from greeksmargin.analysis.stress import LIBRARY, StressScenario, read_scenarios, stress_report
-from greeksmargin.errors import InputError
+from greeksmargin.errors import CurrencyError, InputError
 from greeksmargin.front.cli import main
 from greeksmargin.io import history
 from greeksmargin.pricing import price
@@ -83,3 +83,20 @@ def test_cli_stress_and_backtest_with_plots(tmp_path, capsys):
                  "--start", "2008-06-01", "--end", "2008-12-31", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "dynamic 3 x EWMA vol" in text and "ewma" in text
+
+
+def test_stress_ratio_of_a_coin_book_divides_usd_by_usd():
+    # one short inverse BTC call: the stress loss is in USD, the Deribit margin in BTC; the ratio
+    # divides the loss by the margin converted at spot (it divided USD by BTC: 217,255 x)
+    exp = np.datetime64("2025-06-27T08:00:00", "s")
+    book = Book(["c1"], ["BTC"], [1], [110_000.0], [exp], [-1.0], [1.0],
+                settlement=[Settlement.INVERSE])
+    market = MarketData("2025-06-02T08:00:00", ["BTC"], [100_000.0], 0.0, 0.0, [0.55])
+    report = stress_report(book, market, list(LIBRARY.values()),
+                                  method=methodology.deribit())
+    assert report.worst_loss.currency == "USD" and report.margin.total.currency == "BTC"
+    by_hand = float(report.worst_loss) / (float(report.margin.total) * 100_000.0)
+    assert abs(report.margin_consumed - by_hand) < 1e-12
+    assert 0.1 < report.margin_consumed < 10
+    with pytest.raises(CurrencyError):
+        report.worst_loss / report.margin.total  # noqa: B018 (the mistake the type now refuses)

@@ -17,6 +17,7 @@ from greeksmargin import MarketData, compute_margin, methodology, read_book
 from greeksmargin.errors import InputError
 from greeksmargin.front.batch import margin_accounts, margin_batch
 from greeksmargin.front.cli import main
+from greeksmargin.io.markets import read_market
 from greeksmargin.io.synthetic import Universe, generate_accounts
 
 RTOL = 1e-12
@@ -25,7 +26,7 @@ RTOL = 1e-12
 @pytest.fixture(scope="module")
 def sample():
     positions, market_frame = generate_accounts(120, seed=5)
-    return positions, MarketData.from_frame(market_frame), market_frame
+    return positions, read_market(market_frame), market_frame
 
 
 @pytest.mark.parametrize("method", [methodology.occ_tims(), methodology.span(0.07, 0.35)],
@@ -86,7 +87,7 @@ def test_local_cluster_with_worker_processes_survives_a_killed_worker(tmp_path):
     from distributed import Client, LocalCluster
 
     positions, market_frame = generate_accounts(6000, seed=9)
-    market = MarketData.from_frame(market_frame)
+    market = read_market(market_frame)
     expected = margin_accounts(positions, market, methodology.occ_tims())
     # a partitioned Parquet dataset, as in production: its reads are tasks that can be redone
     # (an in-memory dd.from_pandas frame is scattered data, lost with the worker that held it)

@@ -9,15 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from greeksmargin import MarketData, compute_margin, methodology, read_book
+from greeksmargin import compute_margin, methodology, read_book
 from greeksmargin.front.cli import main, sample_margin_paths
+from greeksmargin.io.markets import read_market
 from tests.conftest import run_console_script
 
 
 def _library_result(preset="occ-tims"):
     book_path, market_path = sample_margin_paths()
     market_frame = pd.read_csv(market_path)
-    market = MarketData.from_frame(market_frame)
+    market = read_market(market_frame)
     classes = dict(zip(market_frame["underlying"], market_frame["product_class"], strict=True))
     method = methodology.occ_tims(classes) if preset == "occ-tims" else methodology.span(0.07)
     return compute_margin(read_book(book_path).value, market, method)
@@ -134,3 +135,62 @@ def test_compare_table_and_correlation_file(tmp_path, capsys):
     pd.DataFrame(np.ones((2, 2)), index=names[:2], columns=names[:2]).to_csv(corr)
     assert main(["compare", "--sample", "--correlation", str(corr)]) == 2
     assert "correlation file lacks underlyings" in capsys.readouterr().err
+
+
+def test_api_and_cli_give_the_same_margin_on_the_same_files(tmp_path, capsys):
+    # the README's API path (read_book, read_market, a preset with no arguments) and the CLI read
+    # the same columns: the market file's product_class sets the OCC range for both
+    book = tmp_path / "condor.csv"
+    book.write_text("position_id,underlying,kind,strike,expiry,quantity,multiplier,strategy\n"
+                    "p1,SPX,put,5600,2025-07-18,1,100,condor\np2,SPX,put,5700,2025-07-18,-1,100,condor\n"
+                    "c1,SPX,call,6100,2025-07-18,-1,100,condor\nc2,SPX,call,6200,2025-07-18,1,100,condor\n"
+                    "h1,SPY,underlying,,,-10,1,hedge\n")
+    market = tmp_path / "market.csv"
+    market.write_text("underlying,spot,rate,dividend_yield,vol,group,product_class,product_group,valuation\n"
+                      "SPX,5912,0.043,0.013,0.16,SPX-basket,high_cap_index,US index,2025-06-02T15:00:00\n"
+                      "SPY,590.1,0.043,0.012,0.15,SPX-basket,high_cap_index,US index,2025-06-02T15:00:00\n")
+    api = compute_margin(read_book(book).value, read_market(market), methodology.occ_tims())
+    explicit = compute_margin(read_book(book).value, read_market(market),
+                              methodology.occ_tims({"SPX": "high_cap_index", "SPY": "high_cap_index"}))
+    as_equity = compute_margin(read_book(book).value, read_market(market),
+                               methodology.occ_tims({"SPX": "equity", "SPY": "equity"}))
+    assert api.total == explicit.total and api.total != as_equity.total
+    assert api.worst_label[0].startswith("spot-0.08") or api.worst_label[0].startswith("spot+0.06")
+    assert main(["margin", str(book), "--market", str(market), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["total_initial_margin"] == api.total
+
+
+def test_market_file_with_an_unknown_product_class_is_refused(tmp_path, capsys):
+    book = tmp_path / "b.csv"
+    book.write_text("position_id,underlying,kind,strike,expiry,quantity,multiplier\n"
+                    "p1,SPX,put,5600,2025-07-18,-1,100\n")
+    market = tmp_path / "m.csv"
+    market.write_text("underlying,spot,rate,vol,product_class,valuation\n"
+                      "SPX,5912,0.043,0.16,mega_cap,2025-06-02T15:00:00\n")
+    assert main(["margin", str(book), "--market", str(market)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown OCC product class 'mega_cap'" in err and "Traceback" not in err
+
+
+def _coin_files(tmp_path):
+    book = tmp_path / "btc.csv"
+    book.write_text("position_id,symbol,quantity\nc1,BTC-27JUN25-110000-C,-1\n"
+                    "p1,BTC-27JUN25-90000-P,-1\n")
+    market = tmp_path / "btc_market.csv"
+    market.write_text("underlying,spot,rate,vol,valuation\nBTC,100000,0.0,0.55,2025-06-02T08:00:00\n")
+    return book, market
+
+
+def test_coin_amounts_print_with_the_digits_they_need(tmp_path, capsys):
+    book, market = _coin_files(tmp_path)
+    assert main(["margin", str(book), "--market", str(market), "--preset", "deribit"]) == 0
+    text = capsys.readouterr().out
+    api = compute_margin(read_book(book).value, read_market(market), methodology.deribit())
+    assert api.total.currency == "BTC" and 0.01 < api.total < 1
+    assert f"total initial margin: {float(api.total):,.4f} BTC" in text
+    assert f"(= {float(api.initial_quote):,.2f} USD" in text  # and beside it, in USD at spot
+    assert main(["risk-matrix", str(book), "--market", str(market)]) == 0
+    cells = capsys.readouterr().out.splitlines()[2:]
+    numbers = [float(c.rstrip("*").replace(",", "")) for line in cells for c in line.split()[2:]]
+    assert numbers and any(abs(v) > 0 for v in numbers)  # not every cell rounded to 0

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from greeksmargin import MarketData, read_book
+from greeksmargin import read_book
 from greeksmargin.front.cli import main, sample_margin_paths
 from greeksmargin.front.report import greeks_by_underlying
+from greeksmargin.io.markets import read_market
 from greeksmargin.pricing import greeks
 
 
@@ -58,7 +59,7 @@ def test_report_is_self_contained_and_has_every_section(tmp_path, capsys):
 def test_greeks_by_underlying_are_position_sums_in_desk_units():
     book_path, market_path = sample_margin_paths()
     book = read_book(book_path).value
-    market = MarketData.from_frame(pd.read_csv(market_path))
+    market = read_market(pd.read_csv(market_path))
     frame = greeks_by_underlying(book, market)
     rows = book.underlying == "QQQ"
     u = market.index_of("QQQ")
@@ -101,7 +102,7 @@ def test_isolated_vs_cross_section_and_plot_match_the_library(tmp_path, capsys):
 
     book_path, market_path = sample_margin_paths()
     frame = pd.read_csv(market_path)
-    market = MarketData.from_frame(frame)
+    market = read_market(frame)
     book = read_book(book_path).value
     classes = dict(zip(frame["underlying"], frame["product_class"], strict=True))
     rows = crossmargin.compare(book, market, methodology.occ_tims(classes),

@@ -17,6 +17,8 @@ from greeksmargin import (
     VolSurface,
 )
 from greeksmargin.errors import InputError, MarketDataError
+from greeksmargin.io.grids import read_grid
+from greeksmargin.io.markets import read_market
 from greeksmargin.pricing import american, price
 from tests.conftest import assert_close
 
@@ -50,22 +52,22 @@ def test_market_from_frame_carry_dividends_futures_and_errors():
                           "futures_price": [np.nan, 75.0, np.nan], "rate": [0.04, 0.04, 0.04],
                           "dividend_yield": [0.01, 0.0, 0.015], "vol": [0.3, 0.4, 0.2],
                           "group": ["G1", "G2", "G1"], "valuation": [VAL] * 3})
-    m = MarketData.from_frame(frame)
+    m = read_market(frame)
     assert_close(m.carry, [0.03, 0.0, 0.025], 1e-15)
     assert_close(m.spot, [100.0, 75.0, 5000.0], 0)
     assert m.group_of == {"STK": "G1", "FUT": "G2", "IDX": "G1"}
     assert str(m.valuation) == "2025-06-02T15:00:00"
-    assert str(MarketData.from_frame(frame, valuation="2025-06-03").valuation) == "2025-06-03T00:00:00"
+    assert str(read_market(frame, valuation="2025-06-03").valuation) == "2025-06-03T00:00:00"
     with pytest.raises(MarketDataError, match="missing column 'rate'"):
-        MarketData.from_frame(frame.drop(columns="rate"))
+        read_market(frame.drop(columns="rate"))
     with pytest.raises(MarketDataError, match="needs a valuation timestamp"):
-        MarketData.from_frame(frame.drop(columns="valuation"))
+        read_market(frame.drop(columns="valuation"))
     with pytest.raises(MarketDataError, match="several valuation timestamps"):
-        MarketData.from_frame(frame.assign(valuation=[VAL, VAL, "2025-01-01"]))
+        read_market(frame.assign(valuation=[VAL, VAL, "2025-01-01"]))
     with pytest.raises(MarketDataError, match="rate must be numeric; got 'x' at row 2 \\('FUT'\\)"):
-        MarketData.from_frame(frame.assign(rate=[0.04, "x", 0.04]))
+        read_market(frame.assign(rate=[0.04, "x", 0.04]))
     with pytest.raises(MarketDataError, match="missing column 'spot'"):
-        MarketData.from_frame(frame.drop(columns=["spot", "futures_price"]))
+        read_market(frame.drop(columns=["spot", "futures_price"]))
     tz = MarketData("2025-06-02T11:00:00-04:00", ["A"], [1.0], 0.0, 0.0)
     assert str(tz.valuation) == "2025-06-02T15:00:00"
 
@@ -122,12 +124,12 @@ def test_grid_product_order_labels_concat_and_frame_round_trip():
     extra = ScenarioGrid.product([0.3], weight=0.35)
     both = grid.concat(extra)
     assert both.n_scenarios == 7 and both.weight[-1] == 0.35
-    again = ScenarioGrid.from_frame(both.to_frame())
+    again = read_grid(both.to_frame())
     for name in ("spot_shift", "vol_shift", "vol_shift_type", "time_shift_years", "weight"):
         assert np.array_equal(getattr(again, name), getattr(both, name)), name
     assert again.labels == both.labels
     frame = pd.DataFrame({"spot_shift": [0.1], "time_shift_days": [2.0]})
-    assert_close(ScenarioGrid.from_frame(frame).time_shift_years, [2 / 365], 1e-15)
+    assert_close(read_grid(frame).time_shift_years, [2 / 365], 1e-15)
 
 
 def test_grid_validation_errors():
@@ -148,11 +150,11 @@ def test_grid_validation_errors():
         with pytest.raises(InputError, match=words):
             ScenarioGrid(**{**ok, **overrides})
     with pytest.raises(InputError, match="missing column 'spot_shift'"):
-        ScenarioGrid.from_frame(pd.DataFrame({"vol_shift": [0.1]}))
+        read_grid(pd.DataFrame({"vol_shift": [0.1]}))
     with pytest.raises(InputError, match="vol_shift_type must be 'absolute' or 'relative'; got 'pct' at row 1"):
-        ScenarioGrid.from_frame(pd.DataFrame({"spot_shift": [0.1], "vol_shift_type": ["pct"]}))
+        read_grid(pd.DataFrame({"spot_shift": [0.1], "vol_shift_type": ["pct"]}))
     with pytest.raises(InputError, match="grid column weight must be numeric; got 'x' at row 2"):
-        ScenarioGrid.from_frame(pd.DataFrame({"spot_shift": [0.1, 0.2], "weight": [1, "x"]}))
+        read_grid(pd.DataFrame({"spot_shift": [0.1, 0.2], "weight": [1, "x"]}))
     scaled = ScenarioGrid.product([0.1], vol_scaling=VolScaling(0.3, 0.13))
     with pytest.raises(InputError, match="different vol_scaling"):
         scaled.concat(ScenarioGrid.product([0.2]))
