@@ -32,8 +32,10 @@ import numpy as np
 from .._arrays import frozen_array
 from ..enums import VolSource
 from ..errors import CurrencyError, InputError, MarketDataError
-from ..kernels import _account
-from ..margin.result import GroupFacts, MarginResult, class_group, margin_from_pnl
+from ..kernels import _margin
+from ..kernels._margin import Counts
+from ..margin.result import MarginResult, margin_from_pnl
+from ..margin.rules import GroupFacts, GroupRules
 from ..measures.revalue import PnLMatrix, RevaluationPlan, group_currency, group_sums, position_values, revalue
 from ..methodology import Methodology
 from ..model.amount import Amount
@@ -42,7 +44,7 @@ from ..model.market import MarketData, checked_moves
 from ..model.scenarios import ScenarioGrid
 
 __all__ = ["Collateral", "Account", "AccountState", "State", "PreparedOrder", "WhatIf",
-           "MarginRules", "MarginTicker", "Tick"]
+           "MarginTicker", "Tick"]
 
 
 class State(IntEnum):
@@ -228,84 +230,6 @@ class _Figures:
 
 
 @dataclass(frozen=True, slots=True)
-class MarginRules:
-    """A methodology's rules as per-group arrays, the arguments of the compiled margin kernel.
-
-    Built once per evaluated account (:attr:`AccountState.rules_arrays`); the same numbers as
-    :func:`greeksmargin.margin.result.requirements` (tested), without Python per group.
-    """
-
-    weights: np.ndarray  # (groups, scenarios)
-    extended: np.ndarray  # (groups, scenarios) bool: Deribit extended-table scenario
-    spot_shift: np.ndarray  # (groups, scenarios)
-    roll: np.ndarray  # roll-shock rate per group (0: none)
-    dampener: np.ndarray  # extended-table dampener per group (0: none)
-    price_range: np.ndarray  # Deribit price range per group (1 where no dampener)
-    coin_group: np.ndarray  # bool per group: settles in a coin, not the quote currency
-    contract_minimum: float
-    short_option_minimum: float
-    mm_factor: float
-    labels: tuple[str, ...]  # group names, for error messages
-    zeros: np.ndarray = field(init=False)  # (groups,): an order's counts when there is none
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "zeros", np.zeros(self.roll.size))
-
-    @classmethod
-    def of(cls, grids: tuple[ScenarioGrid, ...], labels: tuple[str, ...],
-           currency: tuple[str, ...], rules: Methodology | None, quote_currency: str
-           ) -> MarginRules:
-        """Rules of groups ``labels`` (grids, settlement currencies) under ``rules``."""
-        n = len(labels)
-        weights = np.stack([g.weight for g in grids])
-        dampener, price_range = np.zeros(n), np.ones(n)
-        extended = np.zeros(weights.shape, bool)
-        roll = np.zeros(n)
-        if rules is not None:
-            for k, (label, grid) in enumerate(zip(labels, grids, strict=True)):
-                cls_group = class_group(label)
-                roll[k] = rules.roll_shock_rate.get(cls_group, 0.0)
-                damp = rules.extended_dampener.get(cls_group, 0.0)
-                if damp and "extended" in grid.metadata:
-                    dampener[k] = damp
-                    price_range[k] = grid.metadata["price_range"]
-                    extended[k] = grid.metadata["extended"]
-        return cls(weights, extended, np.stack([g.spot_shift for g in grids]), roll, dampener,
-                   price_range, np.array([c != quote_currency for c in currency]),
-                   rules.contract_minimum if rules else 0.0,
-                   rules.short_option_minimum if rules else 0.0,
-                   rules.mm_factor if rules else 1.0, tuple(labels))
-
-    def margins(self, values: np.ndarray, facts: GroupFacts, im_over_mm: float | None,
-                order: np.ndarray | None = None, scale: float = 0.0,
-                order_facts: GroupFacts | None = None) -> tuple[float, float]:
-        """``(initial, maintenance)`` in the quote currency of ``values`` (+ ``scale`` x order).
-
-        Raises
-        ------
-        InputError
-            A scenario P&L that is not finite.
-        """
-        if order_facts is None:  # no order: its counts are 0
-            counts = (self.zeros,) * 3
-        else:
-            counts = (order_facts.option_contracts, order_facts.short_option_quantity,
-                      order_facts.linear_notional)
-        initial, maintenance = _account.account_margins(
-            values, values if order is None else order, float(scale), self.weights,
-            facts.to_quote, facts.option_contracts, facts.short_option_quantity,
-            facts.linear_notional, *counts, self.contract_minimum, self.short_option_minimum, self.roll,
-            self.mm_factor, im_over_mm if im_over_mm is not None else 0.0, self.dampener,
-            self.price_range, self.extended, self.spot_shift, self.coin_group, facts.spot)
-        if not math.isfinite(initial):
-            total = values if order is None else values + scale * order
-            g, j = np.argwhere(~np.isfinite(total))[0]
-            raise InputError(f"scenario P&L is not finite ({float(total[g, j])!r}) for group"
-                             f" {self.labels[g]!r}, scenario {int(j)}")
-        return initial, maintenance
-
-
-@dataclass(frozen=True, slots=True)
 class AccountState(_Figures):
     """An evaluated account: margin, equity, state, and the cached scenario vectors."""
 
@@ -319,10 +243,10 @@ class AccountState(_Figures):
     margin: MarginResult
     equity: float
     book_value: float
-    rules_arrays: MarginRules = field(init=False)
+    rules_arrays: GroupRules = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rules_arrays", MarginRules.of(
+        object.__setattr__(self, "rules_arrays", GroupRules.of(
             self.grids, self.pnl.row_labels, self.pnl.currency, self.rules,
             self.facts.quote_currency))
 
@@ -373,8 +297,7 @@ class AccountState(_Figures):
         order_facts = GroupFacts.from_resolved(resolved, currency)
         n = len(labels)
         zeros = np.zeros(n)
-        facts = GroupFacts(zeros.copy(), zeros.copy(), zeros.copy(), self.facts.spot,
-                           self.facts.to_quote, self.facts.quote_currency)
+        facts = self.facts.with_counts(Counts(zeros.copy(), zeros.copy(), zeros.copy()))
         facts.option_contracts[rows] = order_facts.option_contracts
         facts.short_option_quantity[rows] = order_facts.short_option_quantity
         facts.linear_notional[rows] = order_facts.linear_notional
@@ -509,17 +432,14 @@ class MarginTicker:
             positions = (*positions[:plan.VOL], position_vol, *positions[plan.VOL + 1:])
         facts, rules = self.state.facts, self.state.rules_arrays
         groups_and_rules = (
-            plan.group_offsets, self._quote_index, self._first_underlying,
-            facts.option_contracts, facts.short_option_quantity, facts.linear_notional,
-            rules.weights, rules.extended, rules.roll, rules.dampener, rules.price_range,
-            rules.coin_group, rules.contract_minimum, rules.short_option_minimum, rules.mm_factor,
-            self._im_over_mm or 0.0)
+            plan.group_offsets, self._quote_index, self._first_underlying, rules.arrays,
+            facts.counts, rules.mm_factor, self._im_over_mm or 0.0)
         if plan.parallel:  # a large book: the parallel kernels, then the compiled reduction
             partial, base, _ = plan.run(spot_now, vol=positions[plan.VOL])
-            initial, maintenance, book_value = _account.tick_reduce(
-                partial, base, plan.items[0], spot_now, *groups_and_rules, plan.scenario[0])
+            initial, maintenance, book_value = _margin.tick_reduce(
+                partial, base, plan.items[0], spot_now, *groups_and_rules)
         else:  # a small book: the whole tick in one compiled call
-            initial, maintenance, book_value = _account.tick_margins(
+            initial, maintenance, book_value = _margin.tick_margins(
                 *positions, spot_now, plan.rate, plan.carry, *plan.items, *plan.scenario,
                 plan.scenario_order, *groups_and_rules)
         if not math.isfinite(initial):  # a scenario P&L is not finite: name it

@@ -24,7 +24,7 @@ from scipy import optimize
 
 from ..enums import OptionKind
 from ..errors import InputError
-from ..margin.result import GroupFacts
+from ..margin.rules import GroupFacts
 from ..measures.revalue import position_values
 from ..model.book import Book
 from .account import AccountState, PreparedOrder, State

@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.books import read_book
 from ..margin.result import margin_from_pnl
+from ..margin.rules import ADDONS
 from ..measures.revalue import revalue
 from ..methodology import Methodology
 from ..model.market import MarketData
@@ -40,7 +41,7 @@ __all__ = ["margin_accounts", "margin_batch", "RESULT_COLUMNS"]
 
 RETRIES = 3  # resubmissions of a cancelled cluster run (see _run)
 RESULT_COLUMNS = ["account", "n_positions", "currency", "initial_margin", "maintenance_margin",
-                  "scan_risk", "contract_minimum", "short_option_minimum", "roll_shock",
+                  "scan_risk", *ADDONS,
                   "worst_group", "worst_scenario"]
 
 
@@ -99,12 +100,11 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
         "worst_group": [label.rsplit("/", 1)[1] for label in result.group_labels],
         "worst_scenario": list(result.worst_label),
     })
-    for name in ("contract_minimum", "short_option_minimum", "roll_shock"):
+    for name in ADDONS:
         if name not in per_group.columns:
             per_group[name] = 0.0
     sums = per_group.groupby("account", sort=True)[
-        ["initial_margin", "maintenance_margin", "scan_risk", "contract_minimum",
-         "short_option_minimum", "roll_shock"]].sum()
+        ["initial_margin", "maintenance_margin", "scan_risk", *ADDONS]].sum()
     top = per_group.sort_values("initial_margin", ascending=False, kind="stable") \
         .drop_duplicates("account").set_index("account")[["worst_group", "worst_scenario"]]
     counts = pd.Series(accounts).value_counts()

@@ -32,6 +32,7 @@ from ..model.book import Book
 from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
 from .result import MarginResult, compute_margin
+from .rules import scan_risk
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,8 +70,7 @@ class OffsetResult:
 
 
 def _standalone(pnl: PnLMatrix) -> np.ndarray:
-    weighted = np.stack([g.weight for g in pnl.grids]) * pnl.values
-    return np.maximum(0.0, -weighted.min(axis=1))
+    return scan_risk(pnl.values, pnl.grids, pnl.row_labels)
 
 
 def _check_aligned(pnl: PnLMatrix, rows: Sequence[int]) -> None:

@@ -28,22 +28,23 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ..enums import OptionKind
 from ..errors import CurrencyError, Failure, InputError
+from ..kernels import _margin
+from ..kernels._margin import Counts
 from ..measures.revalue import PnLMatrix, revalue
 from ..methodology import Methodology
 from ..model.amount import Amount
 from ..model.book import Book, ResolvedBook
 from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
+from .rules import GroupFacts, GroupRules
 
 _log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MarginResult", "GroupFacts", "compute_margin", "margin_from_pnl", "requirements",
-           "deribit_dampened"]
+__all__ = ["MarginResult", "compute_margin", "margin_from_pnl"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,139 +167,6 @@ class MarginResult:
         }
 
 
-def deribit_dampened(pnl: np.ndarray, weight: np.ndarray, extended: np.ndarray,
-                     spot_shift: np.ndarray, price_range: float, dampener: float,
-                     spot: float, inverse: bool) -> np.ndarray:
-    """Weighted scenario P&L with Deribit's extended-table dampener [I] (METHODOLOGIES.md 2.3).
-
-    For an extended move ``m``: ``w P + min((max(|m|/R, 1) - 1) * D', |w P|)`` with
-    ``D' = D / (S (1 + sign(m) R))`` in coin for inverse groups, ``D`` otherwise; the standard
-    scenarios are only weighted. The dampener can reduce a loss to zero, never turn it into a gain.
-    """
-    weighted = weight * pnl
-    if not extended.any() or dampener == 0:
-        return weighted
-    m = spot_shift[extended]
-    amount = (np.maximum(np.abs(m) / price_range, 1.0) - 1.0) * dampener
-    if inverse:
-        amount = amount / (spot * (1.0 + np.sign(m) * price_range))
-    out = weighted.copy()
-    w = weighted[extended]
-    out[extended] = w + np.minimum(amount, np.abs(w))
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class GroupFacts:
-    """What the add-ons and the total need to know of a group's positions (dimension ``group``).
-
-    The count fields add up when positions are added (a pre-trade order is a set of new rows),
-    so a cached account's facts plus an order's facts are the facts of the combined book.
-    """
-
-    option_contracts: np.ndarray  # sum |quantity| x multiplier over options
-    short_option_quantity: np.ndarray  # sum |quantity| over short options
-    linear_notional: np.ndarray  # sum |quantity x multiplier| over linear instruments
-    spot: np.ndarray  # spot of the group's first underlying (for the Deribit dampener)
-    to_quote: np.ndarray  # value of one unit of the group's currency in the quote currency
-    quote_currency: str
-
-    @classmethod
-    def from_resolved(cls, resolved: ResolvedBook, currency: Sequence[str]) -> GroupFacts:
-        """Facts of every group of ``resolved`` (groups with settlement ``currency``)."""
-        market = resolved.market
-        n_groups = resolved.n_groups
-        starts = resolved.group_offsets[:-1]
-        nonempty = resolved.group_offsets[1:] > starts
-
-        def group_sum(x: np.ndarray) -> np.ndarray:
-            out = np.zeros(n_groups)
-            if x.size:
-                out[nonempty] = np.add.reduceat(x, starts[nonempty])
-            return out
-
-        option = resolved.kind != OptionKind.LINEAR
-        contracts = np.abs(resolved.quantity) * resolved.multiplier
-        return cls(
-            group_sum(np.where(option, contracts, 0.0)),
-            group_sum(np.where(option & (resolved.quantity < 0), np.abs(resolved.quantity), 0.0)),
-            group_sum(np.where(option, 0.0, contracts)),
-            np.array(market.spot[resolved.group_first_underlying()], dtype=float),
-            market.to_quote(currency),
-            market.quote_currency)
-
-    def scaled(self, factor: float) -> GroupFacts:
-        """The count fields times ``factor`` (a negative factor removes positions)."""
-        return GroupFacts(self.option_contracts * factor, self.short_option_quantity * factor,
-                          self.linear_notional * factor, self.spot, self.to_quote,
-                          self.quote_currency)
-
-    def position(self, group: int, kind: int, quantity: float, multiplier: float) -> GroupFacts:
-        """Facts of one position of ``group`` alone (every other group 0), same groups as self."""
-        zeros = np.zeros_like(self.spot)
-        out = GroupFacts(zeros.copy(), zeros.copy(), zeros.copy(), self.spot, self.to_quote,
-                         self.quote_currency)
-        if kind != OptionKind.LINEAR:
-            out.option_contracts[group] = abs(quantity) * multiplier
-            if quantity < 0:
-                out.short_option_quantity[group] = abs(quantity)
-        else:
-            out.linear_notional[group] = abs(quantity) * multiplier
-        return out
-
-    def plus(self, other: GroupFacts) -> GroupFacts:
-        """Facts of the combined positions of the same groups."""
-        return GroupFacts(self.option_contracts + other.option_contracts,
-                          self.short_option_quantity + other.short_option_quantity,
-                          self.linear_notional + other.linear_notional, self.spot, self.to_quote,
-                          self.quote_currency)
-
-
-def class_group(label: str) -> str:
-    """The class-group part of a group label (``"acct-7/BTC"`` -> ``"BTC"``); rules that are
-    keyed by group (Deribit's per-coin parameters) look it up, so batch labels work too."""
-    return label.rsplit("/", 1)[-1]
-
-
-def requirements(values: np.ndarray, weights: np.ndarray, grids: Sequence[ScenarioGrid],
-                 labels: Sequence[str], currency: Sequence[str], rules: Methodology | None,
-                 facts: GroupFacts | None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Scan risk, worst scenario and add-ons per group from a (groups x scenarios) P&L array.
-
-    The one reduction behind :func:`margin_from_pnl`, the account's what-if and the liquidation
-    engine. Returns ``(scan, worst, addons)``; the requirement is ``scan + sum(addons)``.
-    """
-    n_groups = values.shape[0]
-    weighted = weights * values
-    if rules is not None and facts is not None and rules.extended_dampener:
-        for g in range(n_groups):
-            damp = rules.extended_dampener.get(class_group(labels[g]), 0.0)
-            grid = grids[g]
-            if damp and "extended" in grid.metadata:
-                weighted[g] = deribit_dampened(values[g], grid.weight, grid.metadata["extended"],
-                                               grid.spot_shift, grid.metadata["price_range"],
-                                               damp, float(facts.spot[g]),
-                                               currency[g] != facts.quote_currency)
-    worst = np.argmin(weighted, axis=1)
-    scan = np.maximum(0.0, -weighted[np.arange(n_groups), worst])
-    addons: dict[str, np.ndarray] = {}
-    if rules is not None and facts is not None:
-        requirement = scan
-        if rules.contract_minimum:
-            minimum = rules.contract_minimum * facts.option_contracts
-            addons["contract_minimum"] = np.maximum(minimum - requirement, 0.0)
-            requirement = requirement + addons["contract_minimum"]
-        if rules.short_option_minimum:
-            som = rules.short_option_minimum * facts.short_option_quantity
-            addons["short_option_minimum"] = np.maximum(som - requirement, 0.0)
-            requirement = requirement + addons["short_option_minimum"]
-        if rules.roll_shock_rate:
-            rate = np.array([rules.roll_shock_rate.get(class_group(label), 0.0)
-                             for label in labels])
-            addons["roll_shock"] = rate * facts.linear_notional
-    return scan, worst, addons
-
-
 def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
                     resolved: ResolvedBook | None = None, facts: GroupFacts | None = None,
                     excluded: Sequence[Failure] = ()) -> MarginResult:
@@ -338,12 +206,18 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
                          f"{_culprits(pnl, j)}")
     if facts is None and resolved is not None:
         facts = GroupFacts.from_resolved(resolved, pnl.currency)
-    rules = methodology
-    weights = np.stack([g.weight for g in pnl.grids])
-    scan, worst, addons = requirements(values, weights, pnl.grids, pnl.row_labels, pnl.currency,
-                                       rules, facts)
-    requirement = scan + sum(addons.values(), np.zeros(n_groups))
-    maintenance = requirement * (rules.mm_factor if rules else 1.0)
+    # without the positions' facts, add-ons and the dampener cannot be counted: scan risk only
+    rules = GroupRules.of(pnl.grids, pnl.row_labels, pnl.currency,
+                          methodology if facts is not None else None,
+                          facts.quote_currency if facts is not None else pnl.currency[0])
+    reduce_facts = facts if facts is not None else GroupFacts(
+        Counts(*(np.zeros(n_groups) for _ in range(3))), np.ones(n_groups), np.ones(n_groups),
+        pnl.currency[0] if n_groups else "")
+    parts = rules.reduce(values, reduce_facts)
+    requirement, scan = parts[_margin.REQUIREMENT], parts[_margin.SCAN]
+    worst = parts[_margin.WORST].astype(np.intp)
+    addons = {name: parts[_margin.PARTS.index(name)] for name in rules.addons}
+    maintenance = requirement * (methodology.mm_factor if methodology else 1.0)
     currencies = set(pnl.currency)
     if len(currencies) == 1:
         total_currency = pnl.currency[0]
@@ -361,7 +235,7 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
         total_currency=total_currency, group_labels=tuple(pnl.row_labels),
         currency=tuple(pnl.currency), initial=requirement, maintenance=maintenance,
         scan_risk=scan, worst_scenario=worst, worst_label=labels, addons=addons, pnl=pnl,
-        methodology=rules.describe() if rules else {"name": "grid", "grids": sorted(
+        methodology=methodology.describe() if methodology else {"name": "grid", "grids": sorted(
             {g.name or "custom" for g in pnl.grids})},
         excluded=tuple(excluded),
         quote_currency=facts.quote_currency if facts is not None else total_currency,

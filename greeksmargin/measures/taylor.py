@@ -27,9 +27,9 @@ from ..errors import InputError
 from ..model.book import ResolvedBook
 from ..model.scenarios import ScenarioGrid
 from ..pricing import american, greeks
-from .revalue import PnLMatrix, _group_grids, revalue, vol_scale
+from .revalue import PnLMatrix, _group_grids, vol_scale
 
-__all__ = ["UnderlyingGreeks", "aggregate_greeks", "taylor_pnl", "TaylorResult", "taylor_margin"]
+__all__ = ["UnderlyingGreeks", "aggregate_greeks", "taylor_pnl"]
 
 FIELDS = ("delta", "gamma", "vega", "vanna", "volga", "vega_rel", "vanna_rel", "volga_rel",
           "theta")
@@ -128,37 +128,3 @@ def taylor_pnl(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGri
 
     return PnLMatrix(out, resolved.group_labels, np.zeros(resolved.n_groups),
                      group_currency(resolved), grids)
-
-
-@dataclass(frozen=True, slots=True)
-class TaylorResult:
-    """Greeks-based margin and its error against full revaluation.
-
-    ``error[g, j]`` = Taylor P&L - full P&L; ``margin`` and ``full_margin`` per group are the
-    worst weighted losses of each.
-    """
-
-    taylor: PnLMatrix
-    full: PnLMatrix
-    error: np.ndarray
-    margin: np.ndarray
-    full_margin: np.ndarray
-
-    @property
-    def max_abs_error(self) -> float:
-        """Largest absolute P&L error over groups and scenarios."""
-        return float(np.abs(self.error).max())
-
-
-def taylor_margin(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid]
-                  ) -> TaylorResult:
-    """Greeks-based margin per group, with its error against full revaluation on the same grid."""
-    approx = taylor_pnl(resolved, grid)
-    full = revalue(resolved, grid)
-    weights = np.stack([g.weight for g in approx.grids])
-
-    def worst(values: np.ndarray) -> np.ndarray:
-        return np.maximum(0.0, -(weights * values).min(axis=1))
-
-    return TaylorResult(approx, full, approx.values - full.values, worst(approx.values),
-                        worst(full.values))

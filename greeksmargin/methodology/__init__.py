@@ -30,11 +30,32 @@ from ..model.scenarios import ScenarioGrid, VolScaling
 if TYPE_CHECKING:
     from ..model.book import ResolvedBook
 
-__all__ = ["Methodology", "occ_tims", "span", "deribit", "get", "PRESETS", "OCC_RANGES",
+__all__ = ["Methodology", "ExtendedTable", "occ_tims", "span", "deribit", "get", "PRESETS", "OCC_RANGES",
            "DERIBIT_PARAMETERS"]
 
 DAYS_PER_YEAR = 365.0
 SOURCE_FILE = "METHODOLOGIES.md"
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedTable:
+    """Deribit's extended table in a group's grid: the last ``n_scenarios`` scenarios from
+    ``first_scenario`` on, whose losses the dampener reduces (see ``kernels._margin``).
+
+    Attributes
+    ----------
+    first_scenario, n_scenarios : int
+        Where the extended table starts in the grid, and its length.
+    price_range : float
+        The standard table's range ``R`` (relative).
+    dampener : float
+        ``D``, a quote-currency amount (converted to coin at spot for coin-settled groups).
+    """
+
+    first_scenario: int
+    n_scenarios: int
+    price_range: float
+    dampener: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +83,9 @@ class Methodology:
     roll_shock_rate : mapping of str to float
         Per group currency: charge = ``rate x sum |quantity x multiplier|`` of futures and perpetuals
         (Deribit ``min_annualised_move``).
-    extended_dampener : mapping of str to float
-        Per group currency: Deribit extended-table dampener (quote-currency amount).
+    extended_table : mapping of str to ExtendedTable
+        Per class group: where its grid's dampened extended table sits and its dampener
+        (Deribit).
     gain_offset : mapping of str to float
         Per group currency: fraction of a scenario gain kept (Deribit ``pnl_offset``); within one
         group it cannot change the worst loss, it is reported for the cross-currency step.
@@ -78,7 +100,7 @@ class Methodology:
     short_option_minimum: float = 0.0
     mm_factor: float = 1.0
     roll_shock_rate: Mapping[str, float] = field(default_factory=dict)
-    extended_dampener: Mapping[str, float] = field(default_factory=dict)
+    extended_table: Mapping[str, ExtendedTable] = field(default_factory=dict)
     gain_offset: Mapping[str, float] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
@@ -258,6 +280,7 @@ DERIBIT_PARAMETERS: dict[str, dict[str, float]] = {
 }
 DERIBIT_EXTENDED_MOVES = (-0.66, -0.33, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)  # section 2.1 [V]
 DERIBIT_MM_FACTOR = 0.8  # section 2.2 [V]
+DERIBIT_STANDARD_SCENARIOS = 9 * 3  # 9 price buckets x 3 vol scenarios, before the extended table
 
 
 def deribit(parameters: Mapping[str, Mapping[str, float]] | None = None) -> Methodology:
@@ -295,11 +318,7 @@ def deribit(parameters: Mapping[str, Mapping[str, float]] | None = None) -> Meth
             p["extended_table_factor"] * r / np.abs(ext),
             tuple(f"extended spot{m:+.0%}|vol up" for m in ext), scaling,
             f"Deribit {coin} extended", linear_spot_shift=np.sign(ext) * r)
-        out = standard.concat(extended, name=f"Deribit {coin} portfolio margin")
-        object.__setattr__(out, "metadata", {
-            "extended": np.r_[np.zeros(standard.n_scenarios, bool), np.ones(ext.size, bool)],
-            "price_range": r})
-        return out
+        return standard.concat(extended, name=f"Deribit {coin} portfolio margin")
 
     by_coin: dict[str, ScenarioGrid] = {}  # grids are immutable: shared by groups and calls
 
@@ -322,7 +341,8 @@ def deribit(parameters: Mapping[str, Mapping[str, float]] | None = None) -> Meth
          "mm_factor": DERIBIT_MM_FACTOR, "buckets_per_side": 4, "vol_scenarios": 3},
         mm_factor=DERIBIT_MM_FACTOR,
         roll_shock_rate={c: v["min_annualised_move"] for c, v in table.items()},
-        extended_dampener={c: v["extended_dampener"] for c, v in table.items()},
+        extended_table={c: ExtendedTable(DERIBIT_STANDARD_SCENARIOS, len(DERIBIT_EXTENDED_MOVES), v["price_range"],
+                                         v["extended_dampener"]) for c, v in table.items()},
         gain_offset={c: v["pnl_offset"] for c, v in table.items()})
 
 

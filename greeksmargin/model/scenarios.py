@@ -14,8 +14,8 @@ only inside scenarios.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -95,8 +95,6 @@ class ScenarioGrid:
         Scale relative vol shifts by time to expiry (Deribit); None leaves them unscaled.
     name : str
         What the grid stands for, e.g. ``"OCC TIMS equity +-15%"``.
-    metadata : dict
-        Free-form facts a methodology attaches (e.g. which scenarios are extended moves).
     linear_spot_shift : array_like, shape (n_scenarios,), optional
         Spot move applied to linear instruments (underlying, futures, perpetuals); default
         ``spot_shift``. Deribit's extended table moves options by up to +500% but delta-one
@@ -118,7 +116,6 @@ class ScenarioGrid:
     labels: tuple[str, ...]
     vol_scaling: VolScaling | None = None
     name: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
     linear_spot_shift: np.ndarray | None = None
 
     def __post_init__(self) -> None:
@@ -207,7 +204,6 @@ class ScenarioGrid:
             np.concatenate([self.weight, other.weight]),
             self.labels + other.labels, self.vol_scaling,
             name if name is not None else " + ".join(x for x in (self.name, other.name) if x),
-            {**self.metadata, **other.metadata},
             np.concatenate([self.linear_spot_shift, other.linear_spot_shift]),  # type: ignore[list-item]
         )
 

@@ -18,7 +18,8 @@ from greeksmargin import (
 from greeksmargin.analysis import estimate
 from greeksmargin.errors import InputError
 from greeksmargin.margin import crossmargin as cm
-from greeksmargin.measures.taylor import taylor_margin, taylor_pnl
+from greeksmargin.margin.taylor import taylor_margin
+from greeksmargin.measures.taylor import taylor_pnl
 from tests.conftest import assert_close, random_book
 
 GRID = ScenarioGrid.product(np.linspace(-0.1, 0.1, 9))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,9 @@ from greeksmargin import (
     methodology,
 )
 from greeksmargin.errors import InputError, MethodologyError
-from greeksmargin.margin.result import deribit_dampened
+from greeksmargin.kernels._margin import Counts
+from greeksmargin.margin.rules import GroupFacts, GroupRules
+from greeksmargin.methodology import ExtendedTable
 from greeksmargin.pricing import price
 from tests.conftest import assert_close, random_book
 
@@ -195,16 +199,27 @@ def test_deribit_roll_shock_and_maintenance_factor_match_the_api_example():
 
 
 def test_deribit_dampener_reduces_extended_losses_but_never_makes_gains():
-    weight = np.array([1.0, 0.5, 0.1])
-    extended = np.array([False, True, True])
-    pnl = np.array([-1.0, -0.4, 2.0])
-    out = deribit_dampened(pnl, weight, extended, np.array([0.1, -0.66, 5.0]), 0.16, 100_000.0,
-                           60_000.0, inverse=True)
-    assert out[0] == -1.0
-    assert -0.2 <= out[1] <= 0.0  # a loss, reduced, not past zero
-    assert out[2] >= 0.2  # gains stay gains
+    # a coin group whose grid ends with two extended-table scenarios (-66%, +500%); by hand:
+    # D' = D / (S (1 - R)) at -66%, the loss reduced by min((0.66 / R - 1) D', |w P|)
+    grid = ScenarioGrid([0.1, -0.66, 5.0], [0.0, 0.5, 0.5], [1, 1, 1], [0.0] * 3,
+                        [1.0, 0.5, 0.1], ("standard", "ext-66%", "ext+500%"))
+    method = replace(methodology.deribit(), roll_shock_rate={}, extended_table={
+        "BTC": ExtendedTable(1, 2, 0.16, 100_000.0)})
+    rules = GroupRules.of((grid,), ("BTC",), ("BTC",), method, "USD")
+    assert rules.arrays.extended.tolist() == [[False, True, True]]
+    facts = GroupFacts(Counts(np.zeros(1), np.zeros(1), np.zeros(1)), np.array([60_000.0]),
+                       np.array([60_000.0]), "USD")
     amount = (0.66 / 0.16 - 1) * 100_000 / (60_000 * (1 - 0.16))
-    assert_close(out[1], -0.2 + min(amount, 0.2), 1e-15)
+    for loss_66, expected in ((-40.0, 20.0 - amount), (-0.4, 1.0)):  # reduced; reduced to 0
+        parts = rules.reduce(np.array([[-1.0, loss_66, 2.0]]), facts)
+        assert_close(parts[0][0], expected, 1e-15)  # requirement = scan risk here
+        assert parts[-1][0] == (1 if loss_66 == -40.0 else 0)  # worst scenario
+    # the same loss in a quote-currency group: D is not converted
+    usd = GroupRules.of((grid,), ("BTC",), ("USD",), method, "USD")
+    parts = usd.reduce(np.array([[-1.0, -1_000_000.0, 2.0]]), facts)
+    assert_close(parts[0][0], 500_000.0 - (0.66 / 0.16 - 1) * 100_000, 1e-15)
+    # gains stay gains: a group with only gains needs nothing
+    assert rules.reduce(np.array([[1.0, 3.0, 2.0]]), facts)[0][0] == 0.0
 
 
 def test_deribit_needs_parameters_for_every_coin():

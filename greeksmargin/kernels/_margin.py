@@ -1,0 +1,174 @@
+"""The margin reduction, compiled: scenario P&L per group -> scan risk, add-ons, requirement.
+
+This is the one definition of the rule (``greeksmargin.margin.rules`` is its Python front; the
+account's what-if, ticks and liquidation call the same functions). Per group ``g``:
+
+- weighted P&L ``w_j P_gj`` per scenario, with Deribit's extended-table dampener on the
+  scenarios it flags: ``w P + min((max(|m| / R, 1) - 1) D', |w P|)``, ``D' = D / (S (1 + sign(m)
+  R))`` for a coin-settled group (``D`` is a quote-currency amount), ``D`` otherwise;
+- scan risk ``max(0, -min_j weighted)`` at the first worst scenario (``np.argmin``'s choice);
+- contract minimum: ``max(rate x option contracts - scan, 0)``;
+- short option minimum: ``max(rate x short option quantity - (scan + contract minimum), 0)``;
+- roll shock: ``rate_g x linear notional``;
+- requirement = ((scan + contract minimum) + short option minimum) + roll shock.
+
+Inputs are named bundles: :class:`RuleArrays` (a methodology's rules laid out per group and
+scenario) and :class:`Counts` (what the add-ons count per group; an order's counts are added
+``|scale|`` times). Outputs go to ``out`` (rows :data:`PARTS`, one column per group).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from ._jit import scalar_jit
+from ._revalue import base_range, pnl_range
+
+# rows of the ``out`` array of group_requirements
+REQUIREMENT, SCAN, CONTRACT_MINIMUM, SHORT_OPTION_MINIMUM, ROLL_SHOCK, WORST = range(6)
+PARTS = ("requirement", "scan_risk", "contract_minimum", "short_option_minimum", "roll_shock",
+         "worst_scenario")
+
+
+class RuleArrays(NamedTuple):
+    """A methodology's rules per group (shapes: ``(n_groups, n_scenarios)`` or ``(n_groups,)``)."""
+
+    weight: np.ndarray  # float64 (groups, scenarios): loss multiplier
+    extended: np.ndarray  # bool (groups, scenarios): a dampened (Deribit extended-table) scenario
+    spot_shift: np.ndarray  # float64 (groups, scenarios): the scenario's relative spot move
+    dampener: np.ndarray  # float64 (groups,): extended-table dampener, quote currency (0: none)
+    price_range: np.ndarray  # float64 (groups,): the standard table's range R (1 where none)
+    coin_group: np.ndarray  # bool (groups,): settles in a coin (the dampener is converted)
+    roll_rate: np.ndarray  # float64 (groups,): roll shock per unit of linear notional (0: none)
+    contract_minimum: float  # per option contract x multiplier (0: none)
+    short_option_minimum: float  # per short option contract (0: none)
+
+
+class Counts(NamedTuple):
+    """What the add-ons count, per group (float64, shape ``(n_groups,)``)."""
+
+    option_contracts: np.ndarray  # sum |quantity| x multiplier over options
+    short_option_quantity: np.ndarray  # sum |quantity| over short options
+    linear_notional: np.ndarray  # sum |quantity x multiplier| over linear instruments
+
+
+@scalar_jit
+def group_requirements(values, order, scale, rules, counts, order_counts, group_spot, out):  # type: ignore[no-untyped-def]
+    """Fill ``out`` (len(PARTS), n_groups) for ``values + scale x order``; False (and ``out``
+    partly filled) when a weighted scenario P&L is not finite."""
+    n_groups, n_scenarios = values.shape
+    size = abs(scale)
+    for g in range(n_groups):
+        worst_loss = -math.inf
+        worst_j = 0
+        damp = rules.dampener[g]
+        r = rules.price_range[g]
+        for j in range(n_scenarios):
+            weighted = rules.weight[g, j] * (values[g, j] + scale * order[g, j])
+            if not math.isfinite(weighted):
+                return False
+            if damp > 0.0 and rules.extended[g, j]:
+                m = rules.spot_shift[g, j]
+                amount = (max(abs(m) / r, 1.0) - 1.0) * damp
+                if rules.coin_group[g]:
+                    amount = amount / (group_spot[g]
+                                       * (1.0 + (r if m > 0.0 else -r if m < 0.0 else 0.0)))
+                weighted = weighted + min(amount, abs(weighted))
+            if -weighted > worst_loss:
+                worst_loss = -weighted
+                worst_j = j
+        scan = max(0.0, worst_loss)
+        requirement = scan
+        contract = 0.0
+        if rules.contract_minimum > 0.0:
+            minimum = rules.contract_minimum * (counts.option_contracts[g]
+                                                + size * order_counts.option_contracts[g])
+            contract = max(minimum - requirement, 0.0)
+            requirement = requirement + contract
+        som = 0.0
+        if rules.short_option_minimum > 0.0:
+            minimum = rules.short_option_minimum * (counts.short_option_quantity[g]
+                                                    + size * order_counts.short_option_quantity[g])
+            som = max(minimum - requirement, 0.0)
+            requirement = requirement + som
+        roll = rules.roll_rate[g] * (counts.linear_notional[g]
+                                     + size * order_counts.linear_notional[g])
+        out[REQUIREMENT, g] = requirement + roll
+        out[SCAN, g] = scan
+        out[CONTRACT_MINIMUM, g] = contract
+        out[SHORT_OPTION_MINIMUM, g] = som
+        out[ROLL_SHOCK, g] = roll
+        out[WORST, g] = worst_j
+    return True
+
+
+@scalar_jit
+def account_margins(values, order, scale, rules, counts, order_counts, group_spot, to_quote,  # type: ignore[no-untyped-def]
+                    mm_factor, im_over_mm):
+    """``(initial, maintenance)`` in the quote currency of the groups' requirements
+    (:func:`group_requirements`) converted at ``to_quote``; ``(nan, nan)`` when a scenario P&L
+    is not finite (the caller names it). ``im_over_mm > 0`` sets IM = factor x MM."""
+    n_groups = values.shape[0]
+    out = np.empty((6, n_groups))
+    if not group_requirements(values, order, scale, rules, counts, order_counts, group_spot, out):
+        return math.nan, math.nan
+    total = 0.0
+    for g in range(n_groups):
+        total += out[REQUIREMENT, g] * to_quote[g]
+    maintenance = total * mm_factor
+    initial = im_over_mm * maintenance if im_over_mm > 0.0 else total
+    return initial, maintenance
+
+
+@scalar_jit
+def tick_reduce(partial, base, item_group, spot, group_offsets, quote_index, first_underlying,  # type: ignore[no-untyped-def]
+                rules, counts, mm_factor, im_over_mm):
+    """``(initial, maintenance, book value)`` from a revaluation's output (``partial`` P&L per
+    work item x scenario, ``base`` value now per sorted row) at ``spot``: group sums (a group's
+    work items in order, as ``np.add.reduceat``), then :func:`account_margins`. Group ``g``
+    converts at ``spot[quote_index[g]]`` (1 where the index is negative) and its dampener at
+    ``spot[first_underlying[g]]``; the book value is in the quote currency."""
+    n_groups, n_scenarios = rules.weight.shape
+    values = np.zeros((n_groups, n_scenarios))
+    for c in range(item_group.shape[0]):
+        for j in range(n_scenarios):
+            values[item_group[c], j] += partial[c, j]
+    to_quote = np.empty(n_groups)
+    group_spot = np.empty(n_groups)
+    book_value = 0.0
+    for g in range(n_groups):
+        to_quote[g] = 1.0 if quote_index[g] < 0 else spot[quote_index[g]]
+        group_spot[g] = spot[first_underlying[g]]
+        group_base = 0.0
+        for i in range(group_offsets[g], group_offsets[g + 1]):
+            group_base += base[i]
+        book_value += group_base * to_quote[g]
+    zeros = np.zeros(n_groups)
+    initial, maintenance = account_margins(values, values, 0.0, rules, counts,
+                                           Counts(zeros, zeros, zeros), group_spot, to_quote,
+                                           mm_factor, im_over_mm)
+    return initial, maintenance, book_value
+
+
+@scalar_jit
+def tick_margins(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,  # type: ignore[no-untyped-def]
+                 vol_scale, spot, rate, carry, item_group, item_start, item_stop, spot_shift,
+                 linear_spot_shift, vol_shift, vol_shift_type, time_shift_years, min_vol_up,
+                 scenario_order, group_offsets, quote_index, first_underlying, rules, counts,
+                 mm_factor, im_over_mm):
+    """The whole tick of a small book: the serial revaluation kernels (their arguments first),
+    then :func:`tick_reduce` (the group layout and the rule bundles after them)."""
+    n = underlying_index.shape[0]
+    base = np.empty(n)
+    base_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,
+               vol_scale, spot, rate, carry, base, 0, n)
+    partial = np.empty((item_group.shape[0], rules.weight.shape[1]))
+    pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,
+              vol_scale, spot, rate, carry, item_group, item_start, item_stop, spot_shift,
+              linear_spot_shift, vol_shift, vol_shift_type, time_shift_years, min_vol_up,
+              scenario_order, base, partial, False, np.empty((0, 0)), 0, item_group.shape[0])
+    return tick_reduce(partial, base, item_group, spot, group_offsets, quote_index,
+                       first_underlying, rules, counts, mm_factor, im_over_mm)

@@ -1,0 +1,235 @@
+"""The one margin reduction: scenario P&L per group -> scan risk, add-ons, requirement, total.
+
+Every path that turns scenario P&L into a margin comes here: :func:`~greeksmargin.margin.result.
+margin_from_pnl` (and so ``compute_margin``, batch, stress, compare), the account's evaluation,
+what-if, pre-trade check and tick, the liquidation engine, cross-margin standalone requirements
+and the Taylor margin. The arithmetic itself is one compiled function
+(``kernels._margin.group_requirements``, whose docstring states the rule); this module lays a
+methodology's rules out as per-group arrays (:class:`GroupRules`) and counts what the add-ons
+count (:class:`GroupFacts`).
+
+Add-ons (columns of :attr:`MarginResult.addons`, in the order they apply): ``contract_minimum``
+(OCC's per-contract minimum), ``short_option_minimum`` (SPAN's SOM), ``roll_shock`` (Deribit's
+roll shock on futures and perpetuals).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..enums import OptionKind
+from ..errors import InputError
+from ..kernels import _margin
+from ..kernels._margin import Counts, RuleArrays
+from ..methodology import Methodology
+from ..model.book import ResolvedBook
+from ..model.scenarios import ScenarioGrid
+
+__all__ = ["ADDONS", "GroupFacts", "GroupRules", "class_group", "scan_risk"]
+
+ADDONS = ("contract_minimum", "short_option_minimum", "roll_shock")
+
+
+def class_group(label: str) -> str:
+    """The class-group part of a group label (``"acct-7/BTC"`` -> ``"BTC"``); rules that are
+    keyed by class group (Deribit's per-coin parameters) look it up, so batch labels work too."""
+    return label.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFacts:
+    """What the add-ons and the total need to know of a group's positions (dimension ``group``).
+
+    The counts add up when positions are added (a pre-trade order is a set of new rows), so a
+    cached account's facts plus an order's facts are the facts of the combined book.
+    """
+
+    counts: Counts  # option contracts, short option quantity, linear notional per group
+    spot: np.ndarray  # spot of the group's first underlying (for the Deribit dampener)
+    to_quote: np.ndarray  # value of one unit of the group's currency in the quote currency
+    quote_currency: str
+
+    @property
+    def option_contracts(self) -> np.ndarray:
+        """Sum of ``|quantity| x multiplier`` over the group's options."""
+        return self.counts.option_contracts
+
+    @property
+    def short_option_quantity(self) -> np.ndarray:
+        """Sum of ``|quantity|`` over the group's short options."""
+        return self.counts.short_option_quantity
+
+    @property
+    def linear_notional(self) -> np.ndarray:
+        """Sum of ``|quantity x multiplier|`` over the group's linear instruments."""
+        return self.counts.linear_notional
+
+    @classmethod
+    def from_resolved(cls, resolved: ResolvedBook, currency: Sequence[str]) -> GroupFacts:
+        """Facts of every group of ``resolved`` (groups with settlement ``currency``)."""
+        market = resolved.market
+        n_groups = resolved.n_groups
+        starts = resolved.group_offsets[:-1]
+        nonempty = resolved.group_offsets[1:] > starts
+
+        def group_sum(x: np.ndarray) -> np.ndarray:
+            out = np.zeros(n_groups)
+            if x.size:
+                out[nonempty] = np.add.reduceat(x, starts[nonempty])
+            return out
+
+        option = resolved.kind != OptionKind.LINEAR
+        contracts = np.abs(resolved.quantity) * resolved.multiplier
+        counts = Counts(
+            group_sum(np.where(option, contracts, 0.0)),
+            group_sum(np.where(option & (resolved.quantity < 0), np.abs(resolved.quantity), 0.0)),
+            group_sum(np.where(option, 0.0, contracts)))
+        return cls(counts, np.array(market.spot[resolved.group_first_underlying()], dtype=float),
+                   np.array(market.to_quote(currency), dtype=float), market.quote_currency)
+
+    def with_counts(self, counts: Counts) -> GroupFacts:
+        """The same groups with other counts."""
+        return GroupFacts(counts, self.spot, self.to_quote, self.quote_currency)
+
+    def scaled(self, factor: float) -> GroupFacts:
+        """The counts times ``factor`` (a negative factor removes positions)."""
+        return self.with_counts(Counts(*(c * factor for c in self.counts)))
+
+    def zero(self) -> GroupFacts:
+        """The same groups with nothing in them."""
+        return self.scaled(0.0)
+
+    def position(self, group: int, kind: int, quantity: float, multiplier: float) -> GroupFacts:
+        """Facts of one position of ``group`` alone (every other group 0), same groups as self."""
+        counts = Counts(*(np.zeros_like(self.spot) for _ in range(3)))
+        if kind != OptionKind.LINEAR:
+            counts.option_contracts[group] = abs(quantity) * multiplier
+            if quantity < 0:
+                counts.short_option_quantity[group] = abs(quantity)
+        else:
+            counts.linear_notional[group] = abs(quantity) * multiplier
+        return self.with_counts(counts)
+
+    def plus(self, other: GroupFacts) -> GroupFacts:
+        """Facts of the combined positions of the same groups."""
+        return self.with_counts(Counts(*(a + b for a, b in zip(self.counts, other.counts,
+                                                               strict=True))))
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRules:
+    """A methodology's rules laid out per group: the compiled reduction's input.
+
+    Attributes
+    ----------
+    arrays : RuleArrays
+        Weights, dampened scenarios, spot shifts (groups x scenarios); dampener, price range,
+        coin flag, roll rate per group; per-contract minimums.
+    mm_factor : float
+        Maintenance margin = ``mm_factor`` x the requirement.
+    addons : tuple of str
+        The add-ons this methodology charges (a subset of :data:`ADDONS`, in order).
+    labels : tuple of str
+        Group names, for error messages.
+    """
+
+    arrays: RuleArrays
+    mm_factor: float
+    addons: tuple[str, ...]
+    labels: tuple[str, ...]
+
+    @classmethod
+    def of(cls, grids: Sequence[ScenarioGrid], labels: Sequence[str], currency: Sequence[str],
+           methodology: Methodology | None, quote_currency: str) -> GroupRules:
+        """Rules of groups ``labels`` (with their grids and settlement currencies) under
+        ``methodology`` (None: scan risk only, MM = IM)."""
+        n = len(labels)
+        weight = np.array(np.stack([g.weight for g in grids]) if n else np.zeros((0, 0)), float)
+        spot_shift = np.array(np.stack([g.spot_shift for g in grids]) if n else weight, float)
+        extended = np.zeros(weight.shape, bool)
+        dampener, price_range, roll = np.zeros(n), np.ones(n), np.zeros(n)
+        addons: tuple[str, ...] = ()
+        m = methodology
+        if m is not None:
+            for k, (label, grid) in enumerate(zip(labels, grids, strict=True)):
+                key = class_group(label)
+                roll[k] = m.roll_shock_rate.get(key, 0.0)
+                table = m.extended_table.get(key)
+                if table is not None and table.dampener and \
+                        grid.n_scenarios == table.first_scenario + table.n_scenarios:
+                    dampener[k] = table.dampener
+                    price_range[k] = table.price_range
+                    extended[k, table.first_scenario:] = True
+            addons = tuple(name for name, on in zip(ADDONS, (
+                m.contract_minimum > 0, m.short_option_minimum > 0, bool(m.roll_shock_rate)),
+                strict=True) if on)
+        arrays = RuleArrays(weight, extended, spot_shift, dampener, price_range,
+                            np.array([c != quote_currency for c in currency], bool), roll,
+                            float(m.contract_minimum) if m else 0.0,
+                            float(m.short_option_minimum) if m else 0.0)
+        return cls(arrays, float(m.mm_factor) if m else 1.0, addons, tuple(labels))
+
+    def reduce(self, values: np.ndarray, facts: GroupFacts) -> np.ndarray:
+        """The parts of every group's margin, shape (len(PARTS), n_groups): requirement, scan
+        risk, each add-on, worst scenario index (see ``kernels._margin.PARTS``).
+
+        Raises
+        ------
+        InputError
+            A scenario P&L that is not finite, naming the group and scenario.
+        """
+        values = np.ascontiguousarray(values, dtype=float)
+        out = np.empty((len(_margin.PARTS), values.shape[0]))
+        zero = facts.zero().counts
+        if not _margin.group_requirements(values, values, 0.0, self.arrays, facts.counts, zero,
+                                          facts.spot, out):
+            self._name_non_finite(values)
+        return out
+
+    def margins(self, values: np.ndarray, facts: GroupFacts, im_over_mm: float | None,
+                order: np.ndarray | None = None, scale: float = 0.0,
+                order_facts: GroupFacts | None = None) -> tuple[float, float]:
+        """``(initial, maintenance)`` in the quote currency of ``values`` + ``scale`` x
+        ``order`` (an order's P&L per group, with its facts), in one compiled call.
+
+        Raises
+        ------
+        InputError
+            A scenario P&L that is not finite.
+        """
+        order_counts = (order_facts if order_facts is not None else facts.zero()).counts
+        initial, maintenance = _margin.account_margins(
+            values, values if order is None else order, float(scale), self.arrays, facts.counts,
+            order_counts, facts.spot, facts.to_quote, self.mm_factor,
+            im_over_mm if im_over_mm is not None else 0.0)
+        if not math.isfinite(initial):
+            self._name_non_finite(values if order is None else values + scale * order)
+        return initial, maintenance
+
+    def _name_non_finite(self, values: np.ndarray) -> None:
+        bad = ~np.isfinite(self.arrays.weight * values)
+        g, j = np.argwhere(bad)[0] if bad.any() else (0, 0)
+        raise InputError(f"scenario P&L is not finite ({float(values[g, j])!r}) for group"
+                         f" {self.labels[g]!r}, scenario {int(j)}")
+
+
+def scan_risk(values: np.ndarray, grids: Sequence[ScenarioGrid],
+              labels: Sequence[str] | None = None) -> np.ndarray:
+    """Scan risk alone (worst weighted loss, >= 0) per group of a (groups x scenarios) P&L:
+    the reduction's first part, without add-ons (cross-margin standalone requirements, Taylor).
+
+    Raises
+    ------
+    InputError
+        A scenario P&L that is not finite.
+    """
+    values = np.ascontiguousarray(values, dtype=float)
+    n = values.shape[0]
+    names = tuple(labels) if labels is not None else tuple(f"group {g}" for g in range(n))
+    rules = GroupRules.of(grids, names, ("",) * n, None, "")
+    facts = GroupFacts(Counts(*(np.zeros(n) for _ in range(3))), np.ones(n), np.ones(n), "")
+    return rules.reduce(values, facts)[_margin.SCAN]
