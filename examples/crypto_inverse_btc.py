@@ -3,7 +3,7 @@
 Margined with the Deribit portfolio-margin preset, in BTC. The script checks itself:
 1. coin P&L of the inverse book equals the same book settled in USD, converted by the identity
    ``PnL_coin = (V0 + PnL_usd) / S1 - V0 / S0`` (value in coin = value / spot);
-2. the perpetual's coin P&L is ``Q (1 - 1/(1+m))`` (METHODOLOGIES.md 2.3);
+2. the perpetual's coin P&L is ``Q (1 - 1/(1+m))`` (``docs/methodology.md``, Deribit);
 3. a perpetual hedge (a fraction of the coin-delta hedge) lowers the margin: the full delta hedge
    need not, because the short options' gamma and vega then set the worst scenario;
 4. maintenance margin = 0.8 x initial margin.

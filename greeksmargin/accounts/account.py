@@ -244,23 +244,17 @@ class AccountState(_Figures):
     equity: float
     book_value: float
     rules_arrays: GroupRules = field(init=False)
+    maintenance: Amount = field(init=False)  # account currency (coin groups converted at spot)
+    initial: Amount = field(init=False)  # account currency: the methodology's, or im_over_mm x MM
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules_arrays", GroupRules.of(
             self.grids, self.pnl.row_labels, self.pnl.currency, self.rules,
             self.facts.quote_currency))
-
-    @property
-    def maintenance(self) -> Amount:
-        """Maintenance margin, account currency (coin groups converted at spot)."""
-        return self.margin.maintenance_quote
-
-    @property
-    def initial(self) -> Amount:
-        """Initial margin, account currency (the methodology's, or ``im_over_mm x MM``)."""
-        if self.account.im_over_mm is not None:
-            return self.account.im_over_mm * self.maintenance
-        return self.margin.initial_quote
+        maintenance = self.margin.maintenance_quote
+        object.__setattr__(self, "maintenance", maintenance)
+        object.__setattr__(self, "initial", self.account.im_over_mm * maintenance
+                           if self.account.im_over_mm is not None else self.margin.initial_quote)
 
 
     def ticker(self) -> MarginTicker:
@@ -432,8 +426,8 @@ class MarginTicker:
             positions = (*positions[:plan.VOL], position_vol, *positions[plan.VOL + 1:])
         facts, rules = self.state.facts, self.state.rules_arrays
         groups_and_rules = (
-            plan.group_offsets, self._quote_index, self._first_underlying, rules.arrays,
-            facts.counts, rules.mm_factor, self._im_over_mm or 0.0)
+            plan.group_offsets, self._quote_index, self._first_underlying, rules.fields,
+            tuple(facts.counts), rules.mm_factor, self._im_over_mm or 0.0)
         if plan.parallel:  # a large book: the parallel kernels, then the compiled reduction
             partial, base, _ = plan.run(spot_now, vol=positions[plan.VOL])
             initial, maintenance, book_value = _margin.tick_reduce(

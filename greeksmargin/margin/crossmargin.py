@@ -105,7 +105,9 @@ def offset_margin(pnl: PnLMatrix, product_group_of: Mapping[str, str],
     Notes
     -----
     OCC publishes that a percentage of one class group's gains offsets other class groups'
-    losses, but not the percentages (METHODOLOGIES.md 1.2): they are data the user supplies.
+    losses, but not the percentages (OCC, customer portfolio margin,
+    https://prd-web.theocc.com/risk-management/customer-portfolio-margin): they are data the user
+    supplies.
     """
     for label in product_group_of:
         if label not in pnl.row_labels:

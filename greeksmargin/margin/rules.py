@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -141,6 +141,10 @@ class GroupRules:
     mm_factor: float
     addons: tuple[str, ...]
     labels: tuple[str, ...]
+    fields: tuple[object, ...] = field(init=False, repr=False)  # tuple(arrays), for the kernels
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", tuple(self.arrays))
 
     @classmethod
     def of(cls, grids: Sequence[ScenarioGrid], labels: Sequence[str], currency: Sequence[str],
@@ -185,8 +189,8 @@ class GroupRules:
         values = np.ascontiguousarray(values, dtype=float)
         out = np.empty((len(_margin.PARTS), values.shape[0]))
         zero = facts.zero().counts
-        if not _margin.group_requirements(values, values, 0.0, self.arrays, facts.counts, zero,
-                                          facts.spot, out):
+        if not _margin.group_requirements(values, values, 0.0, self.fields, tuple(facts.counts),
+                                          tuple(zero), facts.spot, out):
             self._name_non_finite(values)
         return out
 
@@ -203,8 +207,8 @@ class GroupRules:
         """
         order_counts = (order_facts if order_facts is not None else facts.zero()).counts
         initial, maintenance = _margin.account_margins(
-            values, values if order is None else order, float(scale), self.arrays, facts.counts,
-            order_counts, facts.spot, facts.to_quote, self.mm_factor,
+            values, values if order is None else order, float(scale), self.fields,
+            tuple(facts.counts), tuple(order_counts), facts.spot, facts.to_quote, self.mm_factor,
             im_over_mm if im_over_mm is not None else 0.0)
         if not math.isfinite(initial):
             self._name_non_finite(values if order is None else values + scale * order)

@@ -1,7 +1,8 @@
 """Sensitivity-based margin in the style of ISDA SIMM, equity and commodity risk classes.
 
-Formulas of METHODOLOGIES.md section 4.1 (as implemented in ORE), parameters from versioned data
-(``methodology/data/simm_v2_6.json``, SIMM v2.6, 10-day MPOR). Inputs per risk factor ``k`` (an
+Formulas of the ISDA SIMM methodology v2.6 (as implemented in ORE;
+``docs/cross_margin.md``), parameters from versioned data
+(``methodology/data/simm/2.6.json``, SIMM v2.6, 10-day MPOR). Inputs per risk factor ``k`` (an
 underlying): the delta sensitivity ``s_k`` (PV change for a 1% relative spot move, quote currency)
 and the vega sensitivities ``v_kj`` (PV change for one vol point, per option ``j`` with its days to
 expiry). The calculation, component by component:
@@ -67,10 +68,10 @@ class SimmParameters:
 @lru_cache(maxsize=4)
 def load_parameters(version: str = "2.6") -> SimmParameters:
     """The packaged parameter set of ``version`` (only "2.6" ships)."""
-    files = {"2.6": "simm_v2_6.json"}
+    files = {"2.6": "2.6.json"}
     if version not in files:
         raise MethodologyError(f"no SIMM parameter set {version!r}; available: {sorted(files)}")
-    text = (resources.files("greeksmargin") / "methodology" / "data" / files[version]).read_text()
+    text = (resources.files("greeksmargin") / "methodology" / "data" / "simm" / files[version]).read_text()
     data = json.loads(text)
     return SimmParameters(data["name"], data["version"], data["source"], data)
 
@@ -256,7 +257,7 @@ def simm_margin(sens: Sensitivities, parameters: SimmParameters | None = None, *
     """SIMM-style initial margin of ``sens`` (see the module docstring for every formula).
 
     Commodity inter-bucket correlations and thresholds are not in the packaged data
-    (METHODOLOGIES.md lists only RW and rho): pass them when a commodity book spans several
+    (the shipped parameter set has only RW and rho): pass them when a commodity book spans several
     buckets; without thresholds there is no concentration add-on.
     """
     params = parameters or load_parameters()

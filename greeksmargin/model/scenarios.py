@@ -33,7 +33,7 @@ DAYS_PER_YEAR = 365.0
 
 @dataclass(frozen=True, slots=True)
 class VolScaling:
-    """Vol shocks scaled by time to expiry (Deribit / Derive style, METHODOLOGIES.md section 2.3).
+    """Vol shocks scaled by time to expiry (Deribit / Derive style, ``docs/methodology.md``).
 
     A relative vol shift ``v`` applies to an option with ``d`` days to expiry as
     ``v * (reference_days / max(d, floor_days)) ** power``, with ``power = short_term_power`` when

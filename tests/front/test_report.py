@@ -53,7 +53,8 @@ def test_report_is_self_contained_and_has_every_section(tmp_path, capsys):
                     "Methodology, parameters and sources", "Excluded rows", "Worst scenarios of"
                     " the whole book", "Isolated vs cross-margined"):
         assert any(h.startswith(heading.split(" (")[0]) for h in parser.headings), heading
-    assert "initial margin 58,151.00 USD" in text and "METHODOLOGIES.md section 1" in text
+    assert "initial margin 58,151.00 USD" in text and "docs/methodology.md, OCC TIMS" in text
+    assert "rel-no-34-46576" in text  # the primary source
 
 
 def test_greeks_by_underlying_are_position_sums_in_desk_units():

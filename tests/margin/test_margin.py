@@ -1,4 +1,4 @@
-"""Portfolio margin: properties, presets against METHODOLOGIES.md, add-ons, errors."""
+"""Portfolio margin: properties, presets against their published parameters (docs/methodology.md), add-ons, errors."""
 
 from __future__ import annotations
 
@@ -164,7 +164,7 @@ def test_span_short_option_minimum_lifts_a_tiny_requirement():
 
 
 def test_deribit_vol_shock_scaling_matches_the_worked_numbers():
-    # METHODOLOGIES.md 2.3: BTC up shock 0.5 (30/15)^0.3 = +61.6% at 15 days, 0.5 (30/365)^0.13
+    # docs/methodology.md (Deribit): BTC up shock 0.5 (30/15)^0.3 = +61.6% at 15 days, 0.5 (30/365)^0.13
     # = +36.1% at 365 days; down 0.25 (30/15)^0.3 = -30.8%
     grid = methodology.deribit().build_grids(_deribit_book().resolve(_deribit_market()))[0]
     scale = grid.vol_scaling.scale(np.array([15 / 365, 30 / 365, 1.0]))
@@ -188,7 +188,8 @@ def _deribit_book(perp=0.314538364, fut=0.001187534):
 
 
 def test_deribit_roll_shock_and_maintenance_factor_match_the_api_example():
-    # METHODOLOGIES.md 2.3: roll shock = 0.01 x (0.314538364 + 0.001187534) = 0.00315725898 BTC
+    # Deribit API example (private/simulate_portfolio): roll shock
+    # = 0.01 x (0.314538364 + 0.001187534) = 0.00315725898 BTC
     result = compute_margin(_deribit_book(), _deribit_market(), methodology.deribit())
     assert_close(result.addons["roll_shock"][0], 0.00315725898, 1e-12)
     assert result.currency == ("BTC",)

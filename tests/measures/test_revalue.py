@@ -296,7 +296,7 @@ def test_american_positions_revalue_with_barone_adesi_whaley():
 
 
 def test_inverse_perpetual_matches_deribit_risk_vector_formula():
-    # METHODOLOGIES.md 2.3: PnL_coin(m) = Q (1 - 1/(1+m)), reproducing Deribit's published vectors
+    # docs/methodology.md (Deribit): PnL_coin(m) = Q (1 - 1/(1+m)), reproducing Deribit's published vectors
     market = MarketData("2024-06-17", ["BTC"], [66_000.0], [0.0], [0.0])
     q = 0.314538364
     book = Book(["perp"], ["BTC"], [OptionKind.LINEAR], [np.nan], [np.datetime64("NaT")], [q],

@@ -1,4 +1,5 @@
-"""SIMM-style margin reproduces hand computations of METHODOLOGIES.md 4.1, component by component."""
+"""SIMM-style margin reproduces hand computations of the ISDA SIMM v2.6 formulas
+(docs/cross_margin.md), component by component."""
 
 from __future__ import annotations
 

@@ -1,0 +1,159 @@
+"""What a margin methodology is: a grid per group and the rules on top of the scan, as data.
+
+A :class:`Methodology` is a frozen record: name, version, the source it follows, every parameter
+value, the typed rules the one reduction applies (``greeksmargin.margin.rules``) and a
+:class:`GridRule` that builds each group's scenario grid. Published parameter sets live in
+``methodology/data/<name>/<version>.json``, one file per version, never edited in place (a
+changed parameter set is a new version); :func:`load_parameters` reads one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import MethodologyError
+from ..model.book import ResolvedBook
+from ..model.scenarios import ScenarioGrid
+
+__all__ = ["Methodology", "ExtendedTable", "GridRule", "load_parameters", "versions"]
+
+
+class GridRule(Protocol):
+    """Builds the scenario grid of every group of a resolved book (one per group, in order)."""
+
+    def grids(self, resolved: ResolvedBook) -> tuple[ScenarioGrid, ...]:
+        """One grid per group of ``resolved``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedTable:
+    """Deribit's extended table in a group's grid: the last ``n_scenarios`` scenarios from
+    ``first_scenario`` on, whose losses the dampener reduces (see ``kernels._margin``).
+
+    Attributes
+    ----------
+    first_scenario, n_scenarios : int
+        Where the extended table starts in the grid, and its length.
+    price_range : float
+        The standard table's range ``R`` (relative).
+    dampener : float
+        ``D``, a quote-currency amount (converted to coin at spot for coin-settled groups).
+    """
+
+    first_scenario: int
+    n_scenarios: int
+    price_range: float
+    dampener: float
+
+
+@dataclass(frozen=True, slots=True)
+class Methodology:
+    """A margin methodology: each group's grid, and the rules on top of the scan.
+
+    Attributes
+    ----------
+    name, version : str
+        Identify the preset (a changed parameter set is a new version).
+    source : str
+        The documentation section and the primary sources followed.
+    grid_rule : GridRule
+        Builds one grid per group (:meth:`build_grids`).
+    parameters : dict
+        Every parameter value used; reported with the result.
+    contract_minimum : float
+        Per option contract, times its multiplier (OCC $0.375): the group requirement is at
+        least ``contract_minimum x sum |quantity| x multiplier`` over its options.
+    short_option_minimum : float
+        Per short option contract (SPAN SOM), in the group's currency.
+    mm_factor : float
+        Maintenance margin = ``mm_factor`` x initial margin (Deribit 0.8; 1 where the system has
+        one requirement).
+    roll_shock_rate : mapping of str to float
+        Per class group: charge = ``rate x sum |quantity x multiplier|`` of futures and
+        perpetuals (Deribit ``min_annualised_move``).
+    extended_table : mapping of str to ExtendedTable
+        Per class group: where its grid's dampened extended table sits and its dampener
+        (Deribit).
+    gain_offset : mapping of str to float
+        Per class group: fraction of a scenario gain kept (Deribit ``pnl_offset``); within one
+        group it cannot change the worst loss, it is reported for the cross-currency step.
+    """
+
+    name: str
+    version: str
+    source: str
+    grid_rule: GridRule
+    parameters: dict[str, Any] = field(default_factory=dict)
+    contract_minimum: float = 0.0
+    short_option_minimum: float = 0.0
+    mm_factor: float = 1.0
+    roll_shock_rate: Mapping[str, float] = field(default_factory=dict)
+    extended_table: Mapping[str, ExtendedTable] = field(default_factory=dict)
+    gain_offset: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("contract_minimum", "short_option_minimum"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise MethodologyError(f"{self.name}: {name} must be >= 0 and finite; got"
+                                       f" {value!r}")
+        if not (np.isfinite(self.mm_factor) and 0 < self.mm_factor <= 1):
+            raise MethodologyError(f"{self.name}: mm_factor must be in (0, 1]; got"
+                                   f" {self.mm_factor!r}")
+        for group, rate in self.roll_shock_rate.items():
+            if not (np.isfinite(rate) and rate >= 0):
+                raise MethodologyError(f"{self.name}: roll shock rate for {group!r} must be >= 0"
+                                       f" and finite; got {rate!r}")
+
+    def build_grids(self, resolved: ResolvedBook) -> tuple[ScenarioGrid, ...]:
+        """One scenario grid per group of ``resolved``."""
+        return self.grid_rule.grids(resolved)
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version, source and parameters, for reports and ``--format json``."""
+        return {"name": self.name, "version": self.version, "source": self.source,
+                "parameters": _plain(self.parameters)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def versions(name: str) -> tuple[str, ...]:
+    """The published parameter sets of methodology ``name`` that ship, oldest first."""
+    folder = resources.files("greeksmargin") / "methodology" / "data" / name
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json")))
+
+
+@lru_cache(maxsize=32)
+def load_parameters(name: str, version: str) -> Mapping[str, Any]:
+    """The parameter set ``version`` of methodology ``name`` (``data/<name>/<version>.json``).
+
+    Raises
+    ------
+    MethodologyError
+        No such methodology or version (the message lists the versions that ship).
+    """
+    known = versions(name)
+    if version not in known:
+        raise MethodologyError(f"no {name} parameter set {version!r}; available:"
+                               f" {', '.join(known) or 'none'}")
+    path = resources.files("greeksmargin") / "methodology" / "data" / name / f"{version}.json"
+    data: Mapping[str, Any] = json.loads(path.read_text())
+    return data

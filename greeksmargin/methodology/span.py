@@ -1,0 +1,126 @@
+"""CME SPAN's 16 risk scenarios: price 0, +-1/3, +-2/3, +-1 x the price scan range with vol up
+and down by the vol scan range, then +-``extreme_multiple`` x PSR at vol unchanged with a
+fraction of the loss; a one-day look-ahead; an optional short option minimum. Parameters:
+``data/span/<version>.json``; every value and its source: ``docs/methodology.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..enums import ShiftType
+from ..errors import MethodologyError
+from ..model.book import ResolvedBook
+from ..model.scenarios import DAYS_PER_YEAR, ScenarioGrid
+from .base import Methodology, load_parameters
+
+__all__ = ["span", "SpanGrids", "DEFAULT_VERSION"]
+
+NAME = "span"
+DEFAULT_VERSION = "2019.1"
+
+
+@lru_cache(maxsize=256)
+def _grid(psr: float, scenarios: tuple[tuple[float, float, float], ...], vol_scan_range: float,
+          vol_type: int, extreme_multiple: float, extreme_coverage: float,
+          look_ahead_days: float) -> ScenarioGrid:
+    # grids are immutable: one object per parameter set, shared by groups and calls
+    moves = [m for m, _, _ in scenarios] + [extreme_multiple, -extreme_multiple]
+    vol_moves = [v for _, v, _ in scenarios] + [0.0, 0.0]
+    weights = [w for _, _, w in scenarios] + [extreme_coverage, extreme_coverage]
+    n = len(moves)
+    labels = tuple(f"{k + 1}: price {m:+.3g} PSR, vol {v:+.3g}"
+                   for k, (m, v) in enumerate(zip(moves, vol_moves, strict=True)))
+    return ScenarioGrid(psr * np.array(moves), np.array([v * vol_scan_range for v in vol_moves]),
+                        np.full(n, vol_type, np.int8), np.full(n, look_ahead_days / DAYS_PER_YEAR),
+                        np.array(weights), labels, name=f"SPAN PSR {psr:.4g}")
+
+
+@dataclass(frozen=True, slots=True)
+class SpanGrids:
+    """One 16-scenario grid per group, at the group's price scan range."""
+
+    price_scan_range: float | Mapping[str, float]
+    scenarios: tuple[tuple[float, float, float], ...]
+    vol_scan_range: float
+    vol_shift_type: ShiftType
+    extreme_multiple: float
+    extreme_coverage: float
+    look_ahead_days: float
+
+    def scan_range(self, label: str) -> float:
+        """The price scan range of group ``label`` (batch labels: ``"<account>/<group>"``)."""
+        key = label.rsplit("/", 1)[-1]
+        psr = self.price_scan_range
+        value = psr.get(key) if isinstance(psr, Mapping) else psr
+        if value is None:
+            raise MethodologyError(f"no SPAN price scan range for group {label!r}")
+        if not (0 < value < 1):
+            raise MethodologyError(f"SPAN price scan range must be in (0, 1) (relative); got"
+                                   f" {value!r} for group {label!r}")
+        return float(value)
+
+    def grids(self, resolved: ResolvedBook) -> tuple[ScenarioGrid, ...]:
+        """One grid per group of ``resolved``."""
+        return tuple(_grid(self.scan_range(label), self.scenarios, self.vol_scan_range,
+                           int(self.vol_shift_type), self.extreme_multiple, self.extreme_coverage,
+                           self.look_ahead_days)
+                     for label in resolved.group_labels)
+
+
+def span(price_scan_range: float | Mapping[str, float], vol_scan_range: float | None = None, *,
+         vol_shift_type: ShiftType = ShiftType.RELATIVE, extreme_multiple: float | None = None,
+         extreme_coverage: float | None = None, look_ahead_days: float | None = None,
+         short_option_minimum: float = 0.0, version: str = DEFAULT_VERSION) -> Methodology:
+    """CME SPAN's 16 scenarios (``docs/methodology.md``).
+
+    Parameters
+    ----------
+    price_scan_range : float or mapping of str to float
+        Relative price scan range (e.g. 0.07), or one per group.
+    vol_scan_range : float, optional
+        Vol scan range; relative by default (the version's value, 35%, otherwise).
+    vol_shift_type : ShiftType
+        Whether ``vol_scan_range`` is relative or absolute (vol points as decimals).
+    extreme_multiple, extreme_coverage : float, optional
+        Scenarios 15/16: price +-``extreme_multiple`` x PSR at vol unchanged, loss x coverage
+        (the version's 2 and 0.35 by default; NYMEX Gasoil 3 and 0.33).
+    look_ahead_days : float, optional
+        Clock advance of every scenario (the version's one day by default).
+    short_option_minimum : float
+        SOM per short option contract in the group's currency (0: none).
+    version : str
+        The parameter set (``methodology/data/span/<version>.json``).
+
+    Raises
+    ------
+    MethodologyError
+        A parameter that is not finite or out of its range, or an unknown version.
+    """
+    data = load_parameters(NAME, version)
+    vsr = float(data["vol_scan_range"] if vol_scan_range is None else vol_scan_range)
+    multiple = float(data["extreme_multiple"] if extreme_multiple is None else extreme_multiple)
+    coverage = float(data["extreme_coverage"] if extreme_coverage is None else extreme_coverage)
+    days = float(data["look_ahead_days"] if look_ahead_days is None else look_ahead_days)
+    for name, value, ok in (("vol_scan_range", vsr, vsr >= 0),
+                            ("extreme_multiple", multiple, multiple > 0),
+                            ("extreme_coverage", coverage, 0 <= coverage <= 1),
+                            ("look_ahead_days", days, days >= 0)):
+        if not (np.isfinite(value) and ok):
+            raise MethodologyError(f"SPAN {name} out of range; got {value!r}")
+    scenarios = tuple((float(m), float(v), float(w)) for m, v, w in data["scenarios"])
+    rule = SpanGrids(price_scan_range, scenarios, vsr, ShiftType(vol_shift_type), multiple,
+                     coverage, days)
+    if not isinstance(price_scan_range, Mapping):
+        rule.scan_range("all")  # a single range is checked now, a per-group one when used
+    return Methodology(
+        data["name"], data["version"], data["source"], rule,
+        {"price_scan_range": price_scan_range, "vol_scan_range": vsr,
+         "vol_shift_type": ShiftType(vol_shift_type).name, "extreme_multiple": multiple,
+         "extreme_coverage": coverage, "look_ahead_days": days,
+         "short_option_minimum": short_option_minimum},
+        short_option_minimum=short_option_minimum)
