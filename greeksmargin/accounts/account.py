@@ -163,10 +163,12 @@ class Account:
         pnl = revalue(resolved, grids, keep_positions=True)
         currency = group_currency(resolved)
         facts = GroupFacts.from_resolved(resolved, currency)
-        result = margin_from_pnl(pnl, methodology=rules, facts=facts)
+        group_rules = GroupRules.of(grids, pnl.row_labels, pnl.currency, rules,
+                                    market.quote_currency)
+        result = margin_from_pnl(pnl, methodology=rules, facts=facts, rules=group_rules)
         book_value = Amount(float(np.sum(pnl.base_value * facts.to_quote)), market.quote_currency)
         return AccountState(self, market, resolved, tuple(grids), rules, pnl, facts, result,
-                            self.collateral.value + book_value, book_value)
+                            self.collateral.value + book_value, book_value, group_rules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,14 +245,11 @@ class AccountState(_Figures):
     margin: MarginResult
     equity: float
     book_value: float
-    rules_arrays: GroupRules = field(init=False)
+    rules_arrays: GroupRules
     maintenance: Amount = field(init=False)  # account currency (coin groups converted at spot)
     initial: Amount = field(init=False)  # account currency: the methodology's, or im_over_mm x MM
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rules_arrays", GroupRules.of(
-            self.grids, self.pnl.row_labels, self.pnl.currency, self.rules,
-            self.facts.quote_currency))
         maintenance = self.margin.maintenance_quote
         object.__setattr__(self, "maintenance", maintenance)
         object.__setattr__(self, "initial", self.account.im_over_mm * maintenance
@@ -315,7 +314,8 @@ class AccountState(_Figures):
         initial, _ = self.rules_arrays.margins(self.pnl.values, self.facts,
                                                self.account.im_over_mm, order.group_pnl,
                                                scale, order.facts)
-        return self.equity - cost >= initial, initial
+        # one currency by construction (the account's); plain floats on the order path
+        return float(self.equity) - cost >= initial, initial
 
     def whatif(self, order: PreparedOrder, scale: float = 1.0, cost: float = 0.0,
                per_leg: bool = False) -> WhatIf:
@@ -328,7 +328,7 @@ class AccountState(_Figures):
         initial, maintenance = self.rules_arrays.margins(
             self.pnl.values, self.facts, self.account.im_over_mm, order.group_pnl, scale,
             order.facts)
-        equity = self.equity - cost
+        equity = float(self.equity) - cost  # the account currency, as initial and maintenance
         incremental = np.zeros(0)
         if per_leg:
             incremental = np.empty(order.legs.n_positions)
@@ -339,9 +339,9 @@ class AccountState(_Figures):
                 one = self.facts.plus(self.facts.position(
                     int(order.leg_group[k]), int(legs.kind[k]), float(legs.quantity[k]),
                     float(legs.multiplier[k])).scaled(abs(scale)))
-                incremental[k] = self._margins(v, one)[0] - self.initial
+                incremental[k] = self._margins(v, one)[0] - float(self.initial)
         return WhatIf(initial, maintenance, equity, _state(equity, initial, maintenance),
-                      equity >= initial, self.initial, incremental)
+                      equity >= initial, float(self.initial), incremental)
 
 
 def _state(equity: float, initial: float, maintenance: float) -> State:
@@ -427,7 +427,7 @@ class MarginTicker:
         facts, rules = self.state.facts, self.state.rules_arrays
         groups_and_rules = (
             plan.group_offsets, self._quote_index, self._first_underlying, rules.fields,
-            tuple(facts.counts), rules.mm_factor, self._im_over_mm or 0.0)
+            facts.count_fields, rules.mm_factor, self._im_over_mm or 0.0)
         if plan.parallel:  # a large book: the parallel kernels, then the compiled reduction
             partial, base, _ = plan.run(spot_now, vol=positions[plan.VOL])
             initial, maintenance, book_value = _margin.tick_reduce(

@@ -119,13 +119,16 @@ class MarginResult:
             object.__setattr__(self, "to_quote", np.where(same, 1.0, np.nan))
 
     def _in_quote(self, per_group: np.ndarray) -> Amount:
-        if np.any(np.isnan(self.to_quote) & (per_group != 0)):
-            missing = sorted({c for c, r in zip(self.currency, self.to_quote, strict=True)
-                              if np.isnan(r)})
-            raise CurrencyError(f"margin in {', '.join(missing)} cannot be converted to"
-                                f" {self.quote_currency}: no spot (margin a resolved book)")
-        return Amount(float(np.sum(np.where(per_group != 0, per_group * self.to_quote, 0.0))),
-                      self.quote_currency)
+        rate = self.to_quote
+        unknown = np.isnan(rate)
+        if unknown.any():
+            if np.any(per_group[unknown] != 0):
+                missing = sorted({c for c, r in zip(self.currency, rate, strict=True)
+                                  if np.isnan(r)})
+                raise CurrencyError(f"margin in {', '.join(missing)} cannot be converted to"
+                                    f" {self.quote_currency}: no spot (margin a resolved book)")
+            rate = np.where(unknown, 0.0, rate)
+        return Amount(float(np.sum(per_group * rate)), self.quote_currency)
 
     @property
     def initial_quote(self) -> Amount:
@@ -169,7 +172,8 @@ class MarginResult:
 
 def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
                     resolved: ResolvedBook | None = None, facts: GroupFacts | None = None,
-                    excluded: Sequence[Failure] = ()) -> MarginResult:
+                    excluded: Sequence[Failure] = (), rules: GroupRules | None = None
+                    ) -> MarginResult:
     """Margin from a P&L matrix (groups x scenarios), e.g. published risk arrays.
 
     Parameters
@@ -183,6 +187,9 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
         dampener and the total's currency conversion need (spot).
     facts : GroupFacts, optional
         Those facts directly (a cached account); without either, add-ons are 0.
+    rules : GroupRules, optional
+        ``methodology`` laid out for these groups already (a cached account); used with
+        ``facts``.
 
     Raises
     ------
@@ -207,9 +214,10 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
     if facts is None and resolved is not None:
         facts = GroupFacts.from_resolved(resolved, pnl.currency)
     # without the positions' facts, add-ons and the dampener cannot be counted: scan risk only
-    rules = GroupRules.of(pnl.grids, pnl.row_labels, pnl.currency,
-                          methodology if facts is not None else None,
-                          facts.quote_currency if facts is not None else pnl.currency[0])
+    if rules is None or facts is None:
+        rules = GroupRules.of(pnl.grids, pnl.row_labels, pnl.currency,
+                              methodology if facts is not None else None,
+                              facts.quote_currency if facts is not None else pnl.currency[0])
     reduce_facts = facts if facts is not None else GroupFacts(
         Counts(*(np.zeros(n_groups) for _ in range(3))), np.ones(n_groups), np.ones(n_groups),
         pnl.currency[0] if n_groups else "")

@@ -52,6 +52,10 @@ class GroupFacts:
     spot: np.ndarray  # spot of the group's first underlying (for the Deribit dampener)
     to_quote: np.ndarray  # value of one unit of the group's currency in the quote currency
     quote_currency: str
+    count_fields: tuple[np.ndarray, ...] = field(init=False, repr=False)  # tuple(counts)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "count_fields", tuple(self.counts))
 
     @property
     def option_contracts(self) -> np.ndarray:
@@ -188,9 +192,9 @@ class GroupRules:
         """
         values = np.ascontiguousarray(values, dtype=float)
         out = np.empty((len(_margin.PARTS), values.shape[0]))
-        zero = facts.zero().counts
-        if not _margin.group_requirements(values, values, 0.0, self.fields, tuple(facts.counts),
-                                          tuple(zero), facts.spot, out):
+        zero = facts.zero()
+        if not _margin.group_requirements(values, values, 0.0, self.fields, facts.count_fields,
+                                          zero.count_fields, facts.spot, out):
             self._name_non_finite(values)
         return out
 
@@ -205,10 +209,10 @@ class GroupRules:
         InputError
             A scenario P&L that is not finite.
         """
-        order_counts = (order_facts if order_facts is not None else facts.zero()).counts
+        order_fields = (order_facts if order_facts is not None else facts.zero()).count_fields
         initial, maintenance = _margin.account_margins(
             values, values if order is None else order, float(scale), self.fields,
-            tuple(facts.counts), tuple(order_counts), facts.spot, facts.to_quote, self.mm_factor,
+            facts.count_fields, order_fields, facts.spot, facts.to_quote, self.mm_factor,
             im_over_mm if im_over_mm is not None else 0.0)
         if not math.isfinite(initial):
             self._name_non_finite(values if order is None else values + scale * order)
