@@ -164,7 +164,7 @@ class Account:
         currency = group_currency(resolved)
         facts = GroupFacts.from_resolved(resolved, currency)
         group_rules = GroupRules.of(grids, pnl.row_labels, pnl.currency, rules,
-                                    market.quote_currency)
+                                    market.quote_currency, pnl.group_class)
         result = margin_from_pnl(pnl, methodology=rules, facts=facts, rules=group_rules)
         book_value = Amount(float(np.sum(pnl.base_value * facts.to_quote)), market.quote_currency)
         return AccountState(self, market, resolved, tuple(grids), rules, pnl, facts, result,

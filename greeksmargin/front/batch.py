@@ -76,12 +76,7 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
            else np.array([f"row{k}" for k in range(len(frame))]))
     frame["position_id"] = np.char.add(np.char.add(accounts.astype(str), "/"), ids.astype(str))
     book = read_book(frame, venue=venue).value
-    class_groups = [market.group_of.get(u, u) for u in book.underlying.tolist()]
-    for g in set(class_groups):
-        if "/" in g:
-            raise InputError(f"group names must not contain '/' in a batch; got {g!r}")
-    labels = np.char.add(np.char.add(accounts.astype(str), "/"), np.array(class_groups, str))
-    resolved = book.resolve(market, groups=labels)
+    resolved = book.resolve(market, accounts=accounts)
     if isinstance(method, Methodology):
         grids: Any = method.build_grids(resolved)
         rules: Methodology | None = method
@@ -90,14 +85,14 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
     pnl = revalue(resolved, grids)
     result = margin_from_pnl(pnl, methodology=rules, resolved=resolved)
     facts_to_quote = market.to_quote(result.currency)
-    group_account = np.array([label.rsplit("/", 1)[0] for label in result.group_labels])
+    group_account = np.array(resolved.account_names)[resolved.group_account]
     per_group = pd.DataFrame({
         "account": group_account,
         "initial_margin": result.initial * facts_to_quote,
         "maintenance_margin": result.maintenance * facts_to_quote,
         "scan_risk": result.scan_risk * facts_to_quote,
         **{name: values * facts_to_quote for name, values in result.addons.items()},
-        "worst_group": [label.rsplit("/", 1)[1] for label in result.group_labels],
+        "worst_group": list(resolved.group_class),
         "worst_scenario": list(result.worst_label),
     })
     for name in ADDONS:

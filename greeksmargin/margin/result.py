@@ -217,7 +217,8 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
     if rules is None or facts is None:
         rules = GroupRules.of(pnl.grids, pnl.row_labels, pnl.currency,
                               methodology if facts is not None else None,
-                              facts.quote_currency if facts is not None else pnl.currency[0])
+                              facts.quote_currency if facts is not None else pnl.currency[0],
+                              pnl.group_class)
     reduce_facts = facts if facts is not None else GroupFacts(
         Counts(*(np.zeros(n_groups) for _ in range(3))), np.ones(n_groups), np.ones(n_groups),
         pnl.currency[0] if n_groups else "")

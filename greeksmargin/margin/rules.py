@@ -29,15 +29,9 @@ from ..methodology import Methodology
 from ..model.book import ResolvedBook
 from ..model.scenarios import ScenarioGrid
 
-__all__ = ["ADDONS", "GroupFacts", "GroupRules", "class_group", "scan_risk"]
+__all__ = ["ADDONS", "GroupFacts", "GroupRules", "scan_risk"]
 
 ADDONS = ("contract_minimum", "short_option_minimum", "roll_shock")
-
-
-def class_group(label: str) -> str:
-    """The class-group part of a group label (``"acct-7/BTC"`` -> ``"BTC"``); rules that are
-    keyed by class group (Deribit's per-coin parameters) look it up, so batch labels work too."""
-    return label.rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +146,12 @@ class GroupRules:
 
     @classmethod
     def of(cls, grids: Sequence[ScenarioGrid], labels: Sequence[str], currency: Sequence[str],
-           methodology: Methodology | None, quote_currency: str) -> GroupRules:
+           methodology: Methodology | None, quote_currency: str,
+           classes: Sequence[str] | None = None) -> GroupRules:
         """Rules of groups ``labels`` (with their grids and settlement currencies) under
-        ``methodology`` (None: scan risk only, MM = IM)."""
+        ``methodology`` (None: scan risk only, MM = IM); per-group parameters are looked up by
+        each group's class group (``classes``, default the labels)."""
+        keys = tuple(labels) if classes is None else tuple(classes)
         n = len(labels)
         weight = np.array(np.stack([g.weight for g in grids]) if n else np.zeros((0, 0)), float)
         spot_shift = np.array(np.stack([g.spot_shift for g in grids]) if n else weight, float)
@@ -163,8 +160,7 @@ class GroupRules:
         addons: tuple[str, ...] = ()
         m = methodology
         if m is not None:
-            for k, (label, grid) in enumerate(zip(labels, grids, strict=True)):
-                key = class_group(label)
+            for k, (key, grid) in enumerate(zip(keys, grids, strict=True)):
                 roll[k] = m.roll_shock_rate.get(key, 0.0)
                 table = m.extended_table.get(key)
                 if table is not None and table.dampener and \

@@ -61,6 +61,9 @@ class PnLMatrix:
         Book row order ids of ``position_values``.
     position_group : ndarray of int, shape (n_positions,), optional
         Group (row of ``values``) of each position, Book row order.
+    group_class : tuple of str, optional
+        The class group of each row (the key of per-group methodology parameters); by default
+        the row labels themselves.
     """
 
     values: np.ndarray
@@ -71,6 +74,11 @@ class PnLMatrix:
     position_values: np.ndarray | None = None
     position_id: np.ndarray | None = None
     position_group: np.ndarray | None = None
+    group_class: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.group_class:
+            object.__setattr__(self, "group_class", tuple(self.row_labels))
 
     @property
     def n_scenarios(self) -> int:
@@ -346,7 +354,7 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
         position_id = np.empty_like(resolved.position_id)
         position_id[resolved.order] = resolved.position_id
     return PnLMatrix(out, resolved.group_labels, base_value, currency, grids, position_values,
-                     position_id, position_group)
+                     position_id, position_group, resolved.group_class)
 
 
 def group_sums(partial: np.ndarray, first_items: np.ndarray, base: np.ndarray,

@@ -61,11 +61,10 @@ class DeribitGrids:
         Raises
         ------
         MethodologyError
-            A group with no parameters (batch labels ``"<account>/<coin>"`` use the coin).
+            A group with no parameters (a group's class group is its coin).
         """
         out = []
-        for label in resolved.group_labels:
-            coin = label.rsplit("/", 1)[-1]
+        for label, coin in zip(resolved.group_labels, resolved.group_class, strict=True):
             if coin not in self.currencies:
                 raise MethodologyError(f"no Deribit parameters for group {label!r}; known: "
                                        f"{', '.join(self.currencies)}; pass"

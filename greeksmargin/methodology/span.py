@@ -52,9 +52,9 @@ class SpanGrids:
     extreme_coverage: float
     look_ahead_days: float
 
-    def scan_range(self, label: str) -> float:
-        """The price scan range of group ``label`` (batch labels: ``"<account>/<group>"``)."""
-        key = label.rsplit("/", 1)[-1]
+    def scan_range(self, label: str, key: str | None = None) -> float:
+        """The price scan range of group ``label``, looked up by its class group ``key``."""
+        key = label if key is None else key
         psr = self.price_scan_range
         value = psr.get(key) if isinstance(psr, Mapping) else psr
         if value is None:
@@ -66,10 +66,11 @@ class SpanGrids:
 
     def grids(self, resolved: ResolvedBook) -> tuple[ScenarioGrid, ...]:
         """One grid per group of ``resolved``."""
-        return tuple(_grid(self.scan_range(label), self.scenarios, self.vol_scan_range,
+        return tuple(_grid(self.scan_range(label, key), self.scenarios, self.vol_scan_range,
                            int(self.vol_shift_type), self.extreme_multiple, self.extreme_coverage,
                            self.look_ahead_days)
-                     for label in resolved.group_labels)
+                     for label, key in zip(resolved.group_labels, resolved.group_class,
+                                           strict=True))
 
 
 def span(price_scan_range: float | Mapping[str, float], vol_scan_range: float | None = None, *,

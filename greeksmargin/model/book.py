@@ -161,7 +161,7 @@ class Book:
         })
 
     def resolve(self, market: MarketData, *, by: Literal["group", "underlying"] = "group",
-                groups: Sequence[str] | np.ndarray | None = None) -> ResolvedBook:
+                accounts: Sequence[str] | np.ndarray | None = None) -> ResolvedBook:
         """Bind the book to ``market``: year fractions, vols, groups, rows sorted by group.
 
         Parameters
@@ -171,9 +171,10 @@ class Book:
         by : {"group", "underlying"}
             Margin groups: ``market.group_of`` (default: each underlying its own group), or one
             group per underlying regardless of ``group_of``.
-        groups : sequence of str, optional
-            An explicit group label per position, overriding ``by`` (the batch front margins
-            many accounts in one call with labels ``"<account>/<class group>"``).
+        accounts : sequence of str, optional
+            The account of each position: groups are then (account, class group) pairs, keyed
+            by index arrays (``group_account``, ``group_class``), so many accounts are margined
+            in one call (the batch front) without mixing their positions.
 
         Raises
         ------
@@ -197,29 +198,41 @@ class Book:
             raise InputError(f"expiry {self.expiry[i]} is before the valuation timestamp"
                              f" {market.valuation} at {self._where(i)}; remove expired positions")
         vol, source = _resolve_vols(self, market, und_index, expiry_years)
-        if groups is not None:
-            group_names = [str(g) for g in groups]
-            if len(group_names) != n:
-                raise InputError(f"groups must have one label per position ({n}); got"
-                                 f" {len(group_names)}")
-            labels = tuple(sorted(set(group_names)))
-            lookup = {g: k for k, g in enumerate(labels)}
-            group_index = np.fromiter((lookup[g] for g in group_names), np.intp, n)
-        elif by in ("group", "underlying"):  # one label per underlying of the market
-            names = [market.group_of.get(u, u) if by == "group" else u
-                     for u in market.underlyings]
-            used = np.zeros(len(names), bool)
-            used[und_index] = True
-            labels = tuple(sorted({names[k] for k in np.flatnonzero(used)}))
-            lookup = {g: k for k, g in enumerate(labels)}
-            group_index = np.array([lookup.get(g, -1) for g in names], np.intp)[und_index]
-        else:
+        if by not in ("group", "underlying"):
             raise InputError(f"by must be 'group' or 'underlying'; got {by!r}")
+        # class group of each underlying of the market, then of each position
+        names = [market.group_of.get(u, u) if by == "group" else u for u in market.underlyings]
+        used = np.zeros(len(names), bool)
+        used[und_index] = True
+        classes = tuple(sorted({names[k] for k in np.flatnonzero(used)}))
+        lookup = {g: k for k, g in enumerate(classes)}
+        class_index = np.array([lookup.get(g, -1) for g in names], np.intp)[und_index]
+        if accounts is None:
+            labels, group_class = classes, classes
+            group_index = class_index
+            group_account = np.full(len(classes), -1, np.intp)
+            account_names: tuple[str, ...] = ()
+        else:
+            account_of = np.asarray(accounts).astype(str)
+            if account_of.shape != (n,):
+                raise InputError(f"accounts must have one entry per position ({n}); got shape"
+                                 f" {account_of.shape}")
+            names_a, account_index = np.unique(account_of, return_inverse=True)
+            account_names = tuple(map(str, names_a))
+            keys, group_index = np.unique(account_index * max(len(classes), 1) + class_index,
+                                          return_inverse=True)
+            group_account, class_of_group = np.divmod(keys, max(len(classes), 1))
+            group_class = tuple(classes[c] for c in class_of_group.tolist())
+            labels = tuple(f"{account_names[a]}/{c}" for a, c in
+                           zip(group_account.tolist(), group_class, strict=True))
+            group_index = group_index.astype(np.intp)
         order = np.argsort(group_index, kind="stable")
         offsets = np.zeros(len(labels) + 1, np.intp)
         np.cumsum(np.bincount(group_index, minlength=len(labels)), out=offsets[1:])
         return ResolvedBook(
             position_id=self.position_id[order], group_labels=tuple(map(str, labels)),
+            group_class=tuple(map(str, group_class)),
+            group_account=np.asarray(group_account, np.intp), account_names=account_names,
             group_index=group_index[order], underlying_index=und_index[order],
             kind=self.kind[order], strike=self.strike[order], expiry_years=expiry_years[order],
             vol=vol[order], quantity=self.quantity[order], multiplier=self.multiplier[order],
@@ -295,13 +308,19 @@ class ResolvedBook:
     """A Book bound to one MarketData: the kernels' only input. Rows are sorted by group.
 
     ``order[k]`` is the Book row of sorted row ``k``; ``group_offsets`` (n_groups + 1,) are CSR
-    offsets into the sorted rows; ``expiry_years`` is NaN for the underlying and perpetuals; ``vol``
+    offsets into the sorted rows; ``group_class`` names each group's class group (the key of
+    per-group methodology parameters) and ``group_account`` its account (an index into
+    ``account_names``; -1 when the book was resolved without accounts); ``expiry_years`` is NaN
+    for the underlying and perpetuals; ``vol``
     is 0 for linear instruments; ``american`` and ``inverse`` are 0/1 codes; ``vol_source`` the
     :class:`~greeksmargin.enums.VolSource` of each vol.
     """
 
     position_id: np.ndarray
     group_labels: tuple[str, ...]
+    group_class: tuple[str, ...]
+    group_account: np.ndarray
+    account_names: tuple[str, ...]
     group_index: np.ndarray
     underlying_index: np.ndarray
     kind: np.ndarray

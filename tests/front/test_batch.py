@@ -155,3 +155,27 @@ def test_generator_is_seeded_and_follows_its_distributions():
     with pytest.raises(InputError, match="n_accounts must be >= 1"):
         generate_accounts(0)
     assert np.all(a.loc[a["kind"] != "stock", "multiplier"] == 100.0)
+
+
+def test_group_keys_are_indices_so_names_may_hold_any_character():
+    # accounts and class groups are index arrays, not "<account>/<group>" strings split again:
+    # a slash in an account or a group name no longer confuses (or is refused by) the batch
+    positions = pd.DataFrame({
+        "account": ["desk/1", "desk/1", "desk/2"],
+        "underlying": ["SPX", "SPY", "SPX"], "kind": ["put", "underlying", "call"],
+        "strike": [5600.0, np.nan, 6100.0], "expiry": ["2025-07-18", "", "2025-07-18"],
+        "quantity": [-2.0, 100.0, -1.0], "multiplier": [100.0, 1.0, 100.0]})
+    market = MarketData("2025-06-02T15:00:00", ["SPX", "SPY"], [5912.0, 590.1], 0.043, 0.03,
+                        [0.16, 0.15], group_of={"SPX": "S&P/500", "SPY": "S&P/500"},
+                        product_class={"SPX": "high_cap_index", "SPY": "high_cap_index"})
+    result = margin_accounts(positions, market, methodology.occ_tims()).set_index("account")
+    assert list(result.index) == ["desk/1", "desk/2"]
+    assert set(result["worst_group"]) == {"S&P/500"}
+    for account, rows in positions.groupby("account"):
+        alone = compute_margin(read_book(rows.drop(columns="account")).value, market,
+                               methodology.occ_tims())
+        assert result.loc[account, "initial_margin"] == pytest.approx(alone.total, rel=RTOL)
+    resolved = read_book(positions.drop(columns="account")).value.resolve(
+        market, accounts=positions["account"].to_numpy())
+    assert resolved.account_names == ("desk/1", "desk/2")
+    assert resolved.group_account.tolist() == [0, 1] and resolved.group_class == ("S&P/500",) * 2
