@@ -20,35 +20,26 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import __version__, methodology
-from ..enums import OptionKind, ShiftType
 from ..errors import InputError, MethodologyError
 from ..io.grids import read_grid
 from ..io.inputs import Inputs, read_inputs
-from ..io.markets import read_market
+from ..io.markets import read_correlation, read_market
+from ..io.option_table import read_option_table, sample_path
 from ..io.samples import sample_paths
-from ..io.tables import read_table
 from ..margin.result import MarginResult, compute_margin
-from ..measures.revalue import revalue
+from ..measures.greeks import greeks_by_underlying_table, greeks_table
+from ..measures.risk_matrix import risk_matrix
 from ..methodology import Methodology
 from ..model.amount import FIAT, decimals_for
 from ..model.scenarios import ScenarioGrid
-from ..pricing import american, black_scholes_merton
 
-REQUIRED = ("position_id", "underlying", "kind", "strike", "expiry_years", "quantity",
-            "multiplier", "spot", "vol", "rate")
 EXIT_BAD_INPUT = 2
-
-
-def sample_path() -> Path:
-    """Path of the sample book that ships with the package."""
-    return Path(str(resources.files("greeksmargin") / "data" / "sample_options.csv"))
 
 
 _log = logging.getLogger("greeksmargin.front.cli")
@@ -137,43 +128,26 @@ def _position_table(result: MarginResult) -> pd.DataFrame:
 
 def _cmd_risk_matrix(args: argparse.Namespace) -> int:
     inputs = _load(args)
-    book, market = inputs.book, inputs.market
-    spots = np.linspace(-args.spot_range, args.spot_range, args.spot_points)
-    vols = np.array(args.vol_shifts)
-    grid = ScenarioGrid.product(spots, vols, vol_shift_type=ShiftType.RELATIVE,
-                                time_shift_years=args.days / 365.0, name="risk matrix")
-    resolved = book.resolve(market)
-    pnl = revalue(resolved, grid)
-    if len(set(pnl.currency)) != 1 and args.group is None:
-        raise InputError(f"groups settle in {sorted(set(pnl.currency))}; pick one with --group")
-    if args.group is not None:
-        if args.group not in pnl.row_labels:
-            raise InputError(f"unknown group {args.group!r}; groups: {', '.join(pnl.row_labels)}")
-        values = pnl.values[pnl.row_labels.index(args.group)]
-        currency = pnl.currency[pnl.row_labels.index(args.group)]
-        title = f"group {args.group} ({currency})"
-    else:
-        values = pnl.values.sum(axis=0)
-        currency = pnl.currency[0]
-        title = f"whole book ({currency})"
-    matrix = values.reshape(spots.size, vols.size).T  # rows: vol shifts, columns: spot shifts
-    frame = pd.DataFrame(matrix, index=pd.Index([f"vol {v:+.0%}" for v in vols], name="vol"),
-                         columns=[f"{s:+.1%}" for s in spots])
-    worst = np.unravel_index(int(np.argmin(matrix)), matrix.shape)
+    m = risk_matrix(inputs.book, inputs.market, spot_range=args.spot_range,
+                    spot_points=args.spot_points, vol_shifts=args.vol_shifts, days=args.days,
+                    group=args.group)
+    frame = pd.DataFrame(m.pnl, index=pd.Index([f"vol {v:+.0%}" for v in m.vol_shifts],
+                                                name="vol"),
+                         columns=[f"{s:+.1%}" for s in m.spot_shifts])
     if args.format == "csv":
         frame.to_csv(sys.stdout)
     elif args.format == "json":
-        json.dump({"title": title, "spot_shifts": spots.tolist(), "vol_shifts": vols.tolist(),
-                   "pnl": matrix.tolist(), "worst": {"vol_shift": float(vols[worst[0]]),
-                                                     "spot_shift": float(spots[worst[1]]),
-                                                     "pnl": float(matrix[worst])}},
-                  sys.stdout, indent=2)
+        json.dump({"title": m.title, "spot_shifts": m.spot_shifts.tolist(),
+                   "vol_shifts": m.vol_shifts.tolist(), "pnl": m.pnl.tolist(),
+                   "worst": {"vol_shift": float(m.vol_shifts[m.worst[0]]),
+                             "spot_shift": float(m.spot_shifts[m.worst[1]]),
+                             "pnl": m.worst_pnl}}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        digits = 0 if currency.upper() in FIAT else decimals_for(currency, values)
+        digits = 0 if m.currency.upper() in FIAT else decimals_for(m.currency, m.pnl.ravel())
         cells = frame.map(lambda v: f"{v:,.{digits}f}")
-        cells.iloc[worst] = cells.iloc[worst] + "*"
-        print(f"P&L of {title}; rows vol shift (relative), columns spot shift;"
+        cells.iloc[m.worst] = cells.iloc[m.worst] + "*"
+        print(f"P&L of {m.title}; rows vol shift (relative), columns spot shift;"
               f" time +{args.days:g} d; * = worst cell")
         print(cells.to_string())
     return 0
@@ -188,14 +162,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise InputError(f"compare needs the whole book; {len(failures)} rows are invalid")
     method = _methodology(args)
     strategy_of, product_group_of = inputs.strategy_of, inputs.product_group_of
-    correlation = None
-    if args.correlation:
-        raw = read_table(Path(args.correlation), "correlation")
-        table = raw.set_index(raw.columns[0])
-        missing = [u for u in market.underlyings if u not in table.index or u not in table.columns]
-        if missing:
-            raise InputError(f"correlation file lacks underlyings {missing}")
-        correlation = table.loc[list(market.underlyings), list(market.underlyings)].to_numpy(float)
+    correlation = read_correlation(args.correlation, market.underlyings) if args.correlation \
+        else None
     rows = crossmargin.compare(book, market, method, strategy_of=strategy_of,
                                product_group_of=product_group_of, offset=args.offset,
                                correlation=correlation)
@@ -323,91 +291,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_book(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"book file not found: {path}") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"book file {path} is not a readable CSV: {exc}") from None
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    if missing:
-        raise InputError(f"book file {path} is missing column(s) {', '.join(missing)}; "
-                         f"required: {', '.join(REQUIRED)}")
-    if "dividend_yield" not in frame.columns:
-        frame["dividend_yield"] = 0.0
-    return frame
-
-
-def _row_errors(frame: pd.DataFrame, american_style: bool) -> list[str]:
-    """Validate row by row through the public API, so the CLI checks exactly what the API checks."""
-    errors = []
-    for row, rec in enumerate(frame.to_dict("records")):
-        where = f"row {row + 2} (position {rec['position_id']!r})"  # +2: header line, 1-based
-        try:
-            kind = OptionKind.parse(str(rec["kind"]))
-            if kind == OptionKind.LINEAR:
-                raise InputError("kind must be call or put in a Greeks table; got 'linear'")
-            for name in ("quantity", "multiplier"):
-                value = float(rec[name])
-                if not np.isfinite(value) or (name == "multiplier" and value <= 0):
-                    raise InputError(f"{name} must be {'> 0 and ' if name == 'multiplier' else ''}"
-                                     f"finite; got {rec[name]!r}")
-            pricer = american.price if american_style else black_scholes_merton.price
-            pricer(rec["spot"], rec["strike"], expiry_years=rec["expiry_years"], vol=rec["vol"],
-                   rate=rec["rate"], dividend_yield=rec["dividend_yield"], kind=kind)
-        except (InputError, ValueError, TypeError) as exc:
-            errors.append(f"{where}: {exc}")
-    return errors
-
-
-def greeks_table(frame: pd.DataFrame, american_style: bool = False) -> pd.DataFrame:
-    """Per-position price and Greeks (desk units) with position values; raises on bad rows."""
-    errors = _row_errors(frame, american_style)
-    if errors:
-        raise InputError("\n".join(errors))
-    kind = np.array([OptionKind.parse(str(k)) for k in frame["kind"]], dtype=np.int8)
-    args = dict(expiry_years=frame["expiry_years"].to_numpy(float), vol=frame["vol"].to_numpy(float),
-                rate=frame["rate"].to_numpy(float),
-                dividend_yield=frame["dividend_yield"].to_numpy(float), kind=kind)
-    spot = frame["spot"].to_numpy(float)
-    strike = frame["strike"].to_numpy(float)
-    if american_style:
-        g = american.greeks(spot, strike, **args)
-    else:
-        g = black_scholes_merton.greeks(spot, strike, **args)  # type: ignore[assignment]
-    size = frame["quantity"].to_numpy(float) * frame["multiplier"].to_numpy(float)
-    return pd.DataFrame({
-        "position_id": frame["position_id"],
-        "underlying": frame["underlying"],
-        "kind": [OptionKind(k).name.lower() for k in kind],
-        "strike": strike,
-        "expiry_years": args["expiry_years"],
-        "quantity": frame["quantity"],
-        "price": g.price,
-        "delta": g.delta,
-        "gamma": g.gamma,
-        "vega_per_vol_point": g.vega_per_vol_point,
-        "theta_per_day": g.theta_per_day,
-        "value": g.price * size,
-        "position_delta": g.delta * size,
-        "position_gamma": g.gamma * size,
-        "position_vega_per_vol_point": g.vega_per_vol_point * size,
-        "position_theta_per_day": g.theta_per_day * size,
-    })
-
-
-def _totals(table: pd.DataFrame) -> pd.DataFrame:
-    cols = ["value", "position_delta", "position_gamma", "position_vega_per_vol_point",
-            "position_theta_per_day"]
-    return table.groupby("underlying", sort=True)[cols].sum().reset_index()
-
-
 def _cmd_greeks(args: argparse.Namespace) -> int:
     path = sample_path() if args.book is None else Path(args.book)
-    frame = _read_book(path)
+    frame = read_option_table(path, american_style=args.american)
     table = greeks_table(frame, american_style=args.american)
-    totals = _totals(table)
+    totals = greeks_by_underlying_table(table)
     if args.format == "csv":
         table.to_csv(sys.stdout, index=False)
     elif args.format == "json":

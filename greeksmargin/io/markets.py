@@ -22,7 +22,7 @@ from .tables import read_table
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["read_market", "market_from_frame"]
+__all__ = ["read_market", "market_from_frame", "read_correlation"]
 
 
 def read_market(source: str | Path | pd.DataFrame, valuation: object = None,
@@ -112,3 +112,27 @@ def market_from_frame(frame: pd.DataFrame, valuation: object = None,
                       group_of=groups, quote_currency=quote_currency,
                       product_class=_text_column(frame, "product_class"),
                       product_group=_text_column(frame, "product_group"))
+
+
+def read_correlation(source: str | Path | pd.DataFrame, underlyings: tuple[str, ...]
+                     ) -> np.ndarray:
+    """A correlation matrix from a square table (first column: the row names), in the order of
+    ``underlyings``.
+
+    Raises
+    ------
+    MarketDataError
+        An underlying missing from the rows or the columns, or a value that is not numeric.
+    """
+    import pandas as pd
+
+    raw = source if isinstance(source, pd.DataFrame) else read_table(Path(source), "correlation")
+    table = raw.set_index(raw.columns[0])
+    table.index = table.index.map(str)
+    missing = [u for u in underlyings if u not in table.index or u not in table.columns]
+    if missing:
+        raise MarketDataError(f"correlation file lacks underlyings {missing}")
+    try:
+        return table.loc[list(underlyings), list(underlyings)].to_numpy(float)
+    except ValueError as exc:
+        raise MarketDataError(f"correlation file has a value that is not numeric: {exc}") from None

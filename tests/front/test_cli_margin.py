@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from greeksmargin import compute_margin, methodology, read_book
+from greeksmargin import MarketData, compute_margin, methodology, read_book
 from greeksmargin.front.cli import main, sample_margin_paths
 from greeksmargin.io.markets import read_market
 from tests.conftest import run_console_script
@@ -194,3 +194,28 @@ def test_coin_amounts_print_with_the_digits_they_need(tmp_path, capsys):
     cells = capsys.readouterr().out.splitlines()[2:]
     numbers = [float(c.rstrip("*").replace(",", "")) for line in cells for c in line.split()[2:]]
     assert numbers and any(abs(v) > 0 for v in numbers)  # not every cell rounded to 0
+
+
+def test_risk_matrix_is_library_data_and_refuses_mixed_currencies(tmp_path):
+    # the CLI only formats greeksmargin.measures.risk_matrix; its cells are revalue's P&L
+    from greeksmargin import ScenarioGrid, ShiftType, revalue
+    from greeksmargin.errors import InputError as Refused
+    from greeksmargin.measures.risk_matrix import risk_matrix
+
+    book_path, market_path = sample_margin_paths()
+    book, market = read_book(book_path).value, read_market(market_path)
+    m = risk_matrix(book, market, spot_range=0.1, spot_points=5, vol_shifts=[-0.2, 0.0, 0.2],
+                    days=1.0)
+    grid = ScenarioGrid.product(np.linspace(-0.1, 0.1, 5), [-0.2, 0.0, 0.2],
+                                vol_shift_type=ShiftType.RELATIVE, time_shift_years=1 / 365)
+    full = revalue(book.resolve(market), grid).values.sum(axis=0).reshape(5, 3).T
+    assert np.array_equal(m.pnl, full) and m.worst_pnl == full.min() and m.currency == "USD"
+    coin_book, coin_market = _coin_files(tmp_path)
+    both = read_book(book_path).value.concat(read_book(coin_book).value)
+    mixed = MarketData(market.valuation, (*market.underlyings, "BTC"),
+                       [*market.spot, 100_000.0], [*market.rate, 0.0], [*market.carry, 0.0],
+                       [*market.vol, 0.55])
+    with pytest.raises(Refused, match=r"groups settle in \['BTC', 'USD'\]; pick one group"):
+        risk_matrix(both, mixed, spot_range=0.1, spot_points=3, vol_shifts=[0.0])
+    btc = risk_matrix(both, mixed, spot_range=0.1, spot_points=3, vol_shifts=[0.0], group="BTC")
+    assert btc.currency == "BTC"
