@@ -8,9 +8,8 @@ years (ACT/365), annualised decimal vols, continuously compounded rates; Greeks 
 derivatives, desk units carry their unit in the name (``theta_per_day``).
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from . import methodology
+from ._version import __version__
 from .enums import ExerciseStyle, IVStatus, OptionKind, Settlement, ShiftType
 from .errors import (
     Failure,
@@ -30,11 +29,6 @@ from .model.book import Book, ResolvedBook
 from .model.market import MarketData, VolSurface
 from .model.scenarios import ScenarioGrid, VolScaling
 from .pricing import Greeks, ImpliedVol, greeks, implied_vol, price
-
-try:
-    __version__ = version("greeksmargin")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "Book",

@@ -63,3 +63,16 @@ def test_docs_code_blocks_run(page, tmp_path, monkeypatch):
     for k, block in enumerate(FENCE.findall((DOCS / page).read_text())):
         code = compile(block, f"{page} block {k + 1}", "exec")
         exec(code, namespace)  # noqa: S102 (the documentation's own examples)
+
+
+def test_readme_code_blocks_run(tmp_path, monkeypatch):
+    # every Python block of the README runs as written, in order, in one namespace
+    monkeypatch.chdir(tmp_path)
+    readme = (DOCS.parent / "README.md").read_text()
+    blocks = FENCE.findall(readme)
+    assert len(blocks) >= 4
+    namespace: dict[str, object] = {"__name__": "readme"}
+    for k, block in enumerate(blocks):
+        exec(compile(block, f"README.md block {k + 1}", "exec"), namespace)  # noqa: S102
+    coin = namespace["coin"]
+    assert coin.total.currency == "BTC" and coin.initial_quote.currency == "USD"  # type: ignore[attr-defined]

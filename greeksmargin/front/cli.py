@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import __version__, methodology
+from .. import methodology
+from .._version import __version__
 from ..errors import InputError, MethodologyError
 from ..io.grids import read_grid
 from ..io.inputs import Inputs, read_inputs

@@ -118,7 +118,7 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
     cross-margined requirements (:func:`greeksmargin.margin.crossmargin.compare`, with the strategies
     and product groups given here).
     """
-    from .. import __version__
+    from .._version import __version__
     from ..margin.crossmargin import compare, compare_frame
     from .plots import plot_compare, plot_margin_bars, plot_pnl_profile, plot_risk_matrix
 
