@@ -383,12 +383,17 @@ class MarginTicker:
     """
 
     __slots__ = ("state", "_plan", "_flat_rows", "_flat_underlying", "_quote_index",
-                 "_first_underlying", "_collateral", "_im_over_mm")
+                 "_first_underlying", "_collateral", "_im_over_mm", "_position_fields",
+                 "_item_fields", "_scenario_fields")
 
     def __init__(self, state: AccountState) -> None:
         self.state = state
         resolved = state.resolved
         self._plan = RevaluationPlan.build(resolved, state.grids)
+        # the kernels' bundles as plain tuples, once (see kernels._revalue)
+        self._position_fields = tuple(self._plan.positions)
+        self._item_fields = tuple(self._plan.items)
+        self._scenario_fields = tuple(self._plan.scenarios)
         flat = resolved.vol_source == VolSource.FLAT
         self._flat_rows = np.flatnonzero(flat)
         self._flat_underlying = resolved.underlying_index[flat]
@@ -412,7 +417,7 @@ class MarginTicker:
         spot_now, vol_now = checked_moves(names, spot, vol)
         assert spot_now is not None
         plan = self._plan
-        positions = plan.positions
+        position_fields, vol = self._position_fields, plan.positions.vol
         if vol_now is not None:
             moved = vol_now[self._flat_underlying]
             bad = np.flatnonzero(np.isnan(moved))
@@ -421,23 +426,23 @@ class MarginTicker:
                 raise MarketDataError(f"vol is NaN for underlying"
                                       f" {names[self._flat_underlying[bad[0]]]!r}, whose flat vol"
                                       f" prices position {pid!r}")
-            position_vol = positions[plan.VOL].copy()  # the evaluated vols, flat ones moved
-            position_vol[self._flat_rows] = moved
-            positions = (*positions[:plan.VOL], position_vol, *positions[plan.VOL + 1:])
+            vol = vol.copy()  # the evaluated vols, flat ones moved
+            vol[self._flat_rows] = moved
+            position_fields = tuple(plan.positions._replace(vol=vol))
         facts, rules = self.state.facts, self.state.rules_arrays
         groups_and_rules = (
             plan.group_offsets, self._quote_index, self._first_underlying, rules.fields,
             facts.count_fields, rules.mm_factor, self._im_over_mm or 0.0)
         if plan.parallel:  # a large book: the parallel kernels, then the compiled reduction
-            partial, base, _ = plan.run(spot_now, vol=positions[plan.VOL])
+            partial, base, _ = plan.run(spot_now, vol=vol)
             initial, maintenance, book_value = _margin.tick_reduce(
-                partial, base, plan.items[0], spot_now, *groups_and_rules)
+                partial, base, plan.items.group, spot_now, *groups_and_rules)
         else:  # a small book: the whole tick in one compiled call
             initial, maintenance, book_value = _margin.tick_margins(
-                *positions, spot_now, plan.rate, plan.carry, *plan.items, *plan.scenario,
-                plan.scenario_order, *groups_and_rules)
+                position_fields, (spot_now, plan.rate, plan.carry), self._item_fields,
+                self._scenario_fields, *groups_and_rules)
         if not math.isfinite(initial):  # a scenario P&L is not finite: name it
-            partial, base, _ = plan.run(spot_now, vol=positions[plan.VOL])
+            partial, base, _ = plan.run(spot_now, vol=vol)
             values, _ = group_sums(partial, plan.first_items, base, plan.group_offsets)
             rules.margins(values, facts, self._im_over_mm)
         quote = self.state.market.quote_currency

@@ -168,21 +168,18 @@ def tick_reduce(partial, base, item_group, spot, group_offsets, quote_index, fir
 
 
 @scalar_jit
-def tick_margins(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,  # type: ignore[no-untyped-def]
-                 vol_scale, spot, rate, carry, item_group, item_start, item_stop, spot_shift,
-                 linear_spot_shift, vol_shift, vol_shift_type, time_shift_years, min_vol_up,
-                 scenario_order, group_offsets, quote_index, first_underlying, rule_fields,
-                 count_fields, mm_factor, im_over_mm):
-    """The whole tick of a small book: the serial revaluation kernels (their arguments first),
-    then :func:`tick_reduce` (the group layout and the rule bundles after them)."""
-    n = underlying_index.shape[0]
+def tick_margins(position_fields, underlying_fields, item_fields, scenario_fields, group_offsets,  # type: ignore[no-untyped-def]
+                 quote_index, first_underlying, rule_fields, count_fields, mm_factor, im_over_mm):
+    """The whole tick of a small book: the serial revaluation kernels on their bundles
+    (``kernels._revalue``: positions, underlyings, work items, scenarios), then
+    :func:`tick_reduce` (the group layout and the rule bundles)."""
+    n = position_fields[0].shape[0]
     base = np.empty(n)
-    base_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,
-               vol_scale, spot, rate, carry, base, 0, n)
-    partial = np.empty((item_group.shape[0], RuleArrays(*rule_fields).weight.shape[1]))
-    pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,
-              vol_scale, spot, rate, carry, item_group, item_start, item_stop, spot_shift,
-              linear_spot_shift, vol_shift, vol_shift_type, time_shift_years, min_vol_up,
-              scenario_order, base, partial, False, np.empty((0, 0)), 0, item_group.shape[0])
-    return tick_reduce(partial, base, item_group, spot, group_offsets, quote_index,
-                       first_underlying, rule_fields, count_fields, mm_factor, im_over_mm)
+    base_range(position_fields, underlying_fields, base, 0, n)
+    n_items = item_fields[0].shape[0]
+    partial = np.empty((n_items, RuleArrays(*rule_fields).weight.shape[1]))
+    pnl_range(position_fields, underlying_fields, item_fields, scenario_fields, base, partial,
+              False, np.empty((0, 0)), 0, n_items)
+    return tick_reduce(partial, base, item_fields[0], underlying_fields[0], group_offsets,
+                       quote_index, first_underlying, rule_fields, count_fields, mm_factor,
+                       im_over_mm)

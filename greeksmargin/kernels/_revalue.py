@@ -12,11 +12,16 @@ coin = V1 / S1 - V0 / S0).
 Kinds: 0 linear (the underlying or a perpetual when ``expiry_years`` is NaN, a future on the
 forward ``S e^{bT}`` otherwise; valued relative to now, so its base value is 0), 1 call, 2 put.
 American options are valued with Barone-Adesi-Whaley (a tree per cell would cost 500x more).
+
+Inputs are named bundles (:class:`Positions`, :class:`Underlyings`, :class:`WorkItems`,
+:class:`Scenarios`), passed as plain tuples of their fields (``tuple(bundle)``: Numba types a plain
+tuple on its fast path) and named again at the top of each kernel.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import prange, types
@@ -68,20 +73,76 @@ def shocked_vol(vol: float, shift: float, shift_type: int, scale: float,
     return floor if shocked < floor else shocked
 
 
-_POS = "i8[::1], i1[::1], f8[::1], f8[::1], f8[::1], f8[::1], i1[::1], i1[::1], f8[::1]"
-_UND = "f8[::1], f8[::1], f8[::1]"
-_SCEN = "f8[:, ::1], f8[:, ::1], f8[:, ::1], i1[:, ::1], f8[:, ::1], f8[::1]"
+class Positions(NamedTuple):
+    """Per position, sorted by group (dimension ``position``)."""
+
+    underlying_index: np.ndarray  # int64: row of the position's underlying
+    kind: np.ndarray  # int8: 0 linear, 1 call, 2 put
+    strike: np.ndarray  # float64, NaN for linear instruments
+    expiry_years: np.ndarray  # float64, NaN for the underlying and perpetuals
+    vol: np.ndarray  # float64, annualised decimal (0 for linear instruments)
+    notional: np.ndarray  # float64: signed quantity x multiplier
+    american: np.ndarray  # int8: 1 American exercise
+    inverse: np.ndarray  # int8: 1 coin-settled (inverse) contract
+    vol_scale: np.ndarray  # float64: multiplier of relative vol shifts (Deribit time scaling)
 
 
-@array_jit(f"void({_POS}, {_UND}, f8[::1], i8, i8)")
-def base_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,  # type: ignore[no-untyped-def]
-               vol_scale, spot, rate, carry, out, start, stop):
+class Underlyings(NamedTuple):
+    """Per underlying (dimension ``underlying``)."""
+
+    spot: np.ndarray  # float64
+    rate: np.ndarray  # float64, continuously compounded
+    carry: np.ndarray  # float64, cost of carry b
+
+
+class WorkItems(NamedTuple):
+    """The revaluation's work items: a group, or a slice of a big group's sorted positions."""
+
+    group: np.ndarray  # int64: group of each item
+    start: np.ndarray  # int64: first sorted position of each item
+    stop: np.ndarray  # int64: end of each item's positions
+
+
+class Scenarios(NamedTuple):
+    """Per group and scenario (shape (n_groups, n_scenarios)), and per group."""
+
+    spot_shift: np.ndarray  # float64: relative spot move of options
+    linear_spot_shift: np.ndarray  # float64: relative spot move of linear instruments
+    vol_shift: np.ndarray  # float64
+    vol_shift_type: np.ndarray  # int8: 0 absolute, 1 relative
+    time_shift_years: np.ndarray  # float64: clock advance
+    min_vol_up: np.ndarray  # float64 (n_groups,): floor of a relative vol shock up (0: none)
+    order: np.ndarray  # int64: each group's scenarios sorted by time shift
+
+
+_POSITIONS = "Tuple((i8[::1], i1[::1], f8[::1], f8[::1], f8[::1], f8[::1], i1[::1], i1[::1], f8[::1]))"
+_UNDERLYINGS = "UniTuple(f8[::1], 3)"
+_ITEMS = "UniTuple(i8[::1], 3)"
+_SCENARIOS = ("Tuple((f8[:, ::1], f8[:, ::1], f8[:, ::1], i1[:, ::1], f8[:, ::1], f8[::1],"
+              " i8[:, ::1]))")
+
+
+@array_jit(f"void({_POSITIONS}, {_UNDERLYINGS}, f8[::1], i8, i8)")
+def base_range(positions_fields, underlyings_fields, out, start, stop):  # type: ignore[no-untyped-def]
     """Serial: ``out[i]`` = value now of position ``i`` (notional x unit value, coin if inverse).
 
     European options by the pricing layer's array kernel (:func:`price_range`: vectorised,
     ``price1``'s bits, the expressions of the hoisted scenario path, so an unshifted scenario's
     P&L is exactly 0) on the rows' market parts gathered into contiguous arrays; linear and
     American positions by :func:`unit_value`, one at a time."""
+    positions = Positions(*positions_fields)
+    underlyings = Underlyings(*underlyings_fields)
+    underlying_index = positions.underlying_index
+    kind = positions.kind
+    strike = positions.strike
+    expiry_years = positions.expiry_years
+    vol = positions.vol
+    notional = positions.notional
+    american = positions.american
+    inverse = positions.inverse
+    spot = underlyings.spot
+    rate = underlyings.rate
+    carry = underlyings.carry
     n = stop - start
     row_spot = np.empty(n)
     row_rate = np.empty(n)
@@ -107,14 +168,13 @@ def base_range(underlying_index, kind, strike, expiry_years, vol, notional, amer
         out[i] = notional[i] * v
 
 
-@parallel_jit(f"void({_POS}, {_UND}, f8[::1], i8)")
-def base_parallel(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,  # type: ignore[no-untyped-def]
-                  vol_scale, spot, rate, carry, out, n_chunks):
+@parallel_jit(f"void({_POSITIONS}, {_UNDERLYINGS}, f8[::1], i8)")
+def base_parallel(positions_fields, underlyings_fields, out, n_chunks):  # type: ignore[no-untyped-def]
     """Parallel over ``n_chunks`` contiguous chunks of :func:`base_range`."""
     n = out.shape[0]
     for c in prange(n_chunks):
-        base_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,
-                   vol_scale, spot, rate, carry, out, c * n // n_chunks, (c + 1) * n // n_chunks)
+        base_range(positions_fields, underlyings_fields, out, c * n // n_chunks,
+                   (c + 1) * n // n_chunks)
 
 
 @scalar_jit
@@ -227,12 +287,10 @@ def _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell, r_c
             row[j] += (total0 + total1) + (total2 + total3)
 
 
-@array_jit(f"void({_POS}, {_UND}, i8[::1], i8[::1], i8[::1], {_SCEN}, i8[:, ::1], f8[::1], "
-           "f8[:, ::1], b1, f8[:, ::1], i8, i8)")
-def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,  # type: ignore[no-untyped-def]
-              vol_scale, spot, rate, carry, item_group, item_start, item_stop, spot_shift,
-              linear_spot_shift, vol_shift, vol_shift_type, time_shift_years, min_vol_up,
-              scenario_order, base, partial, keep_positions, position_out, start, stop):
+@array_jit(f"void({_POSITIONS}, {_UNDERLYINGS}, {_ITEMS}, {_SCENARIOS}, f8[::1], f8[:, ::1], b1,"
+           " f8[:, ::1], i8, i8)")
+def pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fields, base,  # type: ignore[no-untyped-def]
+              partial, keep_positions, position_out, start, stop):
     """Serial over work items ``start <= c < stop``: item ``c`` owns positions
     ``item_start[c]:item_stop[c]`` of group ``item_group[c]`` and all its scenarios, and writes
     their P&L per scenario (scenario value minus ``base``, the value now) to ``partial[c]``; the
@@ -257,6 +315,32 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
     positions are valued one at a time under every scenario. With ``keep_positions`` each term
     also goes to ``position_out[i, j]`` (shape (n_positions, n_scenarios)).
     """
+    positions = Positions(*positions_fields)
+    underlyings = Underlyings(*underlyings_fields)
+    items = WorkItems(*items_fields)
+    scenarios = Scenarios(*scenarios_fields)
+    underlying_index = positions.underlying_index
+    kind = positions.kind
+    strike = positions.strike
+    expiry_years = positions.expiry_years
+    vol = positions.vol
+    notional = positions.notional
+    american = positions.american
+    inverse = positions.inverse
+    vol_scale = positions.vol_scale
+    spot = underlyings.spot
+    rate = underlyings.rate
+    carry = underlyings.carry
+    item_group = items.group
+    item_start = items.start
+    item_stop = items.stop
+    spot_shift = scenarios.spot_shift
+    linear_spot_shift = scenarios.linear_spot_shift
+    vol_shift = scenarios.vol_shift
+    vol_shift_type = scenarios.vol_shift_type
+    time_shift_years = scenarios.time_shift_years
+    min_vol_up = scenarios.min_vol_up
+    scenario_order = scenarios.order
     n_scenarios = partial.shape[1]
     index = np.empty(CHUNK, np.int64)  # book row of each position of the chunk
     c_expiry = np.empty(CHUNK)
@@ -475,17 +559,13 @@ def pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, ameri
                            position_out)
 
 
-@parallel_jit(f"void({_POS}, {_UND}, i8[::1], i8[::1], i8[::1], {_SCEN}, i8[:, ::1], f8[::1], "
-              "f8[:, ::1], b1, f8[:, ::1], i8)")
-def pnl_parallel(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,  # type: ignore[no-untyped-def]
-                 vol_scale, spot, rate, carry, item_group, item_start, item_stop, spot_shift,
-                 linear_spot_shift, vol_shift, vol_shift_type, time_shift_years, min_vol_up,
-                 scenario_order, base, partial, keep_positions, position_out, n_chunks):
+@parallel_jit(f"void({_POSITIONS}, {_UNDERLYINGS}, {_ITEMS}, {_SCENARIOS}, f8[::1], f8[:, ::1],"
+              " b1, f8[:, ::1], i8)")
+def pnl_parallel(positions_fields, underlyings_fields, items_fields, scenarios_fields, base,  # type: ignore[no-untyped-def]
+                 partial, keep_positions, position_out, n_chunks):
     """Parallel over ``n_chunks`` contiguous chunks of the work items of :func:`pnl_range`."""
     n_items = partial.shape[0]
     for c in prange(n_chunks):
-        pnl_range(underlying_index, kind, strike, expiry_years, vol, notional, american, inverse,
-                  vol_scale, spot, rate, carry, item_group, item_start, item_stop, spot_shift,
-                  linear_spot_shift, vol_shift, vol_shift_type, time_shift_years, min_vol_up,
-                  scenario_order, base, partial, keep_positions, position_out,
-                  c * n_items // n_chunks, (c + 1) * n_items // n_chunks)
+        pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fields, base,
+                  partial, keep_positions, position_out, c * n_items // n_chunks,
+                  (c + 1) * n_items // n_chunks)

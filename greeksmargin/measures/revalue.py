@@ -24,6 +24,7 @@ from ..enums import Settlement
 from ..errors import InputError
 from ..kernels import _revalue
 from ..kernels._jit import n_chunks
+from ..kernels._revalue import Positions, Scenarios, Underlyings, WorkItems
 from ..model.book import ResolvedBook
 from ..model.scenarios import ScenarioGrid
 
@@ -194,22 +195,23 @@ def vol_scale(resolved: ResolvedBook, grids: Sequence[ScenarioGrid]) -> np.ndarr
 
 
 def _kernel_inputs(resolved: ResolvedBook, vol_scale: np.ndarray
-                   ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    # per-position and per-underlying arrays in the kernels' argument order; writeable copies,
-    # because the model's arrays are read-only and the kernels' signatures take plain ones
+                   ) -> tuple[Positions, Underlyings]:
+    # the kernels' named bundles; writeable copies, because the model's arrays are read-only and
+    # the kernels' signatures take plain ones
     market = resolved.market
-    positions = (
-        np.array(resolved.underlying_index, np.int64),
-        np.array(resolved.kind, np.int8),
-        np.array(resolved.strike, np.float64),
-        np.array(resolved.expiry_years, np.float64),
-        np.array(resolved.vol, np.float64),
-        np.array(resolved.notional, np.float64),
-        np.array(resolved.american, np.int8),
-        np.array(resolved.inverse, np.int8),
-        np.array(vol_scale, np.float64),
+    positions = Positions(
+        underlying_index=np.array(resolved.underlying_index, np.int64),
+        kind=np.array(resolved.kind, np.int8),
+        strike=np.array(resolved.strike, np.float64),
+        expiry_years=np.array(resolved.expiry_years, np.float64),
+        vol=np.array(resolved.vol, np.float64),
+        notional=np.array(resolved.notional, np.float64),
+        american=np.array(resolved.american, np.int8),
+        inverse=np.array(resolved.inverse, np.int8),
+        vol_scale=np.array(vol_scale, np.float64),
     )
-    return positions, (np.array(market.spot), np.array(market.rate), np.array(market.carry))
+    return positions, Underlyings(np.array(market.spot), np.array(market.rate),
+                                  np.array(market.carry))
 
 
 def position_values(resolved: ResolvedBook) -> np.ndarray:
@@ -219,7 +221,7 @@ def position_values(resolved: ResolvedBook) -> np.ndarray:
     n = resolved.position_id.size
     positions, underlyings = _kernel_inputs(resolved, np.ones(n))
     out = np.empty(n)
-    _revalue.base_range(*positions, *underlyings, out, 0, n)
+    _revalue.base_range(tuple(positions), tuple(underlyings), out, 0, n)
     return out
 
 
@@ -238,25 +240,23 @@ class RevaluationPlan:
     :func:`revalue` builds one per call; a caller that revalues the same book again and again at
     moving spots and vols (:class:`greeksmargin.accounts.account.MarginTicker`) keeps it and calls
     :meth:`run` with the new market arrays. ``positions`` are the per-position arrays in sorted
-    row order (``positions[VOL]`` the vols), ``scenario`` the per-group scenario arrays.
+    row order, ``scenarios`` the per-group scenario arrays, ``items`` the work items (named
+    bundles of ``kernels._revalue``).
     """
 
-    positions: tuple[np.ndarray, ...]
+    positions: Positions
     rate: np.ndarray
     carry: np.ndarray
-    scenario: tuple[np.ndarray, ...]
-    scenario_order: np.ndarray
-    items: tuple[np.ndarray, np.ndarray, np.ndarray]  # (group, start, stop) of each work item
+    scenarios: Scenarios
+    items: WorkItems
     first_items: np.ndarray  # first work item of each group
     group_offsets: np.ndarray  # int64 CSR offsets of the groups' sorted rows
     parallel: bool
 
-    VOL = 4  # index of the vol array in ``positions``
-
     @property
     def n_scenarios(self) -> int:
         """Scenarios per group."""
-        return int(self.scenario[0].shape[1])
+        return int(self.scenarios.spot_shift.shape[1])
 
     @classmethod
     def build(cls, resolved: ResolvedBook, grids: Sequence[ScenarioGrid],
@@ -273,43 +273,43 @@ class RevaluationPlan:
 
         min_vol_up = np.array([g.vol_scaling.min_vol_up if g.vol_scaling is not None else 0.0
                                for g in grids])
-        positions, (_, rate, carry) = _kernel_inputs(resolved, vol_scale(resolved, grids))
-        scenario = (stack("spot_shift", np.float64), stack("linear_spot_shift", np.float64),
-                    stack("vol_shift", np.float64), stack("vol_shift_type", np.int8),
-                    stack("time_shift_years", np.float64), min_vol_up)
-        offsets = np.ascontiguousarray(resolved.group_offsets, np.int64)
-        items = work_items(offsets)
+        positions, underlyings = _kernel_inputs(resolved, vol_scale(resolved, grids))
+        time_shift = stack("time_shift_years", np.float64)
         # the kernel visits each group's scenarios sorted by time shift (once per chunk and shift)
-        order = np.ascontiguousarray(np.argsort(scenario[4], axis=1, kind="stable"), np.int64)
+        order = np.ascontiguousarray(np.argsort(time_shift, axis=1, kind="stable"), np.int64)
+        scenarios = Scenarios(stack("spot_shift", np.float64), stack("linear_spot_shift", np.float64),
+                              stack("vol_shift", np.float64), stack("vol_shift_type", np.int8),
+                              time_shift, min_vol_up, order)
+        offsets = np.ascontiguousarray(resolved.group_offsets, np.int64)
+        items = WorkItems(*work_items(offsets))
         use_parallel = (n * n_scen >= PARALLEL_CELLS * 64) if parallel == "auto" else \
             bool(parallel)
-        return cls(positions, rate, carry, scenario, order, items,
-                   np.searchsorted(items[0], np.arange(n_groups)), offsets, use_parallel)
+        return cls(positions, underlyings.rate, underlyings.carry, scenarios, items,
+                   np.searchsorted(items.group, np.arange(n_groups)), offsets, use_parallel)
 
     def run(self, spot: np.ndarray, keep_positions: bool = False, vol: np.ndarray | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Revalue at ``spot`` (per underlying, float64, contiguous) and ``vol`` (per position in
-        sorted row order; default ``positions[VOL]``): ``(partial, base, position_out)``, the
+        sorted row order; default ``positions.vol``): ``(partial, base, position_out)``, the
         P&L per work item x scenario, each position's value now, and the position x scenario P&L
         (empty unless kept)."""
-        positions = self.positions if vol is None else \
-            (*self.positions[:self.VOL], vol, *self.positions[self.VOL + 1:])
-        underlyings = (spot, self.rate, self.carry)
-        n = positions[0].size
+        positions = self.positions if vol is None else self.positions._replace(vol=vol)
+        position_fields = tuple(positions)
+        underlying_fields = (spot, self.rate, self.carry)
+        n = positions.kind.size
         base = np.empty(n)
-        item_group, item_start, item_stop = self.items
-        partial = np.empty((item_group.size, self.n_scenarios))
+        partial = np.empty((self.items.group.size, self.n_scenarios))
         position_out = np.empty((n, self.n_scenarios) if keep_positions else (0, 0))
         if self.parallel:
-            _revalue.base_parallel(*positions, *underlyings, base, n_chunks())
-            _revalue.pnl_parallel(*positions, *underlyings, *self.items, *self.scenario,
-                                  self.scenario_order, base, partial, keep_positions,
-                                  position_out, item_group.size)
+            _revalue.base_parallel(position_fields, underlying_fields, base, n_chunks())
+            _revalue.pnl_parallel(position_fields, underlying_fields, tuple(self.items),
+                                  tuple(self.scenarios), base, partial, keep_positions,
+                                  position_out, self.items.group.size)  # one chunk per item
         else:
-            _revalue.base_range(*positions, *underlyings, base, 0, n)
-            _revalue.pnl_range(*positions, *underlyings, *self.items, *self.scenario,
-                               self.scenario_order, base, partial, keep_positions, position_out,
-                               0, item_group.size)
+            _revalue.base_range(position_fields, underlying_fields, base, 0, n)
+            _revalue.pnl_range(position_fields, underlying_fields, tuple(self.items),
+                               tuple(self.scenarios), base, partial, keep_positions, position_out,
+                               0, self.items.group.size)
         return partial, base, position_out
 
 

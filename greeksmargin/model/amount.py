@@ -56,10 +56,10 @@ class Amount(float):
 
     def __new__(cls, value: SupportsFloat, currency: str) -> Amount:
         """An amount of ``value`` in ``currency`` (a non-empty code such as ``"USD"``)."""
-        if not isinstance(currency, str) or not currency.strip():
-            raise InputError(f"an amount needs a currency code; got {currency!r}")
-        obj = super().__new__(cls, value)
-        obj.currency = currency.strip()
+        if currency.__class__ is not str or not currency or currency != currency.strip():
+            raise InputError(f"an amount needs a currency code (no spaces); got {currency!r}")
+        obj = float.__new__(cls, value)
+        obj.currency = currency
         return obj
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -73,7 +73,9 @@ class Amount(float):
                                 " (Amount.to)")
 
     def _wrap(self, value: float) -> Amount:
-        return Amount(value, self.currency)
+        obj = float.__new__(Amount, value)  # the currency is known good
+        obj.currency = self.currency
+        return obj
 
     def __add__(self, other: object) -> Amount:  # type: ignore[override]
         self._same(other, "add")
