@@ -80,3 +80,12 @@ def test_grids_are_shared_not_rebuilt():
     second = methodology.occ_tims().build_grids(resolved)
     assert first[0] is first[1] is second[0]
     assert first[0].n_scenarios == 10 and np.allclose(first[0].spot_shift[[0, -1]], [-0.15, 0.15])
+
+
+def test_presets_pickle_for_process_workers():
+    # data, not closures: a methodology travels to Dask process workers and comes back equal
+    import pickle
+
+    for method in (methodology.occ_tims({"SPX": "high_cap_index"}, vol_stress=(-0.2, 0.2)),
+                   methodology.span({"ES": 0.07}), methodology.deribit()):
+        assert pickle.loads(pickle.dumps(method)) == method
