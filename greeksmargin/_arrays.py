@@ -8,7 +8,7 @@ from .errors import InputError
 
 
 def frozen_array(value: object, dtype: type, name: str) -> np.ndarray:
-    """A read-only C-contiguous copy of ``value`` as ``dtype``; an InputError names ``name``.
+    """Return a read-only C-contiguous copy of ``value`` as ``dtype``; an InputError names ``name``.
 
     The copy matters: freezing the caller's own array would be a hidden side effect.
     """

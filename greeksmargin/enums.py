@@ -87,9 +87,12 @@ class ShiftType(IntEnum):
 
 
 class VolSource(IntEnum):
-    """Where a resolved position's vol came from (:attr:`ResolvedBook.vol_source`), in the order
+    """Where a resolved position's vol came from.
+
+    Where a resolved position's vol came from (:attr:`ResolvedBook.vol_source`), in the order
     :meth:`Book.resolve` looks: a vol given for the position, one implied from its option price,
-    the underlying's surface, the underlying's flat vol. ``NONE`` for linear instruments."""
+    the underlying's surface, the underlying's flat vol. ``NONE`` for linear instruments.
+    """
 
     NONE = 0
     POSITION = 1

@@ -62,6 +62,7 @@ class Failure:
     reason: str
 
     def __str__(self) -> str:
+        """Format for one line of an error report."""
         return f"row {self.row} (position {self.position_id!r}): {self.field}: {self.reason}"
 
 

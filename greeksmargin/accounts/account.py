@@ -81,6 +81,7 @@ class Collateral:
     currency: str = "USD"
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         names = tuple(str(a) for a in self.asset)
         if len(set(names)) != len(names):
             raise InputError(f"collateral assets must be unique; got {names}")
@@ -134,6 +135,7 @@ class Account:
     im_over_mm: float | None = None  # house factor: IM = factor x MM; None: the methodology's
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         if self.im_over_mm is not None and not (np.isfinite(self.im_over_mm)
                                                 and self.im_over_mm >= 1.0):
             raise InputError(f"im_over_mm must be >= 1 and finite; got {self.im_over_mm!r}")
@@ -207,8 +209,11 @@ class WhatIf:
 
 
 class _Figures:
-    """State, excess and margin ratio from ``equity``, ``initial`` and ``maintenance`` (shared by
-    an evaluated account and a tick); thresholds in the module docstring."""
+    """Account figures derived from equity, initial and maintenance margin.
+
+    State, excess and margin ratio from ``equity``, ``initial`` and ``maintenance`` (shared by
+    an evaluated account and a tick); thresholds in the module docstring.
+    """
 
     __slots__ = ()
     equity: float
@@ -250,6 +255,7 @@ class AccountState(_Figures):
     initial: Amount = field(init=False)  # account currency: the methodology's, or im_over_mm x MM
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         maintenance = self.margin.maintenance_quote
         object.__setattr__(self, "maintenance", maintenance)
         object.__setattr__(self, "initial", self.account.im_over_mm * maintenance
@@ -257,8 +263,7 @@ class AccountState(_Figures):
 
 
     def ticker(self) -> MarginTicker:
-        """This account prepared for re-margining at moving spots and vols (see
-        :class:`MarginTicker`)."""
+        """Prepare the account for re-margining at moving spots and vols (:class:`MarginTicker`)."""
         return MarginTicker(self)
 
     def prepare_order(self, legs: Book) -> PreparedOrder:
@@ -306,7 +311,7 @@ class AccountState(_Figures):
 
     def check(self, order: PreparedOrder, scale: float = 1.0, cost: float = 0.0
               ) -> tuple[bool, float]:
-        """The order-path check: ``(accepted, initial margin after)`` in one compiled call.
+        """Check an order (the order path): ``(accepted, initial margin after)`` in one compiled call.
 
         Same numbers as :meth:`whatif` and as margining the combined book (tested), without
         building a result object.
@@ -403,7 +408,9 @@ class MarginTicker:
         self._im_over_mm = state.account.im_over_mm
 
     def tick(self, spot: object, vol: object = None) -> Tick:
-        """The account's margin at ``spot`` (one per underlying of the evaluated market, in its
+        """Re-margin the account at new spots and, optionally, flat vols.
+
+        The account's margin at ``spot`` (one per underlying of the evaluated market, in its
         order) and, optionally, a flat ``vol`` per underlying (NaN only for underlyings no
         option takes its flat vol from); without ``vol`` the evaluated vols stay.
 

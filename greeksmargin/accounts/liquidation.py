@@ -51,6 +51,7 @@ class SpreadCost:
     impact: float = 0.0
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         for name in ("option_half_spread", "linear_half_spread", "min_option_cost", "impact"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):

@@ -1,4 +1,6 @@
-"""Backtesting margin against history: would the margin have covered the losses?
+"""Margin backtests against history.
+
+Would the margin have covered the losses?
 
 Each day ``t`` of a price history the book (legs re-struck at every roll, strikes as a multiple
 of spot, expiries a tenor ahead) is margined with the chosen method at that day's market, then
@@ -46,8 +48,11 @@ DIVIDEND_YIELD = 0.018
 
 @dataclass(frozen=True, slots=True)
 class Leg:
-    """One leg of a rolled strategy: kind ("call", "put", "underlying"), strike as a multiple of
-    spot at the roll, tenor in calendar days, signed quantity, multiplier."""
+    """One leg of a rolled strategy.
+
+    One leg of a rolled strategy: kind ("call", "put", "underlying"), strike as a multiple of
+    spot at the roll, tenor in calendar days, signed quantity, multiplier.
+    """
 
     kind: str
     moneyness: float
@@ -75,8 +80,11 @@ STRATEGIES = {
 
 
 def ewma_vol(prices: pd.Series, lam: float = 0.94) -> pd.Series:
-    """EWMA realised vol (annualised) known at the close of each day, from log returns up to
-    that day; NaN for the first day."""
+    """Compute the EWMA realised vol known at each close.
+
+    EWMA realised vol (annualised) known at the close of each day, from log returns up to
+    that day; NaN for the first day.
+    """
     r = np.log(prices).diff()
     var = np.full(len(r), np.nan)
     acc = float(r.iloc[1:21].var()) if len(r) > 21 else float(r.iloc[1:].var())
@@ -90,7 +98,7 @@ def ewma_vol(prices: pd.Series, lam: float = 0.94) -> pd.Series:
 
 def static_grid(spot_range: float, points: int = 11, vol_shift: Sequence[float] = (0.0,)
                 ) -> Callable[[int], ScenarioGrid]:
-    """The same +-``spot_range`` grid every day."""
+    """Return the same +-``spot_range`` grid every day."""
     grid = ScenarioGrid.product(np.linspace(-spot_range, spot_range, points), vol_shift,
                                 vol_shift_type=ShiftType.RELATIVE, name=f"static +-{spot_range:.0%}")
     return lambda _t: grid
@@ -99,7 +107,9 @@ def static_grid(spot_range: float, points: int = 11, vol_shift: Sequence[float] 
 def dynamic_range_grid(vol: pd.Series, *, k: float = 3.0, mpor_days: int = 2,
                        floor: float = 0.0, buffer: float = 0.0, stress_lookback: int = 0,
                        points: int = 11) -> Callable[[int], ScenarioGrid]:
-    """A scan range that follows the market: ``R_t = max(floor, k vol_t sqrt(mpor/252))``, with
+    """Build a scan range that follows the market.
+
+    A scan range that follows the market: ``R_t = max(floor, k vol_t sqrt(mpor/252))``, with
     anti-procyclicality tools: a ``buffer`` (the range is ``(1 + buffer) R``, and the buffer is
     released, not added, on days the raw range rose above its 1-year median), a ``floor``, and a
     ``stress_lookback`` (the range is at least the largest raw range of the last N days).
@@ -172,9 +182,12 @@ def christoffersen(exceed: Sequence[bool] | np.ndarray) -> tuple[float, float]:
 
 
 def procyclicality(margin: np.ndarray, window: int, absolute: bool = False) -> float:
-    """Largest margin increase over ``window`` days: relative ``max_t M_t / min(M_{t-w..t}) - 1``
+    """Measure the largest margin increase over a window.
+
+    Largest margin increase over ``window`` days: relative ``max_t M_t / min(M_{t-w..t}) - 1``
     or, with ``absolute``, ``max_t M_t - min(M_{t-w..t})`` (the relative figure explodes for
-    books whose margin passes near zero, such as far out-of-the-money short options)."""
+    books whose margin passes near zero, such as far out-of-the-money short options).
+    """
     m = np.asarray(margin, dtype=float)
     best = 0.0
     for t in range(m.size):
@@ -203,7 +216,7 @@ class BacktestResult:
     method: str
 
     def summary(self) -> dict[str, object]:
-        """The headline numbers."""
+        """Return the headline numbers."""
         return {"method": self.method, "days": self.n, "exceedances": self.exceedances,
                 "coverage": self.coverage, "expected_coverage": self.confidence,
                 "kupiec_lr": self.kupiec[0], "kupiec_p": self.kupiec[1],

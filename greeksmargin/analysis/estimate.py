@@ -94,9 +94,12 @@ def betas(returns: pd.DataFrame, index: str, method: Literal["sample", "ewma"] =
 
 def nearest_correlation(matrix: np.ndarray, tol: float = 1e-12, max_iter: int = 200
                         ) -> np.ndarray:
-    """The nearest correlation matrix (Higham 2002, alternating projections with Dykstra's
+    """Find the nearest correlation matrix.
+
+    The nearest correlation matrix (Higham 2002, alternating projections with Dykstra's
     correction): symmetric, unit diagonal, positive semi-definite. A valid input comes back
-    unchanged (to rounding)."""
+    unchanged (to rounding).
+    """
     a = np.asarray(matrix, dtype=float)
     if a.ndim != 2 or a.shape[0] != a.shape[1] or not np.all(np.isfinite(a)):
         raise InputError(f"correlation must be a finite square matrix; got shape {a.shape}")

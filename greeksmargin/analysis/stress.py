@@ -55,6 +55,7 @@ class StressScenario:
     description: str = ""
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         for key, value in self.spot_shift.items():
             if not (np.isfinite(value) and value > -1):
                 raise InputError(f"stress {self.name!r}: spot_shift for {key!r} must be > -1;"
@@ -105,9 +106,12 @@ LIBRARY: dict[str, StressScenario] = {s.name: s for s in (
 
 
 def read_scenarios(source: str | Path | pd.DataFrame) -> list[StressScenario]:
-    """User-defined scenarios from CSV: ``scenario, underlying, spot_shift`` and optionally
+    """Read user-defined stress scenarios.
+
+    User-defined scenarios from CSV: ``scenario, underlying, spot_shift`` and optionally
     ``vol_shift`` (relative), ``time_shift_days``, ``description``; one row per scenario and
-    underlying (``*`` for all others). Errors name the row."""
+    underlying (``*`` for all others). Errors name the row.
+    """
     import pandas as pd
 
     frame = source if isinstance(source, pd.DataFrame) else read_table(Path(source), "scenario")
@@ -147,8 +151,11 @@ class StressReport:
 
     @property
     def margin_consumed(self) -> float:
-        """Worst stress loss / current initial margin, both in the quote currency (coin margins
-        converted at spot); > 1: the margin would not cover it."""
+        """Worst stress loss over the current initial margin.
+
+        Worst stress loss / current initial margin, both in the quote currency (coin margins
+        converted at spot); > 1: the margin would not cover it.
+        """
         if self.margin is None:
             return float("inf") if self.worst_loss > 0 else 0.0
         initial = self.margin.initial_quote

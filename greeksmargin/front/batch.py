@@ -58,7 +58,9 @@ def _empty() -> pd.DataFrame:
 def margin_accounts(positions: pd.DataFrame, market: MarketData,
                     method: Methodology | ScenarioGrid, *, venue: str | None = None
                     ) -> pd.DataFrame:
-    """Margin of every account in ``positions`` (column ``account`` plus the book columns of
+    """Margin every account of a positions table in one revaluation.
+
+    Margin of every account in ``positions`` (column ``account`` plus the book columns of
     :func:`greeksmargin.read_book`), one row per account, in one revaluation.
 
     Position ids need only be unique within an account (they are prefixed with the account).

@@ -327,7 +327,7 @@ def _verbosity_options(default: object) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for documentation and tests)."""
+    """Build the argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(prog="greeksmargin", description=__doc__.splitlines()[0],
                                      parents=[_verbosity_options(None)])
     parser.add_argument("--version", action="version", version=f"greeksmargin {__version__}")

@@ -81,8 +81,11 @@ def plot_stress(report: StressReport, path: str | Path) -> Path:
 
 def plot_risk_matrix(values: np.ndarray, spot_shifts: np.ndarray, vol_shifts: np.ndarray,
                      path: str | Path, title: str = "") -> Path:
-    """Heatmap of P&L (rows vol shifts, columns spot shifts), diverging colours centred on zero,
-    the worst cell outlined and labelled; written to ``path``."""
+    """Draw a risk matrix as a heatmap.
+
+    Heatmap of P&L (rows vol shifts, columns spot shifts), diverging colours centred on zero,
+    the worst cell outlined and labelled; written to ``path``.
+    """
     plt = _pyplot()
     from matplotlib.colors import TwoSlopeNorm
 
@@ -139,9 +142,12 @@ def plot_margin_bars(labels: list[str], parts: dict[str, np.ndarray], path: str 
 
 def plot_compare(rows: Sequence[CompareRow], path: str | Path, title: str = "",
                  currency: str = "") -> Path:
-    """Isolated vs cross-margined: one horizontal bar per way of margining the book (from
+    """Draw the isolated vs cross-margined comparison.
+
+    Isolated vs cross-margined: one horizontal bar per way of margining the book (from
     :func:`greeksmargin.margin.crossmargin.compare`), most isolated on top, each labelled with its
-    saving against margining every position alone; written to ``path``."""
+    saving against margining every position alone; written to ``path``.
+    """
     if not rows:
         raise InputError("plot_compare needs at least one row of crossmargin.compare")
     plt = _pyplot()

@@ -46,10 +46,13 @@ th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: ta
 
 
 def greeks_by_underlying(book: Book, market: MarketData) -> pd.DataFrame:
-    """Position Greeks summed per underlying, in desk units (quote currency): option value, delta
+    """Sum position Greeks per underlying in desk units.
+
+    Position Greeks summed per underlying, in desk units (quote currency): option value, delta
     (units of the underlying, and its value), gamma_1pct (change of delta for a 1% spot move),
     vega per vol point, theta per day. Coin-settled positions enter at their quote-currency
-    Greeks."""
+    Greeks.
+    """
     import pandas as pd
 
     resolved = book.resolve(market)

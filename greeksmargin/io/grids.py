@@ -19,7 +19,7 @@ __all__ = ["read_grid", "grid_from_frame"]
 
 
 def read_grid(source: str | Path | pd.DataFrame, name: str = "") -> ScenarioGrid:
-    """A grid from a CSV or Parquet file, or a DataFrame (see :func:`grid_from_frame`)."""
+    """Read a grid from a CSV or Parquet file, or a DataFrame (see :func:`grid_from_frame`)."""
     import pandas as pd
 
     if isinstance(source, pd.DataFrame):
@@ -28,9 +28,12 @@ def read_grid(source: str | Path | pd.DataFrame, name: str = "") -> ScenarioGrid
 
 
 def grid_from_frame(frame: pd.DataFrame, name: str = "") -> ScenarioGrid:
-    """A grid from a table with columns ``spot_shift`` and optionally ``vol_shift``,
+    """Build a scenario grid from a table.
+
+    A grid from a table with columns ``spot_shift`` and optionally ``vol_shift``,
     ``vol_shift_type`` (absolute|relative), ``time_shift_years`` or ``time_shift_days``,
-    ``weight`` and ``label``. Errors name the column and the row."""
+    ``weight`` and ``label``. Errors name the column and the row.
+    """
     if "spot_shift" not in frame.columns:
         raise InputError("grid is missing column 'spot_shift'; columns: "
                          + ", ".join(map(str, frame.columns)))

@@ -116,8 +116,7 @@ def market_from_frame(frame: pd.DataFrame, valuation: object = None,
 
 def read_correlation(source: str | Path | pd.DataFrame, underlyings: tuple[str, ...]
                      ) -> np.ndarray:
-    """A correlation matrix from a square table (first column: the row names), in the order of
-    ``underlyings``.
+    """Read a correlation matrix from a square table (first column: the row names), in the order of ``underlyings``.
 
     Raises
     ------

@@ -31,7 +31,7 @@ def sample_path() -> Path:
 
 def read_option_table(source: str | Path | pd.DataFrame, american_style: bool = False
                       ) -> pd.DataFrame:
-    """The options table of ``source`` (a CSV path or a DataFrame), validated row by row.
+    """Read the options table of ``source`` (a CSV path or a DataFrame), validated row by row.
 
     Raises
     ------

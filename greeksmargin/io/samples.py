@@ -19,15 +19,18 @@ from .tables import read_table
 
 
 def sample_paths() -> tuple[Path, Path]:
-    """Paths of the sample margin book (OSI symbols, SPX/SPY iron condor and put spread, AAPL
+    """Return the paths of the sample margin book and its market file.
+
+    Paths of the sample margin book (OSI symbols, SPX/SPY iron condor and put spread, AAPL
     covered call, QQQ straddle) and of its market file (spot, rate, dividend yield, vol, class
-    and product groups, valuation time)."""
+    and product groups, valuation time).
+    """
     base = resources.files("greeksmargin") / "data"
     return Path(str(base / "sample_book.csv")), Path(str(base / "sample_market.csv"))
 
 
 def load_sample() -> tuple[Book, MarketData]:
-    """The sample book and its market data, as ``greeksmargin margin --sample`` reads them."""
+    """Load the sample book and its market data, as ``greeksmargin margin --sample`` reads them."""
     book_path, market_path = sample_paths()
     book = read_book(read_table(book_path, "book"), venue="occ").value
     return book, read_market(market_path)

@@ -12,9 +12,10 @@ if TYPE_CHECKING:
 
 
 def read_table(path: Path, what: str) -> pd.DataFrame:
-    """``path`` as a DataFrame; an :class:`InputError` saying which ``what`` file is missing or
-    unreadable. A ``symbol`` column of a CSV stays text (OSI symbols have leading letters and
-    padding that must not be parsed)."""
+    """``path`` as a DataFrame; an :class:`InputError` saying which ``what`` file is missing or unreadable.
+
+    A ``symbol`` column of a CSV stays text (OSI symbols have leading letters and padding that must not be parsed).
+    """
     import pandas as pd
 
     try:

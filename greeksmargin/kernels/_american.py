@@ -162,8 +162,11 @@ def _deterministic_with_delta(spot: float, strike: float, expiry_years: float, r
 @scalar_jit
 def baw1(spot: float, strike: float, expiry_years: float, vol: float, rate: float, carry: float,
          kind: int) -> float:
-    """Barone-Adesi-Whaley American price; equals the European price where early exercise is
-    never optimal (call with ``carry >= rate``, put with ``rate <= 0``)."""
+    """Price one American option by Barone-Adesi-Whaley.
+
+    Barone-Adesi-Whaley American price; equals the European price where early exercise is
+    never optimal (call with ``carry >= rate``, put with ``rate <= 0``).
+    """
     sign = 1.0 if kind == 1 else -1.0
     if not (expiry_years > 0.0 and vol > 0.0):
         return deterministic1(spot, strike, expiry_years, rate, carry, kind)
@@ -223,7 +226,7 @@ _IN = "f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], i1[::1]"
 
 @array_jit(f"void({_IN}, i8, f8[:, ::1], i8, i8)")
 def american_range(spot, strike, expiry_years, vol, rate, carry, kind, n_steps, out, start, stop):  # type: ignore[no-untyped-def]
-    """Serial: column ``i`` of ``out`` (shape (7, n)) = :func:`american1` for ``start <= i < stop``."""
+    """Compute, serially, column ``i`` of ``out`` (shape (7, n)) = :func:`american1` for ``start <= i < stop``."""
     for i in range(start, stop):
         g = american1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i], kind[i],
                       n_steps)
@@ -242,6 +245,6 @@ def american_parallel(spot, strike, expiry_years, vol, rate, carry, kind, n_step
 
 @array_jit(f"void({_IN}, f8[::1], i8, i8)")
 def baw_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, stop):  # type: ignore[no-untyped-def]
-    """Serial: ``out[i] = baw1(...)`` for ``start <= i < stop``."""
+    """Compute, serially, ``out[i] = baw1(...)`` for ``start <= i < stop``."""
     for i in range(start, stop):
         out[i] = baw1(spot[i], strike[i], expiry_years[i], vol[i], rate[i], carry[i], kind[i])

@@ -56,7 +56,7 @@ _GL_WEIGHTS = (0.2369268850561891, 0.4786286704993665, 0.5688888888888889, 0.478
 
 @inline_jit
 def norm_pdf(x: float) -> float:
-    """Standard normal density."""
+    """Compute the standard normal density."""
     return INV_SQRT_2PI * exp_simd(-0.5 * x * x)
 
 
@@ -120,19 +120,25 @@ def normalized_otm_call(x: float, s: float) -> float:
 
 @inline_jit
 def quadrature_applies(a: float, s: float) -> bool:
-    """Whether :func:`normalized_otm_call` takes the straight-line quadrature form
+    """Tell whether the quadrature form applies.
+
+    Whether :func:`normalized_otm_call` takes the straight-line quadrature form
     (:func:`quadrature_otm_call`), given ``a = -x / s - s / 2 = -d1``: plain formula inaccurate,
     ``s > 0`` small against ``max(a, 1)``, and ``a >= 0`` (every node in the Mills fit's
-    range). False for NaN. Branch-free."""
+    range). False for NaN. Branch-free.
+    """
     return ((s > 0.0) & (a >= 0.0) & (s < QUADRATURE_RATIO * max(a, 1.0))
             & (not plain_formula_is_accurate(a + s, s)))
 
 
 @inline_jit
 def quadrature_otm_call(h: float, a: float, s: float) -> float:
-    """:func:`normalized_otm_call` where :func:`quadrature_applies`, given ``h = x / s`` and
+    """Price the normalised out-of-the-money call by quadrature.
+
+    :func:`normalized_otm_call` where :func:`quadrature_applies`, given ``h = x / s`` and
     ``a = -h - s / 2``: straight-line (vectorises), bitwise the value the scalar function
-    returns there."""
+    returns there.
+    """
     return _otm_call_from_difference(h, s, _gauss_legendre(a, s, mills_complement_positive))
 
 
@@ -178,8 +184,7 @@ def _step(m: float) -> float:
 @scalar_jit
 def price1(spot: float, strike: float, expiry_years: float, vol: float, rate: float,
            carry: float, kind: int) -> float:
-    """Price of one European option; at or past expiry (``expiry_years <= 0``) the intrinsic
-    value."""
+    """Price of one European option; at or past expiry (``expiry_years <= 0``) the intrinsic value."""
     if expiry_years <= 0.0:
         return _positive_part((1.0 if kind == 1 else -1.0) * (spot - strike))
     forward, log_moneyness, total_vol, discount = european_parts(spot, strike, expiry_years, vol,
@@ -190,8 +195,11 @@ def price1(spot: float, strike: float, expiry_years: float, vol: float, rate: fl
 @inline_jit
 def european_parts(spot: float, strike: float, expiry_years: float, vol: float, rate: float,
                    carry: float) -> tuple[float, float, float, float]:
-    """``(F, ln(F/K), vol sqrt(T), e^{-rT})`` for ``T > 0``: :func:`price_from_parts`'s inputs,
-    by the expressions of the vectorised passes, so every path gives the same bits."""
+    """Compute the parts of a European price.
+
+    ``(F, ln(F/K), vol sqrt(T), e^{-rT})`` for ``T > 0``: :func:`price_from_parts`'s inputs,
+    by the expressions of the vectorised passes, so every path gives the same bits.
+    """
     forward = spot * exp_simd(carry * expiry_years)
     return (forward, log_positive(spot / strike) + carry * expiry_years,
             vol * math.sqrt(expiry_years), exp_simd(-rate * expiry_years))
@@ -200,7 +208,9 @@ def european_parts(spot: float, strike: float, expiry_years: float, vol: float, 
 @scalar_jit
 def price_from_parts(forward: float, strike: float, log_moneyness: float, total_vol: float,
                      discount: float, kind: int) -> float:
-    """Price of one European option (``T > 0``) from its parts: forward ``F = S e^{bT}``,
+    """Price one European option from its parts.
+
+    Price of one European option (``T > 0``) from its parts: forward ``F = S e^{bT}``,
     ``log_moneyness = ln(F/K)``, ``total_vol = vol sqrt(T)`` and ``discount = e^{-rT}``.
 
     The revaluation kernel calls this with the parts that do not change across scenarios
@@ -221,9 +231,12 @@ def price_from_parts(forward: float, strike: float, log_moneyness: float, total_
 @inline_jit
 def price_from_normalized(forward: float, strike: float, discount: float, sign: float,
                           normalized: float) -> float:
-    """Price from the normalised out-of-the-money call ``b(-|ln(F/K)|, s)``: discount x
+    """Price from the normalised out-of-the-money call.
+
+    Price from the normalised out-of-the-money call ``b(-|ln(F/K)|, s)``: discount x
     (intrinsic value + ``sqrt(F K) b``), as :func:`price_from_parts` returns it off the plain
-    formula."""
+    formula.
+    """
     moneyness = sign * (forward - strike)
     time_value = math.sqrt(forward * strike) * normalized
     return discount * (moneyness + time_value) if moneyness > 0.0 else discount * time_value
@@ -232,13 +245,16 @@ def price_from_normalized(forward: float, strike: float, discount: float, sign: 
 @scalar_jit
 def quadrature_price_range(n, forward, strike, log_moneyness, total_vol, discount, sign, out,  # type: ignore[no-untyped-def]
                            applies):
-    """Vectorised :func:`price_from_parts` for the rows the plain formula cannot price, where the
+    """Price the gathered rows the plain formula cannot price.
+
+    Vectorised :func:`price_from_parts` for the rows the plain formula cannot price, where the
     quadrature form applies, rows ``0 <= i < n`` (no slices: a call per chunk of a revaluation
     is cheap): ``applies[i]`` whether :func:`quadrature_applies` to row ``i``
     and, where it does, ``out[i]`` = :func:`price_from_parts` of the row (same bits); elsewhere
     ``out[i]`` is meaningless and the caller prices the row itself. ``sign`` is 1.0 for a call,
     -1.0 for a put. The array kernels gather their flagged rows here, so a book of short
-    expiries under large moves (nearly half its rows flagged) stays vectorised."""
+    expiries under large moves (nearly half its rows flagged) stays vectorised.
+    """
     for i in range(n):
         s = total_vol[i]
         h = -abs(log_moneyness[i]) / s
@@ -251,7 +267,9 @@ def quadrature_price_range(n, forward, strike, log_moneyness, total_vol, discoun
 @inline_jit
 def plain_price(forward: float, strike: float, forward_over_strike: float, log_moneyness: float,
                 total_vol: float, discount: float, sign: float) -> tuple[float, bool]:
-    """``discount * sign * (F N(sign d1) - K N(sign d2))`` and whether it is accurate
+    """Price by the plain formula and flag its accuracy.
+
+    ``discount * sign * (F N(sign d1) - K N(sign d2))`` and whether it is accurate
     (:func:`plain_formula_is_accurate`; False for zero or NaN total vol).
 
     Straight-line code: the revaluation kernel evaluates it for a whole chunk of positions in one
@@ -266,8 +284,11 @@ def plain_price(forward: float, strike: float, forward_over_strike: float, log_m
 
 @inline_jit
 def plain_arguments(log_moneyness: float, total_vol: float) -> tuple[float, float, bool]:
-    """The first half of :func:`plain_price`: ``(d1, d2, accurate)``, the flag by
-    :func:`plain_formula_is_accurate` (the one place that rule is applied to ``d1``)."""
+    """Compute the plain formula's arguments and accuracy flag.
+
+    The first half of :func:`plain_price`: ``(d1, d2, accurate)``, the flag by
+    :func:`plain_formula_is_accurate` (the one place that rule is applied to ``d1``).
+    """
     d1 = log_moneyness / total_vol + 0.5 * total_vol
     accurate = plain_formula_is_accurate(max(d1, total_vol - d1), total_vol)
     return d1, d1 - total_vol, accurate
@@ -276,8 +297,7 @@ def plain_arguments(log_moneyness: float, total_vol: float) -> tuple[float, floa
 @inline_jit
 def plain_value(forward: float, strike: float, forward_over_strike: float, x1: float, x2: float,
                 discount: float, sign: float) -> float:
-    """The second half of :func:`plain_price`: the price from ``x1 = sign d1``,
-    ``x2 = sign d2``."""
+    """Compute the second half of :func:`plain_price`: the price from ``x1 = sign d1``, ``x2 = sign d2``."""
     n1, n2, _ = norm_cdf_pair(x1, x2, forward_over_strike)
     return discount * sign * (forward * n1 - strike * n2)
 
@@ -335,10 +355,13 @@ def greeks_plain(spot: float, strike: float, t: float, vol: float, rate: float, 
                  sign: float, log_spot_strike: float
                  ) -> tuple[float, float, float, float, float, float, float, float, float, float,
                             bool]:
-    """Price and Greeks of :func:`greeks1` for ``t > 0`` and ``vol > 0``, straight-line code,
+    """Compute price and Greeks by straight-line code.
+
+    Price and Greeks of :func:`greeks1` for ``t > 0`` and ``vol > 0``, straight-line code,
     with whether the plain price is accurate (else :func:`price1` has the price; the Greeks'
     formulas hold either way). ``log_spot_strike = ln(S/K)``. Shared by :func:`greeks1` and the
-    vectorised array kernel, so both give the same bits."""
+    vectorised array kernel, so both give the same bits.
+    """
     sqrt_t = math.sqrt(t)
     discount = exp_simd(-rate * t)
     growth = exp_simd(carry * t)
@@ -376,9 +399,12 @@ MAX_VOL = 5.0  # vol above this is almost surely a percentage (DESIGN.md)
 @inline_jit
 def market_row_is_valid(spot: float, strike: float, expiry_years: float, vol: float,
                         rate: float, carry: float, kind: int) -> bool:
-    """Whether one row meets the pricing API's domain (``check_market`` names what fails):
+    """Tell whether one row meets the pricing API's domain.
+
+    Whether one row meets the pricing API's domain (``check_market`` names what fails):
     spot and strike positive and finite, expiry >= 0 and finite, vol in [0, ``MAX_VOL``], rates
-    finite, kind a call (1) or a put (2). Branch-free (vectorises); NaN gives False."""
+    finite, kind a call (1) or a put (2). Branch-free (vectorises); NaN gives False.
+    """
     return ((0.0 < spot) & (spot < math.inf) & (0.0 < strike) & (strike < math.inf)
             & (0.0 <= expiry_years) & (expiry_years < math.inf) & (0.0 <= vol) & (vol <= MAX_VOL)
             & (-math.inf < rate) & (rate < math.inf) & (-math.inf < carry) & (carry < math.inf)
@@ -402,12 +428,15 @@ MIN_GATHERED = 4
 @scalar_jit
 def gather_and_price(n, forward, strike, log_moneyness, total_vol, discount, sign, value,  # type: ignore[no-untyped-def]
                      applies):
-    """``value[k]`` = :func:`price_from_parts` of the first ``n`` gathered rows (``sign`` 1.0 for
+    """Price the gathered rows.
+
+    ``value[k]`` = :func:`price_from_parts` of the first ``n`` gathered rows (``sign`` 1.0 for
     a call, -1.0 for a put), same bits: by :func:`quadrature_price_range` (vectorised) where the
     quadrature form applies and there are at least ``MIN_GATHERED`` rows, by
     :func:`price_from_parts` itself for the others. Pads the arrays to whole passes of the
     vectorised loop (16 lanes) with copies of the first row: a scalar remainder would cost as
-    much as the vector body. ``applies`` is scratch."""
+    much as the vector body. ``applies`` is scratch.
+    """
     gathered = n >= MIN_GATHERED
     if gathered:
         padded = min(forward.size, (n + 15) // 16 * 16)
@@ -527,14 +556,15 @@ _IN = "f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], i1[::1]"
 
 @array_jit(f"i8({_IN}, f8[::1], i8, i8)")
 def price_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, stop):  # type: ignore[no-untyped-def]
-    """Serial: ``out[i] = price1(...)`` for ``start <= i < stop``; all arrays shape (n,).
-    Returns how many of those rows are outside the pricing API's domain
-    (:func:`market_row_is_valid`; their outputs are then meaningless).
+    """Compute, serially, ``out[i] = price1(...)`` for ``start <= i < stop``; all arrays shape (n,).
 
+    Returns how many of those rows are outside the pricing API's domain (:func:`market_row_is_valid`; their outputs are
+    then meaningless).
     One vectorised pass prices every row with the plain formula; the rows off it (short expiries
     far from the money) are gathered and priced by the vectorised quadrature form
     (:func:`quadrature_price_range`), and the rest it flags (at or past expiry, zero vol, NaN,
-    extreme S/K) are redone by :func:`price1`: every path gives ``price1``'s bits."""
+    extreme S/K) are redone by :func:`price1`: every path gives ``price1``'s bits.
+    """
     redo = np.empty(stop - start, np.bool_)
     rows = slice(start, stop)
     n_invalid = _price_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows], rate[rows],
@@ -550,8 +580,7 @@ def price_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, 
 
 @parallel_jit(f"i8({_IN}, f8[::1], i8)")
 def price_parallel(spot, strike, expiry_years, vol, rate, carry, kind, out, n_chunks):  # type: ignore[no-untyped-def]
-    """Parallel over ``n_chunks`` contiguous chunks of :func:`price_range`; returns the rows
-    outside the domain."""
+    """Parallel over ``n_chunks`` contiguous chunks of :func:`price_range`; returns the rows outside the domain."""
     n = out.shape[0]
     n_invalid = 0
     for c in prange(n_chunks):
@@ -562,10 +591,13 @@ def price_parallel(spot, strike, expiry_years, vol, rate, carry, kind, out, n_ch
 
 @array_jit(f"i8({_IN}, f8[:, ::1], i8, i8)")
 def greeks_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start, stop):  # type: ignore[no-untyped-def]
-    """Serial: column ``i`` of ``out`` (shape (10, n)) = :func:`greeks1` for ``start <= i < stop``
+    """Compute price and Greeks of a range of rows.
+
+    Serial: column ``i`` of ``out`` (shape (10, n)) = :func:`greeks1` for ``start <= i < stop``
     (a vectorised pass; then, as in :func:`price_range`, the price of the rows off the plain
     formula, whose Greeks are already right, and :func:`greeks1` for the rest it flags);
-    returns the rows outside the domain, as :func:`price_range`."""
+    returns the rows outside the domain, as :func:`price_range`.
+    """
     redo = np.empty(stop - start, np.bool_)
     rows = slice(start, stop)
     n_invalid = _greeks_vector(spot[rows], strike[rows], expiry_years[rows], vol[rows],
@@ -584,8 +616,7 @@ def greeks_range(spot, strike, expiry_years, vol, rate, carry, kind, out, start,
 
 @parallel_jit(f"i8({_IN}, f8[:, ::1], i8)")
 def greeks_parallel(spot, strike, expiry_years, vol, rate, carry, kind, out, n_chunks):  # type: ignore[no-untyped-def]
-    """Parallel over ``n_chunks`` contiguous chunks of :func:`greeks_range`; returns the rows
-    outside the domain."""
+    """Parallel over ``n_chunks`` contiguous chunks of :func:`greeks_range`; returns the rows outside the domain."""
     n = out.shape[1]
     n_invalid = 0
     for c in prange(n_chunks):

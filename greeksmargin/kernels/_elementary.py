@@ -38,7 +38,7 @@ inline_jit = njit(inline="always", **SCALAR_OPTIONS)
 
 @intrinsic
 def fma(typingctx, a, b, c):  # type: ignore[no-untyped-def]
-    """``a * b + c`` with one rounding (``llvm.fma.f64``; a vector FMA in vectorised loops)."""
+    """Compute ``a * b + c`` with one rounding (``llvm.fma.f64``; a vector FMA in vectorised loops)."""
     sig = types.float64(types.float64, types.float64, types.float64)
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
@@ -121,9 +121,10 @@ SMALLEST_NORMAL = 2.2250738585072014e-308
 
 @inline_jit
 def log_simd(x: float) -> float:
-    """Natural log of a positive, normal, finite ``x`` (fdlibm's method, within 1 ulp),
-    vectorisable. Other inputs give an unspecified value: callers check
-    ``SMALLEST_NORMAL <= x < inf`` (see :func:`log_positive`)."""
+    """Natural log of a positive, normal, finite ``x`` (fdlibm's method, within 1 ulp), vectorisable.
+
+    Other inputs give an unspecified value: callers check ``SMALLEST_NORMAL <= x < inf`` (see :func:`log_positive`).
+    """
     bits = _float_bits_as_int(x)
     k = (bits >> 52) - 1023
     m = _int_bits_as_float((bits & _MANTISSA) | _ONE_BITS)  # x = m 2^k, 1 <= m < 2
@@ -142,8 +143,11 @@ def log_simd(x: float) -> float:
 
 @inline_jit
 def log_positive(x: float) -> float:
-    """``log(x)``: :func:`log_simd` for positive normal finite ``x``, the C library otherwise
-    (0, subnormal, inf, negative, NaN); a branch, so only for scalar code."""
+    """Compute the natural logarithm of a positive number.
+
+    ``log(x)``: :func:`log_simd` for positive normal finite ``x``, the C library otherwise
+    (0, subnormal, inf, negative, NaN); a branch, so only for scalar code.
+    """
     if SMALLEST_NORMAL <= x < math.inf:
         return log_simd(x)
     return math.log(x)  # -inf at 0, NaN below 0 and for NaN, inf at inf
@@ -216,9 +220,12 @@ def _mills_complement_polynomial(t: float) -> float:
 
 @inline_jit
 def mills_ratio_positive(x: float) -> float:
-    """Mills ratio ``R(x) = N(-x) / n(x)`` for ``x >= 0``: ``sqrt(pi/2) P(t) / (1 + 2z)``,
+    """Compute the Mills ratio for a non-negative argument.
+
+    Mills ratio ``R(x) = N(-x) / n(x)`` for ``x >= 0``: ``sqrt(pi/2) P(t) / (1 + 2z)``,
     ``z = x / sqrt 2`` (the erfc fit without its Gaussian factor: no exp, full relative accuracy,
-    no continued fraction)."""
+    no continued fraction).
+    """
     z = x * _INV_SQRT2
     t = (z - _K) / (z + _K)
     return _SQRT_HALF_PI * _erfc_polynomial(t) / (1.0 + 2.0 * z)
@@ -226,8 +233,11 @@ def mills_ratio_positive(x: float) -> float:
 
 @inline_jit
 def mills_ratio_pair(x1: float, x2: float) -> tuple[float, float]:
-    """``(R(x1), R(x2))`` for ``x1, x2 >= 0``, as :func:`mills_ratio_positive` with one division
-    for both (:func:`_reciprocal_pair`)."""
+    """Compute two Mills ratios with one division.
+
+    ``(R(x1), R(x2))`` for ``x1, x2 >= 0``, as :func:`mills_ratio_positive` with one division
+    for both (:func:`_reciprocal_pair`).
+    """
     zk1, q1, inverse1, zk2, q2, inverse2 = _reciprocal_pair(x1, x2)
     return _mills(x1, zk1, q1, inverse1), _mills(x2, zk2, q2, inverse2)
 
@@ -256,8 +266,11 @@ def _mills(a: float, zk: float, q: float, inverse: float) -> float:
 
 @inline_jit
 def mills_complement_positive(x: float) -> float:
-    """``1 - x R(x)`` for ``x >= 0`` from its own fit ``Q(t) / (1 + x^2)``: the subtraction would
-    lose ``x^2 eps`` to cancellation. One division for both quotients (``t`` and the last)."""
+    """Compute one minus x times the Mills ratio.
+
+    ``1 - x R(x)`` for ``x >= 0`` from its own fit ``Q(t) / (1 + x^2)``: the subtraction would
+    lose ``x^2 eps`` to cancellation. One division for both quotients (``t`` and the last).
+    """
     z = x * _INV_SQRT2
     zk = z + _K
     q = 1.0 + x * x
@@ -300,8 +313,11 @@ def _erfc_polynomial(t: float) -> float:
 
 @inline_jit
 def gauss(a: float) -> float:
-    """``exp(-a^2 / 2)`` with ``a^2`` split exactly (square + error) by an FMA: no rounding of
-    the argument beyond that of ``a`` itself."""
+    """Compute exp(-a^2 / 2) without rounding a^2.
+
+    ``exp(-a^2 / 2)`` with ``a^2`` split exactly (square + error) by an FMA: no rounding of
+    the argument beyond that of ``a`` itself.
+    """
     square = a * a
     square_error = fma(a, a, -square)
     return exp_simd(-0.5 * square) * (1.0 - 0.5 * square_error)
@@ -318,7 +334,7 @@ def _tail(a: float, gauss: float, zk: float, q: float, inverse: float) -> float:
 
 @inline_jit
 def norm_cdf(x: float) -> float:
-    """Standard normal CDF ``N(x)``: full relative accuracy in the lower tail, vectorisable."""
+    """Compute the standard normal CDF ``N(x)``: full relative accuracy in the lower tail, vectorisable."""
     a = abs(x)
     z = a * _INV_SQRT2
     zk = z + _K
@@ -329,11 +345,14 @@ def norm_cdf(x: float) -> float:
 
 @inline_jit
 def norm_cdf_pair(x1: float, x2: float, ratio: float) -> tuple[float, float, float]:
-    """``(N(x1), N(x2), exp(-x1^2 / 2))`` given ``ratio = exp((x1^2 - x2^2) / 2)``, for the two
+    """Compute two normal CDF values and a Gaussian factor.
+
+    ``(N(x1), N(x2), exp(-x1^2 / 2))`` given ``ratio = exp((x1^2 - x2^2) / 2)``, for the two
     terms of the Black formula (``ratio = F / K``): one exponential and one division for both,
     and the Gaussian factor for the Greeks. Accurate like :func:`norm_cdf` while
     ``|x1|, |x2| < 37``; beyond that the result is unspecified (the pricer flags those cases and
-    takes another path)."""
+    takes another path).
+    """
     a1 = abs(x1)
     a2 = abs(x2)
     zk1, q1, inverse1, zk2, q2, inverse2 = _reciprocal_pair(a1, a2)

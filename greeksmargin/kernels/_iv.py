@@ -84,7 +84,8 @@ def normalized_total_vol(beta: float, x: float, lower_start: float) -> tuple[flo
     ``lower_start``: NaN to start at the inflection point ``s_c``; else a total vol in
     ``(0, s_c)`` below the inflection point, usually near the root (the attempt's root where its
     value was inaccurate, or the point where its value left the normal range): the iteration
-    starts there, with the bracket ``(0, s_c)``."""
+    starts there, with the bracket ``(0, s_c)``.
+    """
     b_max = math.exp(0.5 * x)
     s_c = math.sqrt(-2.0 * x)
     if 0.0 < lower_start < s_c:
@@ -165,11 +166,14 @@ def normalized_total_vol(beta: float, x: float, lower_start: float) -> tuple[flo
 @inline_jit
 def attempt_start(price: float, spot: float, strike: float, expiry_years: float, rate: float,
                   carry: float, sign: float) -> tuple[float, float, float, float, bool]:
-    """Straight-line set-up of the attempt: ``(x, beta, b_max, s0, plain)`` as in
+    """Set up one implied-vol attempt.
+
+    Straight-line set-up of the attempt: ``(x, beta, b_max, s0, plain)`` as in
     :func:`implied_vol1` (``x = -|ln(F/K)|``, ``beta`` the normalised time value, ``b_max =
     exp(x/2)``, ``s0`` the starting total vol); ``plain`` is False where the careful path must
     decide (expired, non-finite, at or outside the no-arbitrage bounds, extreme ``S/K``, ``beta``
-    or ``b_max - beta`` below the normal range)."""
+    or ``b_max - beta`` below the normal range).
+    """
     t = expiry_years
     discount = exp_simd(-rate * t)
     forward = spot * exp_simd(carry * t)
@@ -192,15 +196,15 @@ def attempt_start(price: float, spot: float, strike: float, expiry_years: float,
 def attempt_step(x: float, beta: float, b_max: float, s: float, lo: float, hi: float,
                  side: float, target: float, first: bool
                  ) -> tuple[float, float, float, float, float, int]:
-    """One Householder step of :func:`normalized_total_vol` as straight-line code. ``side`` -1
-    below the inflection point (objective ``ln b(s) - ln beta``), +1 above (``ln(b_max - beta) -
-    ln(b_max - b(s))``), chosen on the ``first`` step from ``b(s_c)``, which also sets ``target``
-    and the bracket ``(lo, hi)``. Returns the new ``(s, lo, hi, side, target, state)``; ``state``
-    is ``CAREFUL`` where this step's value is outside the normal range above the inflection
-    point (the careful solver starts over) and ``POLISH`` below it, where the careful solver then
-    starts from the returned ``s``: the new one where the step converged on a value that may not
-    be accurate (too much cancellation), the unchanged one where the value was outside the
-    normal range."""
+    """One Householder step of :func:`normalized_total_vol` as straight-line code.
+
+    ``side`` -1 below the inflection point (objective ``ln b(s) - ln beta``), +1 above (``ln(b_max - beta) - ln(b_max -
+    b(s))``), chosen on the ``first`` step from ``b(s_c)``, which also sets ``target`` and the bracket ``(lo, hi)``.
+    Returns the new ``(s, lo, hi, side, target, state)``; ``state`` is ``CAREFUL`` where this step's value is outside
+    the normal range above the inflection point (the careful solver starts over) and ``POLISH`` below it, where the
+    careful solver then starts from the returned ``s``: the new one where the step converged on a value that may not be
+    accurate (too much cancellation), the unchanged one where the value was outside the normal range.
+    """
     d1 = x / s + 0.5 * s
     u = s - d1  # -d2 >= |d1| since x <= 0
     r1, r2 = mills_ratio_pair(abs(d1), u)  # Mills ratios R(|d1|), R(-d2): no cancellation yet
@@ -269,9 +273,12 @@ def attempt_step(x: float, beta: float, b_max: float, s: float, lo: float, hi: f
 @scalar_jit
 def implied_vol1(price: float, spot: float, strike: float, expiry_years: float, rate: float,
                  carry: float, kind: int) -> tuple[float, int]:
-    """Implied vol and status code of one European option price (generalised Black-Scholes):
+    """Solve the implied vol of one European option price.
+
+    Implied vol and status code of one European option price (generalised Black-Scholes):
     the vectorised path's attempt run on one lane, then, if it did not converge, the careful
-    solver (:func:`implied_vol_careful`), from the attempt's ``s`` where it was ``POLISH``."""
+    solver (:func:`implied_vol_careful`), from the attempt's ``s`` where it was ``POLISH``.
+    """
     x, beta, b_max, s, plain = attempt_start(price, spot, strike, expiry_years, rate, carry,
                                              1.0 if kind == 1 else -1.0)
     if plain:
@@ -293,8 +300,11 @@ def implied_vol1(price: float, spot: float, strike: float, expiry_years: float, 
 def implied_vol_careful(price: float, spot: float, strike: float, expiry_years: float,
                         rate: float, carry: float, kind: int,
                         lower_start: float) -> tuple[float, int]:
-    """Implied vol and status code by the careful scalar solver (every status, every price down
-    to 1e-300); ``lower_start`` as in :func:`normalized_total_vol` (NaN: the solver alone)."""
+    """Solve the implied vol by the careful scalar solver.
+
+    Implied vol and status code by the careful scalar solver (every status, every price down
+    to 1e-300); ``lower_start`` as in :func:`normalized_total_vol` (NaN: the solver alone).
+    """
     sign = 1.0 if kind == 1 else -1.0
     if expiry_years <= 0.0:
         intrinsic = max(sign * (spot - strike), 0.0)
@@ -415,13 +425,14 @@ def _retire(m, x, beta, b_max, s, lo, hi, side, target, state, row, final_s, fin
 @array_jit(f"void({_IN}, f8[::1], i1[::1], i8, i8)")
 def implied_vol_range(price, spot, strike, expiry_years, rate, carry, kind, out, status, start,  # type: ignore[no-untyped-def]
                       stop):
-    """Serial: implied vol and status for rows ``start <= i < stop``; all arrays shape (n,).
+    """Solve, serially, implied vol and status for rows ``start <= i < stop``; all arrays shape (n,).
 
     ``CHUNK`` rows at a time: the attempt vectorised over the chunk (set-up, then up to
     ``ATTEMPT_STEPS`` steps on the lanes still active, packed together once a step leaves half
     of them or fewer, stopping once none is active), then :func:`implied_vol_careful` for the
     rows the attempt did not solve (from the lane's ``s`` where it is ``POLISH``). Equal to
-    :func:`implied_vol1` row by row (a lane's arithmetic does not depend on its place)."""
+    :func:`implied_vol1` row by row (a lane's arithmetic does not depend on its place).
+    """
     x = np.empty(CHUNK)
     beta = np.empty(CHUNK)
     b_max = np.empty(CHUNK)

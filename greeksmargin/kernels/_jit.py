@@ -31,7 +31,7 @@ scalar_jit = njit(**SCALAR_OPTIONS)
 
 
 def array_jit(signature: str):  # type: ignore[no-untyped-def]
-    """Serial array kernel with an explicit signature (compiled or cache-loaded at import)."""
+    """Compile a serial array kernel with an explicit signature (compiled or cache-loaded at import)."""
     return njit(signature, **SCALAR_OPTIONS)
 
 
@@ -41,5 +41,5 @@ def parallel_jit(signature: str):  # type: ignore[no-untyped-def]
 
 
 def n_chunks() -> int:
-    """Number of chunks for the parallel kernels: a few per Numba thread, for load balance."""
+    """Return the number of chunks for the parallel kernels: a few per Numba thread, for load balance."""
     return 4 * numba.get_num_threads()

@@ -63,8 +63,11 @@ class Counts(NamedTuple):
 @scalar_jit
 def group_requirements(values, order, scale, rule_fields, count_fields, order_count_fields,  # type: ignore[no-untyped-def]
                        group_spot, out):
-    """Fill ``out`` (len(PARTS), n_groups) for ``values + scale x order``; False (and ``out``
-    partly filled) when a weighted scenario P&L is not finite. Bundles as tuples of fields."""
+    """Reduce scenario P&L to each group's margin parts.
+
+    Fill ``out`` (len(PARTS), n_groups) for ``values + scale x order``; False (and ``out``
+    partly filled) when a weighted scenario P&L is not finite. Bundles as tuples of fields.
+    """
     return _requirements(values, order, scale, RuleArrays(*rule_fields), Counts(*count_fields),
                          Counts(*order_count_fields), group_spot, out)
 
@@ -121,9 +124,12 @@ def _requirements(values, order, scale, rules, counts, order_counts, group_spot,
 @scalar_jit
 def account_margins(values, order, scale, rule_fields, count_fields, order_count_fields,  # type: ignore[no-untyped-def]
                     group_spot, to_quote, mm_factor, im_over_mm):
-    """``(initial, maintenance)`` in the quote currency of the groups' requirements
+    """Total initial and maintenance margin in the quote currency.
+
+    ``(initial, maintenance)`` in the quote currency of the groups' requirements
     (:func:`group_requirements`) converted at ``to_quote``; ``(nan, nan)`` when a scenario P&L
-    is not finite (the caller names it). ``im_over_mm > 0`` sets IM = factor x MM."""
+    is not finite (the caller names it). ``im_over_mm > 0`` sets IM = factor x MM.
+    """
     n_groups = values.shape[0]
     out = np.empty((6, n_groups))
     if not group_requirements(values, order, scale, rule_fields, count_fields,
@@ -140,11 +146,14 @@ def account_margins(values, order, scale, rule_fields, count_fields, order_count
 @scalar_jit
 def tick_reduce(partial, base, item_group, spot, group_offsets, quote_index, first_underlying,  # type: ignore[no-untyped-def]
                 rule_fields, count_fields, mm_factor, im_over_mm):
-    """``(initial, maintenance, book value)`` from a revaluation's output (``partial`` P&L per
+    """Reduce a revaluation's output to an account's margin.
+
+    ``(initial, maintenance, book value)`` from a revaluation's output (``partial`` P&L per
     work item x scenario, ``base`` value now per sorted row) at ``spot``: group sums (a group's
     work items in order, as ``np.add.reduceat``), then :func:`account_margins`. Group ``g``
     converts at ``spot[quote_index[g]]`` (1 where the index is negative) and its dampener at
-    ``spot[first_underlying[g]]``; the book value is in the quote currency."""
+    ``spot[first_underlying[g]]``; the book value is in the quote currency.
+    """
     n_groups, n_scenarios = RuleArrays(*rule_fields).weight.shape
     values = np.zeros((n_groups, n_scenarios))
     for c in range(item_group.shape[0]):
@@ -170,9 +179,12 @@ def tick_reduce(partial, base, item_group, spot, group_offsets, quote_index, fir
 @scalar_jit
 def tick_margins(position_fields, underlying_fields, item_fields, scenario_fields, group_offsets,  # type: ignore[no-untyped-def]
                  quote_index, first_underlying, rule_fields, count_fields, mm_factor, im_over_mm):
-    """The whole tick of a small book: the serial revaluation kernels on their bundles
+    """Run the whole tick of a small book in one call.
+
+    The whole tick of a small book: the serial revaluation kernels on their bundles
     (``kernels._revalue``: positions, underlyings, work items, scenarios), then
-    :func:`tick_reduce` (the group layout and the rule bundles)."""
+    :func:`tick_reduce` (the group layout and the rule bundles).
+    """
     n = position_fields[0].shape[0]
     base = np.empty(n)
     base_range(position_fields, underlying_fields, base, 0, n)

@@ -65,8 +65,11 @@ def unit_value(spot: float, spot_now: float, strike: float, expiry_years: float,
 @inline_jit
 def shocked_vol(vol: float, shift: float, shift_type: int, scale: float,
                 min_vol_up: float) -> float:
-    """Scenario vol: ``vol + shift`` or ``vol * (1 + shift * scale)``, floored at 0 (and at
-    ``min_vol_up`` for upward relative shocks); NaN stays NaN. Straight-line (selects only)."""
+    """Shock a vol for a scenario.
+
+    Scenario vol: ``vol + shift`` or ``vol * (1 + shift * scale)``, floored at 0 (and at
+    ``min_vol_up`` for upward relative shocks); NaN stays NaN. Straight-line (selects only).
+    """
     relative = shift_type == RELATIVE
     shocked = vol * (1.0 + shift * scale) if relative else vol + shift
     floor = min_vol_up if relative and shift > 0.0 else 0.0
@@ -124,12 +127,13 @@ _SCENARIOS = ("Tuple((f8[:, ::1], f8[:, ::1], f8[:, ::1], i1[:, ::1], f8[:, ::1]
 
 @array_jit(f"void({_POSITIONS}, {_UNDERLYINGS}, f8[::1], i8, i8)")
 def base_range(positions_fields, underlyings_fields, out, start, stop):  # type: ignore[no-untyped-def]
-    """Serial: ``out[i]`` = value now of position ``i`` (notional x unit value, coin if inverse).
+    """Compute, serially, ``out[i]`` = value now of position ``i`` (notional x unit value, coin if inverse).
 
     European options by the pricing layer's array kernel (:func:`price_range`: vectorised,
     ``price1``'s bits, the expressions of the hoisted scenario path, so an unshifted scenario's
     P&L is exactly 0) on the rows' market parts gathered into contiguous arrays; linear and
-    American positions by :func:`unit_value`, one at a time."""
+    American positions by :func:`unit_value`, one at a time.
+    """
     positions = Positions(*positions_fields)
     underlyings = Underlyings(*underlyings_fields)
     underlying_index = positions.underlying_index
@@ -291,7 +295,9 @@ def _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell, r_c
            " f8[:, ::1], i8, i8)")
 def pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fields, base,  # type: ignore[no-untyped-def]
               partial, keep_positions, position_out, start, stop):
-    """Serial over work items ``start <= c < stop``: item ``c`` owns positions
+    """Revalue a range of work items under every scenario.
+
+    Serial over work items ``start <= c < stop``: item ``c`` owns positions
     ``item_start[c]:item_stop[c]`` of group ``item_group[c]`` and all its scenarios, and writes
     their P&L per scenario (scenario value minus ``base``, the value now) to ``partial[c]``; the
     caller adds a group's items in order.

@@ -84,7 +84,7 @@ def _check_aligned(pnl: PnLMatrix, rows: Sequence[int]) -> None:
 
 def offset_margin(pnl: PnLMatrix, product_group_of: Mapping[str, str],
                   offset: float | Mapping[str, float]) -> OffsetResult:
-    """Requirement with product-group offsets between class groups.
+    """Compute the requirement with product-group offsets between class groups.
 
     Within a product group ``P`` of class groups ``g`` with standalone requirements ``R_g``
     (worst weighted loss) and the fully netted requirement ``N_P = max(0, max_j -sum_g w_j
@@ -228,7 +228,7 @@ def compare(book: Book, market: MarketData, method: Methodology | ScenarioGrid, 
             strategy_of: Mapping[str, str] | None = None,
             product_group_of: Mapping[str, str] | None = None, offset: float = 1.0,
             correlation: np.ndarray | None = None) -> tuple[CompareRow, ...]:
-    """The same book margined each way, from most isolated to most cross-margined.
+    """Margin the same book each way, from most isolated to most cross-margined.
 
     Rows: every position alone; every strategy alone (``strategy_of`` maps position id ->
     strategy; legs entered together share a strategy); each underlying alone; each margin
@@ -279,7 +279,7 @@ def _addons(result: MarginResult) -> float:
 
 
 def compare_frame(rows: Sequence[CompareRow]) -> pd.DataFrame:
-    """The comparison as a DataFrame: method, margin, saving vs isolated, detail."""
+    """Return the comparison as a DataFrame: method, margin, saving vs isolated, detail."""
     import pandas as pd
 
     return pd.DataFrame({"method": [r.method for r in rows], "margin": [r.margin for r in rows],

@@ -109,6 +109,7 @@ class MarginResult:
     to_quote: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         object.__setattr__(self, "total", Amount(self.total, self.total_currency))
         object.__setattr__(self, "total_maintenance",
                            Amount(self.total_maintenance, self.total_currency))

@@ -49,6 +49,7 @@ class GroupFacts:
     count_fields: tuple[np.ndarray, ...] = field(init=False, repr=False)  # tuple(counts)
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         object.__setattr__(self, "count_fields", tuple(self.counts))
 
     @property
@@ -90,15 +91,15 @@ class GroupFacts:
                    np.array(market.to_quote(currency), dtype=float), market.quote_currency)
 
     def with_counts(self, counts: Counts) -> GroupFacts:
-        """The same groups with other counts."""
+        """Return the same groups with other counts."""
         return GroupFacts(counts, self.spot, self.to_quote, self.quote_currency)
 
     def scaled(self, factor: float) -> GroupFacts:
-        """The counts times ``factor`` (a negative factor removes positions)."""
+        """Return the counts times ``factor`` (a negative factor removes positions)."""
         return self.with_counts(Counts(*(c * factor for c in self.counts)))
 
     def zero(self) -> GroupFacts:
-        """The same groups with nothing in them."""
+        """Return the same groups with nothing in them."""
         return self.scaled(0.0)
 
     def position(self, group: int, kind: int, quantity: float, multiplier: float) -> GroupFacts:
@@ -142,15 +143,19 @@ class GroupRules:
     fields: tuple[object, ...] = field(init=False, repr=False)  # tuple(arrays), for the kernels
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         object.__setattr__(self, "fields", tuple(self.arrays))
 
     @classmethod
     def of(cls, grids: Sequence[ScenarioGrid], labels: Sequence[str], currency: Sequence[str],
            methodology: Methodology | None, quote_currency: str,
            classes: Sequence[str] | None = None) -> GroupRules:
-        """Rules of groups ``labels`` (with their grids and settlement currencies) under
+        """Lay a methodology's rules out per group.
+
+        Rules of groups ``labels`` (with their grids and settlement currencies) under
         ``methodology`` (None: scan risk only, MM = IM); per-group parameters are looked up by
-        each group's class group (``classes``, default the labels)."""
+        each group's class group (``classes``, default the labels).
+        """
         keys = tuple(labels) if classes is None else tuple(classes)
         n = len(labels)
         weight = np.array(np.stack([g.weight for g in grids]) if n else np.zeros((0, 0)), float)
@@ -178,7 +183,9 @@ class GroupRules:
         return cls(arrays, float(m.mm_factor) if m else 1.0, addons, tuple(labels))
 
     def reduce(self, values: np.ndarray, facts: GroupFacts) -> np.ndarray:
-        """The parts of every group's margin, shape (len(PARTS), n_groups): requirement, scan
+        """Reduce a P&L matrix to every group's margin parts.
+
+        The parts of every group's margin, shape (len(PARTS), n_groups): requirement, scan
         risk, each add-on, worst scenario index (see ``kernels._margin.PARTS``).
 
         Raises
@@ -197,7 +204,9 @@ class GroupRules:
     def margins(self, values: np.ndarray, facts: GroupFacts, im_over_mm: float | None,
                 order: np.ndarray | None = None, scale: float = 0.0,
                 order_facts: GroupFacts | None = None) -> tuple[float, float]:
-        """``(initial, maintenance)`` in the quote currency of ``values`` + ``scale`` x
+        """Compute initial and maintenance margin in one compiled call.
+
+        ``(initial, maintenance)`` in the quote currency of ``values`` + ``scale`` x
         ``order`` (an order's P&L per group, with its facts), in one compiled call.
 
         Raises
@@ -223,7 +232,9 @@ class GroupRules:
 
 def scan_risk(values: np.ndarray, grids: Sequence[ScenarioGrid],
               labels: Sequence[str] | None = None) -> np.ndarray:
-    """Scan risk alone (worst weighted loss, >= 0) per group of a (groups x scenarios) P&L:
+    """Compute the scan risk alone.
+
+    Scan risk alone (worst weighted loss, >= 0) per group of a (groups x scenarios) P&L:
     the reduction's first part, without add-ons (cross-margin standalone requirements, Taylor).
 
     Raises

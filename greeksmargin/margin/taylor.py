@@ -1,4 +1,6 @@
-"""Greeks-based (Taylor) margin: the scan risk of the delta-gamma-vega-theta P&L
+"""Greeks-based (Taylor) margin.
+
+Greeks-based (Taylor) margin: the scan risk of the delta-gamma-vega-theta P&L
 (:func:`greeksmargin.measures.taylor.taylor_pnl`) beside full revaluation's, with the error of
 the approximation per group and scenario. Both go through the one reduction
 (:func:`greeksmargin.margin.rules.scan_risk`).

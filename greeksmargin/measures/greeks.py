@@ -1,4 +1,6 @@
-"""Per-position prices and Greeks of an options table in desk units, and their totals per
+"""Per-position prices and Greeks of an options table.
+
+Per-position prices and Greeks of an options table in desk units, and their totals per
 underlying (the ``greeks`` command's output). The table comes validated from
 :func:`greeksmargin.io.option_table.read_option_table`.
 """

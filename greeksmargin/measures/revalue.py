@@ -78,6 +78,7 @@ class PnLMatrix:
     group_class: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         if not self.group_class:
             object.__setattr__(self, "group_class", tuple(self.row_labels))
 
@@ -94,7 +95,7 @@ class PnLMatrix:
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, grid: ScenarioGrid | None = None,
                    currency: str = "USD") -> PnLMatrix:
-        """A P&L matrix supplied directly, e.g. an exchange's published risk arrays.
+        """Build a P&L matrix supplied directly, e.g. an exchange's published risk arrays.
 
         ``frame``: one row per group (the index names the groups), one column per scenario, values
         = P&L (gain > 0) in ``currency``. Risk arrays that show losses as positive numbers (SPAN)
@@ -117,7 +118,7 @@ class PnLMatrix:
                    (grid,) * len(labels))
 
     def to_frame(self) -> pd.DataFrame:
-        """Groups x scenarios as a DataFrame (scenario labels of the first grid as columns)."""
+        """Return groups x scenarios as a DataFrame (scenario labels of the first grid as columns)."""
         import pandas as pd
 
         return pd.DataFrame(self.values, index=pd.Index(self.row_labels, name="group"),
@@ -183,8 +184,11 @@ def group_currency(resolved: ResolvedBook) -> tuple[str, ...]:
 
 
 def vol_scale(resolved: ResolvedBook, grids: Sequence[ScenarioGrid]) -> np.ndarray:
-    """Multiplier of each position's relative vol shifts (sorted rows): the group grid's
-    ``VolScaling`` of its time to expiry, 1 without one (and for linear instruments)."""
+    """Compute each position's multiplier of relative vol shifts.
+
+    Multiplier of each position's relative vol shifts (sorted rows): the group grid's
+    ``VolScaling`` of its time to expiry, 1 without one (and for linear instruments).
+    """
     scale = np.ones(resolved.position_id.size)
     for g, grid in enumerate(grids):
         if grid.vol_scaling is not None:
@@ -215,9 +219,12 @@ def _kernel_inputs(resolved: ResolvedBook, vol_scale: np.ndarray
 
 
 def position_values(resolved: ResolvedBook) -> np.ndarray:
-    """Value now of each position, in the sorted row order of ``resolved``: notional x unit
+    """Value each position now in its settlement currency.
+
+    Value now of each position, in the sorted row order of ``resolved``: notional x unit
     value in the settlement currency (coin for inverse contracts; linear instruments 0). The same
-    numbers :func:`revalue` subtracts from every scenario."""
+    numbers :func:`revalue` subtracts from every scenario.
+    """
     n = resolved.position_id.size
     positions, underlyings = _kernel_inputs(resolved, np.ones(n))
     out = np.empty(n)
@@ -226,8 +233,11 @@ def position_values(resolved: ResolvedBook) -> np.ndarray:
 
 
 def position_values_in_quote(resolved: ResolvedBook) -> np.ndarray:
-    """Value now of each position in the market's quote currency (sorted rows): coin values of
-    inverse contracts converted at their coin's spot; otherwise :func:`position_values`."""
+    """Value each position now in the quote currency.
+
+    Value now of each position in the market's quote currency (sorted rows): coin values of
+    inverse contracts converted at their coin's spot; otherwise :func:`position_values`.
+    """
     spot = np.asarray(resolved.market.spot)[resolved.underlying_index]
     to_quote = np.where(resolved.inverse == Settlement.INVERSE, spot, 1.0)
     return position_values(resolved) * to_quote
@@ -289,10 +299,13 @@ class RevaluationPlan:
 
     def run(self, spot: np.ndarray, keep_positions: bool = False, vol: np.ndarray | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Revalue at ``spot`` (per underlying, float64, contiguous) and ``vol`` (per position in
+        """Revalue the planned book at a spot and vols.
+
+        Revalue at ``spot`` (per underlying, float64, contiguous) and ``vol`` (per position in
         sorted row order; default ``positions.vol``): ``(partial, base, position_out)``, the
         P&L per work item x scenario, each position's value now, and the position x scenario P&L
-        (empty unless kept)."""
+        (empty unless kept).
+        """
         positions = self.positions if vol is None else self.positions._replace(vol=vol)
         position_fields = tuple(positions)
         underlying_fields = (spot, self.rate, self.carry)
@@ -359,8 +372,7 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
 
 def group_sums(partial: np.ndarray, first_items: np.ndarray, base: np.ndarray,
                group_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per group: the scenario P&L (its work items added in order) and the value now (0 for an
-    empty group)."""
+    """Per group: the scenario P&L (its work items added in order) and the value now (0 for an empty group)."""
     n_groups = first_items.size
     if partial.shape[0] == n_groups:  # one work item per group
         out = partial

@@ -1,5 +1,8 @@
-"""A risk matrix: a book's P&L on a vol x spot grid (relative shocks, optional clock advance),
-for the whole book or one group, with its worst cell (the ``risk-matrix`` command's data)."""
+"""A book's P&L on a vol x spot grid.
+
+A risk matrix: a book's P&L on a vol x spot grid (relative shocks, optional clock advance),
+for the whole book or one group, with its worst cell (the ``risk-matrix`` command's data).
+"""
 
 from __future__ import annotations
 
@@ -38,7 +41,9 @@ class RiskMatrix:
 def risk_matrix(book: Book, market: MarketData, *, spot_range: float, spot_points: int,
                 vol_shifts: Sequence[float], days: float = 0.0, group: str | None = None
                 ) -> RiskMatrix:
-    """P&L of ``book`` (or of its ``group``) on spot shifts ``linspace(-spot_range, spot_range,
+    """Compute a risk matrix.
+
+    P&L of ``book`` (or of its ``group``) on spot shifts ``linspace(-spot_range, spot_range,
     spot_points)`` x relative ``vol_shifts``, the clock advanced by ``days``.
 
     Raises

@@ -34,7 +34,9 @@ PRESETS: dict[str, Callable[..., Methodology]] = {
 
 
 def get(name: str, version: str | None = None, **options: Any) -> Methodology:
-    """A preset by name (``occ-tims``, ``span``, ``deribit``) and version (default: the
+    """Return a preset by name and version.
+
+    A preset by name (``occ-tims``, ``span``, ``deribit``) and version (default: the
     newest that ships), with its options.
 
     Raises

@@ -35,7 +35,9 @@ class GridRule(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ExtendedTable:
-    """Deribit's extended table in a group's grid: the last ``n_scenarios`` scenarios from
+    """Deribit's extended table in a group's grid.
+
+    Deribit's extended table in a group's grid: the last ``n_scenarios`` scenarios from
     ``first_scenario`` on, whose losses the dampener reduces (see ``kernels._margin``).
 
     Attributes
@@ -100,6 +102,7 @@ class Methodology:
     gain_offset: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         for name in ("contract_minimum", "short_option_minimum"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
@@ -134,7 +137,7 @@ def _plain(value: Any) -> Any:
 
 
 def versions(name: str) -> tuple[str, ...]:
-    """The published parameter sets of methodology ``name`` that ship, oldest first."""
+    """List the published parameter sets of methodology ``name`` that ship, oldest first."""
     folder = resources.files("greeksmargin") / "methodology" / "data" / name
     if not folder.is_dir():
         return ()
@@ -143,7 +146,7 @@ def versions(name: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=32)
 def load_parameters(name: str, version: str) -> Mapping[str, Any]:
-    """The parameter set ``version`` of methodology ``name`` (``data/<name>/<version>.json``).
+    """Load the parameter set ``version`` of methodology ``name`` (``data/<name>/<version>.json``).
 
     Raises
     ------

@@ -1,4 +1,6 @@
-"""Deribit portfolio margin: per coin, 9 price buckets x 3 vol scenarios (vol shocks scaled by
+"""Deribit portfolio margin.
+
+Deribit portfolio margin: per coin, 9 price buckets x 3 vol scenarios (vol shocks scaled by
 time to expiry), then the extended table (-66% ... +500%) with weights and a dampener; a roll
 shock on futures and perpetuals; MM = 0.8 x IM; coin-settled P&L in coin. Parameters:
 ``data/deribit/<version>.json``; every value and its source: ``docs/methodology.md``.

@@ -59,7 +59,7 @@ class SimmParameters:
     data: dict[str, Any] = field(repr=False)
 
     def risk_class(self, name: str) -> dict[str, Any]:
-        """The parameters of one risk class."""
+        """Return the parameters of one risk class."""
         if name not in self.data:
             raise MethodologyError(f"SIMM {self.version} has no risk class {name!r}")
         return self.data[name]  # type: ignore[no-any-return]
@@ -67,7 +67,7 @@ class SimmParameters:
 
 @lru_cache(maxsize=4)
 def load_parameters(version: str = "2.6") -> SimmParameters:
-    """The packaged parameter set of ``version`` (only "2.6" ships)."""
+    """Load the packaged parameter set of ``version`` (only "2.6" ships)."""
     files = {"2.6": "2.6.json"}
     if version not in files:
         raise MethodologyError(f"no SIMM parameter set {version!r}; available: {sorted(files)}")

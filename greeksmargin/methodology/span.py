@@ -1,4 +1,6 @@
-"""CME SPAN's 16 risk scenarios: price 0, +-1/3, +-2/3, +-1 x the price scan range with vol up
+"""CME SPAN's 16 risk scenarios.
+
+CME SPAN's 16 risk scenarios: price 0, +-1/3, +-2/3, +-1 x the price scan range with vol up
 and down by the vol scan range, then +-``extreme_multiple`` x PSR at vol unchanged with a
 fraction of the loss; a one-day look-ahead; an optional short option minimum. Parameters:
 ``data/span/<version>.json``; every value and its source: ``docs/methodology.md``.
@@ -53,7 +55,7 @@ class SpanGrids:
     look_ahead_days: float
 
     def scan_range(self, label: str, key: str | None = None) -> float:
-        """The price scan range of group ``label``, looked up by its class group ``key``."""
+        """Return the price scan range of group ``label``, looked up by its class group ``key``."""
         key = label if key is None else key
         psr = self.price_scan_range
         value = psr.get(key) if isinstance(psr, Mapping) else psr

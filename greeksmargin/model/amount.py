@@ -28,9 +28,12 @@ MAX_COIN_DECIMALS = 8
 
 
 def decimals_for(currency: str, values: Iterable[float] = ()) -> int:
-    """Decimals to print amounts of ``currency``: 2 for fiat; for a coin, enough to show
+    """Return the decimals to print amounts of a currency.
+
+    Decimals to print amounts of ``currency``: 2 for fiat; for a coin, enough to show
     ``SIGNIFICANT_DIGITS`` significant digits of the smallest non-zero of ``values`` (at least 4,
-    at most 8)."""
+    at most 8).
+    """
     if currency.upper() in FIAT:
         return 2
     smallest = min((abs(float(v)) for v in values if v and math.isfinite(float(v))), default=1.0)
@@ -55,7 +58,7 @@ class Amount(float):
     currency: str
 
     def __new__(cls, value: SupportsFloat, currency: str) -> Amount:
-        """An amount of ``value`` in ``currency`` (a non-empty code such as ``"USD"``)."""
+        """Create an amount of ``value`` in ``currency`` (a non-empty code such as ``"USD"``)."""
         if currency.__class__ is not str or not currency or currency != currency.strip():
             raise InputError(f"an amount needs a currency code (no spaces); got {currency!r}")
         obj = float.__new__(cls, value)
@@ -63,6 +66,7 @@ class Amount(float):
         return obj
 
     def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with the currency."""
         return (Amount, (float(self), self.currency))
 
     def _same(self, other: object, what: str) -> None:
@@ -78,20 +82,24 @@ class Amount(float):
         return obj
 
     def __add__(self, other: object) -> Amount:  # type: ignore[override]
+        """Add an amount of the same currency (or a plain number)."""
         self._same(other, "add")
         return self._wrap(float(self) + float(other))  # type: ignore[arg-type]
 
     __radd__ = __add__
 
     def __sub__(self, other: object) -> Amount:  # type: ignore[override]
+        """Subtract an amount of the same currency (or a plain number)."""
         self._same(other, "subtract")
         return self._wrap(float(self) - float(other))  # type: ignore[arg-type]
 
     def __rsub__(self, other: object) -> Amount:  # type: ignore[override]
+        """Subtract from a plain number or an amount of the same currency."""
         self._same(other, "subtract")
         return self._wrap(float(other) - float(self))  # type: ignore[arg-type]
 
     def __mul__(self, other: object) -> Amount:  # type: ignore[override]
+        """Scale by a plain number; two amounts do not multiply."""
         if isinstance(other, Amount):
             raise CurrencyError(f"cannot multiply two amounts ({self.currency} x {other.currency})")
         return self._wrap(float(self) * float(other))  # type: ignore[arg-type]
@@ -99,52 +107,63 @@ class Amount(float):
     __rmul__ = __mul__
 
     def __truediv__(self, other: object) -> Any:  # type: ignore[override]
+        """Divide by a number (an amount) or by an amount of the same currency (a ratio)."""
         if isinstance(other, Amount):  # a ratio of two amounts of one currency is a number
             self._same(other, "divide")
             return float(self) / float(other)
         return self._wrap(float(self) / float(other))  # type: ignore[arg-type]
 
     def __rtruediv__(self, other: object) -> float:  # type: ignore[override]
+        """Divide a plain number by this amount (a ratio)."""
         # a plain number over an amount: the number is taken in the amount's currency (a ratio)
         self._same(other, "divide")
         return float(other) / float(self)  # type: ignore[arg-type]
 
     def __neg__(self) -> Amount:
+        """Negate."""
         return self._wrap(-float(self))
 
     def __pos__(self) -> Amount:
+        """Return self."""
         return self
 
     def __abs__(self) -> Amount:
+        """Return the absolute amount."""
         return self._wrap(abs(float(self)))
 
     def __eq__(self, other: object) -> bool:
+        """Compare with an amount of the same currency or a plain number."""
         self._same(other, "compare")
         return float(self) == other
 
     def __ne__(self, other: object) -> bool:
+        """Compare with an amount of the same currency or a plain number."""
         return not self.__eq__(other)
 
     __hash__ = float.__hash__
 
     def __lt__(self, other: object) -> bool:
+        """Compare with an amount of the same currency or a plain number."""
         self._same(other, "compare")
         return float(self) < float(other)  # type: ignore[arg-type]
 
     def __le__(self, other: object) -> bool:
+        """Compare with an amount of the same currency or a plain number."""
         self._same(other, "compare")
         return float(self) <= float(other)  # type: ignore[arg-type]
 
     def __gt__(self, other: object) -> bool:
+        """Compare with an amount of the same currency or a plain number."""
         self._same(other, "compare")
         return float(self) > float(other)  # type: ignore[arg-type]
 
     def __ge__(self, other: object) -> bool:
+        """Compare with an amount of the same currency or a plain number."""
         self._same(other, "compare")
         return float(self) >= float(other)  # type: ignore[arg-type]
 
     def to(self, currency: str, rate: float) -> Amount:
-        """This amount in ``currency``, at ``rate`` units of ``currency`` per unit of this one.
+        """Convert to ``currency``, at ``rate`` units of ``currency`` per unit of this one.
 
         Raises
         ------
@@ -159,7 +178,9 @@ class Amount(float):
         return Amount(float(self) * rate, currency)
 
     def __repr__(self) -> str:
+        """Show value and currency."""
         return f"Amount({float(self)!r}, {self.currency!r})"
 
     def __str__(self) -> str:
+        """Format with the digits the currency needs and its code."""
         return format_amount(self, self.currency)

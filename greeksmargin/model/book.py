@@ -1,6 +1,6 @@
-"""Positions as validated columns of arrays (dimension ``position``), and their resolution
-against one market snapshot.
+"""Positions as validated columns of arrays, and their resolution.
 
+Positions as validated columns of arrays (dimension ``position``), and their resolution against one market snapshot.
 :class:`Book` holds what the trader owns: underlying, kind (call, put, or linear: the underlying
 itself, a future, a perpetual), strike, expiry, signed quantity, multiplier, exercise style and
 settlement. :meth:`Book.resolve` binds it to a :class:`~greeksmargin.model.market.MarketData`: year
@@ -67,6 +67,7 @@ class Book:
     settlement: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         ids = frozen_array([str(x) for x in np.atleast_1d(self.position_id)], np.str_,
                            "position_id")
         n = ids.size
@@ -129,13 +130,13 @@ class Book:
         return int(self.position_id.size)
 
     def take(self, rows: np.ndarray) -> Book:
-        """The positions at ``rows`` (indices or a boolean mask), as a new Book."""
+        """Return the positions at ``rows`` (indices or a boolean mask), as a new Book."""
         return Book(self.position_id[rows], self.underlying[rows], self.kind[rows],
                     self.strike[rows], self.expiry[rows], self.quantity[rows],
                     self.multiplier[rows], self.exercise[rows], self.settlement[rows])  # type: ignore[index]
 
     def concat(self, other: Book) -> Book:
-        """This book's positions followed by ``other``'s (ids must stay unique)."""
+        """Return this book's positions followed by ``other``'s (ids must stay unique)."""
         def cat(name: str) -> np.ndarray:
             return np.concatenate([getattr(self, name), getattr(other, name)])
 
@@ -143,12 +144,12 @@ class Book:
                                        "quantity", "multiplier", "exercise", "settlement")))
 
     def scaled(self, factor: float) -> Book:
-        """The same positions with every quantity multiplied by ``factor``."""
+        """Return the same positions with every quantity multiplied by ``factor``."""
         return Book(self.position_id, self.underlying, self.kind, self.strike, self.expiry,
                     self.quantity * factor, self.multiplier, self.exercise, self.settlement)
 
     def to_frame(self) -> pd.DataFrame:
-        """The book as a DataFrame, one row per position, kinds and styles as text."""
+        """Return the book as a DataFrame, one row per position, kinds and styles as text."""
         import pandas as pd
 
         kind_text = np.array(["linear", "call", "put"])[self.kind]
@@ -353,7 +354,7 @@ class ResolvedBook:
                                                                      0))], np.int64)
 
     def group_underlyings(self) -> list[tuple[str, ...]]:
-        """The underlyings in each group."""
+        """Return the underlyings in each group."""
         names = self.market.underlyings
         pairs = np.unique(self.group_index * len(names) + self.underlying_index)
         group, underlying = np.divmod(pairs, len(names))

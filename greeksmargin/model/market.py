@@ -69,6 +69,7 @@ class VolSurface:
     vols: np.ndarray
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         strikes = frozen_array(self.strikes, np.float64, "strikes")
         expiries = frozen_array(self.expiry_years, np.float64, "expiry_years")
         vols = frozen_array(self.vols, np.float64, "vols")
@@ -178,6 +179,7 @@ class MarketData:
     product_group: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         object.__setattr__(self, "valuation", to_timestamp(self.valuation))
         names = tuple(str(u) for u in self.underlyings)
         if len(set(names)) != len(names):
@@ -232,27 +234,35 @@ class MarketData:
                                   f"{', '.join(self.underlyings)}") from None
 
     def currency_index(self, currencies: Sequence[str]) -> np.ndarray:
-        """Per settlement currency: -1 for the quote currency, else the index of the coin's
-        underlying (its spot converts it, see :meth:`to_quote`)."""
+        """Index each settlement currency for conversion.
+
+        Per settlement currency: -1 for the quote currency, else the index of the coin's
+        underlying (its spot converts it, see :meth:`to_quote`).
+        """
         return np.array([-1 if c == self.quote_currency else self.index_of(c)
                          for c in currencies], np.int64)
 
     def to_quote(self, currencies: Sequence[str]) -> np.ndarray:
-        """Value of one unit of each settlement currency in the quote currency: 1 for the quote
-        currency itself, the spot of the coin for a coin (inverse settlement)."""
+        """Return the value of one unit of each currency in the quote currency.
+
+        Value of one unit of each settlement currency in the quote currency: 1 for the quote
+        currency itself, the spot of the coin for a coin (inverse settlement).
+        """
         index = self.currency_index(currencies)
         return np.where(index < 0, 1.0, self.spot[index])
 
     def with_position_data(self, position_vol: Mapping[str, float] | None = None,
                            option_price: Mapping[str, float] | None = None) -> MarketData:
-        """A copy with more per-position vols or option prices."""
+        """Return a copy with more per-position vols or option prices."""
         return replace(self, position_vol={**self.position_vol, **(position_vol or {})},
                        option_price={**self.option_price, **(option_price or {})})
 
 
 def checked_moves(underlyings: Sequence[str], spot: object, vol: object = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:
-    """New spots (and flat vols, optional) per underlying, checked as :class:`MarketData` checks
+    """Check new spots and flat vols per underlying.
+
+    New spots (and flat vols, optional) per underlying, checked as :class:`MarketData` checks
     them: fresh float64 arrays of shape ``(len(underlyings),)``.
 
     Raises

@@ -48,6 +48,7 @@ class VolScaling:
     floor_days: float = 1.0
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         for name in ("short_term_power", "long_term_power", "min_vol_up"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
@@ -119,6 +120,7 @@ class ScenarioGrid:
     linear_spot_shift: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
         spot = frozen_array(self.spot_shift, np.float64, "spot_shift")
         n = spot.size
         if spot.ndim != 1 or n == 0:
@@ -192,7 +194,7 @@ class ScenarioGrid:
                    np.full(spot.size, weight), labels, vol_scaling, name)
 
     def concat(self, other: ScenarioGrid, name: str | None = None) -> ScenarioGrid:
-        """This grid's scenarios followed by ``other``'s (e.g. a base grid plus extreme moves)."""
+        """Return this grid's scenarios followed by ``other``'s (e.g. a base grid plus extreme moves)."""
         if self.vol_scaling != other.vol_scaling:
             raise InputError("cannot concatenate grids with different vol_scaling; "
                              f"got {self.vol_scaling!r} and {other.vol_scaling!r}")
@@ -208,7 +210,7 @@ class ScenarioGrid:
         )
 
     def to_frame(self) -> pd.DataFrame:
-        """The grid as a DataFrame, one row per scenario (needs pandas)."""
+        """Return the grid as a DataFrame, one row per scenario (needs pandas)."""
         import pandas as pd
 
         return pd.DataFrame({

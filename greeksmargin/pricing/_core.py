@@ -161,17 +161,17 @@ class _DeskUnits:
 
     @property
     def vega_per_vol_point(self) -> FloatArray:
-        """dV per 1 percentage point of vol (vega x 0.01)."""
+        """DV per 1 percentage point of vol (vega x 0.01)."""
         return self.vega * 0.01
 
     @property
     def theta_per_day(self) -> FloatArray:
-        """dV per calendar day passing (theta / 365)."""
+        """DV per calendar day passing (theta / 365)."""
         return self.theta / DAYS_PER_YEAR
 
     @property
     def rho_per_point(self) -> FloatArray:
-        """dV per 1 percentage point of the rate (rho x 0.01)."""
+        """DV per 1 percentage point of the rate (rho x 0.01)."""
         return self.rho * 0.01
 
     @property
@@ -180,7 +180,7 @@ class _DeskUnits:
         return -self.carry_rho
 
     def to_frame(self) -> pd.DataFrame:
-        """The raw fields and the desk-unit properties as a DataFrame, one row per option."""
+        """Return the raw fields and the desk-unit properties as a DataFrame, one row per option."""
         import pandas as pd
 
         data = {f.name: np.ravel(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]

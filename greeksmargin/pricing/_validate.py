@@ -55,8 +55,11 @@ def to_float(name: str, value: object) -> np.ndarray:
 
 
 def to_kind(value: object) -> np.ndarray:
-    """``kind`` as an int8 array of codes (int8 input as it is, no copy); strings are refused,
-    and codes int8 cannot hold are named here (a cast would wrap 257 to CALL)."""
+    """Convert ``kind`` to an int8 array of codes.
+
+    ``kind`` as an int8 array of codes (int8 input as it is, no copy); strings are refused,
+    and codes int8 cannot hold are named here (a cast would wrap 257 to CALL).
+    """
     arr = np.asarray(value)
     if arr.dtype.kind in "USO":
         raise InputError(
@@ -121,7 +124,7 @@ def _market_is_valid(spot, strike, expiry_years, vol, rate, carry, kind):  # typ
 
 def check_market(flat: dict[str, np.ndarray], shape: tuple[int, ...],
                  spot_name: str = "spot") -> None:
-    """The common checks: positive finite spot and strike, expiry >= 0, vol in [0, 5], finite rates."""
+    """Run the common checks: positive finite spot and strike, expiry >= 0, vol in [0, 5], finite rates."""
     if "vol" in flat and _market_is_valid(flat["spot"], flat["strike"], flat["expiry_years"],
                                           flat["vol"], flat["rate"], flat["carry"],
                                           flat["kind"]):

@@ -29,16 +29,22 @@ __all__ = ["price", "greeks", "implied_vol"]
 
 def price(forward: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, kind: Any,
           validate: bool = True, out: np.ndarray | None = None) -> FloatArray:
-    """Black-76 price of an option on a future with price ``forward``; ``out`` as for
-    :func:`greeksmargin.pricing.price`."""
+    """Price options on futures (Black-76).
+
+    Black-76 price of an option on a future with price ``forward``; ``out`` as for
+    :func:`greeksmargin.pricing.price`.
+    """
     return _core.price(forward, strike, expiry_years=expiry_years, vol=vol, rate=rate, carry=0.0,
                        kind=kind, validate=validate, out=out)
 
 
 def greeks(forward: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, kind: Any,
            validate: bool = True, out: np.ndarray | None = None) -> Greeks:
-    """Black-76 price and Greeks; ``delta`` is dV/dF and ``rho`` is ``-T V`` (F fixed); ``out``
-    as for :func:`greeksmargin.pricing.greeks`."""
+    """Price options on futures and their Greeks (Black-76).
+
+    Black-76 price and Greeks; ``delta`` is dV/dF and ``rho`` is ``-T V`` (F fixed); ``out``
+    as for :func:`greeksmargin.pricing.greeks`.
+    """
     g = _core.greeks(forward, strike, expiry_years=expiry_years, vol=vol, rate=rate, carry=0.0,
                      kind=kind, validate=validate, out=out)
     # with the futures price fixed, r only discounts: dV/dr = -T V (kernel rho moves F with r);

@@ -31,8 +31,11 @@ def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, kin
 
 def greeks(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any, kind: Any,
            validate: bool = True, out: np.ndarray | None = None) -> Greeks:
-    """Black-Scholes price and Greeks; ``rho`` is Hull's rho (``K T e^{-rT} N(d2)`` for a call);
-    ``out`` as for :func:`greeksmargin.pricing.greeks`."""
+    """Price options and their Greeks (Black-Scholes).
+
+    Black-Scholes price and Greeks; ``rho`` is Hull's rho (``K T e^{-rT} N(d2)`` for a call);
+    ``out`` as for :func:`greeksmargin.pricing.greeks`.
+    """
     return _core.greeks(spot, strike, expiry_years=expiry_years, vol=vol, rate=rate, carry=rate,
                         kind=kind, validate=validate, out=out)
 

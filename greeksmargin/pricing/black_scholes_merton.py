@@ -34,8 +34,11 @@ def _carry(rate: Any, dividend_yield: Any) -> FloatArray:
 def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any,
           dividend_yield: Any, kind: Any, validate: bool = True,
           out: np.ndarray | None = None) -> FloatArray:
-    """Merton price; ``dividend_yield`` is a continuously compounded decimal; ``out`` as for
-    :func:`greeksmargin.pricing.price`."""
+    """Price options on a dividend-paying underlying (Merton).
+
+    Merton price; ``dividend_yield`` is a continuously compounded decimal; ``out`` as for
+    :func:`greeksmargin.pricing.price`.
+    """
     return _core.price(spot, strike, expiry_years=expiry_years, vol=vol, rate=rate,
                        carry=_carry(rate, dividend_yield), kind=kind, validate=validate,
                        out=out)
@@ -44,8 +47,11 @@ def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any,
 def greeks(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any,
            dividend_yield: Any, kind: Any, validate: bool = True,
            out: np.ndarray | None = None) -> Greeks:
-    """Merton price and Greeks (``rho`` with ``q`` fixed; dividend rho is ``yield_rho``); ``out``
-    as for :func:`greeksmargin.pricing.greeks`."""
+    """Price options and their Greeks (Merton).
+
+    Merton price and Greeks (``rho`` with ``q`` fixed; dividend rho is ``yield_rho``); ``out``
+    as for :func:`greeksmargin.pricing.greeks`.
+    """
     return _core.greeks(spot, strike, expiry_years=expiry_years, vol=vol, rate=rate,
                         carry=_carry(rate, dividend_yield), kind=kind, validate=validate,
                         out=out)

@@ -36,8 +36,11 @@ def _carry(domestic_rate: Any, foreign_rate: Any) -> FloatArray:
 def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, domestic_rate: Any,
           foreign_rate: Any, kind: Any, validate: bool = True,
           out: np.ndarray | None = None) -> FloatArray:
-    """Garman-Kohlhagen price in domestic currency per unit of foreign currency; ``out`` as for
-    :func:`greeksmargin.pricing.price`."""
+    """Price currency options (Garman-Kohlhagen).
+
+    Garman-Kohlhagen price in domestic currency per unit of foreign currency; ``out`` as for
+    :func:`greeksmargin.pricing.price`.
+    """
     return _core.price(spot, strike, expiry_years=expiry_years, vol=vol, rate=domestic_rate,
                        carry=_carry(domestic_rate, foreign_rate), kind=kind, validate=validate,
                        out=out)
@@ -46,8 +49,11 @@ def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, domestic_rate:
 def greeks(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, domestic_rate: Any,
            foreign_rate: Any, kind: Any, validate: bool = True,
            out: np.ndarray | None = None) -> Greeks:
-    """Garman-Kohlhagen price and Greeks (``rho`` domestic, ``yield_rho`` foreign); ``out`` as
-    for :func:`greeksmargin.pricing.greeks`."""
+    """Price currency options and their Greeks (Garman-Kohlhagen).
+
+    Garman-Kohlhagen price and Greeks (``rho`` domestic, ``yield_rho`` foreign); ``out`` as
+    for :func:`greeksmargin.pricing.greeks`.
+    """
     return _core.greeks(spot, strike, expiry_years=expiry_years, vol=vol, rate=domestic_rate,
                         carry=_carry(domestic_rate, foreign_rate), kind=kind, validate=validate,
                        out=out)
