@@ -13,7 +13,7 @@ def frozen_array(value: object, dtype: type, name: str) -> np.ndarray:
     The copy matters: freezing the caller's own array would be a hidden side effect.
     """
     try:
-        arr = np.array(value, dtype=dtype, order="C", copy=True)
+        arr: np.ndarray = np.array(value, dtype=dtype, order="C", copy=True)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{name} must be convertible to {np.dtype(dtype).name}: {exc}") from None
     arr.flags.writeable = False

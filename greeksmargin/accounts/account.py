@@ -114,8 +114,9 @@ class Collateral:
         if missing:
             raise InputError(f"no price for collateral asset(s) {missing}; priced: {sorted(prices)}")
         names = list(holdings)
-        return cls(tuple(names), [holdings[a] for a in names], [prices[a] for a in names],
-                   [(haircuts or {}).get(a, 0.0) for a in names], currency)
+        return cls(tuple(names), np.array([holdings[a] for a in names], float),
+                   np.array([prices[a] for a in names], float),
+                   np.array([(haircuts or {}).get(a, 0.0) for a in names], float), currency)
 
     @property
     def value(self) -> Amount:
@@ -424,7 +425,7 @@ class MarginTicker:
         spot_now, vol_now = checked_moves(names, spot, vol)
         assert spot_now is not None
         plan = self._plan
-        position_fields, vol = self._position_fields, plan.positions.vol
+        position_fields, position_vol = self._position_fields, np.asarray(plan.positions.vol)
         if vol_now is not None:
             moved = vol_now[self._flat_underlying]
             bad = np.flatnonzero(np.isnan(moved))
@@ -433,15 +434,15 @@ class MarginTicker:
                 raise MarketDataError(f"vol is NaN for underlying"
                                       f" {names[self._flat_underlying[bad[0]]]!r}, whose flat vol"
                                       f" prices position {pid!r}")
-            vol = vol.copy()  # the evaluated vols, flat ones moved
-            vol[self._flat_rows] = moved
-            position_fields = tuple(plan.positions._replace(vol=vol))
+            position_vol = position_vol.copy()  # the evaluated vols, flat ones moved
+            position_vol[self._flat_rows] = moved
+            position_fields = tuple(plan.positions._replace(vol=position_vol))
         facts, rules = self.state.facts, self.state.rules_arrays
         groups_and_rules = (
             plan.group_offsets, self._quote_index, self._first_underlying, rules.fields,
             facts.count_fields, rules.mm_factor, self._im_over_mm or 0.0)
         if plan.parallel:  # a large book: the parallel kernels, then the compiled reduction
-            partial, base, _ = plan.run(spot_now, vol=vol)
+            partial, base, _ = plan.run(spot_now, vol=position_vol)
             initial, maintenance, book_value = _margin.tick_reduce(
                 partial, base, plan.items.group, spot_now, *groups_and_rules)
         else:  # a small book: the whole tick in one compiled call
@@ -449,7 +450,7 @@ class MarginTicker:
                 position_fields, (spot_now, plan.rate, plan.carry), self._item_fields,
                 self._scenario_fields, *groups_and_rules)
         if not math.isfinite(initial):  # a scenario P&L is not finite: name it
-            partial, base, _ = plan.run(spot_now, vol=vol)
+            partial, base, _ = plan.run(spot_now, vol=position_vol)
             values, _ = group_sums(partial, plan.first_items, base, plan.group_offsets)
             rules.margins(values, facts, self._im_over_mm)
         quote = self.state.market.quote_currency

@@ -168,10 +168,10 @@ def liquidate(state: AccountState, cost: Callable[[int, float, float, float], fl
         open_rows = np.flatnonzero(remaining > 1e-12)
         released = np.empty(open_rows.size)
         costs = np.empty(open_rows.size)
-        for k, i in enumerate(open_rows):
-            v, f = without(i, remaining[i])
+        for k, row in enumerate(open_rows.tolist()):
+            v, f = without(row, remaining[row])
             released[k] = now - goal(*margins(v, f))
-            costs[k] = cost_of(i, remaining[i])
+            costs[k] = cost_of(row, remaining[row])
         if open_rows.size == 0 or released.max() <= 0:
             break  # nothing left releases margin: the account cannot be restored by closing
         # the positions that carry the risk: those releasing at least min_release_share of the

@@ -226,7 +226,12 @@ class BacktestResult:
 
 
 def _book(strategy: Strategy, spot: float, date: np.datetime64, roll: int) -> Book:
-    ids, kinds, strikes, expiries, qty, mult = [], [], [], [], [], []
+    ids: list[str] = []
+    kinds: list[int] = []
+    strikes: list[float] = []
+    expiries: list[np.datetime64] = []
+    qty: list[float] = []
+    mult: list[float] = []
     for k, leg in enumerate(strategy.legs):
         ids.append(f"{leg.kind}{k}-roll{roll}")
         if leg.kind == "underlying":
@@ -239,7 +244,9 @@ def _book(strategy: Strategy, spot: float, date: np.datetime64, roll: int) -> Bo
             expiries.append(date + np.timedelta64(leg.tenor_days, "D"))
         qty.append(leg.quantity)
         mult.append(leg.multiplier)
-    return Book(ids, ["IDX"] * len(ids), kinds, strikes, expiries, qty, mult)
+    return Book(np.array(ids), np.array(["IDX"] * len(ids)), np.array(kinds, np.int8),
+                np.array(strikes), np.array(expiries, "datetime64[s]"), np.array(qty),
+                np.array(mult))
 
 
 def backtest(prices: pd.Series, strategy: Strategy, method: Methodology | Callable[[int], object],
@@ -289,8 +296,8 @@ def backtest(prices: pd.Series, strategy: Strategy, method: Methodology | Callab
         vol[have] = iv[have]
         source[have] = "implied"
     window = prices.loc[start:end] if (start is not None or end is not None) else prices
-    first = max(int(prices.index.get_indexer([window.index[0]])[0]), 21)
-    last = int(prices.index.get_indexer([window.index[-1]])[0]) - mpor_days
+    first = max(int(prices.index.get_indexer(window.index[:1])[0]), 21)
+    last = int(prices.index.get_indexer(window.index[-1:])[0]) - mpor_days
     if last <= first:
         raise InputError("the window is too short for the margin period of risk")
     dates = prices.index.to_numpy().astype("datetime64[s]")
@@ -309,15 +316,16 @@ def backtest(prices: pd.Series, strategy: Strategy, method: Methodology | Callab
         if t - roll_at >= strategy.roll_days or expiring:
             roll_at = t
             book = _book(strategy, values[t], stamp, t)
-        market = MarketData(stamp, ["IDX"], [values[t]], RATE, RATE - DIVIDEND_YIELD,
-                            [float(vol.iloc[t])])
+        market = MarketData(stamp, ("IDX",), np.array([values[t]]), np.array([RATE]),
+                            np.array([RATE - DIVIDEND_YIELD]), np.array([float(vol.iloc[t])]))
         chosen = method(t) if callable(method) and not isinstance(method, Methodology) else method
         margin = compute_margin(book, market, chosen).total  # type: ignore[arg-type]
         later = t + mpor_days
         days = float((dates[later] - dates[t]).astype("timedelta64[s]").astype(float)) / 86400
-        move = ScenarioGrid([values[later] / values[t] - 1.0],
-                            [float(vol.iloc[later]) / float(vol.iloc[t]) - 1.0],
-                            [ShiftType.RELATIVE], [days / 365.0], [1.0], ["realised"])
+        move = ScenarioGrid(np.array([values[later] / values[t] - 1.0]),
+                            np.array([float(vol.iloc[later]) / float(vol.iloc[t]) - 1.0]),
+                            np.array([ShiftType.RELATIVE], np.int8), np.array([days / 365.0]),
+                            np.ones(1), ("realised",))
         pnl = float(revalue(book.resolve(market), move).values.sum())
         rows.append((prices.index[t], values[t], float(vol.iloc[t]), source[t], margin, pnl))
     frame = pd.DataFrame(rows, columns=["date", "spot", "vol", "vol_source", "margin", "pnl"])

@@ -8,7 +8,7 @@ and can be stressed towards +-1 (:func:`stress_correlation`) to see how much off
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 
@@ -34,7 +34,8 @@ def log_returns(prices: pd.DataFrame) -> pd.DataFrame:
                          f" {prices.columns[c]!r} at {prices.index[r]!r}")
     if len(prices) < 3:
         raise InputError(f"need at least 3 prices per column; got {len(prices)}")
-    return np.log(prices).diff().iloc[1:]  # type: ignore[no-any-return]
+    logs = cast("pd.DataFrame", np.log(prices))  # a ufunc keeps the frame
+    return logs.diff().iloc[1:]
 
 
 def _weights(n: int, method: str, lam: float) -> np.ndarray:
@@ -115,7 +116,7 @@ def nearest_correlation(matrix: np.ndarray, tol: float = 1e-12, max_iter: int = 
         correction = x - r
         y_new = x.copy()
         np.fill_diagonal(y_new, 1.0)
-        if np.linalg.norm(y_new - y) <= tol * max(np.linalg.norm(y), 1.0):
+        if np.linalg.norm(y_new - y) <= tol * max(float(np.linalg.norm(y)), 1.0):
             y = y_new
             break
         y = y_new

@@ -180,9 +180,10 @@ def stress_report(book: Book, market: MarketData, scenarios: Sequence[StressScen
     for label in resolved.group_labels:
         moves = [s.moves(label, betas) for s in scenarios]
         grids.append(ScenarioGrid(
-            [m[0] for m in moves], [m[1] for m in moves],
-            [ShiftType.RELATIVE] * len(moves), [s.time_shift_days / 365.0 for s in scenarios],
-            [1.0] * len(moves), tuple(s.name for s in scenarios), name=f"stress: {label}"))
+            np.array([m[0] for m in moves]), np.array([m[1] for m in moves]),
+            np.full(len(moves), ShiftType.RELATIVE, np.int8),
+            np.array([s.time_shift_days / 365.0 for s in scenarios]), np.ones(len(moves)),
+            tuple(s.name for s in scenarios), name=f"stress: {label}"))
     pnl = revalue(resolved, grids)
     to_quote = market.to_quote(pnl.currency)
     frame = pd.DataFrame((pnl.values * to_quote[:, None]).T,

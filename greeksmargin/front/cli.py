@@ -21,6 +21,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -222,7 +223,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     prices, vix = history.sp500(), history.vix()
     strategy = bt.STRATEGIES[args.strategy]
     if args.dynamic:
-        method: object = bt.dynamic_range_grid(bt.ewma_vol(prices), k=args.dynamic,
+        method: Any = bt.dynamic_range_grid(bt.ewma_vol(prices), k=args.dynamic,
                                                mpor_days=args.mpor, floor=args.floor)
         label = f"dynamic {args.dynamic:g} x EWMA vol, floor {args.floor:.0%}"
     elif args.preset == "span":

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -64,7 +64,7 @@ def read_book(source: str | Path | pd.DataFrame, venue: str | None = None,
 def _text(value: object) -> str:
     import pandas as pd
 
-    if value is None or (np.ndim(value) == 0 and pd.isna(value)):  # None, NaN, NaT
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):  # type: ignore[arg-type, call-overload]  # any cell: None, NaN, NaT
         return ""
     return str(value).strip()
 
@@ -89,7 +89,7 @@ def _from_frame(frame: pd.DataFrame, venue: str | None,
     for number, rec in enumerate(frame.to_dict("records"), start=1):
         pid = _text(rec.get("position_id")) or f"row{number}"
         try:
-            rows.append(_parse_row(rec, pid, venue, columns))
+            rows.append(_parse_row({str(k): v for k, v in rec.items()}, pid, venue, columns))
         except _RowError as exc:
             failures.append(Failure(number, pid, exc.field, exc.reason))
     if failures and on_invalid == "raise":
@@ -103,7 +103,7 @@ def _from_frame(frame: pd.DataFrame, venue: str | None,
         dup = sorted({x for x in ids if ids.count(x) > 1})
         raise InputError(f"position_id must be unique; duplicated: {', '.join(dup[:5])}")
 
-    def col(key: str, dtype: object = None) -> np.ndarray:
+    def col(key: str, dtype: Any = None) -> np.ndarray:
         return np.array([r[key] for r in rows], dtype=dtype)
 
     book = Book(col("position_id"), col("underlying"), col("kind", np.int8),
@@ -162,7 +162,7 @@ def _parse_row(rec: Mapping[str, object], pid: str, venue: str | None,
             strike = _number(rec, "strike")
             if not (strike > 0 and np.isfinite(strike)):
                 raise _RowError("strike", f"must be > 0 and finite; got {rec.get('strike')!r}")
-        expiry = nat
+        expiry: np.datetime64 = nat
         expiry_text = _text(rec.get("expiry"))
         if expiry_text:
             try:

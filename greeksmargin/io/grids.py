@@ -64,8 +64,8 @@ def grid_from_frame(frame: pd.DataFrame, name: str = "") -> ScenarioGrid:
     spot = numeric("spot_shift", 0.0)
     vol = numeric("vol_shift", 0.0)
     labels = (tuple(map(str, frame["label"])) if "label" in frame.columns else
-              tuple(scenario_label(s, v, k, t) for s, v, k, t in zip(spot, vol, kinds, time,
-                                                             strict=True)))
+              tuple(scenario_label(s, v, int(k), t) for s, v, k, t in zip(spot, vol, kinds, time,
+                                                                  strict=True)))
     return ScenarioGrid(spot, vol, kinds, time, numeric("weight", 1.0), labels, None, name)
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import MarketDataError
-from ..model.market import MarketData
+from ..model.market import MarketData, to_timestamp
 from .tables import read_table
 
 if TYPE_CHECKING:
@@ -108,7 +108,8 @@ def market_from_frame(frame: pd.DataFrame, valuation: object = None,
         for u, g in zip(frame["underlying"], frame["group"], strict=True):
             if isinstance(g, str) and g:
                 groups.setdefault(str(u), g)
-    return MarketData(valuation, tuple(map(str, frame["underlying"])), spot, rate, carry, vol,
+    return MarketData(to_timestamp(valuation), tuple(map(str, frame["underlying"])), spot, rate,
+                      carry, vol,
                       group_of=groups, quote_currency=quote_currency,
                       product_class=_text_column(frame, "product_class"),
                       product_group=_text_column(frame, "product_group"))

@@ -25,6 +25,8 @@ a scalar call give bitwise the same result.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 from llvmlite import ir
@@ -33,11 +35,11 @@ from numba.extending import intrinsic
 
 from ._jit import SCALAR_OPTIONS
 
-inline_jit = njit(inline="always", **SCALAR_OPTIONS)
+inline_jit: Any = njit(inline="always", **SCALAR_OPTIONS)
 
 
 @intrinsic
-def fma(typingctx, a, b, c):  # type: ignore[no-untyped-def]
+def _fma_intrinsic(typingctx, a, b, c):  # type: ignore[no-untyped-def]
     """Compute ``a * b + c`` with one rounding (``llvm.fma.f64``; a vector FMA in vectorised loops)."""
     sig = types.float64(types.float64, types.float64, types.float64)
 
@@ -50,8 +52,12 @@ def fma(typingctx, a, b, c):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
+# the intrinsic as code calls it (Numba passes the typing context itself)
+fma = cast("Callable[[float, float, float], float]", _fma_intrinsic)
+
+
 @intrinsic
-def _int_bits_as_float(typingctx, bits):  # type: ignore[no-untyped-def]
+def _int_bits_as_float_intrinsic(typingctx, bits):  # type: ignore[no-untyped-def]
     # reinterpret the 64 bits of an int64 as a float64 (no conversion)
     sig = types.float64(types.int64)
 
@@ -61,8 +67,12 @@ def _int_bits_as_float(typingctx, bits):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
+# the intrinsic as code calls it (Numba passes the typing context itself)
+_int_bits_as_float = cast("Callable[[int], float]", _int_bits_as_float_intrinsic)
+
+
 @intrinsic
-def _float_bits_as_int(typingctx, value):  # type: ignore[no-untyped-def]
+def _float_bits_as_int_intrinsic(typingctx, value):  # type: ignore[no-untyped-def]
     # reinterpret the 64 bits of a float64 as an int64 (no conversion)
     sig = types.int64(types.float64)
 
@@ -70,6 +80,10 @@ def _float_bits_as_int(typingctx, value):  # type: ignore[no-untyped-def]
         return builder.bitcast(args[0], ir.IntType(64))
 
     return sig, codegen
+
+
+# the intrinsic as code calls it (Numba passes the typing context itself)
+_float_bits_as_int = cast("Callable[[float], int]", _float_bits_as_int_intrinsic)
 
 
 _LOG2E = 1.4426950408889634

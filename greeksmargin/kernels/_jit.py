@@ -14,6 +14,8 @@ before anything is compiled (an LLVM command-line option: it only lets more loop
 
 from __future__ import annotations
 
+from typing import Any
+
 import llvmlite.binding as llvm
 import numba
 from numba import njit
@@ -24,19 +26,19 @@ for _option in ("-runtime-memory-check-threshold=1024", "-vectorize-memory-check
     except Exception:  # pragma: no cover - set already (by another library): keep theirs
         pass
 
-SCALAR_OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
-PARALLEL_OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True, "parallel": True}
+SCALAR_OPTIONS: dict[str, Any] = {"cache": True, "error_model": "numpy", "nogil": True}
+PARALLEL_OPTIONS: dict[str, Any] = {**SCALAR_OPTIONS, "parallel": True}
 
-scalar_jit = njit(**SCALAR_OPTIONS)
+scalar_jit: Any = njit(**SCALAR_OPTIONS)
 
 
-def array_jit(signature: str):  # type: ignore[no-untyped-def]
+def array_jit(signature: str) -> Any:
     """Compile a serial array kernel with an explicit signature (compiled or cache-loaded at import)."""
     return njit(signature, **SCALAR_OPTIONS)
 
 
-def parallel_jit(signature: str):  # type: ignore[no-untyped-def]
-    """Parallel (``prange``) array kernel with an explicit signature."""
+def parallel_jit(signature: str) -> Any:
+    """Compile a parallel (``prange``) array kernel with an explicit signature."""
     return njit(signature, **PARALLEL_OPTIONS)
 
 

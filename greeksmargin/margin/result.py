@@ -240,8 +240,8 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
                          " resolved book so the total can be converted at spot")
     labels = tuple(pnl.grids[g].labels[worst[g]] for g in range(n_groups))
     return MarginResult(
-        total=float(np.sum(requirement * to_total)),
-        total_maintenance=float(np.sum(maintenance * to_total)),
+        total=Amount(float(np.sum(requirement * to_total)), total_currency),
+        total_maintenance=Amount(float(np.sum(maintenance * to_total)), total_currency),
         total_currency=total_currency, group_labels=tuple(pnl.row_labels),
         currency=tuple(pnl.currency), initial=requirement, maintenance=maintenance,
         scan_risk=scan, worst_scenario=worst, worst_label=labels, addons=addons, pnl=pnl,

@@ -7,11 +7,14 @@ underlying (the ``greeks`` command's output). The table comes validated from
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from ..enums import OptionKind
-from ..pricing import american, black_scholes_merton
+from ..pricing import Greeks, american, black_scholes_merton
+from ..pricing.american import AmericanGreeks
 
 __all__ = ["greeks_table", "greeks_by_underlying_table"]
 
@@ -19,15 +22,17 @@ __all__ = ["greeks_table", "greeks_by_underlying_table"]
 def greeks_table(frame: pd.DataFrame, american_style: bool = False) -> pd.DataFrame:
     """Per-position price and Greeks (desk units) with position values; raises on bad rows."""
     kind = np.array([OptionKind.parse(str(k)) for k in frame["kind"]], dtype=np.int8)
-    args = dict(expiry_years=frame["expiry_years"].to_numpy(float), vol=frame["vol"].to_numpy(float),
-                rate=frame["rate"].to_numpy(float),
-                dividend_yield=frame["dividend_yield"].to_numpy(float), kind=kind)
+    args: dict[str, Any] = dict(
+        expiry_years=frame["expiry_years"].to_numpy(float), vol=frame["vol"].to_numpy(float),
+        rate=frame["rate"].to_numpy(float),
+        dividend_yield=frame["dividend_yield"].to_numpy(float), kind=kind)
     spot = frame["spot"].to_numpy(float)
     strike = frame["strike"].to_numpy(float)
+    g: Greeks | AmericanGreeks
     if american_style:
         g = american.greeks(spot, strike, **args)
     else:
-        g = black_scholes_merton.greeks(spot, strike, **args)  # type: ignore[assignment]
+        g = black_scholes_merton.greeks(spot, strike, **args)
     size = frame["quantity"].to_numpy(float) * frame["multiplier"].to_numpy(float)
     return pd.DataFrame({
         "position_id": frame["position_id"],

@@ -267,8 +267,8 @@ def simm_margin(sens: Sensitivities, parameters: SimmParameters | None = None, *
             continue
         p = params.risk_class(name)
         if name == "equity":
-            gamma = np.array(p["inter_bucket_correlation"], dtype=float)
-            components[name] = _class_margin(sens, name, p, gamma, None)
+            components[name] = _class_margin(
+                sens, name, p, np.array(p["inter_bucket_correlation"], dtype=float), None)
         else:
             gamma = (None if commodity_inter_bucket is None
                      else np.asarray(commodity_inter_bucket, dtype=float))

@@ -268,7 +268,7 @@ def _resolve_vols(book: Book, market: MarketData, und_index: np.ndarray,
         source[open_rows & has_surface[und_index]] = VolSource.SURFACE
         open_rows &= ~has_surface[und_index]
     rows = np.flatnonzero(open_rows)
-    flat = market.vol[und_index[rows]]
+    flat = np.asarray(market.vol)[und_index[rows]]  # an array once MarketData is built
     if not np.all(np.isfinite(flat)):
         i = int(rows[np.flatnonzero(~np.isfinite(flat))[0]])
         raise MarketDataError(f"no volatility for option {book._where(i)}: give a flat vol for"
@@ -285,16 +285,18 @@ def _resolve_vols(book: Book, market: MarketData, und_index: np.ndarray,
         sub = rows[book.exercise[rows] == style]  # type: ignore[index]
         if sub.size == 0:
             continue
-        u = und_index[sub]
-        args = dict(expiry_years=expiry_years[sub], rate=market.rate[u], kind=book.kind[sub])
+        under = und_index[sub]
         try:
             if style == ExerciseStyle.EUROPEAN:
-                iv = implied_vol(prices[sub], market.spot[u], book.strike[sub], carry=market.carry[u],
-                                 on_error="raise", **args)
+                iv = implied_vol(prices[sub], market.spot[under], book.strike[sub],
+                                 expiry_years=expiry_years[sub], rate=market.rate[under],
+                                 carry=market.carry[under], kind=book.kind[sub], on_error="raise")
             else:
-                iv = american_pricing.implied_vol(prices[sub], market.spot[u], book.strike[sub],
-                                                  dividend_yield=market.rate[u] - market.carry[u],
-                                                  method="baw", on_error="raise", **args)
+                iv = american_pricing.implied_vol(
+                    prices[sub], market.spot[under], book.strike[sub],
+                    expiry_years=expiry_years[sub], rate=market.rate[under],
+                    dividend_yield=market.rate[under] - market.carry[under], kind=book.kind[sub],
+                    method="baw", on_error="raise")
         except ImpliedVolError as exc:
             # the revaluation values American options with BAW, so their IV is BAW's too
             bad = np.flatnonzero(np.asarray(exc.status) != 0)

@@ -271,7 +271,7 @@ def checked_moves(underlyings: Sequence[str], spot: object, vol: object = None
         A wrong length, or a value out of range (naming the underlying).
     """
     n = len(underlyings)
-    out = []
+    out: list[np.ndarray | None] = []
     for name, values in (("spot", spot), ("vol", vol)):
         if values is None:
             out.append(None)
@@ -291,7 +291,10 @@ def checked_moves(underlyings: Sequence[str], spot: object, vol: object = None
         elif name == "vol" and not (low >= 0 and high <= MAX_VOL):
             _check_vol(arr, underlyings)
         out.append(arr)
-    return out[0], out[1]
+    spot_out = out[0]
+    if spot_out is None:
+        raise MarketDataError("spot is required")
+    return spot_out, out[1]
 
 
 def _check_spot(spot: np.ndarray, underlyings: Sequence[str]) -> None:
