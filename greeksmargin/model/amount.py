@@ -65,6 +65,13 @@ class Amount(float):
         obj.currency = currency
         return obj
 
+    @classmethod
+    def trusted(cls, value: float, currency: str) -> Amount:
+        """Create an amount without checking the code (hot paths whose code is already checked)."""
+        obj = float.__new__(cls, value)
+        obj.currency = currency
+        return obj
+
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle with the currency."""
         return (Amount, (float(self), self.currency))
