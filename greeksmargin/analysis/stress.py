@@ -17,69 +17,26 @@ moves are rounded published daily closes and are tagged approximate in each desc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..enums import ShiftType
 from ..errors import InputError
-from ..io.tables import read_table
+from ..io.stress_scenarios import read_scenarios
 from ..margin.result import MarginResult, compute_margin
 from ..measures.revalue import revalue
 from ..methodology import Methodology
 from ..model.amount import Amount
 from ..model.book import Book
 from ..model.market import MarketData
-from ..model.scenarios import ScenarioGrid
+from ..model.scenarios import ScenarioGrid, StressScenario
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["StressScenario", "LIBRARY", "read_scenarios", "stress_report", "StressReport"]
-
-
-@dataclass(frozen=True, slots=True)
-class StressScenario:
-    """One joint shock: per-underlying relative spot and vol moves, and a clock advance.
-
-    ``spot_shift`` / ``vol_shift`` map underlying -> move; the key ``"*"`` covers every other
-    underlying. With ``betas``, an underlying without its own move takes ``beta x spot_shift["*"]``.
-    """
-
-    name: str
-    spot_shift: Mapping[str, float]
-    vol_shift: Mapping[str, float] = field(default_factory=dict)
-    time_shift_days: float = 0.0
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        """Copy, freeze and validate the fields (see the class docstring)."""
-        for key, value in self.spot_shift.items():
-            if not (np.isfinite(value) and value > -1):
-                raise InputError(f"stress {self.name!r}: spot_shift for {key!r} must be > -1;"
-                                 f" got {value!r}")
-        for key, value in self.vol_shift.items():
-            if not (np.isfinite(value) and value >= -1):
-                raise InputError(f"stress {self.name!r}: vol_shift for {key!r} must be >= -1"
-                                 f" (relative); got {value!r}")
-        if not (np.isfinite(self.time_shift_days) and self.time_shift_days >= 0):
-            raise InputError(f"stress {self.name!r}: time_shift_days must be >= 0")
-
-    def moves(self, underlying: str, betas: Mapping[str, float] | None = None
-              ) -> tuple[float, float]:
-        """(spot move, vol move) of ``underlying`` in this scenario."""
-        if underlying in self.spot_shift:
-            spot = self.spot_shift[underlying]
-        elif "*" in self.spot_shift:
-            spot = self.spot_shift["*"] * (betas or {}).get(underlying, 1.0)
-        else:
-            raise InputError(f"stress {self.name!r} does not move {underlying!r} and has no '*'")
-        vol = self.vol_shift.get(underlying, self.vol_shift.get("*", 0.0))
-        if spot <= -1:
-            raise InputError(f"stress {self.name!r}: beta x move takes {underlying!r} to {spot:.0%}")
-        return spot, vol
 
 
 LIBRARY: dict[str, StressScenario] = {s.name: s for s in (
@@ -103,39 +60,6 @@ LIBRARY: dict[str, StressScenario] = {s.name: s for s in (
     StressScenario("rally-15", {"*": 0.15}, {"*": -0.2},
                    description="hypothetical: spot +15%, vols -20%"),
 )}
-
-
-def read_scenarios(source: str | Path | pd.DataFrame) -> list[StressScenario]:
-    """Read user-defined stress scenarios.
-
-    User-defined scenarios from CSV: ``scenario, underlying, spot_shift`` and optionally
-    ``vol_shift`` (relative), ``time_shift_days``, ``description``; one row per scenario and
-    underlying (``*`` for all others). Errors name the row.
-    """
-    import pandas as pd
-
-    frame = source if isinstance(source, pd.DataFrame) else read_table(Path(source), "scenario")
-    for col in ("scenario", "underlying", "spot_shift"):
-        if col not in frame.columns:
-            raise InputError(f"scenario file is missing column {col!r}; columns:"
-                             f" {', '.join(map(str, frame.columns))}")
-    grouped: dict[str, dict[str, object]] = {}
-    for row, rec in enumerate(frame.to_dict("records"), start=1):
-        name = str(rec["scenario"])
-        entry = grouped.setdefault(name, {"spot": {}, "vol": {}, "days": 0.0, "text": ""})
-        try:
-            spot = float(rec["spot_shift"])
-            vol = float(rec.get("vol_shift", 0.0) if pd.notna(rec.get("vol_shift", 0.0)) else 0.0)
-            days = float(rec.get("time_shift_days", 0.0) or 0.0)
-        except (TypeError, ValueError):
-            raise InputError(f"scenario file row {row}: spot_shift, vol_shift and time_shift_days"
-                             f" must be numbers; got {rec}") from None
-        entry["spot"][str(rec["underlying"])] = spot  # type: ignore[index]
-        entry["vol"][str(rec["underlying"])] = vol  # type: ignore[index]
-        entry["days"] = days
-        entry["text"] = str(rec.get("description", "") or "")
-    return [StressScenario(name, e["spot"], e["vol"], e["days"], e["text"])  # type: ignore[arg-type]
-            for name, e in grouped.items()]
 
 
 @dataclass(frozen=True, slots=True)

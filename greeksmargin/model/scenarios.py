@@ -9,12 +9,15 @@ tables are all this one shape, so one revaluation kernel serves them all.
 A vol that a shock would push below zero is floored at zero (the option is then worth its
 discounted forward intrinsic value); this is the model's limit, not a repair of input, and applies
 only inside scenarios.
+
+A :class:`StressScenario` is one named joint market move (per underlying, or ``"*"`` for the
+rest, optionally through betas); the stress report turns a list of them into grids.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -228,3 +231,45 @@ def _check(values: np.ndarray, ok: np.ndarray, name: str, constraint: str) -> No
         first = int(np.flatnonzero(~ok)[0])
         raise InputError(f"{name} must be {constraint}; got {values[first].item()!r} at scenario"
                          f" {first} ({int(np.count_nonzero(~ok))} of {values.size} invalid)")
+
+
+@dataclass(frozen=True, slots=True)
+class StressScenario:
+    """One joint shock: per-underlying relative spot and vol moves, and a clock advance.
+
+    ``spot_shift`` / ``vol_shift`` map underlying -> move; the key ``"*"`` covers every other
+    underlying. With ``betas``, an underlying without its own move takes ``beta x spot_shift["*"]``.
+    """
+
+    name: str
+    spot_shift: Mapping[str, float]
+    vol_shift: Mapping[str, float] = field(default_factory=dict)
+    time_shift_days: float = 0.0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
+        for key, value in self.spot_shift.items():
+            if not (np.isfinite(value) and value > -1):
+                raise InputError(f"stress {self.name!r}: spot_shift for {key!r} must be > -1;"
+                                 f" got {value!r}")
+        for key, value in self.vol_shift.items():
+            if not (np.isfinite(value) and value >= -1):
+                raise InputError(f"stress {self.name!r}: vol_shift for {key!r} must be >= -1"
+                                 f" (relative); got {value!r}")
+        if not (np.isfinite(self.time_shift_days) and self.time_shift_days >= 0):
+            raise InputError(f"stress {self.name!r}: time_shift_days must be >= 0")
+
+    def moves(self, underlying: str, betas: Mapping[str, float] | None = None
+              ) -> tuple[float, float]:
+        """(spot move, vol move) of ``underlying`` in this scenario."""
+        if underlying in self.spot_shift:
+            spot = self.spot_shift[underlying]
+        elif "*" in self.spot_shift:
+            spot = self.spot_shift["*"] * (betas or {}).get(underlying, 1.0)
+        else:
+            raise InputError(f"stress {self.name!r} does not move {underlying!r} and has no '*'")
+        vol = self.vol_shift.get(underlying, self.vol_shift.get("*", 0.0))
+        if spot <= -1:
+            raise InputError(f"stress {self.name!r}: beta x move takes {underlying!r} to {spot:.0%}")
+        return spot, vol
