@@ -1,4 +1,4 @@
-"""Defensive copies for the frozen dataclasses of the model layer (STYLE.md section 8.3)."""
+"""Defensive copies for the frozen dataclasses of the model layer (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -393,7 +393,7 @@ def greeks_plain(spot: float, strike: float, t: float, vol: float, rate: float, 
     return (value, delta, gamma, vega, theta, rho, carry_rho, vanna, volga, charm, accurate)
 
 
-MAX_VOL = 5.0  # vol above this is almost surely a percentage (DESIGN.md)
+MAX_VOL = 5.0  # vol above this is almost surely a percentage (docs/conventions.md)
 
 
 @inline_jit

@@ -151,7 +151,7 @@ def _check_after(validate: bool, n_invalid: int, flat: dict[str, np.ndarray],
 
 
 class _DeskUnits:
-    """Desk-unit views of raw Greeks; each name carries its unit (STYLE.md 8.6)."""
+    """Desk-unit views of raw Greeks; each name carries its unit (docs/conventions.md)."""
 
     __slots__ = ()
     vega: FloatArray
