@@ -165,8 +165,7 @@ class Account:
             grids = (self.method,) * resolved.n_groups
             rules = None
         pnl = revalue(resolved, grids, keep_positions=True)
-        currency = group_currency(resolved)
-        facts = GroupFacts.from_resolved(resolved, currency)
+        facts = GroupFacts.from_resolved(resolved, pnl.currency)  # revalue's group currencies
         group_rules = GroupRules.of(grids, pnl.row_labels, pnl.currency, rules,
                                     market.quote_currency, pnl.group_class)
         result = margin_from_pnl(pnl, methodology=rules, facts=facts, rules=group_rules)

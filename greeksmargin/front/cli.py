@@ -67,6 +67,15 @@ def _load(args: argparse.Namespace) -> Inputs:
     return inputs
 
 
+def _load_whole(args: argparse.Namespace, command: str) -> Inputs:
+    """Load as :func:`_load`, refusing a book with invalid rows (``command`` needs all of it)."""
+    inputs = _load(args)
+    if inputs.failures:
+        raise InputError(f"{command} needs the whole book; {len(inputs.failures)} rows are"
+                         " invalid")
+    return inputs
+
+
 def _methodology(args: argparse.Namespace) -> Methodology | ScenarioGrid:
     if args.grid:
         return read_grid(args.grid)
@@ -158,10 +167,8 @@ def _cmd_risk_matrix(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from ..margin import crossmargin
 
-    inputs = _load(args)
-    book, market, failures = inputs.book, inputs.market, inputs.failures
-    if failures:
-        raise InputError(f"compare needs the whole book; {len(failures)} rows are invalid")
+    inputs = _load_whole(args, "compare")
+    book, market = inputs.book, inputs.market
     method = _methodology(args)
     strategy_of, product_group_of = inputs.strategy_of, inputs.product_group_of
     correlation = read_correlation(args.correlation, market.underlyings) if args.correlation \
@@ -189,10 +196,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_stress(args: argparse.Namespace) -> int:
     from ..analysis import stress
 
-    inputs = _load(args)
-    book, market, failures = inputs.book, inputs.market, inputs.failures
-    if failures:
-        raise InputError(f"stress needs the whole book; {len(failures)} rows are invalid")
+    inputs = _load_whole(args, "stress")
+    book, market = inputs.book, inputs.market
     scenarios = (stress.read_scenarios(args.scenarios) if args.scenarios
                  else list(stress.LIBRARY.values()))
     report = stress.stress_report(book, market, scenarios, method=_methodology(args))

@@ -61,6 +61,14 @@ class Counts(NamedTuple):
 
 
 @scalar_jit
+def _minimum_addon(rate, count, requirement):  # type: ignore[no-untyped-def]
+    # what a per-contract minimum (rate x count; 0: none) adds on top of the requirement so far
+    if rate > 0.0:
+        return max(rate * count - requirement, 0.0)
+    return 0.0
+
+
+@scalar_jit
 def group_requirements(values, order, scale, rule_fields, count_fields, order_count_fields,  # type: ignore[no-untyped-def]
                        group_spot, out):
     """Reduce scenario P&L to each group's margin parts.
@@ -98,18 +106,12 @@ def _requirements(values, order, scale, rules, counts, order_counts, group_spot,
                 worst_j = j
         scan = max(0.0, worst_loss)
         requirement = scan
-        contract = 0.0
-        if rules.contract_minimum > 0.0:
-            minimum = rules.contract_minimum * (counts.option_contracts[g]
-                                                + size * order_counts.option_contracts[g])
-            contract = max(minimum - requirement, 0.0)
-            requirement = requirement + contract
-        som = 0.0
-        if rules.short_option_minimum > 0.0:
-            minimum = rules.short_option_minimum * (counts.short_option_quantity[g]
-                                                    + size * order_counts.short_option_quantity[g])
-            som = max(minimum - requirement, 0.0)
-            requirement = requirement + som
+        contract = _minimum_addon(rules.contract_minimum, counts.option_contracts[g]
+                                  + size * order_counts.option_contracts[g], requirement)
+        requirement = requirement + contract
+        som = _minimum_addon(rules.short_option_minimum, counts.short_option_quantity[g]
+                             + size * order_counts.short_option_quantity[g], requirement)
+        requirement = requirement + som
         roll = rules.roll_rate[g] * (counts.linear_notional[g]
                                      + size * order_counts.linear_notional[g])
         out[REQUIREMENT, g] = requirement + roll

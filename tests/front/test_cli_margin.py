@@ -219,3 +219,15 @@ def test_risk_matrix_is_library_data_and_refuses_mixed_currencies(tmp_path):
         risk_matrix(both, mixed, spot_range=0.1, spot_points=3, vol_shifts=[0.0])
     btc = risk_matrix(both, mixed, spot_range=0.1, spot_points=3, vol_shifts=[0.0], group="BTC")
     assert btc.currency == "BTC"
+
+
+@pytest.mark.parametrize("command", ["compare", "stress"])
+def test_commands_that_need_the_whole_book_refuse_excluded_rows(tmp_path, capsys, command):
+    book = tmp_path / "b.csv"
+    book.write_text("position_id,underlying,kind,strike,expiry,quantity,multiplier\n"
+                    "p1,SPX,put,5600,2025-07-18,-1,100\np2,SPX,put,-5,2025-07-18,1,100\n")
+    market = tmp_path / "m.csv"
+    market.write_text("underlying,spot,rate,vol,valuation\nSPX,5912,0.043,0.16,2025-06-02T15:00:00\n")
+    assert main([command, str(book), "--market", str(market), "--on-invalid", "exclude"]) == 2
+    err = capsys.readouterr().err
+    assert f"{command} needs the whole book; 1 rows are invalid" in err and "Traceback" not in err
