@@ -296,10 +296,9 @@ class AccountState(_Figures):
         order_facts = GroupFacts.from_resolved(resolved, currency)
         n = len(labels)
         zeros = np.zeros(n)
-        facts = self.facts.with_counts(Counts(zeros.copy(), zeros.copy(), zeros.copy()))
-        facts.option_contracts[rows] = order_facts.option_contracts
-        facts.short_option_quantity[rows] = order_facts.short_option_quantity
-        facts.linear_notional[rows] = order_facts.linear_notional
+        facts = self.facts.with_counts(Counts(*(zeros.copy() for _ in Counts._fields)))
+        for mine, theirs in zip(facts.counts, order_facts.counts, strict=True):
+            mine[rows] = theirs
         base_by_leg = np.zeros(legs.n_positions)
         to_quote = self.facts.to_quote[leg_group]
         base_sorted = position_values(resolved)
@@ -343,8 +342,8 @@ class AccountState(_Figures):
                 v[order.leg_group[k]] += scale * order.leg_pnl[k]
                 legs = order.legs
                 one = self.facts.plus(self.facts.position(
-                    int(order.leg_group[k]), int(legs.kind[k]), float(legs.quantity[k]),
-                    float(legs.multiplier[k])).scaled(abs(scale)))
+                    int(order.leg_group[k]), int(legs.kind[k]), scale * float(legs.quantity[k]),
+                    float(legs.multiplier[k])))
                 incremental[k] = self._margins(v, one)[0] - float(self.initial)
         return WhatIf(initial, maintenance, equity, _state(equity, initial, maintenance),
                       equity >= initial, float(self.initial), incremental)

@@ -277,6 +277,6 @@ def _combine(orders: Sequence[PreparedOrder], q: np.ndarray) -> PreparedOrder:
                     np.zeros_like(orders[0].group_pnl))
     facts = orders[0].facts.scaled(0.0)
     for x, o in zip(q, orders, strict=True):
-        facts = facts.plus(o.facts.scaled(abs(x)))
+        facts = facts.plus(o.facts.traded(x))
     return PreparedOrder(orders[0].legs, group_pnl, orders[0].leg_pnl, orders[0].leg_group,
                          orders[0].leg_value, facts, 0.0)

@@ -58,6 +58,7 @@ class Counts(NamedTuple):
     option_contracts: np.ndarray  # sum |quantity| x multiplier over options
     short_option_quantity: np.ndarray  # sum |quantity| over short options
     linear_notional: np.ndarray  # sum |quantity x multiplier| over linear instruments
+    long_option_quantity: np.ndarray  # sum quantity over long options (short after a sale)
 
 
 @scalar_jit
@@ -109,8 +110,11 @@ def _requirements(values, order, scale, rules, counts, order_counts, group_spot,
         contract = _minimum_addon(rules.contract_minimum, counts.option_contracts[g]
                                   + size * order_counts.option_contracts[g], requirement)
         requirement = requirement + contract
+        # an order scaled by a negative factor sells its legs: its long options become short
+        order_short = (order_counts.short_option_quantity[g] if scale >= 0.0
+                       else order_counts.long_option_quantity[g])
         som = _minimum_addon(rules.short_option_minimum, counts.short_option_quantity[g]
-                             + size * order_counts.short_option_quantity[g], requirement)
+                             + size * order_short, requirement)
         requirement = requirement + som
         roll = rules.roll_rate[g] * (counts.linear_notional[g]
                                      + size * order_counts.linear_notional[g])
@@ -173,7 +177,7 @@ def tick_reduce(partial, base, item_group, spot, group_offsets, quote_index, fir
         book_value += group_base * to_quote[g]
     zeros = np.zeros(n_groups)
     initial, maintenance = account_margins(values, values, 0.0, rule_fields, count_fields,
-                                           (zeros, zeros, zeros), group_spot, to_quote,
+                                           (zeros, zeros, zeros, zeros), group_spot, to_quote,
                                            mm_factor, im_over_mm)
     return initial, maintenance, book_value
 

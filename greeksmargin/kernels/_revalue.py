@@ -11,7 +11,9 @@ coin = V1 / S1 - V0 / S0).
 
 Kinds: 0 linear (the underlying or a perpetual when ``expiry_years`` is NaN, a future on the
 forward ``S e^{bT}`` otherwise; valued relative to now, so its base value is 0), 1 call, 2 put.
-American options are valued with Barone-Adesi-Whaley (a tree per cell would cost 500x more).
+American options are valued by the Andersen-Lake-Offengelder fixed point (:func:`~._american.alo1`);
+a position's early-exercise boundaries are computed once per (vol, expiry) of its scenarios and
+reused across their spot moves (:func:`_american_pnl`).
 
 Inputs are named bundles (:class:`Positions`, :class:`Underlyings`, :class:`WorkItems`,
 :class:`Scenarios`), passed as plain tuples of their fields (``tuple(bundle)``: Numba types a plain
@@ -27,7 +29,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from ._american import baw1
+from ._american import ALO_NODES, alo1, alo_boundary, alo_regime, alo_value
 from ._bsm import (
     gather_and_price,
     plain_arguments,
@@ -45,6 +47,7 @@ PAD = 16  # lanes are padded to a multiple of this (8 lanes x 2 interleaved)
 PENDING = 16  # priced blocks whose sums wait for their flagged lanes
 FLUSH_LANES = 32  # flagged lanes gathered: enough to fill the quadrature loop, price them now
 REDO_CAPACITY = CHUNK + FLUSH_LANES  # below FLUSH_LANES before a block + its lanes, 16-lane passes
+BOUNDARY_CACHE = 8  # American exercise boundaries kept per position: (vol, expiry) pairs
 
 
 @scalar_jit
@@ -58,7 +61,7 @@ def unit_value(spot: float, spot_now: float, strike: float, expiry_years: float,
         t = expiry_years if expiry_years > 0.0 else 0.0
         return spot * math.exp(carry * t) - spot_now * math.exp(carry * expiry_now)
     if american == 1:
-        return baw1(spot, strike, expiry_years, vol, rate, carry, kind)
+        return alo1(spot, strike, expiry_years, vol, rate, carry, kind)
     return price1(spot, strike, expiry_years, vol, rate, carry, kind)
 
 
@@ -182,15 +185,42 @@ def base_parallel(positions_fields, underlyings_fields, out, n_chunks):  # type:
 
 
 @scalar_jit
+def _cached_american(spot, strike, expiry_years, vol, rate, carry, kind, cache_key, cache_h,  # type: ignore[no-untyped-def]
+                     cache_x, cache_next):
+    # American value with the boundary for (vol, expiry) from the cache; a miss computes it into
+    # slot cache_next[0] (round robin). rate and carry are the position's own, fixed per position.
+    n_slots = cache_key.shape[0]
+    for c in range(n_slots):
+        if cache_key[c, 0] == vol and cache_key[c, 1] == expiry_years:
+            return alo_value(spot, strike, expiry_years, vol, rate, carry, kind, cache_h[c],
+                             cache_x[c])
+    c = cache_next[0]
+    cache_next[0] = (c + 1) % n_slots
+    dividend = rate - carry
+    if kind == 2:
+        cache_x[c] = alo_boundary(expiry_years, vol, rate, dividend, cache_h[c])
+    else:
+        cache_x[c] = alo_boundary(expiry_years, vol, dividend, rate, cache_h[c])
+    cache_key[c, 0] = vol
+    cache_key[c, 1] = expiry_years
+    return alo_value(spot, strike, expiry_years, vol, rate, carry, kind, cache_h[c], cache_x[c])
+
+
+@scalar_jit
 def _general_position_pnl(i, g, underlying_index, kind, strike, expiry_years, vol, notional,  # type: ignore[no-untyped-def]
                           american, inverse, vol_scale, spot, rate, carry, spot_shift,
                           linear_spot_shift, vol_shift, vol_shift_type, time_shift_years,
-                          min_vol_up, base, row, keep_positions, position_out):
-    # one linear or American position under every scenario of group g, added into row
+                          min_vol_up, base, row, keep_positions, position_out, boundaries):
+    # one linear or American position under every scenario of group g, added into row;
+    # boundaries: scratch for _cached_american, emptied here for an American position
     u = underlying_index[i]
     s0 = spot[u]
     k = kind[i]
     t0 = expiry_years[i]
+    cache_key, cache_h, cache_x, cache_next = boundaries
+    if american[i] == 1:
+        cache_key[:] = np.nan  # keys (vol, expiry): NaN matches nothing
+        cache_next[0] = 0
     for j in range(row.shape[0]):
         dt = time_shift_years[g, j]
         if k == 0:
@@ -200,8 +230,14 @@ def _general_position_pnl(i, g, underlying_index, kind, strike, expiry_years, vo
             s1 = s0 * (1.0 + spot_shift[g, j])
             sigma = shocked_vol(vol[i], vol_shift[g, j], vol_shift_type[g, j], vol_scale[i],
                                 min_vol_up[g])
-            v1 = unit_value(s1, s0, strike[i], t0 - dt, t0, sigma, rate[u], carry[u], k,
-                            american[i])
+            t1 = t0 - dt
+            if (american[i] == 1 and t1 > 0.0 and sigma > 0.0
+                    and alo_regime(rate[u], carry[u], k) == 1):
+                v1 = _cached_american(s1, strike[i], t1, sigma, rate[u], carry[u], k, cache_key,
+                                      cache_h, cache_x, cache_next)
+            else:
+                v1 = unit_value(s1, s0, strike[i], t1, t0, sigma, rate[u], carry[u], k,
+                                american[i])
         if inverse[i] == 1:
             v1 = v1 / s1
         pnl = notional[i] * v1 - base[i]
@@ -394,6 +430,9 @@ def pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fiel
     r_value = np.empty(REDO_CAPACITY)
     r_applies = np.empty(REDO_CAPACITY, np.bool_)
     log_move = np.empty(n_scenarios)
+    # American exercise boundaries of the position at hand, per (vol, expiry) of its scenarios
+    boundaries = (np.empty((BOUNDARY_CACHE, 2)), np.empty((BOUNDARY_CACHE, ALO_NODES + 1)),
+                  np.empty(BOUNDARY_CACHE), np.zeros(1, np.int64))
     for c in range(start, stop):
         g = item_group[c]
         row = partial[c]
@@ -409,7 +448,7 @@ def pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fiel
                                           notional, american, inverse, vol_scale, spot, rate,
                                           carry, spot_shift, linear_spot_shift, vol_shift,
                                           vol_shift_type, time_shift_years, min_vol_up, base,
-                                          row, keep_positions, position_out)
+                                          row, keep_positions, position_out, boundaries)
                     continue
                 u = underlying_index[i]
                 index[m] = i

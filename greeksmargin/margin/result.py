@@ -221,7 +221,7 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
                               facts.quote_currency if facts is not None else pnl.currency[0],
                               pnl.group_class)
     reduce_facts = facts if facts is not None else GroupFacts(
-        Counts(*(np.zeros(n_groups) for _ in range(3))), np.ones(n_groups), np.ones(n_groups),
+        Counts(*(np.zeros(n_groups) for _ in Counts._fields)), np.ones(n_groups), np.ones(n_groups),
         pnl.currency[0] if n_groups else "")
     parts = rules.reduce(values, reduce_facts)
     requirement, scan = parts[_margin.REQUIREMENT], parts[_margin.SCAN]

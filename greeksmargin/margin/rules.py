@@ -86,7 +86,8 @@ class GroupFacts:
         counts = Counts(
             group_sum(np.where(option, contracts, 0.0)),
             group_sum(np.where(option & (resolved.quantity < 0), np.abs(resolved.quantity), 0.0)),
-            group_sum(np.where(option, 0.0, contracts)))
+            group_sum(np.where(option, 0.0, contracts)),
+            group_sum(np.where(option & (resolved.quantity > 0), resolved.quantity, 0.0)))
         return cls(counts, np.array(market.spot[resolved.group_first_underlying()], dtype=float),
                    np.array(market.to_quote(currency), dtype=float), market.quote_currency)
 
@@ -95,8 +96,25 @@ class GroupFacts:
         return GroupFacts(counts, self.spot, self.to_quote, self.quote_currency)
 
     def scaled(self, factor: float) -> GroupFacts:
-        """Return the counts times ``factor`` (a negative factor removes positions)."""
+        """Return the counts times ``factor`` (a negative factor removes positions).
+
+        Removing is not selling: to add the opposite of positions, count them as new positions
+        (:meth:`position` with the opposite quantity; the reduction does this for an order
+        traded with a negative scale).
+        """
         return self.with_counts(Counts(*(c * factor for c in self.counts)))
+
+    def traded(self, scale: float) -> GroupFacts:
+        """Return the counts of ``scale`` x these positions traded as new positions.
+
+        A negative scale sells them: long options become short and short ones long (the rule
+        the compiled reduction applies to an order's counts, ``kernels._margin``).
+        """
+        c = self.counts
+        if scale < 0:
+            c = c._replace(short_option_quantity=c.long_option_quantity,
+                           long_option_quantity=c.short_option_quantity)
+        return self.with_counts(Counts(*(x * abs(scale) for x in c)))
 
     def zero(self) -> GroupFacts:
         """Return the same groups with nothing in them."""
@@ -104,11 +122,13 @@ class GroupFacts:
 
     def position(self, group: int, kind: int, quantity: float, multiplier: float) -> GroupFacts:
         """Facts of one position of ``group`` alone (every other group 0), same groups as self."""
-        counts = Counts(*(np.zeros_like(self.spot) for _ in range(3)))
+        counts = Counts(*(np.zeros_like(self.spot) for _ in Counts._fields))
         if kind != OptionKind.LINEAR:
             counts.option_contracts[group] = abs(quantity) * multiplier
             if quantity < 0:
                 counts.short_option_quantity[group] = abs(quantity)
+            else:
+                counts.long_option_quantity[group] = quantity
         else:
             counts.linear_notional[group] = abs(quantity) * multiplier
         return self.with_counts(counts)
@@ -246,5 +266,5 @@ def scan_risk(values: np.ndarray, grids: Sequence[ScenarioGrid],
     n = values.shape[0]
     names = tuple(labels) if labels is not None else tuple(f"group {g}" for g in range(n))
     rules = GroupRules.of(grids, names, ("",) * n, None, "")
-    facts = GroupFacts(Counts(*(np.zeros(n) for _ in range(3))), np.ones(n), np.ones(n), "")
+    facts = GroupFacts(Counts(*(np.zeros(n) for _ in Counts._fields)), np.ones(n), np.ones(n), "")
     return rules.reduce(values, facts)[_margin.SCAN]

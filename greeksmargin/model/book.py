@@ -296,9 +296,9 @@ def _resolve_vols(book: Book, market: MarketData, und_index: np.ndarray,
                     prices[sub], market.spot[under], book.strike[sub],
                     expiry_years=expiry_years[sub], rate=market.rate[under],
                     dividend_yield=market.rate[under] - market.carry[under], kind=book.kind[sub],
-                    method="baw", on_error="raise")
+                    method="alo", on_error="raise")
         except ImpliedVolError as exc:
-            # the revaluation values American options with BAW, so their IV is BAW's too
+            # the revaluation values American options by the fixed point, so their IV is its too
             bad = np.flatnonzero(np.asarray(exc.status) != 0)
             names = ", ".join(book._where(int(sub[b])) for b in bad[:5]) or "some positions"
             raise InputError(f"option_price has no implied vol for {names}: {exc}") from None

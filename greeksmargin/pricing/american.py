@@ -1,12 +1,15 @@
 """American options on an underlying with a continuous dividend yield (cost of carry ``b = r - q``).
 
-Two methods:
+Three methods:
 
 - ``"tree"`` (default): Leisen-Reimer binomial tree (``n_steps``, made odd; error falls roughly
   as ``1/n_steps**2``), Greeks from the tree (delta, gamma), the Black-Scholes PDE (theta) and
   central differences (vega, rho, dividend rho);
+- ``"alo"``: the Andersen-Lake-Offengelder (2016) fixed-point method, what the scenario
+  revaluation uses: within 0.1% of the option value of QuantLib's QdFp engine from one day to five
+  years (measured worst 0.08%), about 30 us a price (a boundary, then 3 us per spot);
 - ``"baw"``: the Barone-Adesi-Whaley (1987) quadratic approximation, a closed form about 100x
-  faster with an error of order 1e-3 relative against the tree.
+  faster than the tree; its error grows with maturity (1-3% of the value of a 3-year put).
 
 A call on a non-dividend underlying (``q <= 0``) is never exercised early and prices as European;
 likewise a put when ``rate <= 0``.
@@ -45,7 +48,8 @@ DEFAULT_STEPS = 501
 VOL_MIN = 0.01  # BAW's exponent overflows for total vol below about 1e-3
 VOL_MAX = v.MAX_VOL
 
-Method = Literal["tree", "baw"]
+Method = Literal["tree", "alo", "baw"]
+METHODS = ("tree", "alo", "baw")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +93,8 @@ def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any,
         As in :func:`greeksmargin.pricing.price`.
     dividend_yield : float or array_like, default 0
         Continuous dividend yield ``q`` (carry ``b = rate - q``).
-    method : {"tree", "baw"}
-        Leisen-Reimer tree or Barone-Adesi-Whaley approximation.
+    method : {"tree", "alo", "baw"}
+        Leisen-Reimer tree, Andersen-Lake-Offengelder fixed point, or Barone-Adesi-Whaley.
     n_steps : int, default 501
         Tree steps (made odd); ignored by ``"baw"``.
     validate : bool, default True
@@ -106,6 +110,8 @@ def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any,
     InputError
         If an input is out of its domain or ``method`` is unknown.
     """
+    if method not in METHODS:
+        raise InputError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     shape, f = _inputs(spot, strike, expiry_years, vol, rate, dividend_yield, kind, validate,
                        n_steps)
     n = f["spot"].size
@@ -113,8 +119,13 @@ def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any,
         out = np.empty(n)
         _american.baw_range(*_args(f), out, 0, n)
         return out.reshape(shape)
-    if method != "tree":
-        raise InputError(f"method must be 'tree' or 'baw'; got {method!r}")
+    if method == "alo":
+        out = np.empty(n)
+        if n >= 64:
+            _american.alo_parallel(*_args(f), out, n_chunks())
+        else:
+            _american.alo_range(*_args(f), out, 0, n)
+        return out.reshape(shape)
     return _tree(f, n_steps)[0].reshape(shape)
 
 
@@ -164,8 +175,8 @@ def implied_vol(price: Any, spot: Any, strike: Any, *, expiry_years: Any, rate: 
 
     if on_error not in ("raise", "nan"):
         raise ValueError(f"on_error must be 'raise' or 'nan'; got {on_error!r}")
-    if method not in ("tree", "baw"):
-        raise InputError(f"method must be 'tree' or 'baw'; got {method!r}")
+    if method not in METHODS:
+        raise InputError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     shape, f = _inputs(spot, strike, expiry_years, None, rate, dividend_yield, kind, validate,
                        n_steps, option_price=price)
     n = f["spot"].size
@@ -177,6 +188,8 @@ def implied_vol(price: Any, spot: Any, strike: Any, *, expiry_years: Any, rate: 
                 f["carry"][i], int(f["kind"][i]))
         if method == "baw":
             return float(_american.baw1(*args))
+        if method == "alo":
+            return float(_american.alo1(*args))
         return float(_american.tree1(*args, n_steps)[0])
 
     for i in range(n):

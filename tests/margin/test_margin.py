@@ -208,7 +208,7 @@ def test_deribit_dampener_reduces_extended_losses_but_never_makes_gains():
         "BTC": ExtendedTable(1, 2, 0.16, 100_000.0)})
     rules = GroupRules.of((grid,), ("BTC",), ("BTC",), method, "USD")
     assert rules.arrays.extended.tolist() == [[False, True, True]]
-    facts = GroupFacts(Counts(np.zeros(1), np.zeros(1), np.zeros(1)), np.array([60_000.0]),
+    facts = GroupFacts(Counts(*(np.zeros(1) for _ in Counts._fields)), np.array([60_000.0]),
                        np.array([60_000.0]), "USD")
     amount = (0.66 / 0.16 - 1) * 100_000 / (60_000 * (1 - 0.16))
     for loss_66, expected in ((-40.0, 20.0 - amount), (-0.4, 1.0)):  # reduced; reduced to 0

@@ -108,11 +108,11 @@ def test_unshifted_scenario_has_zero_pnl_and_base_value_is_the_book_value():
 
 def test_value_now_is_the_scalar_pricers_on_every_kind_of_row_bitwise():
     # base_range's vectorised pass (the plain formula) and its scalar redo of the rows it flags,
-    # against price1 / baw1 called one row at a time: European rows on and off the plain formula
+    # against price1 / alo1 called one row at a time: European rows on and off the plain formula
     # (expiries from an hour), zero vol, American and linear rows, linear and inverse settlement
     import dataclasses
 
-    from greeksmargin.kernels._american import baw1
+    from greeksmargin.kernels._american import alo1
     from greeksmargin.kernels._bsm import plain_formula_is_accurate, price1
     from greeksmargin.measures.revalue import position_values
 
@@ -134,7 +134,7 @@ def test_value_now_is_the_scalar_pricers_on_every_kind_of_row_bitwise():
             if resolved.kind[k] == 0:
                 value = 0.0
             elif resolved.american[k]:
-                value = baw1(*args) / s if inverse else baw1(*args)
+                value = alo1(*args) / s if inverse else alo1(*args)
             else:
                 value = price1(*args) * (1.0 / s) if inverse else price1(*args)
                 t = resolved.expiry_years[k]
@@ -284,11 +284,11 @@ def test_american_positions_revalue_with_barone_adesi_whaley():
                                expiry_years=np.maximum(t1, 0.0),
                                vol=resolved.vol + grid.vol_shift[j], rate=market.rate[u],
                                dividend_yield=market.rate[u] - market.carry[u],
-                               kind=resolved.kind, method="baw")
+                               kind=resolved.kind, method="alo")
         now = american.price(market.spot[u], resolved.strike, expiry_years=resolved.expiry_years,
                              vol=resolved.vol, rate=market.rate[u],
                              dividend_yield=market.rate[u] - market.carry[u], kind=resolved.kind,
-                             method="baw")
+                             method="alo")
         expected = np.empty_like(later)
         expected[resolved.order] = resolved.notional * (later - now)
         assert_close(pnl.position_values[:, j], expected, 1e-12,

@@ -103,7 +103,7 @@ def test_vol_resolution_priority_and_option_prices_to_implied_vol():
     t = (EXP - np.datetime64(VAL)).astype(float) / (365 * 86400)
     p_euro = float(price(100.0, 100.0, expiry_years=t, vol=0.42, rate=0.04, carry=0.03, kind=2))
     p_amer = float(american.price(101.0, 100.0, expiry_years=t, vol=0.37, rate=0.04,
-                                  dividend_yield=0.04, kind=2, method="baw"))
+                                  dividend_yield=0.04, kind=2, method="alo"))
     market = MarketData(VAL, ["A", "B"], [100.0, 101.0], 0.04, [0.03, 0.0], [0.2, 0.25],
                         surfaces={"A": surface}, position_vol={"given": 0.5},
                         option_price={"priced": p_euro, "american": p_amer})

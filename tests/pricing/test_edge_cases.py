@@ -127,10 +127,10 @@ def test_validate_false_skips_checks_and_nan_propagates():
 def test_american_bad_arguments():
     with pytest.raises(InputError, match="n_steps must be an integer"):
         american.price(100.0, 100.0, expiry_years=1.0, vol=0.2, rate=0.05, kind=PUT, n_steps=0)
-    with pytest.raises(InputError, match="method must be 'tree' or 'baw'"):
+    with pytest.raises(InputError, match="method must be one of tree, alo, baw"):
         american.price(100.0, 100.0, expiry_years=1.0, vol=0.2, rate=0.05, kind=PUT,
                        method="fd")
-    with pytest.raises(InputError, match="method must be 'tree' or 'baw'"):
+    with pytest.raises(InputError, match="method must be one of tree, alo, baw"):
         american.implied_vol(5.0, 100.0, 100.0, expiry_years=1.0, rate=0.05, kind=PUT,
                              method="fd")
     with pytest.raises(ValueError, match="on_error must be"):
