@@ -66,5 +66,12 @@ class Failure:
         return f"row {self.row} (position {self.position_id!r}): {self.field}: {self.reason}"
 
 
+class MissingInputWarning(UserWarning):
+    """Some rows had NaN inputs (a missing value, e.g. an unsolved implied vol); their outputs are NaN.
+
+    The message counts them; every other row is computed as usual.
+    """
+
+
 class CurrencyError(InputError):
     """Two amounts in different currencies were added or compared without a conversion."""

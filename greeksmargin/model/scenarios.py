@@ -92,7 +92,7 @@ class ScenarioGrid:
     time_shift_years : array_like, shape (n_scenarios,)
         Clock advance in years (>= 0); an option pushed to or past expiry is worth its intrinsic value.
     weight : array_like, shape (n_scenarios,)
-        Loss multiplier (>= 0): 1 except for weighted moves (SPAN extreme moves 0.35).
+        Loss multiplier in [0, 1]: 1 except for weighted moves (SPAN extreme moves 0.35).
     labels : sequence of str, shape (n_scenarios,)
         Names of the scenarios, in order.
     vol_scaling : VolScaling, optional
@@ -151,7 +151,9 @@ class ScenarioGrid:
         time = column("time_shift_years", np.float64)
         _check(time, (time >= 0) & np.isfinite(time), "time_shift_years", ">= 0 and finite (years)")
         weight = column("weight", np.float64)
-        _check(weight, (weight >= 0) & np.isfinite(weight), "weight", ">= 0 and finite")
+        # a weight multiplies a scenario's loss: SPAN's extreme moves 0.35, everything else 1;
+        # above 1 would charge more than the scenario loses (scale the shock instead)
+        _check(weight, (weight >= 0) & (weight <= 1), "weight", "in [0, 1]")
         labels = tuple(str(x) for x in self.labels)
         if len(labels) != n:
             raise InputError(f"labels must have one entry per scenario ({n}); got {len(labels)}")

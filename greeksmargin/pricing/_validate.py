@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..enums import OptionKind
-from ..errors import InputError
+from ..errors import InputError, MissingInputWarning
 from ..kernels._bsm import MAX_VOL, market_row_is_valid
 from ..kernels._jit import scalar_jit
 
@@ -57,15 +59,13 @@ def to_float(name: str, value: object) -> np.ndarray:
 def to_kind(value: object) -> np.ndarray:
     """Convert ``kind`` to an int8 array of codes.
 
-    ``kind`` as an int8 array of codes (int8 input as it is, no copy); strings are refused,
-    and codes int8 cannot hold are named here (a cast would wrap 257 to CALL).
+    ``kind`` as an int8 array of codes (int8 input as it is, no copy); text (``"c"``, ``"p"``,
+    ``"call"``, ``"put"``, any case, as py_vollib users write it) is mapped as a whole array; codes
+    int8 cannot hold are named here (a cast would wrap 257 to CALL).
     """
     arr = np.asarray(value)
     if arr.dtype.kind in "USO":
-        raise InputError(
-            "kind must be an OptionKind or its int code (CALL=1, PUT=2), not a string; "
-            f"got {value!r}. Convert text with OptionKind.parse at the I/O edge"
-        )
+        return _kind_from_text(arr)
     if arr.dtype.kind not in "iub":
         if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
             arr = arr.astype(np.int64)
@@ -77,6 +77,25 @@ def to_kind(value: object) -> np.ndarray:
     check("kind", flat, (flat >= -128) & (flat <= 127), "OptionKind.CALL (1) or OptionKind.PUT"
           " (2)", arr.shape)
     return arr.astype(np.int8)
+
+
+_CALLS = ("c", "call")
+_PUTS = ("p", "put")
+
+
+def _kind_from_text(arr: np.ndarray) -> np.ndarray:
+    # vectorised: lower-cased, stripped text against the spellings; anything else is named
+    if arr.dtype.kind == "O" and not all(isinstance(x, str | OptionKind | int | np.integer)
+                                         for x in arr.reshape(-1)):
+        bad = next(x for x in arr.reshape(-1) if not isinstance(x, str | OptionKind | int))
+        raise InputError(f"kind must be 'call'/'c', 'put'/'p' or codes 1/2; got {bad!r}")
+    text = np.char.lower(np.char.strip(arr.astype(str)))
+    is_call = np.isin(text, _CALLS + ("1",))
+    is_put = np.isin(text, _PUTS + ("2",))
+    flat = text.reshape(-1)
+    check("kind", flat, (is_call | is_put).reshape(-1), "'call'/'c' or 'put'/'p' (any case)",
+          arr.shape)
+    return np.where(is_call, np.int8(OptionKind.CALL), np.int8(OptionKind.PUT)).astype(np.int8)
 
 
 def broadcast(named: dict[str, np.ndarray]) -> tuple[tuple[int, ...], dict[str, np.ndarray]]:
@@ -129,19 +148,34 @@ def check_market(flat: dict[str, np.ndarray], shape: tuple[int, ...],
                                           flat["vol"], flat["rate"], flat["carry"],
                                           flat["kind"]):
         return
+    # NaN is a missing value: its row's outputs are NaN (the kernels give that), counted in a
+    # warning; anything else out of the domain (inf, negative, a percentage vol) is an error
+    missing = np.zeros(flat["kind"].size, bool)
+    names = []
+    for n in ("spot", "strike", "expiry_years", "vol", "rate", "carry"):
+        if n in flat and np.isnan(flat[n]).any():
+            missing |= np.isnan(flat[n])
+            names.append(spot_name if n == "spot" else n)
     spot = flat["spot"]
-    check(spot_name, spot, (spot > 0) & np.isfinite(spot), "> 0 and finite", shape)
+    check(spot_name, spot, (spot > 0) & np.isfinite(spot) | missing, "> 0 and finite", shape)
     strike = flat["strike"]
-    check("strike", strike, (strike > 0) & np.isfinite(strike), "> 0 and finite", shape)
+    check("strike", strike, (strike > 0) & np.isfinite(strike) | missing, "> 0 and finite",
+          shape)
     t = flat["expiry_years"]
-    check("expiry_years", t, (t >= 0) & np.isfinite(t), ">= 0 and finite (years, ACT/365)", shape,
+    check("expiry_years", t, (t >= 0) & np.isfinite(t) | missing,
+          ">= 0 and finite (years, ACT/365)", shape,
           hint="; an option past expiry is an input error")
     if "vol" in flat:
         vol = flat["vol"]
-        check("vol", vol, (vol >= 0) & np.isfinite(vol), ">= 0 and finite", shape)
-        check("vol", vol, vol <= MAX_VOL, f"<= {MAX_VOL} (annualised decimal)", shape,
+        check("vol", vol, (vol >= 0) & np.isfinite(vol) | missing, ">= 0 and finite", shape)
+        check("vol", vol, (vol <= MAX_VOL) | missing, f"<= {MAX_VOL} (annualised decimal)", shape,
               hint="; this looks like a percentage: pass 0.25 for 25%")
     for name in ("rate", "carry"):
         values = flat[name]
-        check(name, values, np.isfinite(values), "finite (continuously compounded decimal)", shape)
+        check(name, values, np.isfinite(values) | missing,
+              "finite (continuously compounded decimal)", shape)
     check_kind(flat["kind"], shape)
+    n_missing = int(np.count_nonzero(missing))
+    if n_missing:
+        warnings.warn(f"{n_missing} of {missing.size} rows have NaN inputs ({', '.join(names)});"
+                      " their outputs are NaN", MissingInputWarning, stacklevel=4)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from greeksmargin import InputError, OptionKind, greeks, price
+from greeksmargin import InputError, OptionKind, greeks, implied_vol, price
 from greeksmargin.pricing import american
 from tests.conftest import assert_close
 
@@ -76,21 +76,22 @@ def test_very_long_expiry_and_negative_rates():
     ("kwargs", "pattern"),
     [
         (dict(spot=-5.0), r"spot must be > 0 and finite; got -5\.0 at scalar input"),
-        (dict(spot=[100.0, float("nan"), 90.0]),
-         r"spot must be > 0 and finite; got nan at index 1 \(1 of 3 values invalid\)"),
+        (dict(spot=[100.0, float("inf"), 90.0]),
+         r"spot must be > 0 and finite; got inf at index 1 \(1 of 3 values invalid\)"),
         (dict(strike=0.0), r"strike must be > 0 and finite; got 0\.0"),
         (dict(expiry_years=-0.1), r"expiry_years must be >= 0 and finite .*got -0\.1.*past expiry"),
         (dict(vol=-0.2), r"vol must be >= 0 and finite; got -0\.2"),
         (dict(vol=25.0), r"vol must be <= 5\.0 .*got 25\.0.*looks like a percentage"),
         (dict(vol=float("inf")), r"vol must be >= 0 and finite; got inf"),
-        (dict(rate=float("nan")), r"rate must be finite .*got nan"),
+        (dict(rate=float("-inf")), r"rate must be finite .*got -inf"),
         (dict(carry=float("inf")), r"carry must be finite .*got inf"),
         (dict(kind=OptionKind.LINEAR), r"kind must be OptionKind.CALL \(1\) or OptionKind.PUT"),
         (dict(kind=[1, 2, 7]), r"kind must be .* got 7 at index 2"),
         # codes int8 cannot hold: a cast would wrap 257 to 1 (CALL) and price it silently
         (dict(kind=[1, 257]), r"kind must be OptionKind.CALL \(1\) .* got 257 at index 1"),
         (dict(kind=-255), r"kind must be OptionKind.CALL \(1\) .* got -255 at scalar input"),
-        (dict(kind="call"), r"kind must be an OptionKind or its int code .* OptionKind.parse"),
+        (dict(kind="cal"), r"kind must be 'call'/'c' or 'put'/'p' \(any case\); got 'cal'"),
+        (dict(kind=["c", None]), r"kind must be 'call'/'c', 'put'/'p' or codes 1/2; got None"),
         (dict(kind=1.5), r"kind must be integer codes"),
         (dict(spot="abc"), r"spot must be numeric; got the string 'abc'"),
         (dict(strike=[object()]), r"strike must be numeric"),
@@ -116,6 +117,31 @@ def test_two_dimensional_error_location():
     with pytest.raises(InputError, match=r"got -1\.0 at index \(np.int64\(1\), np.int64\(2\)\)|"
                                          r"got -1\.0 at index \(1, 2\)"):
         price(spot, 100.0, expiry_years=1.0, vol=0.2, rate=0.0, kind=CALL)
+
+
+def test_kind_as_text_arrays_as_py_vollib_users_write_it():
+    text = np.array(["c", "p", "Call", " PUT", "C"])
+    got = price(100.0, 100.0, expiry_years=1.0, vol=0.2, rate=0.01, kind=text)
+    codes = price(100.0, 100.0, expiry_years=1.0, vol=0.2, rate=0.01, kind=[1, 2, 1, 2, 1])
+    assert got.tolist() == codes.tolist()
+    g = greeks(100.0, 100.0, expiry_years=1.0, vol=0.2, rate=0.01, kind=["call", "put"])
+    assert g.delta[0] > 0 > g.delta[1]
+
+
+def test_nan_inputs_give_nan_rows_with_a_counted_warning():
+    # an unsolved implied vol (on_error="nan") fed back into greeks: its row is NaN, the others
+    # priced as usual, and a warning counts the NaN rows; inf and negative values stay errors
+    from greeksmargin.errors import MissingInputWarning
+
+    iv = implied_vol(np.array([5.0, 500.0]), 100.0, 100.0, expiry_years=1.0, rate=0.0, kind=CALL,
+                     on_error="nan")
+    with pytest.warns(MissingInputWarning, match=r"1 of 2 rows have NaN inputs \(vol\)"):
+        g = greeks(100.0, 100.0, expiry_years=1.0, vol=iv.vol, rate=0.0, kind=CALL)
+    assert_close(g.price[0], 5.0, 1e-12) and np.isnan(g.price[1]) and np.isnan(g.delta[1])
+    with pytest.warns(MissingInputWarning, match=r"1 of 3 rows have NaN inputs \(spot\)"):
+        p = price([100.0, float("nan"), 90.0], 100.0, expiry_years=0.5, vol=0.2, rate=0.0,
+                  kind=CALL)
+    assert np.isnan(p[1]) and np.isfinite(p[[0, 2]]).all()
 
 
 def test_validate_false_skips_checks_and_nan_propagates():
