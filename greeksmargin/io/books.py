@@ -16,8 +16,7 @@ import numpy as np
 from ..enums import ExerciseStyle, OptionKind, Settlement
 from ..errors import Failure, InputError
 from ..model.book import Book
-from ..model.market import to_timestamp
-from .symbols import VENUE_MULTIPLIER, parse_symbol
+from .symbols import VENUE_MULTIPLIER, parse_expiry, parse_symbol
 from .tables import read_table
 
 if TYPE_CHECKING:
@@ -43,7 +42,11 @@ def read_book(source: str | Path | pd.DataFrame, venue: str | None = None,
 
     Columns: ``quantity`` (signed), then either ``symbol`` (OSI or Deribit name) or
     ``underlying``, ``kind`` (call/put/underlying/stock/future/perpetual), ``strike`` (options),
-    ``expiry`` (options and futures); optional ``position_id`` (default ``row<N>``),
+    ``expiry`` (options and futures: an ISO date, which expires at the venue's time, or an ISO
+    timestamp; see :func:`~greeksmargin.io.symbols.parse_expiry`); optional ``expiry_session``
+    (``am``: 09:30 New York, AM-settled; ``pm``: 16:00 New York; default: the venue's rule,
+    :func:`~greeksmargin.io.symbols.venue_expiry`; coin-settled rows without a venue 08:00 UTC),
+    ``position_id`` (default ``row<N>``),
     ``multiplier`` (required unless ``venue`` gives a default: ``"occ"`` 100 per option,
     ``"deribit"`` 1), ``exercise`` (european/american), ``settlement`` (linear/inverse; Deribit
     names set it). Extra columns are ignored by the book (the CLI reads ``vol`` and
@@ -165,8 +168,15 @@ def _parse_row(rec: Mapping[str, object], pid: str, venue: str | None,
         expiry: np.datetime64 = nat
         expiry_text = _text(rec.get("expiry"))
         if expiry_text:
+            session = _text(rec.get("expiry_session")).lower() or None
+            if session not in (None, "am", "pm"):
+                raise _RowError("expiry_session", f"must be am or pm; got"
+                                f" {rec.get('expiry_session')!r}")
+            if session is None and venue is None and \
+                    _text(rec.get("settlement")).lower() == "inverse":
+                session = "deribit"  # coin-settled: Deribit's 08:00 UTC
             try:
-                expiry = to_timestamp(rec.get("expiry"), "expiry")
+                expiry = parse_expiry(rec.get("expiry"), venue, underlying, session)
             except InputError as exc:
                 raise _RowError("expiry", str(exc)) from None
         if kind != OptionKind.LINEAR and np.isnat(expiry):

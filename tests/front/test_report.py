@@ -53,7 +53,14 @@ def test_report_is_self_contained_and_has_every_section(tmp_path, capsys):
                     "Methodology, parameters and sources", "Excluded rows", "Worst scenarios of"
                     " the whole book", "Isolated vs cross-margined"):
         assert any(h.startswith(heading.split(" (")[0]) for h in parser.headings), heading
-    assert "initial margin 58,151.00 USD" in text and "docs/methodology.md, OCC TIMS" in text
+    from greeksmargin import compute_margin, methodology, read_book, read_market
+    from greeksmargin.io.samples import sample_paths
+
+    book_path, market_path = sample_paths()
+    total = compute_margin(read_book(book_path).value, read_market(market_path),
+                           methodology.occ_tims()).total
+    assert f"initial margin {float(total):,.2f} USD" in text
+    assert "docs/methodology.md, OCC TIMS" in text
     assert "rel-no-34-46576" in text  # the primary source
 
 

@@ -9,6 +9,7 @@ import pytest
 from greeksmargin import Book, ExerciseStyle, MarketData, OptionKind, Settlement, read_book
 from greeksmargin.errors import InputError, MarketDataError
 from greeksmargin.io.symbols import parse_deribit, parse_osi, parse_symbol
+from tests.conftest import assert_close
 
 NAT = np.datetime64("NaT")
 EXP = np.datetime64("2025-06-20T20:00:00", "s")
@@ -209,3 +210,58 @@ def test_book_to_frame_round_trip():
     again = read_book(book.to_frame()).value
     assert list(again.kind) == [1, 0] and list(again.exercise) == [1, 0]
     assert np.array_equal(again.strike, book.strike, equal_nan=True)
+
+
+def test_date_only_expiries_take_the_venue_expiry_time():
+    # a date alone is not midnight UTC: OCC's close (16:00 New York), the AM-settled classes'
+    # opening settlement (09:30 New York), Deribit's 08:00 UTC; a timestamp is taken as given
+    frame = pd.DataFrame({
+        "underlying": ["XYZ", "XYZ", "SPX", "SPX", "BTC", "XYZ"],
+        "kind": ["call"] * 6, "strike": [100.0] * 6,
+        "expiry": ["2025-06-02", "2025-06-03", "2025-06-20", "2025-06-20", "2025-06-27",
+                   "2025-06-02T15:30:00Z"],
+        "expiry_session": ["", "", "", "pm", "", ""],
+        "settlement": ["", "", "", "", "inverse", ""],
+        "quantity": [1.0] * 6, "multiplier": [100.0] * 6})
+    expiry = read_book(frame).value.expiry
+    assert [str(x) for x in expiry] == [
+        "2025-06-02T20:00:00", "2025-06-03T20:00:00", "2025-06-20T13:30:00",
+        "2025-06-20T20:00:00", "2025-06-27T08:00:00", "2025-06-02T15:30:00"]
+    # the same contract as a column row and as an OSI symbol: one expiry
+    assert str(parse_osi("XYZ250602C00100000").expiry) == str(expiry[0])
+    assert str(parse_osi("SPX250620C00100000").expiry) == "2025-06-20T13:30:00"
+    assert str(parse_osi("SPXW250620C00100000").expiry) == "2025-06-20T20:00:00"
+    # on a 15:00 UTC valuation, 2025-06-02 has 5 hours left and 2025-06-03 29 hours
+    market = MarketData("2025-06-02T15:00:00", ["XYZ"], [100.0], 0.0, 0.0, [0.2])
+    resolved = read_book(frame.iloc[:2]).value.resolve(market)
+    hours = np.sort(resolved.expiry_years) * 365 * 24
+    assert_close(hours, [5.0, 29.0], 1e-12)
+    assert read_book(frame.iloc[:1], venue="deribit").value.expiry[0] == np.datetime64(
+        "2025-06-02T08:00:00")
+
+
+def test_ambiguous_dates_and_bad_sessions_are_refused_by_row():
+    frame = pd.DataFrame({"underlying": ["XYZ"] * 3, "kind": ["put"] * 3, "strike": [90.0] * 3,
+                          "expiry": ["06/07/2025", "7 Jun 2025", "2025-06-07"],
+                          "expiry_session": ["", "", "noon"], "quantity": [1.0] * 3,
+                          "multiplier": [100.0] * 3})
+    with pytest.raises(InputError) as info:
+        read_book(frame)
+    text = str(info.value)
+    assert "3 invalid book row(s)" in text
+    assert "row 1 (position 'row1'): expiry: expiry must be an ISO date" in text
+    assert "'06/07/2025'" in text and "'7 Jun 2025'" in text
+    assert "row 3 (position 'row3'): expiry_session: must be am or pm; got 'noon'" in text
+
+
+def test_symbols_are_strict_ascii_with_real_strikes():
+    for bad, words in (("SPY\uff1250620P05600000", "non-ASCII character"),  # fullwidth 2
+                       ("\u00dfPY250620P05600000", "non-ASCII character '\u00df'"),
+                       ("SPY250620P00000000", "zero strike"),
+                       ("_USDC-27DEC24-150-C", "not a Deribit instrument name"),
+                       ("-27DEC24-150-C", "not a Deribit instrument name"),
+                       ("BTC-27DEC24-1E5-C", "unreadable strike '1E5'"),
+                       ("BTC-27DEC24-\u0661\u0662-C", "non-ASCII")):
+        with pytest.raises(InputError, match=words):
+            parse_symbol(bad)
+    assert parse_symbol("XRP_USDC-30JUN23-0d625-C").strike == 0.625
