@@ -92,7 +92,9 @@ def _from_frame(frame: pd.DataFrame, venue: str | None,
     for number, rec in enumerate(frame.to_dict("records"), start=1):
         pid = _text(rec.get("position_id")) or f"row{number}"
         try:
-            rows.append(_parse_row({str(k): v for k, v in rec.items()}, pid, venue, columns))
+            row = _parse_row({str(k): v for k, v in rec.items()}, pid, venue, columns)
+            row["source_row"] = number
+            rows.append(row)
         except _RowError as exc:
             failures.append(Failure(number, pid, exc.field, exc.reason))
     if failures and on_invalid == "raise":
@@ -111,7 +113,8 @@ def _from_frame(frame: pd.DataFrame, venue: str | None,
 
     book = Book(col("position_id"), col("underlying"), col("kind", np.int8),
                 col("strike", float), col("expiry", "datetime64[s]"), col("quantity", float),
-                col("multiplier", float), col("exercise", np.int8), col("settlement", np.int8))
+                col("multiplier", float), col("exercise", np.int8), col("settlement", np.int8),
+                col("source_row", np.int64))
     return LoadResult(book, tuple(failures))
 
 

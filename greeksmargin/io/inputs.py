@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ..errors import Failure
+import numpy as np
+
+from ..errors import Failure, InputError
 from ..model.book import Book
 from ..model.market import MarketData
 from .books import read_book
@@ -58,7 +60,9 @@ def read_inputs(book: str | Path | pd.DataFrame, market: str | Path | pd.DataFra
     valuation : timestamp-like, optional
         Valuation timestamp when the market file has no ``valuation`` column.
     on_invalid : {"raise", "exclude"}
-        Bad book rows raise, or are left out and listed in ``failures``.
+        Bad book rows raise, or are left out and listed in ``failures``: rows the book reader
+        refuses and rows the market cannot value (no market data for the underlying, expired,
+        no vol, an option price without an implied vol), each named by its row in the file.
     """
     import pandas as pd
 
@@ -68,6 +72,31 @@ def read_inputs(book: str | Path | pd.DataFrame, market: str | Path | pd.DataFra
     snapshot = market_from_frame(market_frame, valuation=valuation)
     kept = [str(x) for x in loaded.value.position_id]
     strategy_of = None
+    snapshot = _with_book_columns(snapshot, frame, kept)
+    valued = loaded.value
+    unvalued = valued.market_failures(snapshot)
+    if unvalued and on_invalid == "raise":
+        raise InputError(f"{len(unvalued)} book row(s) the market cannot value:\n"
+                         + "\n".join(str(f) for f in unvalued))
+    failures = loaded.failures
+    if unvalued:
+        bad = {f.position_id for f in unvalued}
+        valued = valued.take(~np.isin(valued.position_id, list(bad)))
+        if valued.n_positions == 0:
+            raise InputError(f"book has no position the market can value ({len(unvalued)} rows"
+                             " excluded):\n" + "\n".join(str(f) for f in unvalued))
+        failures = tuple(sorted(failures + unvalued, key=lambda f: f.row))
+    if "position_id" in frame.columns and "strategy" in frame.columns:
+        by_id = frame.assign(position_id=frame["position_id"].astype(str)).set_index("position_id")
+        strategy = by_id["strategy"].reindex(kept)
+        strategy_of = {p: str(s) if pd.notna(s) else p for p, s in strategy.items()}
+    return Inputs(valued, snapshot, failures, strategy_of)
+
+
+def _with_book_columns(snapshot: MarketData, frame: pd.DataFrame, kept: list[str]) -> MarketData:
+    # the book file's per-position vol and option_price columns, as market data
+    import pandas as pd
+
     if "position_id" in frame.columns:
         by_id = frame.assign(position_id=frame["position_id"].astype(str)).set_index("position_id")
         extra = {}
@@ -76,7 +105,4 @@ def read_inputs(book: str | Path | pd.DataFrame, market: str | Path | pd.DataFra
                 values = by_id[col].reindex(kept)
                 extra[col] = {k: float(v) for k, v in values.items() if pd.notna(v)}
         snapshot = snapshot.with_position_data(extra.get("vol"), extra.get("option_price"))
-        if "strategy" in frame.columns:
-            strategy = by_id["strategy"].reindex(kept)
-            strategy_of = {p: str(s) if pd.notna(s) else p for p, s in strategy.items()}
-    return Inputs(loaded.value, snapshot, loaded.failures, strategy_of)
+    return snapshot

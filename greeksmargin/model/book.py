@@ -10,7 +10,7 @@ rows sorted by group with CSR offsets, which is all the revaluation kernel needs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from .._arrays import frozen_array
 from ..enums import ExerciseStyle, OptionKind, Settlement, VolSource
-from ..errors import ImpliedVolError, InputError, MarketDataError
+from ..errors import Failure, ImpliedVolError, InputError, MarketDataError
 from .market import MarketData
 
 if TYPE_CHECKING:
@@ -54,6 +54,9 @@ class Book:
         ``ExerciseStyle`` code; default European.
     settlement : array_like of int, shape (n_positions,), optional
         ``Settlement`` code; default linear (quote currency).
+    source_row : array_like of int, shape (n_positions,), optional
+        Each position's 1-based data row in the user's file (set by the readers), so errors
+        name the row the user sees; default ``1..n``.
     """
 
     position_id: np.ndarray
@@ -65,6 +68,7 @@ class Book:
     multiplier: np.ndarray
     exercise: np.ndarray | None = None
     settlement: np.ndarray | None = None
+    source_row: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         """Copy, freeze and validate the fields (see the class docstring)."""
@@ -96,6 +100,7 @@ class Book:
         multiplier = column("multiplier", np.float64)
         exercise = column("exercise", np.int8, ExerciseStyle.EUROPEAN)
         settlement = column("settlement", np.int8, Settlement.LINEAR)
+        column("source_row", np.int64, np.arange(1, n + 1))
         if len(set(ids.tolist())) != n:
             seen: set[str] = set()
             dup = next(x for x in ids.tolist() if x in seen or seen.add(x))  # type: ignore[func-returns-value]
@@ -121,7 +126,7 @@ class Book:
             bad = np.flatnonzero(~ok)
             first = int(bad[0])
             raise InputError(f"{name} must be {constraint}; got {values[first].item()!r} at"
-                             f" position {str(self.position_id[first])!r} (row {first + 1})"
+                             f" {self._where(first)}"
                              + (f"; {bad.size} rows invalid" if bad.size > 1 else ""))
 
     @property
@@ -133,7 +138,8 @@ class Book:
         """Return the positions at ``rows`` (indices or a boolean mask), as a new Book."""
         return Book(self.position_id[rows], self.underlying[rows], self.kind[rows],
                     self.strike[rows], self.expiry[rows], self.quantity[rows],
-                    self.multiplier[rows], self.exercise[rows], self.settlement[rows])  # type: ignore[index]
+                    self.multiplier[rows], self.exercise[rows], self.settlement[rows],  # type: ignore[index]
+                    self.source_row[rows])  # type: ignore[index]
 
     def concat(self, other: Book) -> Book:
         """Return this book's positions followed by ``other``'s (ids must stay unique)."""
@@ -141,12 +147,14 @@ class Book:
             return np.concatenate([getattr(self, name), getattr(other, name)])
 
         return Book(*(cat(n) for n in ("position_id", "underlying", "kind", "strike", "expiry",
-                                       "quantity", "multiplier", "exercise", "settlement")))
+                                       "quantity", "multiplier", "exercise", "settlement",
+                                       "source_row")))
 
     def scaled(self, factor: float) -> Book:
         """Return the same positions with every quantity multiplied by ``factor``."""
         return Book(self.position_id, self.underlying, self.kind, self.strike, self.expiry,
-                    self.quantity * factor, self.multiplier, self.exercise, self.settlement)
+                    self.quantity * factor, self.multiplier, self.exercise, self.settlement,
+                    self.source_row)
 
     def to_frame(self) -> pd.DataFrame:
         """Return the book as a DataFrame, one row per position, kinds and styles as text."""
@@ -241,7 +249,53 @@ class Book:
             order=order, group_offsets=offsets, market=market, vol_source=source[order])
 
     def _where(self, i: int) -> str:
-        return f"position {str(self.position_id[i])!r} (row {i + 1})"
+        return f"position {str(self.position_id[i])!r} (row {int(self.source_row[i])})"  # type: ignore[index]
+
+    def market_failures(self, market: MarketData) -> tuple[Failure, ...]:
+        """Every position :meth:`resolve` would refuse against ``market``, one Failure each.
+
+        An underlying without market data, an expiry before the valuation, an option with no
+        vol source, an option price with no implied vol; rows named by ``source_row``. Empty
+        when the book resolves.
+        """
+        n = self.n_positions
+        failures: dict[int, Failure] = {}
+
+        def fail(rows: np.ndarray, field_name: str, reason: Callable[[int], str]) -> None:
+            for i in rows.tolist():
+                if i not in failures:
+                    failures[i] = Failure(int(self.source_row[i]), str(self.position_id[i]),  # type: ignore[index]
+                                          field_name, reason(i))
+
+        lookup = {u: k for k, u in enumerate(market.underlyings)}
+        und_index = np.fromiter((lookup.get(u, -1) for u in self.underlying.tolist()), np.intp, n)
+        fail(np.flatnonzero(und_index < 0), "underlying",
+             lambda i: f"no market data for {str(self.underlying[i])!r}")
+        seconds = (self.expiry - market.valuation).astype("timedelta64[s]").astype(np.float64)
+        fail(np.flatnonzero((seconds < 0) & ~np.isnat(self.expiry)), "expiry",
+             lambda i: f"{self.expiry[i]} is before the valuation timestamp {market.valuation}")
+        ok = np.ones(n, bool)
+        ok[list(failures)] = False
+        option = ok & (self.kind != OptionKind.LINEAR)
+        given_vol = np.isin(self.position_id, list(market.position_vol))
+        priced = np.isin(self.position_id, list(market.option_price)) & ~given_vol
+        surface = np.isin(self.underlying, list(market.surfaces))
+        flat = np.full(n, np.nan)
+        flat[und_index >= 0] = np.asarray(market.vol)[und_index[und_index >= 0]]
+        fail(np.flatnonzero(option & ~given_vol & ~priced & ~surface & ~np.isfinite(flat)), "vol",
+             lambda i: f"no volatility for {str(self.underlying[i])!r}: give a flat vol, a"
+                       " surface, or a vol or price for the position")
+        price_rows = np.flatnonzero(option & priced)
+        if price_rows.size:
+            try:  # one call; row by row only to name the prices without an implied vol
+                self.take(price_rows).resolve(market)
+            except (MarketDataError, InputError):
+                for i in price_rows.tolist():
+                    try:
+                        self.take(np.array([i])).resolve(market)
+                    except (MarketDataError, InputError) as exc:
+                        fail(np.array([i]), "option_price", lambda _i, e=exc: str(e))  # type: ignore[misc]
+        return tuple(failures[i] for i in sorted(failures))
 
 
 def _resolve_vols(book: Book, market: MarketData, und_index: np.ndarray,

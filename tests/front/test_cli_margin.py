@@ -231,3 +231,44 @@ def test_commands_that_need_the_whole_book_refuse_excluded_rows(tmp_path, capsys
     assert main([command, str(book), "--market", str(market), "--on-invalid", "exclude"]) == 2
     err = capsys.readouterr().err
     assert f"{command} needs the whole book; 1 rows are invalid" in err and "Traceback" not in err
+
+
+def test_exclude_leaves_out_every_row_the_market_cannot_value_by_its_file_row(tmp_path, capsys):
+    # a bad strike (row 2), no market data (row 3), expired (row 4), no vol (row 6): excluded,
+    # each named by its row in the file, not its index after earlier exclusions
+    book = tmp_path / "book.csv"
+    book.write_text("position_id,underlying,kind,strike,expiry,quantity,multiplier\n"
+                    "r1,XYZ,call,100,2025-07-18,1,100\n"
+                    "r2,XYZ,put,0,2025-07-18,1,100\n"
+                    "r3,ABC,call,100,2025-07-18,1,100\n"
+                    "r4,XYZ,call,100,2025-05-01,1,100\n"
+                    "r5,XYZ,put,90,2025-07-18,-1,100\n"
+                    "r6,NOVOL,put,90,2025-07-18,-1,100\n")
+    market = tmp_path / "market.csv"
+    market.write_text("valuation,underlying,spot,rate,dividend_yield,vol\n"
+                      "2025-06-02T15:00:00,XYZ,100,0.04,0.0,0.3\n"
+                      "2025-06-02T15:00:00,NOVOL,50,0.04,0.0,\n")
+    assert main(["margin", str(book), "--market", str(market), "--on-invalid", "exclude",
+                 "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    lines = [x for x in captured.err.splitlines() if "excluded:" in x]
+    assert [x.split("excluded: ")[1].split(":")[0] for x in lines] == [
+        "row 2 (position 'r2')", "row 3 (position 'r3')", "row 4 (position 'r4')",
+        "row 6 (position 'r6')"]
+    assert "no market data for 'ABC'" in lines[1] and "before the valuation" in lines[2]
+    assert "no volatility for 'NOVOL'" in lines[3]
+    out = json.loads(captured.out)
+    from greeksmargin.io.inputs import read_inputs
+
+    inputs = read_inputs(book, market, on_invalid="exclude")
+    assert inputs.book.position_id.tolist() == ["r1", "r5"]
+    assert inputs.book.source_row.tolist() == [1, 5]
+    expected = compute_margin(inputs.book, inputs.market, methodology.occ_tims())
+    assert abs(out["total_initial_margin"] - float(expected.total)) < 1e-9
+    # raise: every row the market cannot value, in one error, exit 2
+    good = tmp_path / "good_rows.csv"
+    good.write_text("\n".join(line for line in book.read_text().splitlines()
+                              if not line.startswith("r2,")) + "\n")
+    assert main(["margin", str(good), "--market", str(market)]) == 2
+    err = capsys.readouterr().err
+    assert "3 book row(s) the market cannot value" in err and "row 5 (position 'r6')" in err
