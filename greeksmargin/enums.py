@@ -11,7 +11,23 @@ from enum import IntEnum
 __all__ = ["OptionKind", "IVStatus", "ExerciseStyle", "Settlement", "ShiftType", "VolSource"]
 
 
-class OptionKind(IntEnum):
+class NamedIntEnum(IntEnum):
+    """An integer code that prints as its name (``print(State.HEALTHY)`` shows ``HEALTHY``, not 0).
+
+    The integer value is what the kernels and files use; ``str`` and ``f"{x}"`` give the name,
+    a format spec (``f"{x:d}"``) the number.
+    """
+
+    def __str__(self) -> str:
+        """Return the name."""
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        """Return the name for an empty spec, else format the integer."""
+        return self.name if not spec else format(int(self), spec)
+
+
+class OptionKind(NamedIntEnum):
     """Instrument kind code: ``LINEAR`` (the underlying itself, a future, a perpetual), ``CALL``, ``PUT``."""
 
     LINEAR = 0
@@ -42,14 +58,14 @@ class OptionKind(IntEnum):
         raise ValueError(f"unknown option kind {text!r}; expected call/c, put/p or linear")
 
 
-class ExerciseStyle(IntEnum):
+class ExerciseStyle(NamedIntEnum):
     """Exercise style code."""
 
     EUROPEAN = 0
     AMERICAN = 1
 
 
-class IVStatus(IntEnum):
+class IVStatus(NamedIntEnum):
     """Per-row outcome of an implied-volatility solve.
 
     ``OK``: solved (a price exactly at intrinsic value gives vol 0).
@@ -67,7 +83,7 @@ class IVStatus(IntEnum):
     UNDETERMINED = 4
 
 
-class Settlement(IntEnum):
+class Settlement(NamedIntEnum):
     """How a contract settles.
 
     ``LINEAR``: in the quote currency (USD for SPY options, USDC for linear crypto contracts).
@@ -79,14 +95,14 @@ class Settlement(IntEnum):
     INVERSE = 1
 
 
-class ShiftType(IntEnum):
+class ShiftType(NamedIntEnum):
     """How a scenario's vol shift applies: ``ABSOLUTE`` sigma + v, ``RELATIVE`` sigma * (1 + v)."""
 
     ABSOLUTE = 0
     RELATIVE = 1
 
 
-class VolSource(IntEnum):
+class VolSource(NamedIntEnum):
     """Where a resolved position's vol came from.
 
     Where a resolved position's vol came from (:attr:`ResolvedBook.vol_source`), in the order

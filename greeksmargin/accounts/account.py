@@ -25,12 +25,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 import numpy as np
 
 from .._arrays import frozen_array
-from ..enums import VolSource
+from ..enums import NamedIntEnum, VolSource
 from ..errors import CurrencyError, InputError, MarketDataError
 from ..kernels import _margin
 from ..kernels._margin import Counts
@@ -48,7 +47,7 @@ __all__ = ["Collateral", "Account", "AccountState", "State", "PreparedOrder", "W
            "MarginTicker", "Tick"]
 
 
-class State(IntEnum):
+class State(NamedIntEnum):
     """Account state; thresholds in the module docstring."""
 
     HEALTHY = 0

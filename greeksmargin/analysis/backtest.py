@@ -295,7 +295,21 @@ def backtest(prices: pd.Series, strategy: Strategy, method: Methodology | Callab
         have = iv.notna().to_numpy()
         vol[have] = iv[have]
         source[have] = "implied"
-    window = prices.loc[start:end] if (start is not None or end is not None) else prices
+    import pandas as pd
+
+    bounds = []
+    for name, value in (("start", start), ("end", end)):
+        try:
+            bounds.append(None if value is None else pd.Timestamp(value))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise InputError(f"{name} must be a date (YYYY-MM-DD); got {value!r}") from None
+    if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+        raise InputError(f"start {bounds[0].date()} is after end {bounds[1].date()}")
+    window = prices.loc[bounds[0]:bounds[1]] if (start is not None or end is not None) else prices
+    if len(window) == 0:
+        raise InputError(f"no prices between {start or 'the first date'} and {end or 'the last'};"
+                         f" the history covers {prices.index[0].date()} to"
+                         f" {prices.index[-1].date()}")
     first = max(int(prices.index.get_indexer(window.index[:1])[0]), 21)
     last = int(prices.index.get_indexer(window.index[-1:])[0]) - mpor_days
     if last <= first:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,7 @@ from ..io.inputs import Inputs, read_inputs
 from ..io.markets import read_correlation, read_market
 from ..io.option_table import read_option_table, sample_path
 from ..io.samples import sample_paths
+from ..io.writes import check_output, csv_safe, write_atomic
 from ..margin.result import MarginResult, compute_margin
 from ..measures.greeks import greeks_by_underlying_table, greeks_table
 from ..measures.risk_matrix import risk_matrix
@@ -42,6 +44,7 @@ from ..model.amount import FIAT, decimals_for
 from ..model.scenarios import ScenarioGrid
 
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed pipe writer
 
 
 _log = logging.getLogger("greeksmargin.front.cli")
@@ -76,12 +79,19 @@ def _load_whole(args: argparse.Namespace, command: str) -> Inputs:
     return inputs
 
 
+SPAN_PSR, SPAN_VSR = 0.07, 0.35  # the CLI's SPAN defaults (--psr, --vsr)
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
 def _methodology(args: argparse.Namespace) -> Methodology | ScenarioGrid:
     if args.grid:
         return read_grid(args.grid)
     name = args.preset
     if name == "span":
-        return methodology.span(args.psr, args.vsr)
+        return methodology.span(_or(args.psr, SPAN_PSR), _or(args.vsr, SPAN_VSR))
     return methodology.get(name)
 
 
@@ -104,7 +114,7 @@ def _cmd_margin(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     elif args.format == "csv":
-        table.to_csv(sys.stdout, index=False)
+        csv_safe(table).to_csv(sys.stdout, index=False)
     else:
         m = result.methodology
         print(f"methodology: {m.get('name')} {m.get('version', '')}  {m.get('source', '')}".rstrip())
@@ -146,7 +156,7 @@ def _cmd_risk_matrix(args: argparse.Namespace) -> int:
                                                 name="vol"),
                          columns=[f"{s:+.1%}" for s in m.spot_shifts])
     if args.format == "csv":
-        frame.to_csv(sys.stdout)
+        csv_safe(frame).to_csv(sys.stdout)
     elif args.format == "json":
         json.dump({"title": m.title, "spot_shifts": m.spot_shifts.tolist(),
                    "vol_shifts": m.vol_shifts.tolist(), "pnl": m.pnl.tolist(),
@@ -180,12 +190,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.plot:
         from .plots import plot_compare
 
-        plot_compare(rows, args.plot, currency=market.quote_currency)
+        _written("plot", plot_compare(rows, args.plot, currency=market.quote_currency), args)
     if args.format == "json":
         json.dump(table.to_dict("records"), sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif args.format == "csv":
-        table.to_csv(sys.stdout, index=False)
+        csv_safe(table).to_csv(sys.stdout, index=False)
     else:
         shown = table.assign(saving_vs_isolated=table["saving_vs_isolated"].map("{:.1%}".format))
         with pd.option_context("display.width", 200, "display.float_format", "{:,.2f}".format):
@@ -205,14 +215,14 @@ def _cmd_stress(args: argparse.Namespace) -> int:
     if args.plot:
         from .plots import plot_stress
 
-        plot_stress(report, args.plot)
+        _written("plot", plot_stress(report, args.plot), args)
     if args.format == "json":
         json.dump({"currency": report.currency, "worst": report.worst,
                    "worst_loss": float(report.worst_loss), "margin_consumed": report.margin_consumed,
                    "pnl": table.reset_index().to_dict("records")}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif args.format == "csv":
-        table.to_csv(sys.stdout)
+        csv_safe(table.reset_index()).to_csv(sys.stdout, index=False)
     else:
         with pd.option_context("display.width", 200, "display.float_format", "{:,.0f}".format):
             print(table.to_string())
@@ -232,7 +242,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
                                                mpor_days=args.mpor, floor=args.floor)
         label = f"dynamic {args.dynamic:g} x EWMA vol, floor {args.floor:.0%}"
     elif args.preset == "span":
-        method, label = methodology.span(args.psr, args.vsr), f"SPAN PSR {args.psr:.0%}"
+        psr = _or(args.psr, SPAN_PSR)
+        method, label = methodology.span(psr, _or(args.vsr, SPAN_VSR)), f"SPAN PSR {psr:.0%}"
     else:
         method = methodology.occ_tims({"IDX": "high_cap_index"})
         label = "OCC TIMS high-cap index +6%/-8%"
@@ -245,7 +256,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     if args.plot:
         from .plots import plot_backtest
 
-        plot_backtest(result, args.plot, f"{strategy.name} | {label}")
+        _written("plot", plot_backtest(result, args.plot, f"{strategy.name} | {label}"), args)
     if args.format == "json":
         out = {**summary, "exceedance_dates": [str(d.date()) for d in
                                                result.frame.loc[result.frame["exceed"], "date"]]}
@@ -253,7 +264,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         for key, value in summary.items():
-            print(f"{key:22s} {value}")
+            print(f"{key:24s} {_shown(key, value)}")
         hits = result.frame[result.frame["exceed"]]
         if len(hits) and not args.quiet:
             print("exceedances (date, margin, loss):")
@@ -271,7 +282,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise InputError(f"positions dataset not found: {args.positions}")
     result = margin_batch(args.positions, market, method, scheduler=args.scheduler,
                           venue=args.venue, progress=_progress(args))
-    result.to_parquet(args.out, index=False)
+    write_atomic(args.out, lambda tmp: result.to_parquet(tmp, index=False), _input_paths(args),
+                 "batch result")
     if not args.quiet:
         print(f"{len(result)} accounts margined; total initial margin"
               f" {result['initial_margin'].sum():,.2f} {market.quote_currency}; written to"
@@ -292,7 +304,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         kept = set(book.position_id.tolist())
         strategy_of = {p: s for p, s in strategy_of.items() if p in kept}
     path = write_report(book, market, method, args.out, excluded=failures,
-                        strategy_of=strategy_of, product_group_of=product_group_of)
+                        strategy_of=strategy_of, product_group_of=product_group_of,
+                        inputs=_input_paths(args))
     if not args.quiet:
         print(f"report written to {path}")
     return 0
@@ -304,7 +317,7 @@ def _cmd_greeks(args: argparse.Namespace) -> int:
     table = greeks_table(frame, american_style=args.american)
     totals = greeks_by_underlying_table(table)
     if args.format == "csv":
-        table.to_csv(sys.stdout, index=False)
+        csv_safe(table).to_csv(sys.stdout, index=False)
     elif args.format == "json":
         json.dump({"book": str(path), "model": "american" if args.american else "merton",
                    "positions": table.to_dict("records"),
@@ -374,9 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
             src.add_argument("--preset", choices=sorted(methodology.PRESETS), default="occ-tims")
             src.add_argument("--grid", help="scenario grid CSV: spot_shift, vol_shift,"
                              " vol_shift_type, time_shift_days, weight, label")
-            p.add_argument("--psr", type=float, default=0.07,
+            p.add_argument("--psr", type=float, default=None,
                            help="SPAN price scan range (relative), default 0.07")
-            p.add_argument("--vsr", type=float, default=0.35,
+            p.add_argument("--vsr", type=float, default=None,
                            help="SPAN vol scan range (relative), default 0.35")
             if name == "margin":
                 p.add_argument("--by", choices=("group", "underlying", "position"),
@@ -412,8 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = bt.add_mutually_exclusive_group()
     src.add_argument("--preset", choices=sorted(methodology.PRESETS), default="occ-tims")
     src.add_argument("--grid", help="scenario grid CSV")
-    bt.add_argument("--psr", type=float, default=0.07)
-    bt.add_argument("--vsr", type=float, default=0.35)
+    bt.add_argument("--psr", type=float, default=None, help="SPAN price scan range (0.07)")
+    bt.add_argument("--vsr", type=float, default=None, help="SPAN vol scan range (0.35)")
     bt.add_argument("--out", required=True, help="results Parquet file")
     bt.set_defaults(func=_cmd_batch)
     b = sub.add_parser("backtest", parents=common,
@@ -421,8 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--strategy", choices=sorted(("long-index", "short-put", "short-strangle")),
                    default="short-put")
     b.add_argument("--preset", choices=("occ-tims", "span"), default="occ-tims")
-    b.add_argument("--psr", type=float, default=0.07)
-    b.add_argument("--vsr", type=float, default=0.35)
+    b.add_argument("--psr", type=float, default=None, help="SPAN price scan range (0.07)")
+    b.add_argument("--vsr", type=float, default=None, help="SPAN vol scan range (0.35)")
     b.add_argument("--dynamic", type=float, default=0.0,
                    help="use a dynamic range of K x EWMA vol instead of the preset")
     b.add_argument("--floor", type=float, default=0.0, help="floor of the dynamic range")
@@ -433,6 +446,57 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--format", choices=("table", "json"), default="table")
     b.set_defaults(func=_cmd_backtest)
     return parser
+
+
+_PERCENT = ("coverage", "expected_coverage", "max_margin_increase")
+
+
+def _shown(key: str, value: object) -> str:
+    """Format a summary figure for people: rates as percentages, statistics to 4 digits."""
+    if isinstance(value, bool | int | np.integer) or not isinstance(value, float | np.floating):
+        return str(value)
+    if key in _PERCENT:
+        return f"{value:.2%}"
+    if key.endswith("_abs"):
+        return f"{value:,.2f}"
+    return f"{value:.4g}"
+
+
+def _input_paths(args: argparse.Namespace) -> list[str]:
+    """Every file the command reads (an output may not overwrite one)."""
+    names = ("book", "market", "positions", "grid", "scenarios", "correlation")
+    return [str(getattr(args, n)) for n in names if getattr(args, n, None)]
+
+
+def _written(what: str, path: object, args: argparse.Namespace) -> None:
+    if not args.quiet:
+        print(f"greeksmargin: {what} written to {path}", file=sys.stderr)
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Refuse nonsense before any work: outputs that cannot be written, options out of range."""
+    for option in ("out", "plot"):
+        path = getattr(args, option, None)
+        if path:
+            check_output(path, _input_paths(args), f"--{option}")
+    preset = getattr(args, "preset", None)
+    for option in ("psr", "vsr"):
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        if preset != "span" or getattr(args, "dynamic", 0.0):
+            raise InputError(f"--{option} applies to --preset span only (its price / vol scan"
+                             " range); remove it or add --preset span")
+    if getattr(args, "dynamic", None) is not None and args.command == "backtest":
+        if not (np.isfinite(args.dynamic) and 0.0 <= args.dynamic <= 20.0):
+            raise InputError(f"--dynamic must be in [0, 20] (multiples of the EWMA vol; 0: off);"
+                             f" got {args.dynamic:g}")
+        if not (np.isfinite(args.floor) and 0.0 <= args.floor < 1.0):
+            raise InputError(f"--floor must be in [0, 1) (a relative move); got {args.floor:g}")
+        if not 1 <= args.mpor <= 250:
+            raise InputError(f"--mpor must be 1 to 250 trading days; got {args.mpor}")
+    if getattr(args, "offset", None) is not None and not 0.0 <= args.offset <= 1.0:
+        raise InputError(f"--offset must be in [0, 1]; got {args.offset:g}")
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
@@ -462,11 +526,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "sample", False):
         args.book = None
     try:
+        _check_arguments(args)
         return int(args.func(args))
     except (InputError, MethodologyError) as exc:
         for line in str(exc).splitlines():
             print(f"greeksmargin: error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # the reader of stdout went away (``| head``): stop quietly, as a killed pipe would
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
+from ..io.writes import write_atomic
 
 if TYPE_CHECKING:
     from ..analysis.backtest import BacktestResult
@@ -35,10 +36,14 @@ def _pyplot():  # type: ignore[no-untyped-def]
 
 def _save(plt, fig, path):  # type: ignore[no-untyped-def]
     # a path, or a binary file object (the HTML report embeds PNGs from memory)
-    target = path if hasattr(path, "write") else Path(path)
-    fig.savefig(target, dpi=110, format="png")
-    plt.close(fig)
-    return target
+    try:
+        if hasattr(path, "write"):
+            fig.savefig(path, dpi=110, format="png")
+            return path
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"),
+                            what="plot")
+    finally:
+        plt.close(fig)
 
 
 def plot_backtest(result: BacktestResult, path: str | Path, title: str = "") -> Path:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..enums import OptionKind, Settlement, ShiftType
 from ..errors import Failure
+from ..io.writes import check_output, write_atomic
 from ..margin.result import MarginResult, compute_margin
 from ..measures.revalue import revalue
 from ..methodology import Methodology
@@ -114,8 +115,12 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
                  out: str | Path, *, excluded: Sequence[Failure] = (),
                  title: str = "greeksmargin report",
                  strategy_of: Mapping[str, str] | None = None,
-                 product_group_of: Mapping[str, str] | None = None) -> Path:
+                 product_group_of: Mapping[str, str] | None = None,
+                 inputs: Sequence[str | Path] = ()) -> Path:
     """Margin ``book`` and write the self-contained HTML report to ``out``; returns the path.
+
+    ``out`` is checked before any work and written atomically (:mod:`greeksmargin.io.writes`);
+    it may not be one of ``inputs`` (the files the book and market came from).
 
     With at most ``COMPARE_MAX_POSITIONS`` positions the report also compares isolated and
     cross-margined requirements (:func:`greeksmargin.margin.crossmargin.compare`, with the strategies
@@ -123,6 +128,8 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
     """
     from .._version import __version__
     from ..margin.crossmargin import compare, compare_frame
+
+    check_output(out, inputs, "report")
     from .plots import plot_compare, plot_margin_bars, plot_pnl_profile, plot_risk_matrix
 
     result: MarginResult = compute_margin(book, market, method, excluded=excluded)
@@ -206,6 +213,5 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
             + "\n".join(sections) + "</body></html>")
-    path = Path(out)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_atomic(out, lambda tmp: tmp.write_text(page, encoding="utf-8"), inputs,
+                        "report")

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..enums import ExerciseStyle, OptionKind, Settlement
 from ..errors import Failure, InputError
-from ..model.book import Book
+from ..model.book import MAX_MULTIPLIER, MAX_QUANTITY, Book
 from .symbols import VENUE_MULTIPLIER, parse_expiry, parse_symbol
 from .tables import read_table
 
@@ -127,11 +127,20 @@ class _RowError(Exception):
 
 def _number(rec: Mapping[str, object], key: str) -> float:
     value = rec.get(key)
+    if isinstance(value, str) and not value.strip().isascii():
+        raise _RowError(key, f"must be a number in ASCII digits; got {value!r}")
     try:
         out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise _RowError(key, f"must be a number; got {value!r}") from None
+    except OverflowError:  # a 400-digit integer
+        raise _RowError(key, f"is out of range; got {_short(value)}") from None
+    except (TypeError, ValueError, ArithmeticError):  # ArithmeticError: Decimal('sNaN')
+        raise _RowError(key, f"must be a number; got {_short(value)}") from None
     return out
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text)} characters)"
 
 
 def _parse_row(rec: Mapping[str, object], pid: str, venue: str | None,
@@ -192,8 +201,9 @@ def _parse_row(rec: Mapping[str, object], pid: str, venue: str | None,
         row.update(underlying=underlying, kind=int(kind), strike=strike, expiry=expiry,
                    settlement=int(Settlement.LINEAR), exercise=int(ExerciseStyle.EUROPEAN))
     quantity = _number(rec, "quantity")
-    if not np.isfinite(quantity):
-        raise _RowError("quantity", f"must be finite; got {rec.get('quantity')!r}")
+    if not abs(quantity) <= MAX_QUANTITY:
+        raise _RowError("quantity", f"must be finite and at most {MAX_QUANTITY:.0e} contracts"
+                        f" either way; got {_short(rec.get('quantity'))}")
     row["quantity"] = quantity
     if "multiplier" in columns and _text(rec.get("multiplier")):
         multiplier = _number(rec, "multiplier")
@@ -202,8 +212,9 @@ def _parse_row(rec: Mapping[str, object], pid: str, venue: str | None,
         multiplier = VENUE_MULTIPLIER[venue][kind_key]
     else:
         raise _RowError("multiplier", "is empty and no venue default applies")
-    if not (multiplier > 0 and np.isfinite(multiplier)):
-        raise _RowError("multiplier", f"must be > 0 and finite; got {rec.get('multiplier')!r}")
+    if not 0 < multiplier <= MAX_MULTIPLIER:
+        raise _RowError("multiplier", f"must be > 0 and at most {MAX_MULTIPLIER:.0e}; got"
+                        f" {_short(rec.get('multiplier'))}")
     row["multiplier"] = multiplier
     text = _text(rec.get("exercise")).lower()
     if text:

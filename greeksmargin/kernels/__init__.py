@@ -2,3 +2,7 @@
 
 Nothing here is public API; the validated front doors live in :mod:`greeksmargin.pricing`.
 """
+
+from ._jit import announce_first_compile
+
+announce_first_compile()

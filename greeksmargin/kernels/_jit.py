@@ -10,10 +10,18 @@
 LLVM's loop vectoriser gives up on a loop whose arrays would need more than 8 run-time overlap
 checks; the price-and-Greeks loop reads 7 arrays and writes 11, so the limits are raised here,
 before anything is compiled (an LLVM command-line option: it only lets more loops vectorise).
+
+Forks: Numba's default threading layer on Linux is GNU OpenMP, which a forked child cannot use
+once the parent has started its threads (the child is terminated, or hangs). A process forked
+from this one (``multiprocessing`` with the fork start method, Python <= 3.13's default on
+Linux) therefore runs the serial kernels only (:func:`parallel_allowed`): the pool's processes
+are the parallelism there. Same numbers either way (the parallel kernels run the serial ones on
+chunks).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import llvmlite.binding as llvm
@@ -40,6 +48,41 @@ def array_jit(signature: str) -> Any:
 def parallel_jit(signature: str) -> Any:
     """Compile a parallel (``prange``) array kernel with an explicit signature."""
     return njit(signature, **PARALLEL_OPTIONS)
+
+
+def _cache_is_cold() -> bool:
+    # Numba caches next to the source (``__pycache__``), or under NUMBA_CACHE_DIR; no index file
+    # of the pricing kernels there means this process compiles them
+    from pathlib import Path
+
+    cache_dir = getattr(numba.config, "CACHE_DIR", "")
+    if cache_dir:
+        return next(Path(cache_dir).rglob("_bsm.*.nbi"), None) is None
+    return next((Path(__file__).resolve().parent / "__pycache__").glob("_bsm.*.nbi"), None) is None
+
+
+def announce_first_compile() -> None:
+    """Say once, on a terminal, that the kernels are being compiled (the first run only)."""
+    import sys
+
+    if sys.stderr is not None and sys.stderr.isatty() and _cache_is_cold():
+        print("greeksmargin: compiling the kernels for this machine (about a minute, once;"
+              " cached afterwards)", file=sys.stderr, flush=True)
+
+
+_state = {"forked": False}
+
+
+def _forked_child() -> None:
+    _state["forked"] = True
+
+
+os.register_at_fork(after_in_child=_forked_child)
+
+
+def parallel_allowed() -> bool:
+    """Whether the parallel (``prange``) kernels may run here: not in a forked child process."""
+    return not _state["forked"]
 
 
 def n_chunks() -> int:

@@ -23,7 +23,7 @@ import numpy as np
 from ..enums import Settlement
 from ..errors import InputError
 from ..kernels import _revalue
-from ..kernels._jit import n_chunks
+from ..kernels._jit import n_chunks, parallel_allowed
 from ..kernels._revalue import Positions, Scenarios, Underlyings, WorkItems
 from ..model.book import ResolvedBook
 from ..model.scenarios import ScenarioGrid
@@ -313,7 +313,7 @@ class RevaluationPlan:
         base = np.empty(n)
         partial = np.empty((self.items.group.size, self.n_scenarios))
         position_out = np.empty((n, self.n_scenarios) if keep_positions else (0, 0))
-        if self.parallel:
+        if self.parallel and parallel_allowed():  # a plan made before a fork runs serially after
             _revalue.base_parallel(position_fields, underlying_fields, base, n_chunks())
             _revalue.pnl_parallel(position_fields, underlying_fields, tuple(self.items),
                                   tuple(self.scenarios), base, partial, keep_positions,

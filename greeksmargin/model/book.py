@@ -29,6 +29,10 @@ __all__ = ["Book", "ResolvedBook"]
 SECONDS_PER_YEAR = 365.0 * 86400.0
 
 
+MAX_QUANTITY = 1e9  # contracts (or coin) per position: beyond it an input is a unit error
+MAX_MULTIPLIER = 1e9  # units per contract (JPY futures are 12.5 million yen)
+
+
 @dataclass(frozen=True, slots=True)
 class Book:
     """Positions as a structure of arrays, one row per position (dimension ``position``).
@@ -113,9 +117,10 @@ class Book:
         self._check(strike, option | np.isnan(strike), "strike", "empty (NaN) for a linear"
                     " instrument (underlying, future, perpetual)")
         self._check(expiry, ~option | ~np.isnat(expiry), "expiry", "a timestamp for an option")
-        self._check(quantity, np.isfinite(quantity), "quantity", "finite (signed)")
-        self._check(multiplier, (multiplier > 0) & np.isfinite(multiplier), "multiplier",
-                    "> 0 and finite")
+        self._check(quantity, np.abs(quantity) <= MAX_QUANTITY, "quantity",
+                    f"finite and at most {MAX_QUANTITY:.0e} contracts either way (signed)")
+        self._check(multiplier, (multiplier > 0) & (multiplier <= MAX_MULTIPLIER), "multiplier",
+                    f"> 0 and at most {MAX_MULTIPLIER:.0e}")
         self._check(exercise, np.isin(exercise, (0, 1)), "exercise",
                     "ExerciseStyle EUROPEAN (0) or AMERICAN (1)")
         self._check(settlement, np.isin(settlement, (0, 1)), "settlement",

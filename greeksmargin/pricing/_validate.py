@@ -9,15 +9,15 @@ import numpy as np
 from ..enums import OptionKind
 from ..errors import InputError, MissingInputWarning
 from ..kernels._bsm import MAX_VOL, market_row_is_valid
-from ..kernels._jit import scalar_jit
+from ..kernels._jit import parallel_allowed, scalar_jit
 
 # Above this many rows the parallel build of a kernel is used.
 PARALLEL_THRESHOLD = 20_000
 
 
 def use_parallel(n: int) -> bool:
-    """Whether ``n`` rows are worth the thread start-up of the parallel kernels."""
-    return n >= PARALLEL_THRESHOLD
+    """Whether ``n`` rows are worth the thread start-up of the parallel kernels (never after a fork)."""
+    return n >= PARALLEL_THRESHOLD and parallel_allowed()
 
 
 def _where(index: int, shape: tuple[int, ...]) -> str:

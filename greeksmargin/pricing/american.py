@@ -37,7 +37,7 @@ from .._typing import FloatArray
 from ..enums import IVStatus
 from ..errors import InputError
 from ..kernels import _american
-from ..kernels._jit import n_chunks
+from ..kernels._jit import n_chunks, parallel_allowed
 from . import _validate as v
 from ._core import ImpliedVol, _DeskUnits, _prepare, _raise_failed
 
@@ -121,7 +121,7 @@ def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any,
         return out.reshape(shape)
     if method == "alo":
         out = np.empty(n)
-        if n >= 64:
+        if n >= 64 and parallel_allowed():
             _american.alo_parallel(*_args(f), out, n_chunks())
         else:
             _american.alo_range(*_args(f), out, 0, n)
@@ -132,7 +132,7 @@ def price(spot: Any, strike: Any, *, expiry_years: Any, vol: Any, rate: Any,
 def _tree(f: dict[str, np.ndarray], n_steps: int) -> np.ndarray:
     n = f["spot"].size
     out = np.empty((_american.N_AMERICAN, n))
-    if n >= 64:  # a tree is heavy: parallel pays off from a few dozen rows
+    if n >= 64 and parallel_allowed():  # a tree is heavy: parallel pays off from a few dozen rows
         _american.american_parallel(*_args(f), n_steps, out, n_chunks())
     else:
         _american.american_range(*_args(f), n_steps, out, 0, n)
