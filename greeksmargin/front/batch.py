@@ -21,16 +21,17 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import Failure, InputError
 from ..io.books import read_book
 from ..margin.result import margin_from_pnl
 from ..margin.rules import ADDONS
 from ..measures.revalue import revalue
 from ..methodology import Methodology
+from ..model.book import Book
 from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
 
@@ -40,45 +41,116 @@ if TYPE_CHECKING:
 __all__ = ["margin_accounts", "margin_batch", "RESULT_COLUMNS"]
 
 RETRIES = 3  # resubmissions of a cancelled cluster run (see _run)
+CONNECT_TIMEOUT = "10s"  # waiting for a dask.distributed scheduler at an address
 RESULT_COLUMNS = ["account", "n_positions", "currency", "initial_margin", "maintenance_margin",
                   "scan_risk", *ADDONS,
-                  "worst_group", "worst_scenario"]
+                  "worst_group", "worst_scenario", "excluded"]
+ROW, FILE = "_source_row", "_source_file"  # where each position came from (added on reading)
+NO_ACCOUNT = "(no account)"  # the result row of positions whose account is empty
+REQUIRED = ("account", "quantity")
 
 
 def _empty() -> pd.DataFrame:
     import pandas as pd
 
     frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in RESULT_COLUMNS})
-    for c in ("account", "currency", "worst_group", "worst_scenario"):
+    for c in ("account", "currency", "worst_group", "worst_scenario", "excluded"):
         frame[c] = frame[c].astype(object)
     frame["n_positions"] = frame["n_positions"].astype("int64")
     return frame
 
 
 def margin_accounts(positions: pd.DataFrame, market: MarketData,
-                    method: Methodology | ScenarioGrid, *, venue: str | None = None
-                    ) -> pd.DataFrame:
+                    method: Methodology | ScenarioGrid, *, venue: str | None = None,
+                    on_invalid: Literal["raise", "exclude"] = "raise") -> pd.DataFrame:
     """Margin every account of a positions table in one revaluation.
 
     Margin of every account in ``positions`` (column ``account`` plus the book columns of
     :func:`greeksmargin.read_book`), one row per account, in one revaluation.
 
     Position ids need only be unique within an account (they are prefixed with the account).
-    Bad rows raise one :class:`InputError` naming every row, as ``read_book`` does.
+    Bad rows (the reader's checks, an empty account, rows the market cannot value) raise one
+    :class:`InputError` naming every row by its row in the input (and its file, for a dataset
+    read by :func:`margin_batch`); with ``on_invalid="exclude"`` an account with a bad row is
+    not margined (its margins are NaN and ``excluded`` says why: margining the rest of it would
+    understate its requirement) and every other account is.
     """
     import pandas as pd
 
+    if not isinstance(positions, pd.DataFrame):
+        raise InputError(f"positions must be a pandas DataFrame; got {type(positions).__name__}"
+                         " (margin_batch takes paths and Dask DataFrames)")
+    if on_invalid not in ("raise", "exclude"):
+        raise InputError(f"on_invalid must be 'raise' or 'exclude'; got {on_invalid!r}")
     if "account" not in positions.columns:
         raise InputError("positions need an 'account' column")
     if len(positions) == 0:
         return _empty()
-    accounts = positions["account"].astype(str).to_numpy()
-    frame = positions.drop(columns="account").copy()
+    n = len(positions)
+    rows = (positions[ROW].to_numpy(np.int64) if ROW in positions.columns
+            else np.arange(1, n + 1))
+    files = positions[FILE].astype(str).to_numpy() if FILE in positions.columns else None
+    account_cells = positions["account"]
+    missing = account_cells.isna().to_numpy() | (account_cells.astype(str).str.strip() == "")
+    accounts = np.where(missing, NO_ACCOUNT, account_cells.astype(str).to_numpy())
+    frame = positions.drop(columns=[c for c in ("account", ROW, FILE) if c in positions.columns])
     ids = (frame["position_id"].astype(str).to_numpy() if "position_id" in frame.columns
-           else np.array([f"row{k}" for k in range(len(frame))]))
-    frame["position_id"] = np.char.add(np.char.add(accounts.astype(str), "/"), ids.astype(str))
-    book = read_book(frame, venue=venue).value
-    resolved = book.resolve(market, accounts=accounts)
+           else np.array([f"row{k}" for k in rows]))
+    frame = frame.assign(position_id=np.char.add(np.char.add(accounts.astype(str), "/"),
+                                                 ids.astype(str)))
+    failures = [Failure(int(rows[k]), str(frame["position_id"].iloc[k]), "account", "is empty")
+                for k in np.flatnonzero(missing)]
+    book = None
+    if (~missing).any():  # a file-level problem (a missing column) raises here
+        loaded = read_book(frame[~missing], venue=venue, on_invalid="exclude",
+                           row_numbers=rows[~missing], allow_empty=True)
+        book = loaded.value if loaded.value.n_positions else None
+        failures += loaded.failures
+    if book is not None:
+        failures += book.market_failures(market)
+    where = _where_of(rows, files)
+    if failures and on_invalid == "raise":
+        failures.sort(key=lambda f: f.row)
+        raise InputError(f"{len(failures)} invalid position row(s):\n"
+                         + "\n".join(where(f) + str(f) for f in failures))
+    position_account = dict(zip(frame["position_id"].tolist(), accounts.tolist(), strict=True))
+    reasons: dict[str, list[str]] = {}
+    for f in sorted(failures, key=lambda f: f.row):
+        reasons.setdefault(position_account.get(f.position_id, NO_ACCOUNT), []).append(
+            where(f) + str(f))
+    counts = pd.Series(accounts).value_counts()
+    out = (_margined(book, np.array([position_account[p] for p in book.position_id.tolist()]),
+                     market, method, set(reasons)) if book is not None else _empty())
+    if reasons:
+        excluded = _empty().reindex(range(len(reasons)))
+        excluded["account"] = list(reasons)
+        excluded["currency"] = market.quote_currency
+        excluded["excluded"] = ["; ".join(r[:3]) + (f"; and {len(r) - 3} more" if len(r) > 3
+                                                     else "") for r in reasons.values()]
+        out = pd.concat([out.astype(excluded.dtypes.to_dict()) if len(out) else _empty(),
+                         excluded], ignore_index=True)
+    out["n_positions"] = counts.reindex(out["account"]).to_numpy().astype("int64")
+    return out.sort_values("account", kind="stable").reset_index(drop=True)[RESULT_COLUMNS]
+
+
+def _where_of(rows: np.ndarray, files: np.ndarray | None) -> Any:
+    # "FILE: " before a failure when the rows came from a dataset's files
+    if files is None:
+        return lambda f: ""
+    file_of = dict(zip(rows.tolist(), files.tolist(), strict=True))
+    return lambda f: f"{file_of.get(f.row, '?')}: "
+
+
+def _margined(book: Book, position_account: np.ndarray, market: MarketData,
+              method: Methodology | ScenarioGrid, excluded: set[str]) -> pd.DataFrame:
+    # the accounts with no bad row, margined together in one revaluation
+    import pandas as pd
+
+    keep = ~np.isin(position_account, list(excluded))
+    if not keep.any():
+        return _empty()
+    book = book.take(keep)
+    resolved = book.resolve(market, accounts=position_account[keep])
     if isinstance(method, Methodology):
         grids: Any = method.build_grids(resolved)
         rules: Methodology | None = method
@@ -104,31 +176,34 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
         ["initial_margin", "maintenance_margin", "scan_risk", *ADDONS]].sum()
     top = per_group.sort_values("initial_margin", ascending=False, kind="stable") \
         .drop_duplicates("account").set_index("account")[["worst_group", "worst_scenario"]]
-    counts = pd.Series(accounts).value_counts()
     out = sums.join(top)
-    out["n_positions"] = counts.reindex(out.index).astype("int64")
+    out["n_positions"] = 0  # set by the caller from the input rows
     out["currency"] = market.quote_currency
+    out["excluded"] = ""
     return out.reset_index()[RESULT_COLUMNS]
 
 
 def _partition(frame: pd.DataFrame, market: MarketData, method: Methodology | ScenarioGrid,
-               venue: str | None) -> pd.DataFrame:
+               venue: str | None, on_invalid: Literal["raise", "exclude"]) -> pd.DataFrame:
     if frame.index.name == "account":
         frame = frame.reset_index()
-    return margin_accounts(frame, market, method, venue=venue)
+    return margin_accounts(frame, market, method, venue=venue, on_invalid=on_invalid)
 
 
 def margin_batch(positions: str | Path | Any, market: MarketData,
                  method: Methodology | ScenarioGrid, *, scheduler: str | Any = "threads",
                  venue: str | None = None, progress: bool = False,
-                 as_dask: bool = False) -> Any:
+                 as_dask: bool = False, on_invalid: Literal["raise", "exclude"] = "raise"
+                 ) -> Any:
     """Margin every account of a partitioned dataset on Dask.
 
     Parameters
     ----------
-    positions : path or dask.dataframe.DataFrame
-        Parquet file or directory (partitioned or sorted by account), or a Dask DataFrame with
-        an ``account`` column (or indexed by account).
+    positions : path, pandas.DataFrame or dask.dataframe.DataFrame
+        Parquet file or directory of Parquet files (each file checked first: a corrupt file or
+        one missing a column is named), or a DataFrame with an ``account`` column (a Dask one
+        may be indexed by account). Errors name each bad row by its row in its file (or in the
+        DataFrame).
     market : MarketData
         The snapshot shared by all accounts (sent to the workers once).
     method : Methodology or ScenarioGrid
@@ -140,30 +215,107 @@ def margin_batch(positions: str | Path | Any, market: MarketData,
         Show a progress bar (the CLI turns it on for terminals).
     as_dask : bool
         Return the lazy Dask DataFrame instead of computing a pandas one.
+    on_invalid : {"raise", "exclude"}
+        Raise on any bad row, or report each account with a bad row as not margined (with the
+        reason, :func:`margin_accounts`) and margin the others.
     """
+    if on_invalid not in ("raise", "exclude"):
+        raise InputError(f"on_invalid must be 'raise' or 'exclude'; got {on_invalid!r}")
+    ddf = _dataset(positions)  # before any cluster: the files are checked here
     client = None
     if isinstance(scheduler, str) and scheduler.startswith(("tcp://", "tls://", "inproc://")):
         from distributed import Client
 
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"no Dask scheduler answered at {scheduler} within"
+                             f" {CONNECT_TIMEOUT}: {exc}") from None
     elif not isinstance(scheduler, str):
         client = scheduler
     # build and run the graph with this client as the current one (a shuffle would otherwise
     # bind to whatever client was created last in the process)
     current = client.as_current() if client is not None else nullcontext()
     with current:
-        return _run(positions, market, method, client, scheduler, venue, progress, as_dask)
+        return _run(ddf, market, method, client, scheduler, venue, progress, as_dask,
+                    on_invalid)
 
 
-def _run(positions: Any, market: MarketData, method: Methodology | ScenarioGrid, client: Any,
-         scheduler: Any, venue: str | None, progress: bool, as_dask: bool) -> Any:
-    import dask
+def _dataset(positions: Any) -> Any:
+    """Return the positions as a Dask DataFrame with each row's file and row (files checked first)."""
     import dask.dataframe as dd
+    import pandas as pd
 
-    if isinstance(positions, str | Path):
-        ddf = dd.read_parquet(str(positions))
-    else:
-        ddf = positions
+    if isinstance(positions, pd.DataFrame):
+        frame = positions.copy()
+        frame[ROW] = np.arange(1, len(frame) + 1)
+        return dd.from_pandas(frame, npartitions=max(1, len(frame) // 200_000), sort=False)
+    if not isinstance(positions, str | Path):
+        if not hasattr(positions, "map_partitions"):
+            raise InputError(f"positions must be a Parquet path or a (Dask) DataFrame; got"
+                             f" {type(positions).__name__}")
+        if ROW in positions.columns:
+            return positions
+        return positions.assign(**{ROW: 1}).pipe(
+            lambda d: d.assign(**{ROW: d[ROW].cumsum()}))
+    path = Path(positions)
+    if not path.exists():
+        raise InputError(f"positions dataset not found: {path}")
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()
+                                                 and not p.name.startswith((".", "_")))
+    if not files:
+        raise InputError(f"positions directory {path} holds no Parquet files")
+    if any("=" in part for f in files for part in f.relative_to(path).parts[:-1]):
+        # hive-partitioned (account=.../part.parquet): Dask reads the partition columns
+        ddf = dd.read_parquet(str(path))
+        return ddf.assign(**{ROW: 1}).pipe(lambda d: d.assign(**{ROW: d[ROW].cumsum()}))
+    meta = None
+    for f in files:
+        schema = _parquet_columns(f)
+        missing = [c for c in REQUIRED if c not in schema]
+        if "symbol" not in schema:
+            missing += [c for c in ("underlying", "kind") if c not in schema]
+        if missing:
+            raise InputError(f"positions file {f} lacks column(s) {', '.join(missing)};"
+                             f" columns: {', '.join(schema)}")
+        if meta is None:
+            meta = _read_file(f).iloc[:0]
+    return dd.from_map(_read_file, files, meta=meta, enforce_metadata=False)
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError("reading Parquet needs pyarrow: pip install 'greeksmargin[parquet]'"
+                         ) from None
+    if path.suffix.lower() in (".csv", ".txt"):
+        raise InputError(f"positions file {path} is CSV; batch reads Parquet (convert it with"
+                         " pandas: pd.read_csv(PATH).to_parquet(NEW_PATH))")
+    try:
+        return list(pq.read_schema(path).names)
+    except Exception as exc:  # pyarrow's errors: ArrowInvalid, OSError, ...
+        raise InputError(f"positions file {path} is not a readable Parquet file: {exc}"
+                         ) from None
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # a file that changed or broke after the check
+        raise InputError(f"positions file {path} could not be read: {exc}") from None
+    frame[ROW] = np.arange(1, len(frame) + 1)
+    frame[FILE] = str(path)
+    return frame
+
+
+def _run(ddf: Any, market: MarketData, method: Methodology | ScenarioGrid, client: Any,
+         scheduler: Any, venue: str | None, progress: bool, as_dask: bool,
+         on_invalid: Literal["raise", "exclude"]) -> Any:
+    import dask
+
     if ddf.index.name == "account" and ddf.known_divisions:
         prepared = ddf  # sorted by account: no partition splits an account
     elif "account" in ddf.columns:
@@ -181,7 +333,7 @@ def _run(positions: Any, market: MarketData, method: Methodology | ScenarioGrid,
             shared_market = dask.delayed(market, pure=True)
             shared_method = dask.delayed(method, pure=True)
         return prepared.map_partitions(_partition, shared_market, shared_method, venue,
-                                       meta=_empty(), align_dataframes=False)
+                                       on_invalid, meta=_empty(), align_dataframes=False)
 
     if as_dask:
         return graph()

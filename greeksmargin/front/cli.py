@@ -278,16 +278,19 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
     market = read_market(args.market, valuation=args.valuation)
     method = _methodology(args)
-    if not Path(args.positions).exists():
-        raise InputError(f"positions dataset not found: {args.positions}")
     result = margin_batch(args.positions, market, method, scheduler=args.scheduler,
-                          venue=args.venue, progress=_progress(args))
+                          venue=args.venue, progress=_progress(args), on_invalid=args.on_invalid)
     write_atomic(args.out, lambda tmp: result.to_parquet(tmp, index=False), _input_paths(args),
                  "batch result")
+    excluded = result[result["excluded"] != ""]
+    for _, row in excluded.iterrows():
+        print(f"greeksmargin: account {row['account']!r} not margined: {row['excluded']}",
+              file=sys.stderr)
     if not args.quiet:
-        print(f"{len(result)} accounts margined; total initial margin"
-              f" {result['initial_margin'].sum():,.2f} {market.quote_currency}; written to"
-              f" {args.out}")
+        print(f"{len(result) - len(excluded)} accounts margined"
+              + (f" ({len(excluded)} not: see stderr)" if len(excluded) else "")
+              + f"; total initial margin {result['initial_margin'].sum():,.2f}"
+              f" {market.quote_currency}; written to {args.out}")
     return 0
 
 
@@ -428,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--psr", type=float, default=None, help="SPAN price scan range (0.07)")
     bt.add_argument("--vsr", type=float, default=None, help="SPAN vol scan range (0.35)")
     bt.add_argument("--out", required=True, help="results Parquet file")
+    bt.add_argument("--on-invalid", choices=("raise", "exclude"), default="raise",
+                    help="a bad row fails the batch (raise) or only its account (exclude)")
     bt.set_defaults(func=_cmd_batch)
     b = sub.add_parser("backtest", parents=common,
                        help="margin vs realised loss on real S&P 500 history (arch)")

@@ -37,7 +37,8 @@ class LoadResult:
 
 
 def read_book(source: str | Path | pd.DataFrame, venue: str | None = None,
-              on_invalid: Literal["raise", "exclude"] = "raise") -> LoadResult:
+              on_invalid: Literal["raise", "exclude"] = "raise",
+              row_numbers: np.ndarray | None = None, allow_empty: bool = False) -> LoadResult:
     """Read a book from CSV, Parquet or a DataFrame.
 
     Columns: ``quantity`` (signed), then either ``symbol`` (OSI or Deribit name) or
@@ -57,11 +58,20 @@ def read_book(source: str | Path | pd.DataFrame, venue: str | None = None,
     on_invalid : {"raise", "exclude"}
         Raise one InputError listing every bad row, or leave bad rows out and list them in
         ``LoadResult.failures``.
+    row_numbers : array of int, optional
+        The rows' numbers in the user's file, when the frame is a part of it (a batch
+        partition); default ``1..n``. Errors and ``Book.source_row`` use them.
+    allow_empty : bool, default False
+        With ``on_invalid="exclude"``, return an empty book (and the failures) when every row is
+        refused, instead of raising (the batch front reports such accounts as not margined).
     """
     import pandas as pd
 
     frame = source if isinstance(source, pd.DataFrame) else read_table(Path(source), "book")
-    return _from_frame(frame, venue, on_invalid)
+    if row_numbers is not None and len(row_numbers) != len(frame):
+        raise InputError(f"row_numbers must have one entry per row ({len(frame)}); got"
+                         f" {len(row_numbers)}")
+    return _from_frame(frame, venue, on_invalid, row_numbers, allow_empty)
 
 
 def _text(value: object) -> str:
@@ -73,7 +83,8 @@ def _text(value: object) -> str:
 
 
 def _from_frame(frame: pd.DataFrame, venue: str | None,
-                on_invalid: Literal["raise", "exclude"]) -> LoadResult:
+                on_invalid: Literal["raise", "exclude"],
+                row_numbers: np.ndarray | None = None, allow_empty: bool = False) -> LoadResult:
     if on_invalid not in ("raise", "exclude"):
         raise InputError(f"on_invalid must be 'raise' or 'exclude'; got {on_invalid!r}")
     if venue is not None and venue not in VENUE_MULTIPLIER:
@@ -89,7 +100,9 @@ def _from_frame(frame: pd.DataFrame, venue: str | None,
                          f" {', '.join(map(str, frame.columns))}")
     rows: list[dict[str, object]] = []
     failures: list[Failure] = []
-    for number, rec in enumerate(frame.to_dict("records"), start=1):
+    numbers = (range(1, len(frame) + 1) if row_numbers is None
+               else [int(x) for x in row_numbers])
+    for number, rec in zip(numbers, frame.to_dict("records"), strict=True):
         pid = _text(rec.get("position_id")) or f"row{number}"
         try:
             row = _parse_row({str(k): v for k, v in rec.items()}, pid, venue, columns)
@@ -100,7 +113,7 @@ def _from_frame(frame: pd.DataFrame, venue: str | None,
     if failures and on_invalid == "raise":
         raise InputError(f"{len(failures)} invalid book row(s):\n"
                          + "\n".join(str(f) for f in failures))
-    if not rows:
+    if not rows and not allow_empty:
         raise InputError("book has no valid positions" + (
             f" ({len(failures)} rows excluded)" if failures else ""))
     ids = [str(r["position_id"]) for r in rows]

@@ -258,6 +258,9 @@ class MarketData:
                        option_price={**self.option_price, **(option_price or {})})
 
 
+MAX_SPOT = 1e15  # per unit of the underlying: beyond it a value is a unit error, not a price
+
+
 def checked_moves(underlyings: Sequence[str], spot: object, vol: object = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """Check new spots and flat vols per underlying.
@@ -283,10 +286,10 @@ def checked_moves(underlyings: Sequence[str], spot: object, vol: object = None
         # a tick path: a finite sum (no NaN, no inf) and the extremes decide on a few Python
         # floats; anything else goes to the full check, which names the culprit
         plain = arr.tolist()
-        total, low, high = (math.fsum(plain), min(plain), max(plain)) if n else (0.0, 1.0, 1.0)
+        total, low, high = (sum(plain), min(plain), max(plain)) if n else (0.0, 1.0, 1.0)
         if not math.isfinite(total):
             low = high = math.nan
-        if name == "spot" and not (low > 0):
+        if name == "spot" and not (low > 0 and high <= MAX_SPOT):
             _check_spot(arr, underlyings)
         elif name == "vol" and not (low >= 0 and high <= MAX_VOL):
             _check_vol(arr, underlyings)
@@ -298,7 +301,8 @@ def checked_moves(underlyings: Sequence[str], spot: object, vol: object = None
 
 
 def _check_spot(spot: np.ndarray, underlyings: Sequence[str]) -> None:
-    _check(spot, (spot > 0) & np.isfinite(spot), "spot", "> 0 and finite", underlyings)
+    _check(spot, (spot > 0) & (spot <= MAX_SPOT), "spot", f"> 0 and at most {MAX_SPOT:.0e}",
+           underlyings)
 
 
 def _check_vol(vol: np.ndarray, underlyings: Sequence[str]) -> None:

@@ -284,12 +284,15 @@ def test_ticker_rejects_bad_ticks_naming_the_underlying_or_position():
     with pytest.raises(MarketDataError, match=r"spot must have one value per underlying \(3: XYZ, "
                                               r"ABC, QQQ\); got shape \(2,\)"):
         ticker.tick([100.0, 50.0])
-    with pytest.raises(MarketDataError, match="spot must be > 0 and finite; got -1.0 for"
+    with pytest.raises(MarketDataError, match="spot must be > 0 and at most 1e\\+15; got -1.0 for"
                                               " underlying 'ABC'"):
         ticker.tick([100.0, -1.0, 520.0])
-    with pytest.raises(MarketDataError, match="spot must be > 0 and finite; got nan for"
+    with pytest.raises(MarketDataError, match="spot must be > 0 and at most 1e\\+15; got nan for"
                                               " underlying 'XYZ'"):
         ticker.tick([np.nan, 50.0, 520.0])
+    with pytest.raises(MarketDataError, match=r"spot must be > 0 and at most 1e\+15; got 1e\+308"
+                                              " for underlying 'XYZ'"):
+        ticker.tick([1e308, 1e308, 520.0])  # once an OverflowError from the sum of the spots
     with pytest.raises(MarketDataError, match=r"vol must be in \[0, 5.0\] \(annualised decimal;"
                                               r" pass 0.25 for 25%\) or NaN; got 30.0 for"
                                               r" underlying 'QQQ'"):

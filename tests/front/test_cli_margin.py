@@ -103,7 +103,7 @@ def test_market_and_methodology_errors_exit_2(tmp_path, capsys):
     bad = tmp_path / "market.csv"
     market.to_csv(bad, index=False)
     assert main(["margin", str(book_path), "--market", str(bad)]) == 2
-    assert "spot must be > 0 and finite; got -1.0 for underlying 'SPY'" in capsys.readouterr().err
+    assert "spot must be > 0 and at most 1e+15; got -1.0 for underlying 'SPY'" in capsys.readouterr().err
     assert main(["margin", "--sample", "--preset", "deribit"]) == 2
     assert "no Deribit parameters for group" in capsys.readouterr().err
     assert main(["margin", str(tmp_path / "nope.csv"), "--market", str(market_path)]) == 2

@@ -28,7 +28,7 @@ VAL = "2025-06-02T15:00:00"
 
 def test_market_validation_names_underlying_and_value():
     cases = [
-        (dict(spot=[-1.0, 1.0]), MarketDataError, "spot must be > 0 and finite; got -1.0 for underlying 'A'"),
+        (dict(spot=[-1.0, 1.0]), MarketDataError, "spot must be > 0 and at most 1e+15; got -1.0 for underlying 'A'"),
         (dict(rate=[np.nan, 0.0]), MarketDataError, "rate must be finite"),
         (dict(carry=[0.0, np.inf]), MarketDataError, "carry must be finite (decimal); got inf for underlying 'B'"),
         (dict(vol=[25.0, 0.2]), MarketDataError, "pass 0.25 for 25%"),
