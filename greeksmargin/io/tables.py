@@ -24,6 +24,11 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
         return pd.read_csv(path, dtype={"symbol": str})
     except FileNotFoundError:
         raise InputError(f"{what} file not found: {path}") from None
+    except ImportError:  # pandas finds no Parquet engine
+        raise InputError(f"{what} file {path} is Parquet, which needs pyarrow: pip install"
+                         " 'greeksmargin[parquet]'") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} file {path} is a directory") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
             OSError) as exc:
         raise InputError(f"{what} file {path} could not be read: {exc}") from None

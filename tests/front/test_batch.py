@@ -179,3 +179,49 @@ def test_group_keys_are_indices_so_names_may_hold_any_character():
         market, accounts=positions["account"].to_numpy())
     assert resolved.account_names == ("desk/1", "desk/2")
     assert resolved.group_account.tolist() == [0, 1] and resolved.group_class == ("S&P/500",) * 2
+
+
+def test_a_bad_row_excludes_only_its_account_and_names_its_file_row(sample, tmp_path):
+    positions, market, _ = sample
+    bad = positions.copy()
+    bad["quantity"] = bad["quantity"].astype(float)
+    accounts = sorted(bad["account"].unique())
+    row_a = int(np.flatnonzero(bad["account"] == accounts[0])[0])
+    row_b = int(np.flatnonzero(bad["account"] == accounts[1])[-1])
+    bad.iloc[row_a, bad.columns.get_loc("quantity")] = 1e300
+    bad["account"] = bad["account"].astype(object)
+    bad.iloc[row_b, bad.columns.get_loc("account")] = None
+    path = tmp_path / "bad.parquet"
+    bad.to_parquet(path, index=False)
+    with pytest.raises(InputError) as info:
+        margin_batch(path, market, methodology.occ_tims())
+    text = str(info.value)
+    assert f"bad.parquet: row {row_a + 1} (position '{accounts[0]}/" in text
+    assert f"bad.parquet: row {row_b + 1} (position '(no account)/" in text
+    assert "account: is empty" in text
+    got = margin_batch(path, market, methodology.occ_tims(), on_invalid="exclude")
+    got = got.set_index("account")
+    assert np.isnan(got.loc[accounts[0], "initial_margin"])
+    assert f"row {row_a + 1}" in got.loc[accounts[0], "excluded"]
+    assert got.loc["(no account)", "n_positions"] == 1
+    # every other account as margined alone (the one that lost its row is margined without it)
+    good = bad[(bad["account"] != accounts[0]) & bad["account"].notna()]
+    expected = margin_accounts(good.astype({"account": str}), market,
+                               methodology.occ_tims()).set_index("account")
+    for account in expected.index:
+        assert got.loc[account, "excluded"] == ""
+        assert got.loc[account, "initial_margin"] == pytest.approx(
+            expected.loc[account, "initial_margin"], rel=RTOL)
+
+
+def test_margin_batch_takes_a_pandas_frame_and_margin_accounts_names_empty_accounts(sample):
+    positions, market, _ = sample
+    expected = margin_accounts(positions, market, methodology.occ_tims())
+    got = margin_batch(positions, market, methodology.occ_tims(), scheduler="synchronous")
+    pd.testing.assert_frame_equal(got, expected, rtol=RTOL)
+    holes = positions.astype({"account": object})
+    holes.iloc[4, holes.columns.get_loc("account")] = float("nan")
+    with pytest.raises(InputError, match=r"row 5 \(position '\(no account\)/.*account: is empty"):
+        margin_accounts(holes, market, methodology.occ_tims())
+    with pytest.raises(InputError, match="positions must be a pandas DataFrame"):
+        margin_accounts(positions.to_dict("list"), market, methodology.occ_tims())
