@@ -614,3 +614,62 @@ def pnl_parallel(positions_fields, underlyings_fields, items_fields, scenarios_f
         pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fields, base,
                   partial, keep_positions, position_out, c * n_items // n_chunks,
                   (c + 1) * n_items // n_chunks)
+
+
+# fields checked by first_invalid, in its codes' order
+ROW_FIELDS = ("kind", "spot", "strike", "expiry_years", "vol", "rate", "carry", "quantity",
+              "multiplier", "american", "inverse", "group")
+MAX_SPOT = 1e15
+MAX_QUANTITY = 1e9
+MAX_MULTIPLIER = 1e9
+MAX_VOL_ROW = 5.0
+
+
+@array_jit("UniTuple(i8, 3)(i1[::1], f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], f8[::1],"
+           " f8[::1], f8[::1], i1[::1], i1[::1], i8[::1], i8)")
+def first_invalid(kind, spot, strike, expiry_years, vol, rate, carry, quantity, multiplier,  # type: ignore[no-untyped-def]
+                  american, inverse, group, n_groups):
+    """Check plain position arrays in one pass: ``(first bad row, its field code, bad rows)``.
+
+    ``(-1, -1, 0)`` when every row is valid; the field code indexes :data:`ROW_FIELDS` (the
+    first failing check of the first bad row). Linear rows (kind 0) need no strike or vol and
+    may have a NaN expiry (the underlying, a perpetual).
+    """
+    first = -1
+    field = -1
+    count = 0
+    for i in range(kind.shape[0]):
+        k = kind[i]
+        option = k == 1 or k == 2
+        t = expiry_years[i]
+        code = -1
+        if not (option or k == 0):
+            code = 0
+        elif not (spot[i] > 0.0 and spot[i] <= MAX_SPOT):
+            code = 1
+        elif option and not (strike[i] > 0.0 and strike[i] < math.inf):
+            code = 2
+        elif not ((t >= 0.0 and t < math.inf) or (not option and t != t)):
+            code = 3
+        elif option and not (vol[i] >= 0.0 and vol[i] <= MAX_VOL_ROW):
+            code = 4
+        elif not (abs(rate[i]) < math.inf):
+            code = 5
+        elif not (abs(carry[i]) < math.inf):
+            code = 6
+        elif not (abs(quantity[i]) <= MAX_QUANTITY):
+            code = 7
+        elif not (multiplier[i] > 0.0 and multiplier[i] <= MAX_MULTIPLIER):
+            code = 8
+        elif not (american[i] == 0 or (american[i] == 1 and option)):
+            code = 9
+        elif not (inverse[i] == 0 or inverse[i] == 1):
+            code = 10
+        elif not (group[i] >= 0 and group[i] < n_groups):
+            code = 11
+        if code >= 0:
+            count += 1
+            if first < 0:
+                first = i
+                field = code
+    return first, field, count

@@ -33,7 +33,7 @@ _log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PnLMatrix", "RevaluationPlan", "revalue"]
+__all__ = ["PnLMatrix", "RevaluationPlan", "revalue", "revalue_arrays"]
 
 PARALLEL_CELLS = 256  # below this many (group, scenario) cells x positions/group, run serially
 ITEM_POSITIONS = 4096  # positions per work item of the revaluation kernel ...
@@ -272,8 +272,16 @@ class RevaluationPlan:
     def build(cls, resolved: ResolvedBook, grids: Sequence[ScenarioGrid],
               parallel: bool | Literal["auto"] = "auto") -> RevaluationPlan:
         """Plan ``resolved`` under one grid per group (see :func:`revalue`)."""
-        n_groups, n_scen = resolved.n_groups, grids[0].n_scenarios
-        n = resolved.position_id.size
+        positions, underlyings = _kernel_inputs(resolved, vol_scale(resolved, grids))
+        return cls.from_bundles(positions, underlyings, resolved.group_offsets, grids, parallel)
+
+    @classmethod
+    def from_bundles(cls, positions: Positions, underlyings: Underlyings,
+                     group_offsets: np.ndarray, grids: Sequence[ScenarioGrid],
+                     parallel: bool | Literal["auto"] = "auto") -> RevaluationPlan:
+        """Plan positions already in the kernels' bundles (sorted by group, CSR offsets)."""
+        n_groups, n_scen = len(grids), grids[0].n_scenarios
+        n = positions.kind.size
 
         def stack(name: str, dtype: type) -> np.ndarray:
             if all(g is grids[0] for g in grids):  # one grid for every group
@@ -283,14 +291,13 @@ class RevaluationPlan:
 
         min_vol_up = np.array([g.vol_scaling.min_vol_up if g.vol_scaling is not None else 0.0
                                for g in grids])
-        positions, underlyings = _kernel_inputs(resolved, vol_scale(resolved, grids))
         time_shift = stack("time_shift_years", np.float64)
         # the kernel visits each group's scenarios sorted by time shift (once per chunk and shift)
         order = np.ascontiguousarray(np.argsort(time_shift, axis=1, kind="stable"), np.int64)
         scenarios = Scenarios(stack("spot_shift", np.float64), stack("linear_spot_shift", np.float64),
                               stack("vol_shift", np.float64), stack("vol_shift_type", np.int8),
                               time_shift, min_vol_up, order)
-        offsets = np.ascontiguousarray(resolved.group_offsets, np.int64)
+        offsets = np.ascontiguousarray(group_offsets, np.int64)
         items = WorkItems(*work_items(offsets))
         use_parallel = (n * n_scen >= PARALLEL_CELLS * 64) if parallel == "auto" else \
             bool(parallel)
@@ -382,3 +389,117 @@ def group_sums(partial: np.ndarray, first_items: np.ndarray, base: np.ndarray,
     base_value = np.add.reduceat(base, group_offsets[:-1]) if base.size else np.zeros(n_groups)
     base_value[group_offsets[:-1] == group_offsets[1:]] = 0.0
     return out, base_value
+
+
+_CONSTRAINTS = ("0 (linear), 1 (call) or 2 (put), or 'c'/'p' text",
+                f"> 0 and at most {_revalue.MAX_SPOT:.0e}",
+                "> 0 and finite for an option",
+                ">= 0 and finite (years; NaN only for the underlying or a perpetual)",
+                f"in [0, {_revalue.MAX_VOL_ROW}] for an option (annualised decimal)",
+                "finite (continuously compounded decimal)",
+                "finite (cost of carry, decimal)",
+                f"finite and at most {_revalue.MAX_QUANTITY:.0e} either way",
+                f"> 0 and at most {_revalue.MAX_MULTIPLIER:.0e}",
+                "0 or 1 (1: American exercise, options only)",
+                "0 (linear) or 1 (inverse: coin-settled)",
+                "an integer in [0, number of groups)")
+
+
+def revalue_arrays(*, kind: object, spot: object, strike: object, expiry_years: object,
+                   vol: object, rate: object, carry: object, quantity: object,
+                   grid: ScenarioGrid, multiplier: object = 1.0, group: object = None,
+                   american: object = 0, inverse: object = 0,
+                   parallel: bool | Literal["auto"] = "auto") -> np.ndarray:
+    """Revalue positions given as plain arrays under a grid: P&L per group x scenario.
+
+    The array-in front door for hedging tools: one row per position, every argument an array
+    (or a scalar broadcast to all rows), validated in one compiled pass; no Book, MarketData or
+    id strings are built. Same kernels and numbers as :func:`revalue` on the equivalent book.
+
+    Parameters
+    ----------
+    kind : array_like of int or str
+        0 linear (the underlying, a future, a perpetual), 1 call, 2 put; or ``"c"``/``"p"``
+        (``"call"``/``"put"``, any case) for options.
+    spot, strike, expiry_years, vol, rate, carry : array_like of float
+        Each row's market and terms (strike and vol are ignored for linear rows, whose expiry
+        is NaN for the underlying or a perpetual and a time for a future on ``S e^{b T}``).
+    quantity, multiplier : array_like of float
+        Signed quantity and contract size; P&L is per ``quantity x multiplier`` units.
+    grid : ScenarioGrid
+        The scenarios (one grid for every group).
+    group : array_like of int, optional
+        Group of each row, ``0 .. n_groups - 1`` (default: one group). A group may not mix
+        linear and inverse settlement.
+    american, inverse : array_like of int
+        1 for American exercise; 1 for coin settlement (P&L in coin, value / spot).
+    parallel : bool or "auto"
+        As in :func:`revalue`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_groups, n_scenarios)
+        P&L (gain > 0) of each group under each scenario, in its settlement currency.
+
+    Raises
+    ------
+    InputError
+        Naming the first bad row, its field and value, and how many rows are bad.
+    """
+    from ..pricing._validate import to_kind
+
+    if not isinstance(grid, ScenarioGrid):
+        raise InputError(f"grid must be a ScenarioGrid; got {type(grid).__name__}")
+    named = {"kind": to_kind(kind), "spot": spot, "strike": strike, "expiry_years": expiry_years,
+             "vol": vol, "rate": rate, "carry": carry, "quantity": quantity,
+             "multiplier": multiplier, "american": american, "inverse": inverse,
+             "group": 0 if group is None else group}
+    dtypes = {"kind": np.int8, "american": np.int8, "inverse": np.int8, "group": np.int64}
+    try:
+        arrays = np.broadcast_arrays(*(np.asarray(v) for v in named.values()))
+    except ValueError:
+        shapes = ", ".join(f"{k}{np.shape(v)}" for k, v in named.items())
+        raise InputError(f"inputs do not broadcast together: {shapes}") from None
+    flat: dict[str, np.ndarray] = {}
+    for key, arr in zip(named, arrays, strict=True):
+        dtype = dtypes.get(key, np.float64)
+        if dtype != np.float64 and arr.dtype.kind not in "iub":
+            raise InputError(f"{key} must be integers; got dtype {arr.dtype}")
+        if dtype == np.float64 and arr.dtype.kind not in "iubf":
+            raise InputError(f"{key} must be numeric; got dtype {arr.dtype}")
+        if dtype == np.int8 and arr.size and (arr.min() < -128 or arr.max() > 127):
+            raise InputError(f"{key} must be small integer codes; got {arr.max()!r}")
+        out = np.empty(arr.size, dtype)  # the kernels take plain writeable arrays
+        out[...] = arr.reshape(-1)
+        flat[key] = out
+    n = flat["kind"].size
+    n_groups = int(flat["group"].max()) + 1 if n else 0
+    first, code, count = _revalue.first_invalid(*flat.values(), max(n_groups, 1))
+    if first >= 0:
+        name = _revalue.ROW_FIELDS[code]
+        raise InputError(f"{name} must be {_CONSTRAINTS[code]}; got {flat[name][first].item()!r}"
+                         f" at row {first}" + (f" ({count} rows invalid)" if count > 1 else ""))
+    if n == 0:
+        raise InputError("no positions: the arrays are empty")
+    order = np.argsort(flat["group"], kind="stable")
+    offsets = np.zeros(n_groups + 1, np.int64)
+    np.cumsum(np.bincount(flat["group"], minlength=n_groups), out=offsets[1:])
+    inverse_sorted = flat["inverse"][order]
+    starts = offsets[:-1][offsets[:-1] < offsets[1:]]
+    if np.any(np.minimum.reduceat(inverse_sorted, starts)
+              != np.maximum.reduceat(inverse_sorted, starts)):
+        raise InputError("a group mixes linear and inverse settlement (their P&L is in different"
+                         " currencies); give them different groups")
+    t = flat["expiry_years"][order]
+    scale = np.ones(n) if grid.vol_scaling is None else np.where(
+        np.isnan(t), 1.0, grid.vol_scaling.scale(np.nan_to_num(t)))
+    positions = Positions(
+        underlying_index=order.astype(np.int64), kind=flat["kind"][order],
+        strike=flat["strike"][order], expiry_years=t, vol=flat["vol"][order],
+        notional=(flat["quantity"] * flat["multiplier"])[order],
+        american=flat["american"][order], inverse=inverse_sorted, vol_scale=scale)
+    underlyings = Underlyings(flat["spot"], flat["rate"], flat["carry"])
+    plan = RevaluationPlan.from_bundles(positions, underlyings, offsets, (grid,) * n_groups,
+                                        parallel)
+    partial, base, _ = plan.run(flat["spot"])
+    return group_sums(partial, plan.first_items, base, plan.group_offsets)[0]

@@ -15,6 +15,7 @@ from greeksmargin import (
     VolScaling,
     revalue,
 )
+from greeksmargin.errors import InputError
 from greeksmargin.pricing import american
 from greeksmargin.reference import revalue as ref
 from tests.conftest import assert_close, random_book
@@ -334,3 +335,48 @@ def test_group_cannot_mix_settlement_currencies():
                 [1.0, 1.0], [1.0, 1.0], settlement=[0, 1])
     with pytest.raises(ValueError, match="mixes settlement currencies"):
         revalue(book.resolve(market), ScenarioGrid.product([0.1]))
+
+
+def test_revalue_arrays_equals_the_book_path_bitwise_and_names_bad_rows():
+    # the array-in front door: the same kernels as Book -> resolve -> revalue, bit for bit, on
+    # a mixed book (calls, puts, linear, American, inverse rows in their own groups)
+    from greeksmargin.measures.revalue import revalue_arrays
+
+    for inverse in (False, True):
+        book, market = random_book(500, 8, american_share=0.1, inverse=inverse)
+        resolved = book.resolve(market, by="underlying")
+        grid = ScenarioGrid.product([-0.15, -0.05, 0.0, 0.1], [-0.2, 0.0, 0.3],
+                                    vol_shift_type=ShiftType.RELATIVE, time_shift_years=1 / 365)
+        expected = revalue(resolved, grid)
+        rows = np.empty(book.n_positions, np.int64)
+        rows[resolved.order] = np.arange(book.n_positions)
+        u = np.array([market.underlyings.index(x) for x in book.underlying])
+        got = revalue_arrays(
+            kind=book.kind, spot=market.spot[u], strike=np.nan_to_num(book.strike, nan=1.0),
+            expiry_years=resolved.expiry_years[rows], vol=resolved.vol[rows],
+            rate=market.rate[u], carry=market.carry[u], quantity=book.quantity,
+            multiplier=book.multiplier, group=resolved.group_index[rows],
+            american=book.exercise, inverse=book.settlement, grid=grid)
+        assert np.array_equal(got, expected.values)
+    # text kinds and scalars broadcast; one row, one group
+    one = revalue_arrays(kind=["p"], spot=100.0, strike=90.0, expiry_years=0.5, vol=0.3,
+                         rate=0.03, carry=0.03, quantity=-1.0, multiplier=100.0,
+                         grid=ScenarioGrid.product([-0.1, 0.1]))
+    assert one.shape == (1, 2) and one[0, 0] < 0 < one[0, 1]
+    base = dict(kind=[1, 2, 0], spot=100.0, strike=[90.0, 110.0, np.nan],
+                expiry_years=[0.5, 0.5, np.nan], vol=0.3, rate=0.03, carry=0.03,
+                quantity=1.0, grid=ScenarioGrid.product([-0.1, 0.1]))
+    for change, words in (({"vol": [0.3, 30.0, 0.3]}, r"vol must be in \[0, 5.0\] .*got 30.0 at"
+                                                      r" row 1"),
+                          ({"strike": [90.0, -1.0, np.nan]}, "strike must be > 0 .* at row 1"),
+                          ({"spot": [100.0, 100.0, np.inf]}, "spot must be > 0 .* at row 2"),
+                          ({"expiry_years": [np.nan, 0.5, np.nan]}, "expiry_years must be >= 0"
+                                                                     r".*got nan at row 0"),
+                          ({"quantity": [1e300, 1e300, 1.0]}, r"quantity .* row 0 \(2 rows"
+                                                               r" invalid\)"),
+                          ({"american": [0, 0, 1]}, "american must be 0 or 1 .*options only"),
+                          ({"group": [0, 2, -1]}, "group must be an integer .* row 2"),
+                          ({"inverse": [1, 0, 0], "group": 0}, "mixes linear and inverse"),
+                          ({"kind": ["c", "x", "p"]}, "kind must be 'call'/'c' or 'put'/'p'")):
+        with pytest.raises(InputError, match=words):
+            revalue_arrays(**{**base, **change})
