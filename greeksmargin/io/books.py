@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -77,6 +78,10 @@ def read_book(source: str | Path | pd.DataFrame, venue: str | None = None,
 def _text(value: object) -> str:
     import pandas as pd
 
+    if isinstance(value, Decimal):  # pd.isna raises on a signalling NaN
+        return "" if value.is_nan() else str(value).strip()
+    if isinstance(value, bytes):  # a Parquet binary column: its text, or its repr (refused later)
+        return value.decode("ascii").strip() if value.isascii() else repr(value)
     if value is None or (np.ndim(value) == 0 and pd.isna(value)):  # type: ignore[arg-type, call-overload]  # any cell: None, NaN, NaT
         return ""
     return str(value).strip()

@@ -458,7 +458,7 @@ def revalue_arrays(*, kind: object, spot: object, strike: object, expiry_years: 
     try:
         arrays = np.broadcast_arrays(*(np.asarray(v) for v in named.values()))
     except ValueError:
-        shapes = ", ".join(f"{k}{np.shape(v)}" for k, v in named.items())
+        shapes = ", ".join(f"{k}{np.asarray(v).shape}" for k, v in named.items())
         raise InputError(f"inputs do not broadcast together: {shapes}") from None
     flat: dict[str, np.ndarray] = {}
     for key, arr in zip(named, arrays, strict=True):

@@ -33,7 +33,9 @@ DAYS_PER_YEAR = 365.0
 
 def _prepare(spot: Any, strike: Any, expiry_years: Any, vol: Any, rate: Any, carry: Any,
              kind: Any, validate: bool, spot_name: str = "spot", option_price: Any = None,
-             ) -> tuple[tuple[int, ...], dict[str, np.ndarray]]:
+             needs_price: bool = False) -> tuple[tuple[int, ...], dict[str, np.ndarray]]:
+    if needs_price and option_price is None:
+        raise InputError("price must be numeric; got None")
     named = {
         "spot": v.to_float(spot_name, spot),
         "strike": v.to_float("strike", strike),
@@ -337,7 +339,7 @@ def implied_vol(price: Any, spot: Any, strike: Any, *, expiry_years: Any, rate: 
     if on_error not in ("raise", "nan"):
         raise ValueError(f"on_error must be 'raise' or 'nan'; got {on_error!r}")
     shape, f = _prepare(spot, strike, expiry_years, None, rate, carry, kind, validate,
-                        option_price=price)
+                        option_price=price, needs_price=True)
     prices = f["price"]
     n = prices.size
     out = np.empty(n)

@@ -156,23 +156,25 @@ def check_market(flat: dict[str, np.ndarray], shape: tuple[int, ...],
         if n in flat and np.isnan(flat[n]).any():
             missing |= np.isnan(flat[n])
             names.append(spot_name if n == "spot" else n)
+    # each field's own NaN is excused (a missing value), nothing else in its row
     spot = flat["spot"]
-    check(spot_name, spot, (spot > 0) & np.isfinite(spot) | missing, "> 0 and finite", shape)
-    strike = flat["strike"]
-    check("strike", strike, (strike > 0) & np.isfinite(strike) | missing, "> 0 and finite",
+    check(spot_name, spot, (spot > 0) & np.isfinite(spot) | np.isnan(spot), "> 0 and finite",
           shape)
+    strike = flat["strike"]
+    check("strike", strike, (strike > 0) & np.isfinite(strike) | np.isnan(strike),
+          "> 0 and finite", shape)
     t = flat["expiry_years"]
-    check("expiry_years", t, (t >= 0) & np.isfinite(t) | missing,
+    check("expiry_years", t, (t >= 0) & np.isfinite(t) | np.isnan(t),
           ">= 0 and finite (years, ACT/365)", shape,
           hint="; an option past expiry is an input error")
     if "vol" in flat:
         vol = flat["vol"]
-        check("vol", vol, (vol >= 0) & np.isfinite(vol) | missing, ">= 0 and finite", shape)
-        check("vol", vol, (vol <= MAX_VOL) | missing, f"<= {MAX_VOL} (annualised decimal)", shape,
-              hint="; this looks like a percentage: pass 0.25 for 25%")
+        check("vol", vol, (vol >= 0) & np.isfinite(vol) | np.isnan(vol), ">= 0 and finite", shape)
+        check("vol", vol, (vol <= MAX_VOL) | np.isnan(vol), f"<= {MAX_VOL} (annualised decimal)",
+              shape, hint="; this looks like a percentage: pass 0.25 for 25%")
     for name in ("rate", "carry"):
         values = flat[name]
-        check(name, values, np.isfinite(values) | missing,
+        check(name, values, np.isfinite(values) | np.isnan(values),
               "finite (continuously compounded decimal)", shape)
     check_kind(flat["kind"], shape)
     n_missing = int(np.count_nonzero(missing))

@@ -75,7 +75,7 @@ def _inputs(spot: Any, strike: Any, expiry_years: Any, vol: Any, rate: Any, divi
         raise InputError(f"n_steps must be an integer in [1, 100000]; got {n_steps!r}")
     carry = np.subtract(v.to_float("rate", rate), v.to_float("dividend_yield", dividend_yield))
     return _prepare(spot, strike, expiry_years, vol, rate, carry, kind, validate,
-                    option_price=option_price)
+                    option_price=option_price, needs_price=vol is None)
 
 
 def _args(f: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
