@@ -1,6 +1,6 @@
 """Run every benchmark in one command and rewrite ``docs/benchmarks.md``.
 
-Order: pricing layer, revaluation, one account, scale, cold start, then (with ``--batch``) the
+Order: pricing layer, revaluation, American exercise in scenarios, one account, scale, cold start, then (with ``--batch``) the
 Dask batch benchmark, which starts a local cluster. Each script checks its results against the
 reference before timing them and times the implementations interleaved. ``--quick`` shrinks the
 pricing inputs and stops the scale table at 10^6 positions.
@@ -24,7 +24,7 @@ def main() -> int:
     parser.add_argument("--batch", action="store_true", help="also the Dask batch benchmark")
     args = parser.parse_args()
     steps = [["bench_pricing.py", *(["--quick"] if args.quick else [])],
-             ["bench_revalue.py"], ["bench_account.py"],
+             ["bench_revalue.py"], ["bench_american.py"], ["bench_account.py"],
              ["bench_scale.py", *(["--max-positions", "1000000"] if args.quick else [])],
              ["bench_coldstart.py"]]
     if args.batch:
