@@ -1,9 +1,10 @@
 """Run every benchmark in one command and rewrite ``docs/benchmarks.md``.
 
-Order: pricing layer, revaluation, American exercise in scenarios, one account, scale, cold start, then (with ``--batch``) the
-Dask batch benchmark, which starts a local cluster. Each script checks its results against the
-reference before timing them and times the implementations interleaved. ``--quick`` shrinks the
-pricing inputs and stops the scale table at 10^6 positions.
+Order: pricing layer, revaluation, American exercise in scenarios, one account, scale, cold
+start, then (with ``--batch``) the Dask batch benchmark, which starts a local cluster. Each
+script checks its results against the reference before timing them and times the
+implementations interleaved. ``--quick`` shrinks the pricing inputs and stops the scale table
+at 10^6 positions.
 Run: ``python benchmarks/run_all.py [--quick] [--batch]`` (about 6 minutes in full here).
 """
 

@@ -158,3 +158,72 @@ def test_cli_on_mutated_files_exits_0_or_2_without_a_traceback(data, tmp_path_fa
         code = main(args)
     assert code in (0, 2), err.getvalue()
     assert "Traceback" not in err.getvalue()
+
+
+def _both_parsers(frame, venue, numbers=None):
+    from greeksmargin.io import books
+
+    columns = set(map(str, frame.columns))
+    numbers = np.arange(1, len(frame) + 1) if numbers is None else numbers
+    rows = books._rows(frame, venue, columns, numbers)
+    try:
+        cols = books._columns(frame, venue, columns, numbers)
+    except books._NotColumnar:
+        cols = rows  # cells pandas cannot factorise: the row parser is the path taken
+    return rows, cols
+
+
+def _assert_same(rows, cols):
+    (f_rows, e_rows), (f_cols, e_cols) = rows, cols
+    assert [str(e) for e in e_cols] == [str(e) for e in e_rows]
+    for key in f_rows:
+        a, b = f_rows[key], f_cols[key]
+        assert a.shape == b.shape, key
+        if a.dtype.kind == "f":
+            assert np.array_equal(a, b, equal_nan=True), key
+        else:
+            assert np.array_equal(a, b), key
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_columnar_book_parser_equals_the_row_parser_on_mutated_books(data):
+    # the columnar reader parses each distinct instrument once; it must give the row parser's
+    # book and the same failures (rows, fields, reasons), on valid and invalid input alike
+    columns = data.draw(st.lists(st.sampled_from(
+        ["position_id", "symbol", "underlying", "kind", "strike", "expiry", "quantity",
+         "multiplier", "exercise", "settlement", "expiry_session"]), min_size=1, max_size=9,
+        unique=True))
+    if "quantity" not in columns:
+        columns.append("quantity")
+    n = data.draw(st.integers(1, 8))
+    good = {"symbol": st.sampled_from(VALID_SYMBOLS), "underlying": st.sampled_from(["SPY", "BTC"]),
+            "kind": st.sampled_from(["call", "put", "stock", "future", "perpetual"]),
+            "strike": st.sampled_from([100.0, 550.0, 60000.0]),
+            "expiry": st.sampled_from(["2025-07-18", "2025-07-18T20:00:00", ""]),
+            "quantity": st.sampled_from([1.0, -3.0, 10.0]),
+            "multiplier": st.sampled_from([100.0, 1.0]),
+            "exercise": st.sampled_from(["american", "european", ""]),
+            "settlement": st.sampled_from(["linear", "inverse", ""]),
+            "expiry_session": st.sampled_from(["am", "pm", ""]),
+            "position_id": st.sampled_from(["a", "b", " c ", ""])}
+    frame = pd.DataFrame({c: [data.draw(st.one_of(good[c], CELL)) for _ in range(n)]
+                          for c in columns})
+    repeats = data.draw(st.integers(1, 3))  # repeated rows: one parse stands for several
+    frame = pd.concat([frame] * repeats, ignore_index=True)
+    venue = data.draw(st.sampled_from([None, "occ", "deribit"]))
+    _assert_same(*_both_parsers(frame, venue))
+
+
+def test_columnar_book_parser_equals_the_row_parser_on_typed_columns():
+    # the dtypes a CSV or Parquet reader gives: numeric quantities and ids, text symbols
+    rng = np.random.default_rng(3)
+    n = 2_000
+    frame = pd.DataFrame({
+        "position_id": np.arange(n), "symbol": rng.choice(VALID_SYMBOLS[:3] + ["BAD"], n),
+        "quantity": rng.integers(-5, 6, n).astype(float), "multiplier": 100.0})
+    frame.loc[7, "quantity"] = np.inf
+    frame.loc[11, "quantity"] = 1e12
+    _assert_same(*_both_parsers(frame, None, np.arange(10, 10 + n)))
+    text = frame.astype({"symbol": "str", "position_id": "str"})
+    _assert_same(*_both_parsers(text, "occ"))

@@ -103,11 +103,36 @@ def _from_frame(frame: pd.DataFrame, venue: str | None,
     if missing:
         raise InputError(f"book is missing column(s) {', '.join(missing)}; columns:"
                          f" {', '.join(map(str, frame.columns))}")
+    numbers = (np.arange(1, len(frame) + 1, dtype=np.int64) if row_numbers is None
+               else np.asarray(row_numbers, np.int64))
+    try:
+        fields, failures = _columns(frame, venue, columns, numbers)
+    except _NotColumnar:  # cells pandas cannot factorise (unhashable, a signalling NaN)
+        fields, failures = _rows(frame, venue, columns, numbers)
+    if failures and on_invalid == "raise":
+        raise InputError(f"{len(failures)} invalid book row(s):\n"
+                         + "\n".join(str(f) for f in failures))
+    if not fields["position_id"].size and not allow_empty:
+        raise InputError("book has no valid positions" + (
+            f" ({len(failures)} rows excluded)" if failures else ""))
+    book = Book(fields["position_id"], fields["underlying"], fields["kind"], fields["strike"], fields["expiry"],
+                fields["quantity"], fields["multiplier"], fields["exercise"],
+                fields["settlement"], fields["source_row"])
+    return LoadResult(book, tuple(failures))
+
+
+_FIELD_TYPES: dict[str, Any] = {
+    "position_id": np.str_, "underlying": np.str_, "kind": np.int8, "strike": np.float64,
+    "expiry": "datetime64[s]", "quantity": np.float64, "multiplier": np.float64,
+    "exercise": np.int8, "settlement": np.int8, "source_row": np.int64}
+
+
+def _rows(frame: pd.DataFrame, venue: str | None, columns: set[str], numbers: np.ndarray
+          ) -> tuple[dict[str, np.ndarray], list[Failure]]:
+    # the reference: one row at a time (the columnar path must give the same, tested)
     rows: list[dict[str, object]] = []
     failures: list[Failure] = []
-    numbers = (range(1, len(frame) + 1) if row_numbers is None
-               else [int(x) for x in row_numbers])
-    for number, rec in zip(numbers, frame.to_dict("records"), strict=True):
+    for number, rec in zip(numbers.tolist(), frame.to_dict("records"), strict=True):
         pid = _text(rec.get("position_id")) or f"row{number}"
         try:
             row = _parse_row({str(k): v for k, v in rec.items()}, pid, venue, columns)
@@ -115,25 +140,163 @@ def _from_frame(frame: pd.DataFrame, venue: str | None,
             rows.append(row)
         except _RowError as exc:
             failures.append(Failure(number, pid, exc.field, exc.reason))
-    if failures and on_invalid == "raise":
-        raise InputError(f"{len(failures)} invalid book row(s):\n"
-                         + "\n".join(str(f) for f in failures))
-    if not rows and not allow_empty:
-        raise InputError("book has no valid positions" + (
-            f" ({len(failures)} rows excluded)" if failures else ""))
-    ids = [str(r["position_id"]) for r in rows]
-    if len(set(ids)) != len(ids):
-        dup = sorted({x for x in ids if ids.count(x) > 1})
-        raise InputError(f"position_id must be unique; duplicated: {', '.join(dup[:5])}")
+    return {k: np.array([r[k] for r in rows], dtype=t) for k, t in _FIELD_TYPES.items()}, failures
 
-    def col(key: str, dtype: Any = None) -> np.ndarray:
-        return np.array([r[key] for r in rows], dtype=dtype)
 
-    book = Book(col("position_id"), col("underlying"), col("kind", np.int8),
-                col("strike", float), col("expiry", "datetime64[s]"), col("quantity", float),
-                col("multiplier", float), col("exercise", np.int8), col("settlement", np.int8),
-                col("source_row", np.int64))
-    return LoadResult(book, tuple(failures))
+class _NotColumnar(Exception):
+    pass
+
+
+# the cells that decide an instrument and its terms: parsed once per distinct combination
+_KEY_COLUMNS = ("symbol", "underlying", "kind", "strike", "expiry", "expiry_session",
+                "settlement", "multiplier", "exercise")
+
+
+def _columns(frame: pd.DataFrame, venue: str | None, columns: set[str], numbers: np.ndarray
+             ) -> tuple[dict[str, np.ndarray], list[Failure]]:
+    """Parse a book frame column by column (no per-row Python on valid input).
+
+    Each distinct combination of the instrument cells (symbol, or underlying/kind/strike/expiry,
+    and the terms) is parsed once, quantities and ids as arrays; the row parser's checks, order
+    and messages (the same functions run per combination). Raises _NotColumnar for cells pandas
+    cannot factorise.
+    """
+    import pandas as pd
+
+    n = len(frame)
+    keys = [c for c in _KEY_COLUMNS if c in columns]
+    key = np.zeros(n, np.int64)
+    radix = 1
+    per_row = np.zeros(n, bool)  # rows the combination cannot stand for: parsed alone
+    try:
+        for c in keys:
+            series = frame[c]
+            codes, uniques = pd.factorize(series, use_na_sentinel=True)
+            if series.dtype == object:  # None and NaN differ in messages: such rows alone
+                per_row |= codes < 0
+            size = len(uniques) + 1
+            if radix > (2**62) // size:
+                raise _NotColumnar
+            key = key * size + (codes + 1)
+            radix *= size
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise _NotColumnar from exc
+    combos, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    representatives = frame.iloc[first][keys].to_dict("records") if keys else [{}] * len(combos)
+    fields_of = ("underlying", "kind", "strike", "expiry", "settlement", "exercise", "multiplier")
+    parsed: dict[str, list[object]] = {f: [] for f in fields_of}
+    instrument_error: list[_RowError | None] = []
+    terms_error: list[_RowError | None] = []
+    defaults = {"underlying": "", "kind": 0, "strike": np.nan,
+                "expiry": np.datetime64("NaT", "s"), "settlement": 0, "exercise": 0,
+                "multiplier": np.nan}
+    for rec in representatives:
+        row: dict[str, object] = {}
+        error_a = error_c = None
+        try:
+            used_venue = _instrument(rec, venue, columns, row)
+            try:
+                _terms(rec, used_venue, columns, row)
+            except _RowError as exc:
+                error_c = exc
+        except _RowError as exc:
+            error_a = exc
+        instrument_error.append(error_a)
+        terms_error.append(error_c)
+        for f in fields_of:
+            parsed[f].append(row.get(f, defaults[f]))
+    # quantities: an array check, or once per distinct cell
+    values = frame["quantity"]
+    quantity = np.full(n, np.nan)
+    quantity_error: dict[int, _RowError] = {}
+    if values.dtype.kind in "iuf":
+        quantity = values.to_numpy(np.float64)
+        for i in np.flatnonzero(~(np.abs(quantity) <= MAX_QUANTITY)).tolist():
+            try:
+                _quantity(values.iloc[[i]].tolist()[0])
+            except _RowError as exc:
+                quantity_error[i] = exc
+    else:
+        try:
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise _NotColumnar from exc
+        cells = pd.Series(uniques, dtype=object).tolist()
+        results: list[float | _RowError] = []
+        for cell in cells:
+            try:
+                results.append(_quantity(cell))
+            except _RowError as exc:
+                results.append(exc)
+        na_rows = np.flatnonzero(codes < 0)
+        per_row[na_rows] = True  # a missing quantity: its own message (None or nan)
+        for k, result in enumerate(results):
+            rows_k = np.flatnonzero(codes == k)
+            if isinstance(result, _RowError):
+                for i in rows_k.tolist():
+                    quantity_error[i] = result
+            else:
+                quantity[rows_k] = result
+    ids = _position_ids(frame, columns, numbers)
+    # the rows' outcome: the first error in the row parser's order, else the parsed row
+    a_err = np.array([e is not None for e in instrument_error], bool)[inverse]
+    c_err = np.array([e is not None for e in terms_error], bool)[inverse]
+    q_err = np.zeros(n, bool)
+    q_err[list(quantity_error)] = True
+    bad = a_err | q_err | c_err
+    failures: list[Failure] = []
+    for i in np.flatnonzero(bad & ~per_row).tolist():
+        u = int(inverse[i])
+        error = instrument_error[u] or quantity_error.get(i) or terms_error[u]
+        assert error is not None
+        failures.append(Failure(int(numbers[i]), str(ids[i]), error.field, error.reason))
+    ok = ~bad & ~per_row
+    fields = {
+        "position_id": ids[ok],
+        "underlying": np.array(parsed["underlying"], dtype=np.str_)[inverse][ok],
+        "kind": np.array(parsed["kind"], dtype=np.int8)[inverse][ok],
+        "strike": np.array(parsed["strike"], dtype=np.float64)[inverse][ok],
+        "expiry": np.array(parsed["expiry"], dtype="datetime64[s]")[inverse][ok],
+        "quantity": quantity[ok],
+        "multiplier": np.array(parsed["multiplier"], dtype=np.float64)[inverse][ok],
+        "exercise": np.array(parsed["exercise"], dtype=np.int8)[inverse][ok],
+        "settlement": np.array(parsed["settlement"], dtype=np.int8)[inverse][ok],
+        "source_row": numbers[ok],
+    }
+    alone = np.flatnonzero(per_row)
+    if alone.size:  # the rows no combination stands for, by the row parser, merged in order
+        extra, extra_failures = _rows(frame.iloc[alone], venue, columns, numbers[alone])
+        order = np.argsort(np.concatenate([fields["source_row"], extra["source_row"]]),
+                           kind="stable")
+        fields = {k: np.concatenate([fields[k], extra[k].astype(fields[k].dtype)])[order]
+                  for k in fields}
+        failures = sorted(failures + extra_failures, key=lambda f: f.row)
+    return fields, failures
+
+
+def _position_ids(frame: pd.DataFrame, columns: set[str], numbers: np.ndarray) -> np.ndarray:
+    # each row's id: the position_id cell as text (as _text reads it), or row<N> when empty
+    import pandas as pd
+
+    def default(rows: np.ndarray) -> np.ndarray:
+        return ("row" + pd.Series(rows).astype(str)).to_numpy(dtype=np.str_)
+
+    if "position_id" not in columns:
+        return default(numbers)
+    values = frame["position_id"]
+    if values.dtype.kind in "iu":
+        text = values.astype(str).to_numpy(dtype=np.str_)
+    elif values.dtype != object and pd.api.types.is_string_dtype(values.dtype):
+        # pandas' text dtypes: strip as _text does; missing cells are empty
+        text = values.str.strip().fillna("").to_numpy(dtype=np.str_)
+    else:
+        text = np.array([_text(v) for v in values.tolist()], dtype=np.str_)
+    empty = text == ""
+    if empty.any():
+        text = text.astype(object)
+        text[empty] = default(numbers[empty])
+        text = text.astype(np.str_)
+    return text
 
 
 class _RowError(Exception):
@@ -163,8 +326,18 @@ def _short(value: object) -> str:
 
 def _parse_row(rec: Mapping[str, object], pid: str, venue: str | None,
                columns: set[str]) -> dict[str, object]:
-    nat = np.datetime64("NaT", "s")
+    # one row, checked in the order the errors are reported: instrument, quantity, terms
     row: dict[str, object] = {"position_id": pid}
+    venue = _instrument(rec, venue, columns, row)
+    row["quantity"] = _quantity(rec.get("quantity"))
+    _terms(rec, venue, columns, row)
+    return row
+
+
+def _instrument(rec: Mapping[str, object], venue: str | None, columns: set[str],
+                row: dict[str, object]) -> str | None:
+    # symbol, or underlying, kind, strike, expiry: fills row, returns the venue in effect
+    nat = np.datetime64("NaT", "s")
     symbol = _text(rec.get("symbol"))
     if "symbol" in columns and symbol:
         try:
@@ -174,55 +347,63 @@ def _parse_row(rec: Mapping[str, object], pid: str, venue: str | None,
         row.update(underlying=parsed.underlying, kind=int(parsed.kind), strike=parsed.strike,
                    expiry=parsed.expiry, settlement=int(parsed.settlement),
                    exercise=int(parsed.exercise))
-        venue = venue or parsed.venue
+        return venue or parsed.venue
+    underlying = _text(rec.get("underlying"))
+    if not underlying:
+        raise _RowError("underlying", "is empty" + (" (and no symbol)" if "symbol" in columns
+                                                    else ""))
+    word = _text(rec.get("kind")).lower()
+    if word in ("c", "call"):
+        kind = OptionKind.CALL
+    elif word in ("p", "put"):
+        kind = OptionKind.PUT
+    elif word in _LINEAR_WORDS:
+        kind = OptionKind.LINEAR
     else:
-        underlying = _text(rec.get("underlying"))
-        if not underlying:
-            raise _RowError("underlying", "is empty" + (" (and no symbol)" if "symbol" in columns
-                                                        else ""))
-        word = _text(rec.get("kind")).lower()
-        if word in ("c", "call"):
-            kind = OptionKind.CALL
-        elif word in ("p", "put"):
-            kind = OptionKind.PUT
-        elif word in _LINEAR_WORDS:
-            kind = OptionKind.LINEAR
-        else:
-            raise _RowError("kind", f"must be call, put, underlying, future or perpetual; got"
-                            f" {rec.get('kind')!r}")
-        strike = float("nan")
-        if kind != OptionKind.LINEAR:
-            strike = _number(rec, "strike")
-            if not (strike > 0 and np.isfinite(strike)):
-                raise _RowError("strike", f"must be > 0 and finite; got {rec.get('strike')!r}")
-        expiry: np.datetime64 = nat
-        expiry_text = _text(rec.get("expiry"))
-        if expiry_text:
-            session = _text(rec.get("expiry_session")).lower() or None
-            if session not in (None, "am", "pm"):
-                raise _RowError("expiry_session", f"must be am or pm; got"
-                                f" {rec.get('expiry_session')!r}")
-            if session is None and venue is None and \
-                    _text(rec.get("settlement")).lower() == "inverse":
-                session = "deribit"  # coin-settled: Deribit's 08:00 UTC
-            try:
-                expiry = parse_expiry(rec.get("expiry"), venue, underlying, session)
-            except InputError as exc:
-                raise _RowError("expiry", str(exc)) from None
-        if kind != OptionKind.LINEAR and np.isnat(expiry):
-            raise _RowError("expiry", "an option needs an expiry date")
-        if word in ("perpetual", "perp", "underlying", "stock", "spot", "etf", "index") and \
-                not np.isnat(expiry):
-            raise _RowError("expiry", f"a {word} has no expiry; got {rec.get('expiry')!r}")
-        if word in ("future", "futures") and np.isnat(expiry):
-            raise _RowError("expiry", "a future needs an expiry date")
-        row.update(underlying=underlying, kind=int(kind), strike=strike, expiry=expiry,
-                   settlement=int(Settlement.LINEAR), exercise=int(ExerciseStyle.EUROPEAN))
-    quantity = _number(rec, "quantity")
+        raise _RowError("kind", f"must be call, put, underlying, future or perpetual; got"
+                        f" {rec.get('kind')!r}")
+    strike = float("nan")
+    if kind != OptionKind.LINEAR:
+        strike = _number(rec, "strike")
+        if not (strike > 0 and np.isfinite(strike)):
+            raise _RowError("strike", f"must be > 0 and finite; got {rec.get('strike')!r}")
+    expiry: np.datetime64 = nat
+    expiry_text = _text(rec.get("expiry"))
+    if expiry_text:
+        session = _text(rec.get("expiry_session")).lower() or None
+        if session not in (None, "am", "pm"):
+            raise _RowError("expiry_session", f"must be am or pm; got"
+                            f" {rec.get('expiry_session')!r}")
+        if session is None and venue is None and \
+                _text(rec.get("settlement")).lower() == "inverse":
+            session = "deribit"  # coin-settled: Deribit's 08:00 UTC
+        try:
+            expiry = parse_expiry(rec.get("expiry"), venue, underlying, session)
+        except InputError as exc:
+            raise _RowError("expiry", str(exc)) from None
+    if kind != OptionKind.LINEAR and np.isnat(expiry):
+        raise _RowError("expiry", "an option needs an expiry date")
+    if word in ("perpetual", "perp", "underlying", "stock", "spot", "etf", "index") and \
+            not np.isnat(expiry):
+        raise _RowError("expiry", f"a {word} has no expiry; got {rec.get('expiry')!r}")
+    if word in ("future", "futures") and np.isnat(expiry):
+        raise _RowError("expiry", "a future needs an expiry date")
+    row.update(underlying=underlying, kind=int(kind), strike=strike, expiry=expiry,
+               settlement=int(Settlement.LINEAR), exercise=int(ExerciseStyle.EUROPEAN))
+    return venue
+
+
+def _quantity(value: object) -> float:
+    quantity = _number({"quantity": value}, "quantity")
     if not abs(quantity) <= MAX_QUANTITY:
         raise _RowError("quantity", f"must be finite and at most {MAX_QUANTITY:.0e} contracts"
-                        f" either way; got {_short(rec.get('quantity'))}")
-    row["quantity"] = quantity
+                        f" either way; got {_short(value)}")
+    return quantity
+
+
+def _terms(rec: Mapping[str, object], venue: str | None, columns: set[str],
+           row: dict[str, object]) -> None:
+    # multiplier (or the venue's default), exercise and settlement overrides
     if "multiplier" in columns and _text(rec.get("multiplier")):
         multiplier = _number(rec, "multiplier")
     elif venue is not None:
@@ -244,4 +425,3 @@ def _parse_row(rec: Mapping[str, object], pid: str, venue: str | None,
         if text not in ("linear", "inverse"):
             raise _RowError("settlement", f"must be linear or inverse; got {rec.get('settlement')!r}")
         row["settlement"] = int(Settlement.INVERSE if text == "inverse" else Settlement.LINEAR)
-    return row

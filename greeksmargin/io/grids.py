@@ -42,10 +42,11 @@ def grid_from_frame(frame: pd.DataFrame, name: str = "") -> ScenarioGrid:
     def numeric(col: str, default: float) -> np.ndarray:
         if col not in frame.columns:
             return np.full(n, default)
-        values = np.asarray(frame[col].map(_to_number), dtype=float)
-        bad = np.isnan(values) & frame[col].notna().to_numpy()
-        if bad.any() or frame[col].isna().any():
-            row = int(np.flatnonzero(bad | frame[col].isna().to_numpy())[0])
+        cells = frame[col].tolist()
+        values = np.array([_to_number(v) for v in cells], dtype=float)
+        bad = np.isnan(values)  # not a number, or missing: both refused
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
             raise InputError(f"grid column {col} must be numeric; got {frame[col].iloc[row]!r}"
                              f" at row {row + 1}")
         return values
@@ -72,5 +73,5 @@ def grid_from_frame(frame: pd.DataFrame, name: str = "") -> ScenarioGrid:
 def _to_number(value: object) -> float:
     try:
         return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ArithmeticError):  # Decimal('sNaN'), a 400-digit integer
         return float("nan")

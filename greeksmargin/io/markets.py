@@ -78,7 +78,7 @@ def market_from_frame(frame: pd.DataFrame, valuation: object = None,
         for row, value in enumerate(frame[col]):
             try:
                 values[row] = float(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, ArithmeticError):  # ArithmeticError: Decimal('sNaN'), 10**400
                 raise MarketDataError(f"market column {col} must be numeric; got {value!r} at"
                                       f" row {row + 1} ({frame['underlying'].iloc[row]!r})"
                                       ) from None

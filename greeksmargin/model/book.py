@@ -29,6 +29,14 @@ __all__ = ["Book", "ResolvedBook"]
 SECONDS_PER_YEAR = 365.0 * 86400.0
 
 
+def _text_array(value: object) -> np.ndarray:
+    # text as a numpy str array: as it is when it already is one, else str() of each entry
+    arr = np.atleast_1d(np.asarray(value))
+    if arr.dtype.kind == "U":
+        return arr
+    return np.asarray([str(x) for x in arr.reshape(-1)], dtype=np.str_).reshape(arr.shape)
+
+
 MAX_QUANTITY = 1e9  # contracts (or coin) per position: beyond it an input is a unit error
 MAX_MULTIPLIER = 1e9  # units per contract (JPY futures are 12.5 million yen)
 
@@ -76,8 +84,7 @@ class Book:
 
     def __post_init__(self) -> None:
         """Copy, freeze and validate the fields (see the class docstring)."""
-        ids = frozen_array([str(x) for x in np.atleast_1d(self.position_id)], np.str_,
-                           "position_id")
+        ids = frozen_array(_text_array(self.position_id), np.str_, "position_id")
         n = ids.size
         object.__setattr__(self, "position_id", ids)
 
@@ -85,8 +92,7 @@ class Book:
             value = getattr(self, name)
             if value is None:
                 value = default
-            arr = np.atleast_1d(np.asarray(value) if dtype != np.str_ else
-                                np.asarray([str(x) for x in np.atleast_1d(value)]))
+            arr = np.atleast_1d(np.asarray(value) if dtype != np.str_ else _text_array(value))
             if arr.shape != (n,):
                 arr = np.broadcast_to(arr, (n,)) if arr.size == 1 else arr
             if arr.shape != (n,):
@@ -105,10 +111,14 @@ class Book:
         exercise = column("exercise", np.int8, ExerciseStyle.EUROPEAN)
         settlement = column("settlement", np.int8, Settlement.LINEAR)
         column("source_row", np.int64, np.arange(1, n + 1))
-        if len(set(ids.tolist())) != n:
-            seen: set[str] = set()
-            dup = next(x for x in ids.tolist() if x in seen or seen.add(x))  # type: ignore[func-returns-value]
-            raise InputError(f"position_id must be unique; {dup!r} appears more than once")
+        if n > 1:
+            import pandas as pd
+
+            index = pd.Index(ids)
+            if not index.is_unique:
+                dup = sorted(set(ids[index.duplicated(keep=False)].tolist()))
+                raise InputError(f"position_id must be unique; duplicated: {', '.join(dup[:5])}"
+                                 + (f" and {len(dup) - 5} more" if len(dup) > 5 else ""))
         option = (kind == OptionKind.CALL) | (kind == OptionKind.PUT)
         self._check(kind, option | (kind == OptionKind.LINEAR), "kind",
                     "OptionKind LINEAR (0), CALL (1) or PUT (2)")

@@ -71,7 +71,7 @@ def test_book_validation_names_field_value_and_position():
         (dict(exercise=[3]), "exercise must be"),
         (dict(settlement=[2]), "settlement must be"),
         (dict(position_id=["a", "a"], underlying=["SPY"] * 2, kind=[1, 1], strike=[1.0, 1.0],
-              expiry=[EXP, EXP], quantity=[1.0, 1.0], multiplier=[1.0, 1.0]), "unique; 'a'"),
+              expiry=[EXP, EXP], quantity=[1.0, 1.0], multiplier=[1.0, 1.0]), "unique; duplicated: a"),
         (dict(quantity=[1.0, 2.0]), "one entry per position"),
         (dict(strike=["abc"]), "strike must be convertible"),
     ]
