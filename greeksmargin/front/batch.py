@@ -96,31 +96,36 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
     frame = positions.drop(columns=[c for c in ("account", ROW, FILE) if c in positions.columns])
     ids = (frame["position_id"].astype(str).to_numpy() if "position_id" in frame.columns
            else np.array([f"row{k}" for k in rows]))
-    frame = frame.assign(position_id=np.char.add(np.char.add(accounts.astype(str), "/"),
-                                                 ids.astype(str)))
-    failures = [Failure(int(rows[k]), str(frame["position_id"].iloc[k]), "account", "is empty")
+    frame = frame.assign(position_id=(pd.Series(accounts, dtype="str") + "/"
+                                      + pd.Series(ids, dtype="str")).to_numpy(dtype=np.str_))
+    # rows are numbered by position in this frame here (a dataset's files repeat row numbers),
+    # and named by their file and row in messages
+    position = np.arange(n, dtype=np.int64)
+    failures = [Failure(int(k), str(frame["position_id"].iloc[k]), "account", "is empty")
                 for k in np.flatnonzero(missing)]
     book = None
     if (~missing).any():  # a file-level problem (a missing column) raises here
         loaded = read_book(frame[~missing], venue=venue, on_invalid="exclude",
-                           row_numbers=rows[~missing], allow_empty=True)
+                           row_numbers=position[~missing], allow_empty=True)
         book = loaded.value if loaded.value.n_positions else None
         failures += loaded.failures
     if book is not None:
         failures += book.market_failures(market)
-    where = _where_of(rows, files)
+    failures.sort(key=lambda f: f.row)
+
+    def named(f: Failure) -> str:
+        where = f"{files[f.row]}: " if files is not None else ""
+        return where + str(Failure(int(rows[f.row]), f.position_id, f.field, f.reason))
+
     if failures and on_invalid == "raise":
-        failures.sort(key=lambda f: f.row)
         raise InputError(f"{len(failures)} invalid position row(s):\n"
-                         + "\n".join(where(f) + str(f) for f in failures))
-    position_account = dict(zip(frame["position_id"].tolist(), accounts.tolist(), strict=True))
+                         + "\n".join(named(f) for f in failures))
     reasons: dict[str, list[str]] = {}
-    for f in sorted(failures, key=lambda f: f.row):
-        reasons.setdefault(position_account.get(f.position_id, NO_ACCOUNT), []).append(
-            where(f) + str(f))
+    for f in failures:
+        reasons.setdefault(str(accounts[f.row]), []).append(named(f))
     counts = pd.Series(accounts).value_counts()
-    out = (_margined(book, np.array([position_account[p] for p in book.position_id.tolist()]),
-                     market, method, set(reasons)) if book is not None else _empty())
+    out = (_margined(book, accounts[book.source_row], market, method, set(reasons))
+           if book is not None else _empty())
     if reasons:
         excluded = _empty().reindex(range(len(reasons)))
         excluded["account"] = list(reasons)
@@ -133,24 +138,17 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
     return out.sort_values("account", kind="stable").reset_index(drop=True)[RESULT_COLUMNS]
 
 
-def _where_of(rows: np.ndarray, files: np.ndarray | None) -> Any:
-    # "FILE: " before a failure when the rows came from a dataset's files
-    if files is None:
-        return lambda f: ""
-    file_of = dict(zip(rows.tolist(), files.tolist(), strict=True))
-    return lambda f: f"{file_of.get(f.row, '?')}: "
-
-
 def _margined(book: Book, position_account: np.ndarray, market: MarketData,
               method: Methodology | ScenarioGrid, excluded: set[str]) -> pd.DataFrame:
     # the accounts with no bad row, margined together in one revaluation
     import pandas as pd
 
-    keep = ~np.isin(position_account, list(excluded))
-    if not keep.any():
-        return _empty()
-    book = book.take(keep)
-    resolved = book.resolve(market, accounts=position_account[keep])
+    if excluded:
+        keep = ~np.isin(position_account, list(excluded))
+        if not keep.any():
+            return _empty()
+        book, position_account = book.take(keep), position_account[keep]
+    resolved = book.resolve(market, accounts=position_account)
     if isinstance(method, Methodology):
         grids: Any = method.build_grids(resolved)
         rules: Methodology | None = method

@@ -178,26 +178,41 @@ class GroupRules:
         """
         keys = tuple(labels) if classes is None else tuple(classes)
         n = len(labels)
-        weight = np.array(np.stack([g.weight for g in grids]) if n else np.zeros((0, 0)), float)
-        spot_shift = np.array(np.stack([g.spot_shift for g in grids]) if n else weight, float)
-        extended = np.zeros(weight.shape, bool)
-        dampener, price_range, roll = np.zeros(n), np.ones(n), np.zeros(n)
+        # many groups share a few (class, grid) pairs (an account per group in a batch): the
+        # rules are laid out once per distinct pair and indexed
+        pair_of: dict[tuple[str, int], int] = {}
+        pairs: list[tuple[str, ScenarioGrid]] = []
+        index = np.empty(n, np.intp)
+        for k, (key, grid) in enumerate(zip(keys, grids, strict=True)):
+            p = pair_of.setdefault((key, id(grid)), len(pairs))
+            if p == len(pairs):
+                pairs.append((key, grid))
+            index[k] = p
+        n_pairs = len(pairs)
+        weight = (np.array(np.stack([g.weight for _, g in pairs]), float)[index] if n
+                  else np.zeros((0, 0)))
+        spot_shift = (np.array(np.stack([g.spot_shift for _, g in pairs]), float)[index] if n
+                      else weight)
+        extended_p = np.zeros((n_pairs, weight.shape[1] if n else 0), bool)
+        dampener_p, range_p, roll_p = np.zeros(n_pairs), np.ones(n_pairs), np.zeros(n_pairs)
         addons: tuple[str, ...] = ()
         m = methodology
         if m is not None:
-            for k, (key, grid) in enumerate(zip(keys, grids, strict=True)):
-                roll[k] = m.roll_shock_rate.get(key, 0.0)
+            for k, (key, grid) in enumerate(pairs):
+                roll_p[k] = m.roll_shock_rate.get(key, 0.0)
                 table = m.extended_table.get(key)
                 if table is not None and table.dampener and \
                         grid.n_scenarios == table.first_scenario + table.n_scenarios:
-                    dampener[k] = table.dampener
-                    price_range[k] = table.price_range
-                    extended[k, table.first_scenario:] = True
+                    dampener_p[k] = table.dampener
+                    range_p[k] = table.price_range
+                    extended_p[k, table.first_scenario:] = True
             addons = tuple(name for name, on in zip(ADDONS, (
                 m.contract_minimum > 0, m.short_option_minimum > 0, bool(m.roll_shock_rate)),
                 strict=True) if on)
+        extended, dampener, price_range, roll = (extended_p[index], dampener_p[index],
+                                                 range_p[index], roll_p[index])
         arrays = RuleArrays(weight, extended, spot_shift, dampener, price_range,
-                            np.array([c != quote_currency for c in currency], bool), roll,
+                            np.asarray(currency, dtype=np.str_) != quote_currency, roll,
                             float(m.contract_minimum) if m else 0.0,
                             float(m.short_option_minimum) if m else 0.0)
         return cls(arrays, float(m.mm_factor) if m else 1.0, addons, tuple(labels))

@@ -283,14 +283,22 @@ class RevaluationPlan:
         n_groups, n_scen = len(grids), grids[0].n_scenarios
         n = positions.kind.size
 
+        # groups share a few grid objects (one per class): stack the distinct ones and index
+        seen: dict[int, int] = {}
+        distinct: list[ScenarioGrid] = []
+        index = np.empty(n_groups, np.intp)
+        for k, g in enumerate(grids):
+            d = seen.setdefault(id(g), len(distinct))
+            if d == len(distinct):
+                distinct.append(g)
+            index[k] = d
+
         def stack(name: str, dtype: type) -> np.ndarray:
-            if all(g is grids[0] for g in grids):  # one grid for every group
-                return np.repeat(np.asarray(getattr(grids[0], name), dtype)[None, :], n_groups,
-                                 axis=0)
-            return np.array(np.stack([getattr(g, name) for g in grids]), dtype=dtype)
+            return np.ascontiguousarray(
+                np.array(np.stack([getattr(g, name) for g in distinct]), dtype=dtype)[index])
 
         min_vol_up = np.array([g.vol_scaling.min_vol_up if g.vol_scaling is not None else 0.0
-                               for g in grids])
+                               for g in distinct])[index]
         time_shift = stack("time_shift_years", np.float64)
         # the kernel visits each group's scenarios sorted by time shift (once per chunk and shift)
         order = np.ascontiguousarray(np.argsort(time_shift, axis=1, kind="stable"), np.int64)

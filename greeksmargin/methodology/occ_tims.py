@@ -61,24 +61,37 @@ class OccGrids:
             An unknown product class, or a group whose underlyings are of different classes.
         """
         reference = resolved.market.product_class
-        out = []
-        for label, underlyings in zip(resolved.group_labels, resolved.group_underlyings(),
-                                      strict=True):
-            found = {self.product_class.get(u) or reference.get(u, self.default_class)
-                     for u in underlyings}
-            unknown = sorted(found - set(self.ranges))
-            if unknown:
-                raise MethodologyError(f"unknown OCC product class {unknown[0]!r} for group"
-                                       f" {label!r} (market product_class); known: "
-                                       f"{', '.join(self.ranges)}")
-            if len(found) != 1:
-                raise MethodologyError(f"group {label!r} mixes OCC product classes {sorted(found)}"
-                                       f" ({', '.join(underlyings)})")
-            cls = found.pop()
-            down, up = self.ranges[cls]
-            out.append(_grid(down, up, self.points_per_side, self.vol_shifts,
-                             int(self.vol_shift_type), cls))
-        return tuple(out)
+        names = resolved.market.underlyings
+        class_of = [self.product_class.get(u) or reference.get(u, self.default_class)
+                    for u in names]
+        known = list(self.ranges)
+        code_of = np.array([known.index(c) if c in self.ranges else -1 for c in class_of],
+                           np.int64)
+        row_code = code_of[resolved.underlying_index]  # sorted rows
+        offsets = resolved.group_offsets
+        if np.any(row_code < 0):
+            k = int(np.flatnonzero(row_code < 0)[0])
+            label = resolved.group_labels[int(resolved.group_index[k])]
+            raise MethodologyError(f"unknown OCC product class"
+                                   f" {class_of[int(resolved.underlying_index[k])]!r} for group"
+                                   f" {label!r} (market product_class); known: {', '.join(known)}")
+        group_code = np.full(resolved.n_groups, known.index(self.default_class)
+                             if self.default_class in self.ranges else 0, np.int64)
+        nonempty = np.flatnonzero(offsets[1:] > offsets[:-1])
+        if nonempty.size:
+            low = np.minimum.reduceat(row_code, offsets[nonempty])
+            high = np.maximum.reduceat(row_code, offsets[nonempty])
+            mixed = np.flatnonzero(low != high)
+            if mixed.size:
+                g = int(nonempty[mixed[0]])
+                members = resolved.group_underlyings()[g]
+                found = sorted({class_of[names.index(u)] for u in members})
+                raise MethodologyError(f"group {resolved.group_labels[g]!r} mixes OCC product"
+                                       f" classes {found} ({', '.join(members)})")
+            group_code[nonempty] = low
+        grids = [_grid(*self.ranges[c], self.points_per_side, self.vol_shifts,
+                       int(self.vol_shift_type), c) for c in known]
+        return tuple(grids[c] for c in group_code.tolist())
 
 
 def occ_tims(product_class: Mapping[str, str] | None = None, *, default_class: str = "equity",

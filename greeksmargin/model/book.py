@@ -29,6 +29,14 @@ __all__ = ["Book", "ResolvedBook"]
 SECONDS_PER_YEAR = 365.0 * 86400.0
 
 
+def _index_of(names: np.ndarray, known: Sequence[str]) -> np.ndarray:
+    # each name's position in known, -1 when absent (a hash lookup over the whole column)
+    import pandas as pd
+
+    return np.asarray(pd.Index(list(known), dtype=object).get_indexer(names.astype(object)),
+                      np.intp)
+
+
 def _text_array(value: object) -> np.ndarray:
     # text as a numpy str array: as it is when it already is one, else str() of each entry
     arr = np.atleast_1d(np.asarray(value))
@@ -208,8 +216,7 @@ class Book:
             An expiry before the valuation timestamp; an option price without implied vol.
         """
         n = self.n_positions
-        lookup = {u: k for k, u in enumerate(market.underlyings)}
-        und_index = np.fromiter((lookup.get(u, -1) for u in self.underlying.tolist()), np.intp, n)
+        und_index = _index_of(self.underlying, market.underlyings)
         if n and und_index.min() < 0:
             i = int(np.flatnonzero(und_index < 0)[0])
             raise MarketDataError(f"no market data for underlying {str(self.underlying[i])!r} of"
@@ -282,8 +289,7 @@ class Book:
                     failures[i] = Failure(int(self.source_row[i]), str(self.position_id[i]),  # type: ignore[index]
                                           field_name, reason(i))
 
-        lookup = {u: k for k, u in enumerate(market.underlyings)}
-        und_index = np.fromiter((lookup.get(u, -1) for u in self.underlying.tolist()), np.intp, n)
+        und_index = _index_of(self.underlying, market.underlyings)
         fail(np.flatnonzero(und_index < 0), "underlying",
              lambda i: f"no market data for {str(self.underlying[i])!r}")
         seconds = (self.expiry - market.valuation).astype("timedelta64[s]").astype(np.float64)

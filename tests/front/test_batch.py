@@ -225,3 +225,21 @@ def test_margin_batch_takes_a_pandas_frame_and_margin_accounts_names_empty_accou
         margin_accounts(holes, market, methodology.occ_tims())
     with pytest.raises(InputError, match="positions must be a pandas DataFrame"):
         margin_accounts(positions.to_dict("list"), market, methodology.occ_tims())
+
+
+def test_a_dataset_of_files_names_each_bad_row_by_its_own_file(sample, tmp_path):
+    positions, market, _ = sample
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    accounts = sorted(positions["account"].unique())
+    for k, name in enumerate(("a.parquet", "b.parquet")):
+        part = positions[positions["account"].isin(accounts[k::2])].reset_index(drop=True)
+        part = part.astype({"quantity": float})
+        part.loc[2, "quantity"] = np.inf  # the same row number in both files
+        part.to_parquet(folder / name, index=False)
+    with pytest.raises(InputError, match=r"[ab]\.parquet: row 3 \(position"):
+        margin_batch(folder, market, methodology.occ_tims())  # the first failing partition
+    got = margin_batch(folder, market, methodology.occ_tims(), on_invalid="exclude")
+    reasons = " ".join(got["excluded"])
+    assert "a.parquet: row 3 (position" in reasons and "b.parquet: row 3 (position" in reasons
+    assert (got["excluded"] != "").sum() == 2
