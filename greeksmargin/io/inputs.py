@@ -70,9 +70,11 @@ def read_inputs(book: str | Path | pd.DataFrame, market: str | Path | pd.DataFra
     loaded = read_book(frame, venue=venue, on_invalid=on_invalid)
     market_frame = market if isinstance(market, pd.DataFrame) else read_table(Path(market), "market")
     snapshot = market_from_frame(market_frame, valuation=valuation)
-    kept = [str(x) for x in loaded.value.position_id]
+    extra_columns = {"vol", "option_price", "strategy"} & set(map(str, frame.columns))
+    kept = loaded.value.position_id.tolist() if extra_columns else []
     strategy_of = None
-    snapshot = _with_book_columns(snapshot, frame, kept)
+    if extra_columns & {"vol", "option_price"}:
+        snapshot = _with_book_columns(snapshot, frame, kept)
     valued = loaded.value
     unvalued = valued.market_failures(snapshot)
     if unvalued and on_invalid == "raise":

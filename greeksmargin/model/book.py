@@ -30,11 +30,15 @@ SECONDS_PER_YEAR = 365.0 * 86400.0
 
 
 def _index_of(names: np.ndarray, known: Sequence[str]) -> np.ndarray:
-    # each name's position in known, -1 when absent (a hash lookup over the whole column)
-    import pandas as pd
-
-    return np.asarray(pd.Index(list(known), dtype=object).get_indexer(names.astype(object)),
-                      np.intp)
+    # each name's position in known, -1 when absent: a binary search of the column in the sorted
+    # names (numpy compares fixed-width strings in C; no Python object per row)
+    table = np.asarray(list(known), dtype=np.str_)
+    if table.size == 0:
+        return np.full(names.shape, -1, np.intp)
+    order = np.argsort(table, kind="stable")
+    sorted_table = table[order]
+    at = np.minimum(np.searchsorted(sorted_table, names), table.size - 1)
+    return np.where(sorted_table[at] == names, order[at], -1).astype(np.intp)
 
 
 def _text_array(value: object) -> np.ndarray:
