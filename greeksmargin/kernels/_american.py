@@ -11,9 +11,10 @@ early-exercise boundary ``B(tau)`` by iterating the integral equation
 ``sqrt(tau)``, storing ``H = ln(B / X)^2`` with ``X = K min(1, r / q)``, and prices with the
 early-exercise premium ``int_0^T [r K e^{-rt} N(-d-) - q S e^{-qt} N(-d+)](t, S / B(T - t)) dt``.
 Calls use put-call symmetry ``C(S, K, r, q) = P(K, S, q, r)``. The boundary is scale-free (it is
-``K`` times a function of ``r, q, vol, T``), so one boundary serves every spot and strike with
-those terms. Choices (see docs/methodology.md, "American exercise"): start from the BAW
-boundary at each node, one Jacobi-Newton step and two plain fixed-point steps, 7 + 1 nodes,
+``K`` times a function of ``r, q, vol, T``), so one boundary, tabulated with the premium's
+weights at its quadrature nodes (:func:`alo_boundary`), serves every spot and strike with those
+terms: pricing a spot is then one sum over 24 nodes (:func:`alo_put`). Choices (see
+docs/conventions.md, "American options"): start from the BAW boundary at each node, one Jacobi-Newton step and two plain fixed-point steps, 7 + 1 nodes,
 8-point Gauss-Legendre in the fixed-point integrals after the substitution ``tau - u =
 tau (1 + y)^2 / 4`` (which removes their square-root singularity at ``u = tau``), 24 points for
 the premium in ``z = sqrt(t)``. Measured against QuantLib's QdFp engine (high-precision scheme)
@@ -279,7 +280,9 @@ ALO_NODES = 7  # Chebyshev intervals in sqrt(tau): ALO_NODES + 1 boundary values
 ALO_FIXED_POINT_STEPS = 2  # plain steps after the Jacobi-Newton step
 DOUBLE_BOUNDARY_STEPS = 801  # tree steps where the exercise region has two boundaries
 _FP_X, _FP_W = np.polynomial.legendre.leggauss(8)
-_PREMIUM_X, _PREMIUM_W = np.polynomial.legendre.leggauss(24)
+ALO_PREMIUM_NODES = 24  # Gauss-Legendre nodes of the premium integral in sqrt(t)
+ALO_TABLE_ROWS = 5  # boundary, vol sqrt(t), carry t, the two premium weights (alo_boundary)
+_PREMIUM_X, _PREMIUM_W = np.polynomial.legendre.leggauss(ALO_PREMIUM_NODES)
 _CHEB_Z = -np.cos(np.arange(ALO_NODES + 1) * np.pi / ALO_NODES)  # second kind, -1 .. 1
 _CHEB_W = np.array([(-1.0) ** i * (0.5 if i in (0, ALO_NODES) else 1.0)
                     for i in range(ALO_NODES + 1)])  # barycentric weights
@@ -307,12 +310,34 @@ def _boundary_at(h: np.ndarray, tau: float, expiry_years: float) -> float:
 
 @scalar_jit
 def alo_boundary(expiry_years: float, vol: float, rate: float, dividend: float,
-                 h: np.ndarray) -> float:
-    """Early-exercise boundary of a unit-strike American put with ``rate > 0``, ``vol > 0``, ``T > 0``.
+                 table: np.ndarray) -> None:
+    """Tabulate the early-exercise premium of a unit-strike American put (``rate, vol, T > 0``).
 
-    Fills ``h`` (``ALO_NODES + 1`` values of ``ln(B / X)^2`` at the Chebyshev nodes) and returns
-    ``X = min(1, rate / dividend)``, the boundary at expiry; ``B(tau) = K X exp(-sqrt(H))``.
+    Fills ``table`` (shape ``(ALO_TABLE_ROWS, n)``, one column per premium quadrature node
+    ``t_k``): the boundary ``B(T - t_k) / K``, ``vol sqrt(t_k)``, ``(r - q) t_k`` and the weights
+    of the two premium terms, so that pricing at any spot and strike (:func:`alo_put`) is a sum
+    over the nodes. The boundary comes from :func:`_fixed_point`.
     """
+    h = np.empty(ALO_NODES + 1)
+    x_max = _fixed_point(expiry_years, vol, rate, dividend, h)
+    carry = rate - dividend
+    half = 0.5 * math.sqrt(expiry_years)
+    for k in range(_PREMIUM_X.size):  # t = z^2, dt = 2 z dz
+        z = half * (1.0 + _PREMIUM_X[k])
+        t = z * z
+        weight = half * _PREMIUM_W[k] * 2.0 * z
+        table[0, k] = x_max * _boundary_at(h, expiry_years - t, expiry_years)
+        table[1, k] = vol * z
+        table[2, k] = carry * t
+        table[3, k] = weight * rate * math.exp(-rate * t)
+        table[4, k] = weight * dividend * math.exp(-dividend * t)
+
+
+@scalar_jit
+def _fixed_point(expiry_years: float, vol: float, rate: float, dividend: float,
+                 h: np.ndarray) -> float:
+    # the boundary of a unit-strike put: fills h (ALO_NODES + 1 values of ln(B / X)^2 at the
+    # Chebyshev nodes) and returns X = min(1, rate / dividend); B(tau) = X exp(-sqrt(H))
     x_max = rate / dividend if dividend > rate else 1.0
     carry = rate - dividend
     h[0] = 0.0
@@ -360,22 +385,17 @@ def alo_boundary(expiry_years: float, vol: float, rate: float, dividend: float,
 
 @scalar_jit
 def alo_put(spot: float, strike: float, expiry_years: float, vol: float, rate: float,
-            dividend: float, h: np.ndarray, x_max: float) -> float:
-    """American put from its boundary (:func:`alo_boundary`): European + premium, at least K - S."""
-    carry = rate - dividend
-    european = price1(spot, strike, expiry_years, vol, rate, carry, 2)
-    half = 0.5 * math.sqrt(expiry_years)
+            dividend: float, table: np.ndarray) -> float:
+    """American put from its tabulated premium (:func:`alo_boundary`): European + premium, at least K - S."""
+    european = price1(spot, strike, expiry_years, vol, rate, rate - dividend, 2)
+    log_spot_strike = math.log(spot / strike)
     premium = 0.0
-    for k in range(_PREMIUM_X.size):  # t = z^2, dt = 2 z dz
-        z = half * (1.0 + _PREMIUM_X[k])
-        t = z * z
-        boundary = strike * x_max * _boundary_at(h, expiry_years - t, expiry_years)
-        sd = vol * z
-        d_plus = (math.log(spot / boundary) + carry * t) / sd + 0.5 * sd
-        premium += _PREMIUM_W[k] * 2.0 * z * (
-            rate * strike * math.exp(-rate * t) * norm_cdf(sd - d_plus)
-            - dividend * spot * math.exp(-dividend * t) * norm_cdf(-d_plus))
-    value = european + (half * premium if premium > 0.0 else 0.0)
+    for k in range(table.shape[1]):
+        sd = table[1, k]
+        d_plus = (log_spot_strike - math.log(table[0, k]) + table[2, k]) / sd + 0.5 * sd
+        premium += (strike * table[3, k] * norm_cdf(sd - d_plus)
+                    - spot * table[4, k] * norm_cdf(-d_plus))
+    value = european + (premium if premium > 0.0 else 0.0)
     exercise = strike - spot
     return value if value > exercise else exercise
 
@@ -398,17 +418,17 @@ def alo_regime(rate: float, carry: float, kind: int) -> int:
 
 @scalar_jit
 def alo_value(spot: float, strike: float, expiry_years: float, vol: float, rate: float,
-              carry: float, kind: int, h: np.ndarray, x_max: float) -> float:
-    """American value in regime 1 of :func:`alo_regime`, from the boundary of ``alo_boundary``.
+              carry: float, kind: int, table: np.ndarray) -> float:
+    """American value in regime 1 of :func:`alo_regime`, from the table of ``alo_boundary``.
 
-    The boundary must be the one for ``(T, vol, r, q)`` of the put (for a call: ``(T, vol, q, r)``).
+    The table must be the one for ``(T, vol, r, q)`` of the put (for a call: ``(T, vol, q, r)``).
     """
     dividend = rate - carry
     if kind == 2:
-        return alo_put(spot, strike, expiry_years, vol, rate, dividend, h, x_max)
+        return alo_put(spot, strike, expiry_years, vol, rate, dividend, table)
     if not spot > 0.0:
         return 0.0
-    return alo_put(strike, spot, expiry_years, vol, dividend, rate, h, x_max)
+    return alo_put(strike, spot, expiry_years, vol, dividend, rate, table)
 
 
 @scalar_jit
@@ -422,13 +442,13 @@ def alo1(spot: float, strike: float, expiry_years: float, vol: float, rate: floa
         return price1(spot, strike, expiry_years, vol, rate, carry, kind)
     if regime == 2:
         return tree1(spot, strike, expiry_years, vol, rate, carry, kind, DOUBLE_BOUNDARY_STEPS)[0]
-    h = np.empty(ALO_NODES + 1)
+    table = np.empty((ALO_TABLE_ROWS, ALO_PREMIUM_NODES))
     dividend = rate - carry
     if kind == 2:
-        x_max = alo_boundary(expiry_years, vol, rate, dividend, h)
+        alo_boundary(expiry_years, vol, rate, dividend, table)
     else:
-        x_max = alo_boundary(expiry_years, vol, dividend, rate, h)
-    return alo_value(spot, strike, expiry_years, vol, rate, carry, kind, h, x_max)
+        alo_boundary(expiry_years, vol, dividend, rate, table)
+    return alo_value(spot, strike, expiry_years, vol, rate, carry, kind, table)
 
 
 @array_jit(f"void({_IN}, f8[::1], i8, i8)")

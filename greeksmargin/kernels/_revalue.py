@@ -29,7 +29,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from ._american import ALO_NODES, alo1, alo_boundary, alo_regime, alo_value
+from ._american import ALO_PREMIUM_NODES, ALO_TABLE_ROWS, alo1, alo_boundary, alo_regime, alo_value
 from ._bsm import (
     gather_and_price,
     plain_arguments,
@@ -185,25 +185,24 @@ def base_parallel(positions_fields, underlyings_fields, out, n_chunks):  # type:
 
 
 @scalar_jit
-def _cached_american(spot, strike, expiry_years, vol, rate, carry, kind, cache_key, cache_h,  # type: ignore[no-untyped-def]
-                     cache_x, cache_next):
+def _cached_american(spot, strike, expiry_years, vol, rate, carry, kind, cache_key, cache_table,  # type: ignore[no-untyped-def]
+                     cache_next):
     # American value with the boundary for (vol, expiry) from the cache; a miss computes it into
     # slot cache_next[0] (round robin). rate and carry are the position's own, fixed per position.
     n_slots = cache_key.shape[0]
     for c in range(n_slots):
         if cache_key[c, 0] == vol and cache_key[c, 1] == expiry_years:
-            return alo_value(spot, strike, expiry_years, vol, rate, carry, kind, cache_h[c],
-                             cache_x[c])
+            return alo_value(spot, strike, expiry_years, vol, rate, carry, kind, cache_table[c])
     c = cache_next[0]
     cache_next[0] = (c + 1) % n_slots
     dividend = rate - carry
     if kind == 2:
-        cache_x[c] = alo_boundary(expiry_years, vol, rate, dividend, cache_h[c])
+        alo_boundary(expiry_years, vol, rate, dividend, cache_table[c])
     else:
-        cache_x[c] = alo_boundary(expiry_years, vol, dividend, rate, cache_h[c])
+        alo_boundary(expiry_years, vol, dividend, rate, cache_table[c])
     cache_key[c, 0] = vol
     cache_key[c, 1] = expiry_years
-    return alo_value(spot, strike, expiry_years, vol, rate, carry, kind, cache_h[c], cache_x[c])
+    return alo_value(spot, strike, expiry_years, vol, rate, carry, kind, cache_table[c])
 
 
 @scalar_jit
@@ -217,7 +216,7 @@ def _general_position_pnl(i, g, underlying_index, kind, strike, expiry_years, vo
     s0 = spot[u]
     k = kind[i]
     t0 = expiry_years[i]
-    cache_key, cache_h, cache_x, cache_next = boundaries
+    cache_key, cache_table, cache_next = boundaries
     if american[i] == 1:
         cache_key[:] = np.nan  # keys (vol, expiry): NaN matches nothing
         cache_next[0] = 0
@@ -234,7 +233,7 @@ def _general_position_pnl(i, g, underlying_index, kind, strike, expiry_years, vo
             if (american[i] == 1 and t1 > 0.0 and sigma > 0.0
                     and alo_regime(rate[u], carry[u], k) == 1):
                 v1 = _cached_american(s1, strike[i], t1, sigma, rate[u], carry[u], k, cache_key,
-                                      cache_h, cache_x, cache_next)
+                                      cache_table, cache_next)
             else:
                 v1 = unit_value(s1, s0, strike[i], t1, t0, sigma, rate[u], carry[u], k,
                                 american[i])
@@ -431,8 +430,9 @@ def pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fiel
     r_applies = np.empty(REDO_CAPACITY, np.bool_)
     log_move = np.empty(n_scenarios)
     # American exercise boundaries of the position at hand, per (vol, expiry) of its scenarios
-    boundaries = (np.empty((BOUNDARY_CACHE, 2)), np.empty((BOUNDARY_CACHE, ALO_NODES + 1)),
-                  np.empty(BOUNDARY_CACHE), np.zeros(1, np.int64))
+    boundaries = (np.empty((BOUNDARY_CACHE, 2)),
+                  np.empty((BOUNDARY_CACHE, ALO_TABLE_ROWS, ALO_PREMIUM_NODES)),
+                  np.zeros(1, np.int64))
     for c in range(start, stop):
         g = item_group[c]
         row = partial[c]

@@ -7,7 +7,7 @@ Three methods:
   central differences (vega, rho, dividend rho);
 - ``"alo"``: the Andersen-Lake-Offengelder (2016) fixed-point method, what the scenario
   revaluation uses: within 0.1% of the option value of QuantLib's QdFp engine from one day to five
-  years (measured worst 0.08%), about 30 us a price (a boundary, then 3 us per spot);
+  years (measured worst 0.08%), about 30 us a price (a boundary, then about 1.5 us a spot);
 - ``"baw"``: the Barone-Adesi-Whaley (1987) quadratic approximation, a closed form about 100x
   faster than the tree; its error grows with maturity (1-3% of the value of a 3-year put).
 
