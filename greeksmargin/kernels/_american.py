@@ -14,12 +14,13 @@ Calls use put-call symmetry ``C(S, K, r, q) = P(K, S, q, r)``. The boundary is s
 ``K`` times a function of ``r, q, vol, T``), so one boundary, tabulated with the premium's
 weights at its quadrature nodes (:func:`alo_boundary`), serves every spot and strike with those
 terms: pricing a spot is then one sum over 24 nodes (:func:`alo_put`). Choices (see
-docs/conventions.md, "American options"): start from the BAW boundary at each node, one Jacobi-Newton step and two plain fixed-point steps, 7 + 1 nodes,
-8-point Gauss-Legendre in the fixed-point integrals after the substitution ``tau - u =
-tau (1 + y)^2 / 4`` (which removes their square-root singularity at ``u = tau``), 24 points for
+docs/conventions.md, "American options"): start from the BAW boundary at each node, one
+Jacobi-Newton step and two plain fixed-point steps, 7 + 1 nodes, 8-point Gauss-Legendre in the
+fixed-point integrals after the substitution ``tau - u = tau (1 + y)^2 / 4`` (which removes
+their square-root singularity at ``u = tau``), 24 points for
 the premium in ``z = sqrt(t)``. Measured against QuantLib's QdFp engine (high-precision scheme)
 over r 0-10%, q 0-10%, vol 5-100%, T one day to five years, moneyness 0.8-1.2, calls and puts:
-worst error 0.08% of the option value (``tests/kernels/test_american.py``).
+worst error 0.08% of the option value (``tests/pricing/test_american.py``).
 
 References: Andersen, Lake & Offengelder (2016), "High-performance American option pricing",
 Journal of Computational Finance 20(1); Leisen & Reimer (1996), "Binomial models for option valuation - examining and
