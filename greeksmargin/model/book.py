@@ -29,9 +29,19 @@ __all__ = ["Book", "ResolvedBook"]
 SECONDS_PER_YEAR = 365.0 * 86400.0
 
 
+def _unique(ids: np.ndarray) -> bool:
+    import pandas as pd
+
+    return bool(pd.Index(ids).is_unique)
+
+
 def _index_of(names: np.ndarray, known: Sequence[str]) -> np.ndarray:
     # each name's position in known, -1 when absent: a binary search of the column in the sorted
-    # names (numpy compares fixed-width strings in C; no Python object per row)
+    # names (numpy compares fixed-width strings in C; no Python object per row); a dict for a
+    # handful of rows
+    if names.size < 64:
+        lookup = {u: k for k, u in enumerate(known)}
+        return np.fromiter((lookup.get(u, -1) for u in names.tolist()), np.intp, names.size)
     table = np.asarray(list(known), dtype=np.str_)
     if table.size == 0:
         return np.full(names.shape, -1, np.intp)
@@ -123,7 +133,8 @@ class Book:
         exercise = column("exercise", np.int8, ExerciseStyle.EUROPEAN)
         settlement = column("settlement", np.int8, Settlement.LINEAR)
         column("source_row", np.int64, np.arange(1, n + 1))
-        if n > 1:
+        # a set for a small book (cheap to build), a hash index for a large one
+        if n > 1 and (len(set(ids.tolist())) != n if n < 4096 else not _unique(ids)):
             import pandas as pd
 
             index = pd.Index(ids)
