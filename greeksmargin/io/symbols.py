@@ -31,6 +31,7 @@ import numpy as np
 
 from ..enums import ExerciseStyle, OptionKind, Settlement
 from ..errors import InputError
+from ..model.market import to_timestamp
 
 __all__ = ["ParsedSymbol", "parse_symbol", "parse_osi", "parse_deribit", "VENUE_MULTIPLIER",
            "AM_SETTLED_ROOTS", "venue_expiry", "parse_expiry"]
@@ -128,15 +129,7 @@ def parse_expiry(value: object, venue: str | None, underlying: str = "",
                              " spellings are ambiguous: 06/07/2025 is June 7 or July 6)")
     elif not isinstance(value, datetime.datetime | np.datetime64 | pd.Timestamp):
         raise InputError(f"expiry must be an ISO date or timestamp; got {value!r}")
-    try:
-        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"expiry must be a date or timestamp; got {value!r} ({exc})") from None
-    if stamp is pd.NaT:
-        raise InputError(f"expiry must be a date or timestamp; got {value!r}")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return np.datetime64(stamp.to_datetime64(), "s")
+    return to_timestamp(value, "expiry")
 
 
 def parse_osi(symbol: str) -> ParsedSymbol:

@@ -31,6 +31,7 @@ from numba.extending import overload
 
 from ._american import ALO_PREMIUM_NODES, ALO_TABLE_ROWS, alo1, alo_boundary, alo_regime, alo_value
 from ._bsm import (
+    MAX_VOL,
     gather_and_price,
     plain_arguments,
     plain_value,
@@ -619,10 +620,10 @@ def pnl_parallel(positions_fields, underlyings_fields, items_fields, scenarios_f
 # fields checked by first_invalid, in its codes' order
 ROW_FIELDS = ("kind", "spot", "strike", "expiry_years", "vol", "rate", "carry", "quantity",
               "multiplier", "american", "inverse", "group")
-MAX_SPOT = 1e15
-MAX_QUANTITY = 1e9
-MAX_MULTIPLIER = 1e9
-MAX_VOL_ROW = 5.0
+# sanity bounds of every front door (model.book and model.market check the same ones)
+MAX_SPOT = 1e15  # per unit of the underlying: beyond it a value is a unit error, not a price
+MAX_QUANTITY = 1e9  # contracts (or coin) per position
+MAX_MULTIPLIER = 1e9  # units per contract (JPY futures are 12.5 million yen)
 
 
 @array_jit("UniTuple(i8, 3)(i1[::1], f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], f8[::1],"
@@ -651,7 +652,7 @@ def first_invalid(kind, spot, strike, expiry_years, vol, rate, carry, quantity, 
             code = 2
         elif not ((t >= 0.0 and t < math.inf) or (not option and t != t)):
             code = 3
-        elif option and not (vol[i] >= 0.0 and vol[i] <= MAX_VOL_ROW):
+        elif option and not (vol[i] >= 0.0 and vol[i] <= MAX_VOL):
             code = 4
         elif not (abs(rate[i]) < math.inf):
             code = 5

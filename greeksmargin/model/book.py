@@ -19,6 +19,7 @@ import numpy as np
 from .._arrays import frozen_array
 from ..enums import ExerciseStyle, OptionKind, Settlement, VolSource
 from ..errors import Failure, ImpliedVolError, InputError, MarketDataError
+from ..kernels._revalue import MAX_MULTIPLIER, MAX_QUANTITY
 from .market import MarketData
 
 if TYPE_CHECKING:
@@ -59,8 +60,6 @@ def _text_array(value: object) -> np.ndarray:
     return np.asarray([str(x) for x in arr.reshape(-1)], dtype=np.str_).reshape(arr.shape)
 
 
-MAX_QUANTITY = 1e9  # contracts (or coin) per position: beyond it an input is a unit error
-MAX_MULTIPLIER = 1e9  # units per contract (JPY futures are 12.5 million yen)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ import numpy as np
 from .._arrays import frozen_array
 from ..errors import InputError, MarketDataError
 from ..kernels._bsm import MAX_VOL
+from ..kernels._revalue import MAX_SPOT
 
 if TYPE_CHECKING:
     pass
@@ -256,9 +257,6 @@ class MarketData:
         """Return a copy with more per-position vols or option prices."""
         return replace(self, position_vol={**self.position_vol, **(position_vol or {})},
                        option_price={**self.option_price, **(option_price or {})})
-
-
-MAX_SPOT = 1e15  # per unit of the underlying: beyond it a value is a unit error, not a price
 
 
 def checked_moves(underlyings: Sequence[str], spot: object, vol: object = None
