@@ -3,22 +3,25 @@
 Log returns of daily closes (one column per underlying, rows in time order). Sample and EWMA
 (RiskMetrics, ``lambda = 0.94``) estimators; annualisation by ``periods_per_year`` (252 trading
 days). Correlation matrices are made positive semi-definite when needed (:func:`nearest_correlation`)
-and can be stressed towards +-1 (:func:`stress_correlation`) to see how much offsets depend on them.
+and can be stressed towards +-1 (:func:`stress_correlation`) or measured over stress windows
+(:func:`window_correlations`) to see how much offsets depend on them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 
 from ..errors import InputError
+from ..model.correlation import nearest_correlation
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["log_returns", "volatility", "correlation", "betas", "nearest_correlation",
-           "stress_correlation"]
+           "stress_correlation", "window_correlations"]
 
 PERIODS_PER_YEAR = 252.0
 EWMA_LAMBDA = 0.94  # RiskMetrics daily decay
@@ -93,62 +96,43 @@ def betas(returns: pd.DataFrame, index: str, method: Literal["sample", "ewma"] =
     return pd.Series(cov[:, k] / cov[k, k], index=returns.columns)
 
 
-def nearest_correlation(matrix: np.ndarray, tol: float = 1e-12, max_iter: int = 200
-                        ) -> np.ndarray:
-    """Find the nearest correlation matrix.
-
-    The nearest correlation matrix (Higham 2002, alternating projections with Dykstra's
-    correction): symmetric, unit diagonal, positive semi-definite. A valid input comes back
-    unchanged (to rounding).
-    """
-    a = np.asarray(matrix, dtype=float)
-    if a.ndim != 2 or a.shape[0] != a.shape[1] or not np.all(np.isfinite(a)):
-        raise InputError(f"correlation must be a finite square matrix; got shape {a.shape}")
-    a = 0.5 * (a + a.T)
-    if np.linalg.eigvalsh(a).min() >= -tol and np.allclose(np.diag(a), 1.0):
-        return a
-    y = a.copy()
-    correction = np.zeros_like(a)
-    for _ in range(max_iter):
-        r = y - correction
-        values, vectors = np.linalg.eigh(r)
-        x = (vectors * np.maximum(values, 0.0)) @ vectors.T
-        correction = x - r
-        y_new = x.copy()
-        np.fill_diagonal(y_new, 1.0)
-        if np.linalg.norm(y_new - y) <= tol * max(float(np.linalg.norm(y)), 1.0):
-            y = y_new
-            break
-        y = y_new
-    values, vectors = np.linalg.eigh(0.5 * (y + y.T))
-    y = (vectors * np.maximum(values, 0.0)) @ vectors.T
-    d = np.sqrt(np.diag(y))
-    return np.clip(y / np.outer(d, d), -1.0, 1.0)
-
-
-def stress_correlation(matrix: np.ndarray, weight: float,
-                       target: float | Literal["worst"] = 1.0,
-                       exposure: np.ndarray | None = None) -> np.ndarray:
-    """Correlations pushed towards a crisis value: ``(1 - w) C + w T``.
+def stress_correlation(matrix: np.ndarray, weight: float, target: float = 1.0) -> np.ndarray:
+    """Correlations pushed towards a crisis value: ``(1 - w) C + w T``, repaired.
 
     ``target`` 1.0 (everything moves together) or -1.0 pushes every off-diagonal entry there;
-    ``"worst"`` pushes each pair towards the sign that adds risk for the signed ``exposure``
-    vector (+1 where the two exposures have the same sign, -1 where opposite), the "correlation
-    breakdown" in which hedges stop working. The result is repaired to the nearest correlation.
+    the result is repaired to the nearest correlation. Which correlation is worst depends on
+    the book (a hedge fails at one sign, a same-direction pair at the other, short straddles at
+    either): :func:`greeksmargin.margin.crossmargin.correlation_breakdown` searches for it.
     """
     c = np.asarray(matrix, dtype=float)
     if not (0.0 <= weight <= 1.0):
         raise InputError(f"weight must be in [0, 1]; got {weight!r}")
-    if target == "worst":
-        if exposure is None:
-            raise InputError("target='worst' needs the signed exposure per underlying")
-        e = np.sign(np.asarray(exposure, dtype=float))
-        t = np.outer(e, e)
-        t[t == 0] = 1.0
-    elif target in (1.0, -1.0):
-        t = np.full_like(c, float(target))
-    else:
-        raise InputError(f"target must be 1.0, -1.0 or 'worst'; got {target!r}")
-    out = (1 - weight) * c + weight * t
+    if target not in (1.0, -1.0):
+        raise InputError(f"target must be 1.0 or -1.0; got {target!r} (the book's worst"
+                         f" correlation: crossmargin.correlation_breakdown)")
+    out = (1 - weight) * c + weight * float(target)
     np.fill_diagonal(out, 1.0)
     return nearest_correlation(out)
+
+
+def window_correlations(returns: pd.DataFrame, windows: Mapping[str, tuple[object, object]]
+                        ) -> dict[str, np.ndarray]:
+    """Sample correlation of ``returns`` over each named date window (e.g. stress periods).
+
+    ``windows`` maps a name to ``(start, end)`` dates (inclusive); each window needs at least
+    3 returns. The matrices feed ``crossmargin.correlation_breakdown(stressed=...)``.
+    """
+    import pandas as pd
+
+    out = {}
+    for name, (start, end) in windows.items():
+        try:
+            part = returns.loc[pd.Timestamp(start):pd.Timestamp(end)]  # type: ignore[arg-type, misc]
+        except (TypeError, ValueError):
+            raise InputError(f"window {name!r}: start and end must be dates; got {start!r},"
+                             f" {end!r}") from None
+        if len(part) < 3:
+            raise InputError(f"window {name!r} ({start} .. {end}) holds {len(part)} returns;"
+                             f" need at least 3")
+        out[name] = correlation(part).to_numpy()
+    return out

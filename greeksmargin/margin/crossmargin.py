@@ -29,6 +29,7 @@ from ..measures.revalue import PnLMatrix
 from ..methodology import Methodology
 from ..model.amount import Amount
 from ..model.book import Book
+from ..model.correlation import check_correlation, nearest_correlation
 from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
 from .result import MarginResult, compute_margin
@@ -37,28 +38,33 @@ from .rules import scan_risk
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["OffsetResult", "offset_margin", "correlation_margin", "factor_grids",
+__all__ = ["OffsetResult", "offset_margin", "CorrelationResult", "edge_exposures",
+           "correlation_margin", "BreakdownResult", "correlation_breakdown", "factor_grids",
            "CompareRow", "compare", "compare_frame"]
 
 
 @dataclass(frozen=True, slots=True)
 class OffsetResult:
-    """Cross-margin with product-group offsets.
+    """Cross-margin with TIMS product-group offsets (the gains-credit rule).
 
     Attributes
     ----------
     total : float
-        Sum over product groups of their requirement (>= 0).
+        Sum over product groups of their requirement (>= 0), in ``currency``.
     product_groups : tuple of str
         Product group names (a class group in no product group is its own).
     requirement : ndarray, shape (n_product_groups,)
-        Requirement of each product group after offsets.
+        Requirement of each product group: its worst point after the gains credit.
     standalone : ndarray, shape (n_product_groups,)
-        Sum of its class groups' standalone requirements.
+        Sum of its class groups' standalone requirements (worst points taken separately).
     netted : ndarray, shape (n_product_groups,)
-        Its requirement with gains netted fully at aligned scenarios.
+        Its requirement with every gain credited (offset 100%) at aligned points.
     offset : ndarray, shape (n_product_groups,)
         The offset fraction applied.
+    worst_point : ndarray of int, shape (n_product_groups,)
+        The valuation point (scenario index) that sets each product group's requirement.
+    currency : str
+        Currency of every amount (the market's quote currency when groups were converted).
     """
 
     total: float
@@ -67,47 +73,68 @@ class OffsetResult:
     standalone: np.ndarray
     netted: np.ndarray
     offset: np.ndarray
+    worst_point: np.ndarray
+    currency: str = ""
 
 
 def _standalone(pnl: PnLMatrix) -> np.ndarray:
     return scan_risk(pnl.values, pnl.grids, pnl.row_labels)
 
 
-def _check_aligned(pnl: PnLMatrix, rows: Sequence[int]) -> None:
-    if not np.all(np.isfinite(pnl.values)):
+def _one_currency(pnl: PnLMatrix, rows: Sequence[int], market: MarketData | None,
+                  what: str) -> tuple[np.ndarray, str]:
+    """Conversion factor of each row of ``rows`` into one currency, and that currency.
+
+    Groups settling in one currency stay in it (factor 1); groups in several currencies are
+    converted to the market's quote currency at spot, which needs ``market``.
+    """
+    if not np.all(np.isfinite(pnl.values[list(rows)])):
         raise InputError("scenario P&L is not finite; margin the groups first to find the positions")
     currencies = {pnl.currency[g] for g in rows}
-    if len(currencies) > 1:
-        raise InputError(f"groups {[pnl.row_labels[g] for g in rows]} settle in different currencies"
-                         f" {sorted(currencies)}; offsets need one currency")
+    if len(currencies) <= 1:
+        return np.ones(len(rows)), (currencies.pop() if currencies else "")
+    if market is None:
+        raise InputError(f"{what}: groups {[pnl.row_labels[g] for g in rows]} settle in different"
+                         f" currencies {sorted(currencies)}; pass market= to convert them to the"
+                         f" quote currency at spot")
+    return market.to_quote([pnl.currency[g] for g in rows]), market.quote_currency
 
 
 def offset_margin(pnl: PnLMatrix, product_group_of: Mapping[str, str],
-                  offset: float | Mapping[str, float]) -> OffsetResult:
-    """Compute the requirement with product-group offsets between class groups.
+                  offset: float | Mapping[str, float], *,
+                  market: MarketData | None = None) -> OffsetResult:
+    """Compute the requirement with TIMS product-group offsets between class groups.
 
-    Within a product group ``P`` of class groups ``g`` with standalone requirements ``R_g``
-    (worst weighted loss) and the fully netted requirement ``N_P = max(0, max_j -sum_g w_j
-    pnl_gj)`` (gains of one class group offsetting losses of another at the same scenario), the
-    requirement is ``R_P = sum_g R_g - theta (sum_g R_g - N_P)``: the offset ``theta`` in [0, 1] is
-    the share of the netting benefit credited. ``theta = 0`` gives the sum of standalone margins,
-    ``theta = 1`` full netting; ``R_P`` never exceeds the standalone sum.
+    OCC's rule: within a class group 100% of the gains of one position offset the losses of
+    another (each row of ``pnl`` is already netted); across the class groups ``g`` of a
+    product group ``P``, "a percent of the gains to one Class Group offsets the losses to other
+    Class Groups". At each aligned valuation point ``j`` (point ``j`` of every member's range,
+    whatever the ranges' sizes) the product group's P&L is
+
+    ``PG_j = sum_g min(x_gj, 0) + theta sum_g max(x_gj, 0)``, ``x_gj = w_gj pnl_gj``,
+
+    and its requirement is the worst point, ``R_P = max(0, max_j -PG_j)``. ``theta = 1`` is full
+    netting at aligned points; ``theta = 0`` credits no gain but still takes the losses at one
+    point, so ``R_P <= sum_g R_g`` for every ``theta``.
 
     Parameters
     ----------
     pnl : PnLMatrix
-        Per class group P&L on aligned grids (scenario ``j`` the same event in every group).
+        Per class group P&L; point ``j`` of every group's grid is the same market event
+        (TIMS aligns valuation points by index, whatever each class group's range).
     product_group_of : mapping of str to str
         Class group -> product group (e.g. ``{"SPX": "US index", "NDX": "US index"}``).
     offset : float or mapping of str to float
-        Offset fraction, one for all or per product group.
+        Offset fraction in [0, 1], one for all or per product group (0 where not given).
+    market : MarketData, optional
+        Converts the members of a product group that settle in different currencies to the
+        quote currency at spot (required then; the result is in the quote currency).
 
     Notes
     -----
-    OCC publishes that a percentage of one class group's gains offsets other class groups'
-    losses, but not the percentages (OCC, customer portfolio margin,
-    https://prd-web.theocc.com/risk-management/customer-portfolio-margin): they are data the user
-    supplies.
+    OCC publishes the rule, not the percentages (OCC, customer portfolio margin,
+    https://prd-web.theocc.com/risk-management/customer-portfolio-margin; see
+    docs/methodology.md): ``theta`` is data the user supplies.
     """
     for label in product_group_of:
         if label not in pnl.row_labels:
@@ -122,51 +149,219 @@ def offset_margin(pnl: PnLMatrix, product_group_of: Mapping[str, str],
             names.append(product)
         members[product].append(g)
     names.sort()
-    standalone_g = _standalone(pnl)
-    weights = np.stack([g.weight for g in pnl.grids])
-    requirement, standalone, netted, thetas = [], [], [], []
+    factor_all, currency = _one_currency(pnl, range(len(pnl.row_labels)), market, "offsets")
+    standalone_g = _standalone(pnl) * factor_all
+    requirement, standalone, netted, thetas, worst = [], [], [], [], []
     for product in names:
         rows = members[product]
-        _check_aligned(pnl, rows)
         theta = offset.get(product, 0.0) if isinstance(offset, Mapping) else offset
         if not (0.0 <= theta <= 1.0):
             raise InputError(f"offset must be in [0, 1]; got {theta!r} for product group {product!r}")
-        sizes = {pnl.grids[g].n_scenarios for g in rows}
-        if len(sizes) != 1:
-            raise InputError(f"product group {product!r} has grids of different sizes {sorted(sizes)}")
-        total_pnl = (weights[rows] * pnl.values[rows]).sum(axis=0)
-        net = max(0.0, -float(total_pnl.min()))
-        alone = float(standalone_g[rows].sum())
-        requirement.append(alone - theta * (alone - net) if net < alone else alone)
-        standalone.append(alone)
-        netted.append(net)
+        x = np.stack([pnl.grids[g].weight * pnl.values[g] * factor_all[g] for g in rows])
+        gains, losses = np.maximum(x, 0.0).sum(axis=0), np.minimum(x, 0.0).sum(axis=0)
+        point = losses + theta * gains
+        j = int(np.argmin(point))
+        requirement.append(max(0.0, -float(point[j])))
+        standalone.append(float(standalone_g[rows].sum()))
+        netted.append(max(0.0, -float((losses + gains).min())))
         thetas.append(theta)
+        worst.append(j)
     req = np.array(requirement)
     return OffsetResult(float(req.sum()), tuple(names), req, np.array(standalone),
-                        np.array(netted), np.array(thetas))
+                        np.array(netted), np.array(thetas), np.array(worst, np.int64), currency)
 
 
-def correlation_margin(requirements: np.ndarray, correlation: np.ndarray) -> float:
-    """Standalone requirements ``R`` (>= 0) aggregated as ``sqrt(R' C R)``.
+@dataclass(frozen=True, slots=True)
+class CorrelationResult:
+    """Direction-aware correlation margin and its parts (see :func:`correlation_margin`).
 
-    With every correlation 1 this is ``sum R`` (no offset); with 0, ``sqrt(sum R^2)``; negative
-    correlations offset further. ``C`` must be a symmetric positive semi-definite correlation
-    matrix (unit diagonal); see :func:`greeksmargin.analysis.estimate.nearest_correlation`.
+    Attributes
+    ----------
+    total : float
+        ``max(0, directional + curvature) + residual`` (>= 0), in ``currency``.
+    directional : float
+        ``sqrt(delta' C delta)``.
+    curvature : float
+        ``sqrt(k+' (C o C) k+) + sum over convex groups of max(kappa, -|delta|)`` (can be < 0).
+    residual : float
+        Sum of each group's loss away from its range's edges (not offset).
+    standalone : float
+        Sum of the groups' standalone requirements (every correlation the worst).
+    labels : tuple of str
+        The groups, in ``pnl`` order.
+    delta, kappa, epsilon : ndarray, shape (n_groups,)
+        Per group: half the difference of the losses at the up and down edges (> 0: loses when
+        the underlying rises), their half sum (> 0: loses both ways), the loss inside the
+        range beyond the edges' (>= 0).
+    currency : str
+        Currency of every amount.
     """
-    r = np.asarray(requirements, dtype=float)
-    c = np.asarray(correlation, dtype=float)
-    if r.ndim != 1 or not np.all(np.isfinite(r) & (r >= 0)):
-        raise InputError(f"requirements must be a 1-D array of finite values >= 0; got {r!r}")
-    if c.shape != (r.size, r.size):
-        raise InputError(f"correlation must have shape {(r.size, r.size)}; got {c.shape}")
-    if not (np.allclose(c, c.T, atol=1e-12) and np.allclose(np.diag(c), 1.0, atol=1e-12)
-            and np.all(np.abs(c) <= 1 + 1e-12)):
-        raise InputError("correlation must be symmetric with unit diagonal and entries in [-1, 1]")
-    smallest = float(np.linalg.eigvalsh(c).min()) if r.size else 0.0
-    if smallest < -1e-10:
-        raise InputError(f"correlation is not positive semi-definite (smallest eigenvalue"
-                         f" {smallest:.3g}); repair it with estimate.nearest_correlation")
-    return float(np.sqrt(max(float(r @ c @ r), 0.0)))
+
+    total: float
+    directional: float
+    curvature: float
+    residual: float
+    standalone: float
+    labels: tuple[str, ...]
+    delta: np.ndarray
+    kappa: np.ndarray
+    epsilon: np.ndarray
+    currency: str
+
+
+def edge_exposures(pnl: PnLMatrix, market: MarketData | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """Each group's signed exposure at the edges of its own range, for correlation margin.
+
+    On each group's own standardised move axis (``-1`` its largest fall, ``+1`` its largest
+    rise), ``a`` is the worst weighted loss among the scenarios at the up edge (any vol or
+    time shift there), ``b`` at the down edge. Returns ``(delta, kappa, epsilon, R,
+    currency)``: ``delta = (a - b) / 2``, ``kappa = (a + b) / 2``, ``epsilon = R - max(a, b,
+    0)`` where ``R`` is the standalone requirement (worst weighted loss anywhere), all in one
+    currency (``market`` converts mixed currencies at spot).
+    """
+    rows = range(len(pnl.row_labels))
+    factor, currency = _one_currency(pnl, rows, market, "correlation margin")
+    n = len(pnl.row_labels)
+    up, down = np.empty(n), np.empty(n)
+    for g in rows:
+        grid = pnl.grids[g]
+        shift = grid.spot_shift
+        if not (shift.max() > 0 > shift.min()):
+            raise InputError(f"group {pnl.row_labels[g]!r}: its grid must move spot both ways for"
+                             f" a direction; its spot shifts span [{shift.min():g},"
+                             f" {shift.max():g}]")
+        loss = -grid.weight * pnl.values[g] * factor[g]
+        up[g] = loss[shift == shift.max()].max()
+        down[g] = loss[shift == shift.min()].max()
+    requirement = _standalone(pnl) * factor
+    edge = np.maximum(np.maximum(up, down), 0.0)
+    return ((up - down) / 2, (up + down) / 2, np.maximum(requirement - edge, 0.0), requirement,
+            currency)
+
+
+def correlation_margin(pnl: PnLMatrix, correlation: np.ndarray, *,
+                       market: MarketData | None = None) -> CorrelationResult:
+    """Aggregate groups' scenario P&L through a correlation matrix, keeping each one's direction.
+
+    Each group ``g`` (one underlying) is reduced to its losses at the edges of its own range:
+    ``a_g`` when its underlying rises to the top of the range, ``b_g`` when it falls to the
+    bottom (full revaluation, worst over the vol and time shifts at that spot). Split into
+    an odd, directional part ``delta_g = (a_g - b_g) / 2`` (signed) and an even part
+    ``kappa_g = (a_g + b_g) / 2`` (> 0 for a book that loses both ways, a short straddle;
+    < 0 for one that gains both ways); ``|delta_g| + kappa_g = max(a_g, b_g)``. Then
+
+    ``M = max(0, sqrt(delta' C delta) + K) + sum_g epsilon_g``, with
+    ``K = sqrt(k+' (C o C) k+) + sum_{kappa_g < 0} max(kappa_g, -|delta_g|)``,
+
+    ``k+ = max(kappa, 0)``, ``C o C`` the element-wise square (for jointly normal moves
+    ``corr(z_i^2, z_j^2) = rho_ij^2``: losses both ways are correlated by ``rho^2`` whatever
+    the sign of ``rho``) and ``epsilon_g >= 0`` each group's worst loss beyond its edges' (a
+    long straddle's decay at an unchanged spot), added without offset.
+
+    Where it is exact: one group gives its standalone requirement; books linear in each
+    underlying give the variance-covariance aggregate of signed exposures (hedges net: a long
+    and a short on underlyings with ``rho = 1`` cost ``|a_1 - a_2|``); with every ``rho = +1``
+    and losses at the edges it is full netting at aligned edges. It never exceeds the sum of
+    standalone requirements (``rho`` the worst sign for every pair, the
+    :func:`correlation_breakdown` bound).
+
+    Parameters
+    ----------
+    pnl : PnLMatrix
+        One row per underlying (``compute_margin(..., by="underlying").pnl``); each grid must
+        move spot both ways.
+    correlation : ndarray, shape (n_groups, n_groups)
+        Correlation of the groups' moves in ``pnl`` row order: symmetric, unit diagonal,
+        positive semi-definite (``estimate.nearest_correlation`` repairs one).
+    market : MarketData, optional
+        Converts groups that settle in different currencies to the quote currency at spot.
+    """
+    delta, kappa, epsilon, requirement, currency = edge_exposures(pnl, market)
+    c = check_correlation(correlation, delta.size)
+    return _aggregate(delta, kappa, epsilon, requirement, c, tuple(pnl.row_labels), currency)
+
+
+def _aggregate(delta: np.ndarray, kappa: np.ndarray, epsilon: np.ndarray,
+               requirement: np.ndarray, c: np.ndarray, labels: tuple[str, ...],
+               currency: str) -> CorrelationResult:
+    directional = float(np.sqrt(max(float(delta @ c @ delta), 0.0)))
+    concave = np.maximum(kappa, 0.0)
+    convex = kappa < 0
+    curvature = (float(np.sqrt(max(float(concave @ (c * c) @ concave), 0.0)))
+                 + float(np.maximum(kappa[convex], -np.abs(delta[convex])).sum()))
+    residual = float(epsilon.sum())
+    total = max(0.0, directional + curvature) + residual
+    return CorrelationResult(total, directional, curvature, residual, float(requirement.sum()),
+                             labels, delta, kappa, epsilon, currency)
+
+
+@dataclass(frozen=True, slots=True)
+class BreakdownResult:
+    """The correlation that is worst for the book, among a stated set.
+
+    Attributes
+    ----------
+    total : float
+        The largest correlation margin over the set (>= ``base.total`` by construction).
+    worst : str
+        Name of the correlation that gives it.
+    base : CorrelationResult
+        The margin at the base correlation.
+    margins : dict of str to float
+        Every candidate's margin, by name.
+    matrices : dict of str to ndarray
+        Every candidate correlation (valid correlation matrices).
+    """
+
+    total: float
+    worst: str
+    base: CorrelationResult
+    margins: dict[str, float]
+    matrices: dict[str, np.ndarray]
+
+
+def correlation_breakdown(pnl: PnLMatrix, base: np.ndarray, *,
+                          stressed: Mapping[str, np.ndarray] | None = None,
+                          weights: Sequence[float] = (0.5, 1.0),
+                          market: MarketData | None = None) -> BreakdownResult:
+    """Search a stated set of correlations for the one worst for this book.
+
+    The set: the ``base`` matrix; ``base`` pushed by each weight ``w`` in ``weights`` towards
+    every pair moving together (all ``+1``) and towards the book's hedges failing
+    (``rho_ij = sign(delta_i) sign(delta_j)``, rank one and so a valid correlation, where every
+    directional exposure adds up), ``(1 - w) C + w T`` repaired to the nearest correlation
+    (Higham 2002), ``w = 1`` being the target itself; and any ``stressed`` matrices (e.g.
+    correlations of historical stress windows, ``estimate.window_correlations``). The result
+    is the largest :func:`correlation_margin` over the set, so never below the base
+    correlation's. At "hedges fail" the margin is the sum of standalone requirements: with
+    ``w = 1`` in ``weights`` the search always reaches isolation.
+    """
+    delta, kappa, epsilon, requirement, currency = edge_exposures(pnl, market)
+    labels = tuple(pnl.row_labels)
+    n = delta.size
+    c0 = check_correlation(base, n)
+    sign = np.where(delta < 0, -1.0, 1.0)
+    targets = {"all +1": np.ones((n, n)), "hedges fail": np.outer(sign, sign)}
+    matrices: dict[str, np.ndarray] = {"base": c0}
+    for w in weights:
+        if not (0.0 <= w <= 1.0):
+            raise InputError(f"weights must be in [0, 1]; got {w!r}")
+    for name, target in targets.items():
+        for w in weights:
+            if w == 1.0:
+                matrices[name] = target
+            elif w > 0.0:
+                mixed = (1 - w) * c0 + w * target
+                np.fill_diagonal(mixed, 1.0)
+                matrices[f"{w:.0%} towards {name}"] = nearest_correlation(mixed)
+    for name, matrix in (stressed or {}).items():
+        matrices[str(name)] = check_correlation(matrix, n)
+    margins = {name: _aggregate(delta, kappa, epsilon, requirement, m, labels, currency).total
+               for name, m in matrices.items()}
+    worst = max(margins, key=lambda k: (margins[k], k == "base"))
+    base_result = _aggregate(delta, kappa, epsilon, requirement, c0, labels, currency)
+    return BreakdownResult(margins[worst], worst, base_result, margins, matrices)
 
 
 def factor_grids(group_labels: Sequence[str], index_shocks: Sequence[float] | np.ndarray,
@@ -227,15 +422,22 @@ class CompareRow:
 def compare(book: Book, market: MarketData, method: Methodology | ScenarioGrid, *,
             strategy_of: Mapping[str, str] | None = None,
             product_group_of: Mapping[str, str] | None = None, offset: float = 1.0,
-            correlation: np.ndarray | None = None) -> tuple[CompareRow, ...]:
+            correlation: np.ndarray | None = None,
+            stressed_correlations: Mapping[str, np.ndarray] | None = None
+            ) -> tuple[CompareRow, ...]:
     """Margin the same book each way, from most isolated to most cross-margined.
 
     Rows: every position alone; every strategy alone (``strategy_of`` maps position id ->
     strategy; legs entered together share a strategy); each underlying alone; each margin
-    group alone (``MarketData.group_of``); product-group offsets (``product_group_of``,
-    ``offset``); correlation-aggregated underlyings (``correlation`` in the order of
-    ``market.underlyings`` restricted to the book's). The saving is ``1 - margin / position-alone``.
-    Every margin is in the market's quote currency (coin-settled groups converted at spot).
+    group alone (``MarketData.group_of``); TIMS product-group offsets (``product_group_of``,
+    ``offset``, :func:`offset_margin`); direction-aware correlation of the underlyings
+    (``correlation`` in the order of ``market.underlyings`` restricted to the book's,
+    :func:`correlation_margin`) and its breakdown, the worst correlation for the book
+    (:func:`correlation_breakdown`, with ``stressed_correlations`` in the same order). Add-ons
+    (per-contract minimum, short-option minimum, ...) of the underlyings are added to the
+    correlation rows, those of the class groups to the offset row. The saving is
+    ``1 - margin / position-alone``. Every margin is in the market's quote currency
+    (coin-settled groups converted at spot).
     """
     quote = market.quote_currency
     rows: list[tuple[str, Amount, str]] = []
@@ -258,24 +460,46 @@ def compare(book: Book, market: MarketData, method: Methodology | ScenarioGrid, 
     rows.append(("each class group alone", per_group.initial_quote,
                  f"{len(per_group.group_labels)} groups (full netting within)"))
     if product_group_of is not None and per_group.pnl is not None:
-        result = offset_margin(per_group.pnl, product_group_of, offset)
-        rate = float(per_group.to_quote[0])  # offset_margin refuses groups in several currencies
-        offset_total = Amount((result.total + _addons(per_group)) * rate, quote)
-        rows.append((f"product-group offsets ({offset:.0%})", offset_total,
-                     f"{len(result.product_groups)} product groups"))
-    if correlation is not None:
-        scan = per_underlying.initial * per_underlying.to_quote  # quote currency
+        result = offset_margin(per_group.pnl, product_group_of, offset, market=market)
+        rate = 1.0 if result.currency == quote else float(market.to_quote([result.currency])[0])
+        offset_total = Amount((result.total + _addons_quote(per_group, market) / rate) * rate,
+                              quote)
+        rows.append((f"product-group offsets ({offset:.0%} of gains)", offset_total,
+                     f"{len(result.product_groups)} product groups, TIMS gains credit"))
+    if correlation is not None and per_underlying.pnl is not None:
         c = np.asarray(correlation, dtype=float)
         index = [market.underlyings.index(u) for u in per_underlying.group_labels]
-        total = Amount(correlation_margin(scan, c[np.ix_(index, index)]), quote)
-        rows.append(("correlation-aggregated underlyings", total, "sqrt(R' C R)"))
+        if c.shape != (market.n_underlyings,) * 2:
+            raise InputError(f"correlation must be {market.n_underlyings} x"
+                             f" {market.n_underlyings} in the order of market.underlyings;"
+                             f" got {c.shape}")
+        quote_pnl = _in_quote(per_underlying.pnl, market)
+        addons = _addons_quote(per_underlying, market)
+        base = correlation_margin(quote_pnl, c[np.ix_(index, index)])
+        rows.append(("correlation of underlyings (direction-aware)",
+                     Amount(base.total + addons, quote), "sqrt(d'Cd) + curvature"))
+        stressed = {name: np.asarray(m, dtype=float)[np.ix_(index, index)]
+                    for name, m in (stressed_correlations or {}).items()}
+        breakdown = correlation_breakdown(quote_pnl, c[np.ix_(index, index)], stressed=stressed,
+                                          weights=(0.5,))
+        rows.append(("correlation breakdown (worst for the book)",
+                     Amount(breakdown.total + addons, quote), f"worst: {breakdown.worst}"))
     isolated = rows[0][1]
     return tuple(CompareRow(name, value, 1.0 - value / isolated if isolated > 0 else 0.0, detail)
                  for name, value, detail in rows)
 
 
-def _addons(result: MarginResult) -> float:
-    return float(sum(v.sum() for v in result.addons.values()))
+def _in_quote(pnl: PnLMatrix, market: MarketData) -> PnLMatrix:
+    """Return the same P&L with every row in the market's quote currency (coins at spot)."""
+    rate = market.to_quote(pnl.currency)
+    return PnLMatrix(pnl.values * rate[:, None], pnl.row_labels, pnl.base_value * rate,
+                     (market.quote_currency,) * len(pnl.row_labels), pnl.grids,
+                     group_class=pnl.group_class)
+
+
+def _addons_quote(result: MarginResult, market: MarketData) -> float:
+    """Sum of a result's add-ons (everything above scan risk), in the quote currency."""
+    return float(((result.initial - result.scan_risk) * result.to_quote).sum())
 
 
 def compare_frame(rows: Sequence[CompareRow]) -> pd.DataFrame:

@@ -129,9 +129,18 @@ def test_compare_table_and_correlation_file(tmp_path, capsys):
     pd.DataFrame(np.ones((4, 4)), index=names, columns=names).to_csv(corr)
     assert main(["compare", "--sample", "--correlation", str(corr), "--format", "csv"]) == 0
     table = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
-    row = table[table["method"] == "correlation-aggregated underlyings"].iloc[0]
+    row = table[table["method"] == "correlation of underlyings (direction-aware)"].iloc[0]
+    worst = table[table["method"] == "correlation breakdown (worst for the book)"].iloc[0]
     alone = table[table["method"] == "each underlying alone"].iloc[0]
-    assert row["margin"] == pytest.approx(alone["margin"], rel=1e-12)  # all ones: no offset
+    # all ones: the underlyings' signed edge losses net, curvature adds; add-ons on top
+    from greeksmargin.io.samples import load_sample
+    from greeksmargin.margin import crossmargin
+    book, market = load_sample()
+    per = compute_margin(book, market, methodology.occ_tims(), by="underlying")
+    expected = (crossmargin.correlation_margin(per.pnl, np.ones((4, 4)), market=market).total
+                + float(((per.initial - per.scan_risk) * per.to_quote).sum()))
+    assert row["margin"] == pytest.approx(expected, rel=1e-9)
+    assert row["margin"] <= worst["margin"] + 1e-6 <= alone["margin"] + 2e-6
     pd.DataFrame(np.ones((2, 2)), index=names[:2], columns=names[:2]).to_csv(corr)
     assert main(["compare", "--sample", "--correlation", str(corr)]) == 2
     assert "correlation file lacks underlyings" in capsys.readouterr().err

@@ -33,33 +33,77 @@ def _pnl(values, labels=None, currency="USD"):
                      (grid,) * len(labels))
 
 
-def test_offsets_interpolate_between_standalone_sum_and_full_netting():
-    # G0 loses when the market falls, G1 when it rises: a hedge across class groups
-    pnl = _pnl([[-100, -50, 0, 30, 60], [80, 40, 0, -20, -70]])
-    standalone = 100 + 70
-    netted = max(0.0, -min(-100 + 80, -50 + 40, 0, 30 - 20, 60 - 70))  # 20
-    product = {"G0": "P", "G1": "P"}
-    assert cm.offset_margin(pnl, product, 0.0).total == standalone
-    assert cm.offset_margin(pnl, product, 1.0).total == netted
-    assert_close(cm.offset_margin(pnl, product, 0.4).total, standalone - 0.4 * (standalone - netted),
-                 1e-15)
+def _pnl_on(values, grids, labels, currency=("USD",)):
+    values = np.asarray(values, dtype=float)
+    currency = currency * len(labels) if len(currency) == 1 else currency
+    return PnLMatrix(values, tuple(labels), np.zeros(len(labels)), tuple(currency), tuple(grids))
+
+
+THREE_GROUPS = [[-100, -50, 0, 30, 60],   # G0 loses when the market falls
+                [80, 40, 0, -20, -70],    # G1 when it rises
+                [-10, 20, -5, 10, 40]]    # G2 a bit of both
+
+
+def test_tims_gains_credit_on_a_three_class_group_product_group_by_hand():
+    pnl = _pnl(THREE_GROUPS)
+    product = {"G0": "P", "G1": "P", "G2": "P"}
+    # theta = 0.5, point by point: losses + 0.5 x gains
+    #   j=0: -110 + 0.5*80 = -70; j=1: -50 + 0.5*60 = -20; j=2: -5; j=3: -20 + 0.5*40 = 0;
+    #   j=4: -70 + 0.5*100 = -20  -> requirement 70 at point 0
+    half = cm.offset_margin(pnl, product, 0.5)
+    assert half.total == 70.0 and half.worst_point[0] == 0
+    assert half.standalone[0] == 100 + 70 + 10 and half.netted[0] == 30.0
+    # theta = 0: the losses at one point (110 at j=0), not the standalone sum (180)
+    assert cm.offset_margin(pnl, product, 0.0).total == 110.0
+    # theta = 1: full netting, sums -30, 10, -5, 20, 30 -> 30
+    assert cm.offset_margin(pnl, product, 1.0).total == 30.0
+    # G2 in its own product group: P = {G0, G1} at 0.5 (-100 + 40 = -60 at j=0 ...) plus G2's 10
+    two = cm.offset_margin(pnl, {"G0": "P", "G1": "P"}, {"P": 0.5})
+    assert two.product_groups == ("G2", "P")
+    assert list(two.requirement) == [10.0, 60.0] and two.total == 70.0
     # no product group: each class group alone
-    assert cm.offset_margin(pnl, {}, 1.0).total == standalone
+    assert cm.offset_margin(pnl, {}, 1.0).total == 180.0
     # order of groups does not matter
-    swapped = _pnl([[80, 40, 0, -20, -70], [-100, -50, 0, 30, 60]], labels=("G1", "G0"))
-    assert cm.offset_margin(swapped, product, 0.4).total == cm.offset_margin(pnl, product, 0.4).total
+    swapped = _pnl(THREE_GROUPS[::-1], labels=("G2", "G1", "G0"))
+    assert cm.offset_margin(swapped, product, 0.5).total == 70.0
 
 
-def test_offsets_never_exceed_the_standalone_sum_on_random_books():
+def test_tims_gains_credit_aligns_points_by_index_and_applies_weights():
+    # G0's range +-10%, G1's +-20%: point j of each is the same event; the outer points of
+    # G1's grid carry weight 0.5 (a TIMS-style extreme-move weighting)
+    g0 = ScenarioGrid.product(np.linspace(-0.1, 0.1, 5))
+    g1 = ScenarioGrid(np.linspace(-0.2, 0.2, 5), np.zeros(5), np.zeros(5, np.int8), np.zeros(5),
+                      np.array([0.5, 1, 1, 1, 0.5]), tuple("abcde"))
+    pnl = _pnl_on(THREE_GROUPS[:2], (g0, g1), ("G0", "G1"))
+    # weighted G1: [40, 40, 0, -20, -35]; theta 0.5: -100+20, -50+20, 0, -20+15, -35+30
+    assert cm.offset_margin(pnl, {"G0": "P", "G1": "P"}, 0.5).total == 80.0
+
+
+def test_offsets_never_exceed_the_standalone_sum_and_grow_as_the_credit_falls():
     rng = np.random.default_rng(3)
     for _ in range(50):
         pnl = _pnl(rng.normal(size=(4, 7)) * 100)
         product = {"G0": "A", "G1": "A", "G2": "B", "G3": "B"}
         alone = cm.offset_margin(pnl, {}, 0.0).total
+        previous = np.inf
         for theta in (0.0, 0.3, 1.0):
             result = cm.offset_margin(pnl, product, theta)
             assert result.total <= alone + 1e-9
+            assert result.total <= previous + 1e-9
             assert np.all(result.requirement >= 0)
+            previous = result.total
+
+
+def test_offsets_across_currencies_convert_at_spot():
+    three = ScenarioGrid.product([-0.1, 0.0, 0.1])
+    mixed = PnLMatrix(np.array([[-30000.0, 0, 20000], [0.5, 0, -0.2]]), ("SPX", "BTC"),
+                      np.zeros(2), ("USD", "BTC"), (three,) * 2)
+    with pytest.raises(InputError, match="different currencies.*pass market="):
+        cm.offset_margin(mixed, {"SPX": "P", "BTC": "P"}, 0.5)
+    market = MarketData("2025-01-02", ["BTC"], [50000.0], 0.0, 0.0, [0.6])
+    got = cm.offset_margin(mixed, {"SPX": "P", "BTC": "P"}, 0.5, market=market)
+    # BTC row in USD: [25000, 0, -10000]; j=0: -30000 + 12500; j=2: -10000 + 10000
+    assert got.currency == "USD" and got.total == 17500.0
 
 
 def test_offset_errors():
@@ -68,29 +112,117 @@ def test_offset_errors():
         cm.offset_margin(pnl, {"X": "P"}, 0.5)
     with pytest.raises(InputError, match=r"offset must be in \[0, 1\]; got 1.5"):
         cm.offset_margin(pnl, {"G0": "P"}, 1.5)
-    three = ScenarioGrid.product([-0.1, 0.0, 0.1])
-    mixed = PnLMatrix(np.zeros((2, 3)), ("A", "B"), np.zeros(2), ("BTC", "ETH"), (three,) * 2)
-    with pytest.raises(InputError, match="different currencies"):
-        cm.offset_margin(mixed, {"A": "P", "B": "P"}, 0.5)
 
 
-def test_correlation_aggregate_bounds_and_errors():
-    r = np.array([100.0, 50.0, 20.0])
-    assert_close(cm.correlation_margin(r, np.ones((3, 3))), r.sum(), 1e-15)
-    assert_close(cm.correlation_margin(r, np.eye(3)), np.sqrt((r**2).sum()), 1e-15)
-    c = np.array([[1.0, -0.5, 0.0], [-0.5, 1.0, 0.2], [0.0, 0.2, 1.0]])
-    got = cm.correlation_margin(r, c)
-    assert got < np.sqrt((r**2).sum())
-    perm = [2, 0, 1]
-    assert_close(cm.correlation_margin(r[perm], c[np.ix_(perm, perm)]), got, 1e-14)
+LINE = ScenarioGrid.product(np.linspace(-0.1, 0.1, 5))
+
+
+def _axis(*rows, currency=("USD",)):
+    return _pnl_on(rows, (LINE,) * len(rows), tuple(f"U{k}" for k in range(len(rows))), currency)
+
+
+def test_correlation_nets_a_hedged_pair_and_adds_a_same_direction_pair_by_hand():
+    long_ = [-100, -50, 0, 50, 100]   # loses 100 when its underlying falls to the range's bottom
+    short = [90, 45, 0, -45, -90]     # loses 90 when its underlying rises to the top
+    c = np.array([[1.0, 0.9], [0.9, 1.0]])
+    hedge = cm.correlation_margin(_axis(long_, short), c)
+    # delta = (-100, +90): sqrt(100^2 + 90^2 - 2 x 0.9 x 100 x 90) = sqrt(1900)
+    assert_close(hedge.delta, [-100.0, 90.0], 0) and hedge.curvature == 0.0
+    assert_close(hedge.total, np.sqrt(1900.0), 1e-15)
+    # perfectly correlated: full netting at aligned edges, |100 - 90|
+    assert_close(cm.correlation_margin(_axis(long_, short), np.ones((2, 2))).total, 10.0, 1e-12)
+    same = cm.correlation_margin(_axis(long_, [-90, -45, 0, 45, 90]), c)
+    assert_close(same.total, np.sqrt(100.0**2 + 90.0**2 + 2 * 0.9 * 100 * 90), 1e-15)
+    # the old aggregate of requirements could not tell the two apart; this one does
+    assert hedge.total < 0.25 * same.total
+    assert same.standalone == hedge.standalone == 190.0
+
+
+def test_correlation_of_two_short_straddles_is_sign_free():
+    a = [-100, -25, 0, -25, -100]     # loses 100 either way
+    b = [-50, -12, 0, -12, -50]
+    for rho in (-0.6, 0.0, 0.6):
+        got = cm.correlation_margin(_axis(a, b), np.array([[1.0, rho], [rho, 1.0]]))
+        assert got.directional == 0.0
+        # kappa = (100, 50), aggregated with rho^2
+        assert_close(got.total, np.sqrt(100.0**2 + 50.0**2 + 2 * rho**2 * 100 * 50), 1e-15)
+    # at rho = +-1 both straddles lose together: the sum
+    for rho in (-1.0, 1.0):
+        got = cm.correlation_margin(_axis(a, b), np.array([[1.0, rho], [rho, 1.0]]))
+        assert_close(got.total, 150.0, 1e-12)
+
+
+def test_correlation_margin_is_the_standalone_for_one_group_and_keeps_inner_losses():
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        row = rng.normal(size=5) * 100
+        got = cm.correlation_margin(_axis(row), np.eye(1))
+        assert_close(got.total, max(0.0, -row.min()), 1e-12)
+    # a long straddle decaying: gains at both edges, loses 20 at an unchanged spot
+    straddle = [80, 10, -20, 10, 80]
+    got = cm.correlation_margin(_axis(straddle, [-30, -15, 0, 15, 30]), np.eye(2))
+    assert_close(got.epsilon, [20.0, 0.0], 0)
+    # the straddle's convexity cannot credit more than its own directional size (0 here)
+    assert_close(got.total, 30.0 + 20.0, 1e-12)
+
+
+def test_correlation_margin_never_exceeds_the_standalone_sum_and_breakdown_never_below_base():
+    from greeksmargin.analysis.estimate import nearest_correlation
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        n = int(rng.integers(1, 5))
+        pnl = _axis(*(rng.normal(size=5) * rng.uniform(1, 200) for _ in range(n)))
+        c = nearest_correlation(np.clip(rng.normal(size=(n, n)) * 0.6, -1, 1) + np.eye(n))
+        c = 0.5 * (c + c.T)
+        np.fill_diagonal(c, 1.0)
+        base = cm.correlation_margin(pnl, c)
+        standalone = float(np.maximum(-pnl.values.min(axis=1), 0).sum())
+        assert base.total <= standalone + 1e-9
+        worst = cm.correlation_breakdown(pnl, c)
+        assert worst.total >= base.total - 1e-12
+        assert worst.margins["base"] == base.total
+        assert worst.total <= standalone + 1e-9
+
+
+def test_breakdown_finds_the_sign_that_breaks_each_book():
+    long_, short = [-100, -50, 0, 50, 100], [90, 45, 0, -45, -90]
+    c = np.array([[1.0, 0.9], [0.9, 1.0]])
+    hedge = cm.correlation_breakdown(_axis(long_, short), c)
+    # a hedge breaks when the two move apart: rho = -1, the standalone sum
+    assert hedge.worst == "hedges fail" and and_close(hedge.total, 190.0)
+    assert_close(hedge.matrices["hedges fail"], [[1, -1], [-1, 1]], 0)
+    same = cm.correlation_breakdown(_axis(long_, [-90, -45, 0, 45, 90]), np.eye(2))
+    assert same.worst in ("all +1", "hedges fail") and and_close(same.total, 190.0)
+    # a stressed window's matrix is a candidate too
+    window = np.array([[1.0, 0.2], [0.2, 1.0]])
+    got = cm.correlation_breakdown(_axis(long_, short), c, stressed={"2008": window},
+                                   weights=(0.5,))
+    assert "2008" in got.margins and got.margins["2008"] > got.margins["base"]
+    with pytest.raises(InputError, match="weights must be in"):
+        cm.correlation_breakdown(_axis(long_, short), c, weights=(2.0,))
+
+
+def and_close(a, b):
+    return bool(np.isclose(a, b, rtol=1e-12, atol=1e-9))
+
+
+def test_correlation_errors_name_the_problem():
+    pnl = _axis([-1, 0, 0, 0, 1], [1, 0, 0, 0, -1])
     with pytest.raises(InputError, match="not positive semi-definite"):
-        cm.correlation_margin(r, np.array([[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]]))
+        cm.correlation_margin(_axis([-1, 0, 0, 0, 1], [1, 0, 0, 0, -1], [0, 0, 0, 0, 1]),
+                              np.array([[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]]))
     with pytest.raises(InputError, match="unit diagonal"):
-        cm.correlation_margin(r, 2 * np.eye(3))
+        cm.correlation_margin(pnl, 2 * np.eye(2))
     with pytest.raises(InputError, match="must have shape"):
-        cm.correlation_margin(r, np.eye(2))
-    with pytest.raises(InputError, match="finite values >= 0"):
-        cm.correlation_margin(np.array([-1.0]), np.eye(1))
+        cm.correlation_margin(pnl, np.eye(3))
+    with pytest.raises(InputError, match="not finite"):
+        cm.correlation_margin(pnl, np.array([[1.0, np.nan], [np.nan, 1.0]]))
+    one_way = _pnl_on([[0, 1, 2]], (ScenarioGrid.product([0.0, 0.05, 0.1]),), ("UP",))
+    with pytest.raises(InputError, match="must move spot both ways"):
+        cm.correlation_margin(one_way, np.eye(1))
+    mixed = _axis([-1, 0, 0, 0, 1], [1, 0, 0, 0, -1], currency=("USD", "BTC"))
+    with pytest.raises(InputError, match="different currencies"):
+        cm.correlation_margin(mixed, np.eye(2))
 
 
 def _prices(seed=0, n=400):
@@ -138,9 +270,8 @@ def test_nearest_correlation_and_stress():
     assert_close(to_one, np.ones((2, 2)), 1e-9)
     half = estimate.stress_correlation(good, 0.5)
     assert_close(half[0, 1], 0.65, 1e-12)
-    worst = estimate.stress_correlation(good, 1.0, "worst", exposure=np.array([1.0, -1.0]))
-    assert_close(worst[0, 1], -1.0, 1e-9)
-    with pytest.raises(InputError, match="needs the signed exposure"):
+    assert_close(estimate.stress_correlation(good, 1.0, -1.0)[0, 1], -1.0, 1e-9)
+    with pytest.raises(InputError, match="correlation_breakdown"):
         estimate.stress_correlation(good, 0.5, "worst")
     with pytest.raises(InputError, match=r"weight must be in \[0, 1\]"):
         estimate.stress_correlation(good, 2.0)
