@@ -219,6 +219,8 @@ def _cmd_stress(args: argparse.Namespace) -> int:
     if args.format == "json":
         json.dump({"currency": report.currency, "worst": report.worst,
                    "worst_loss": float(report.worst_loss), "margin_consumed": report.margin_consumed,
+                   "asset_class": report.asset_class,
+                   "unmoved": {k: list(v) for k, v in report.unmoved.items() if v},
                    "pnl": table.reset_index().to_dict("records")}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif args.format == "csv":
@@ -228,6 +230,9 @@ def _cmd_stress(args: argparse.Namespace) -> int:
             print(table.to_string())
         print(f"worst: {report.worst}, loss {report.worst_loss} ="
               f" {report.margin_consumed:.2f} x the initial margin")
+        for name, left in report.unmoved.items():
+            if left:
+                print(f"{name}: leaves {', '.join(left)} unchanged (another asset class)")
     return 0
 
 

@@ -19,8 +19,10 @@ def read_scenarios(source: str | Path | pd.DataFrame) -> list[StressScenario]:
     """Read user-defined stress scenarios.
 
     User-defined scenarios from CSV: ``scenario, underlying, spot_shift`` and optionally
-    ``vol_shift`` (relative), ``time_shift_days``, ``description``; one row per scenario and
-    underlying (``*`` for all others). Errors name the row.
+    ``vol_shift`` (relative), ``time_shift_days``, ``description``, ``asset_class``; one row per
+    scenario and underlying (``*``: the scenario's factor move, for every underlying not named
+    of the scenario's ``asset_class``, or of every class when it is empty; underlyings it does
+    not reach are left unchanged). Errors name the row.
     """
     import pandas as pd
 
@@ -32,7 +34,8 @@ def read_scenarios(source: str | Path | pd.DataFrame) -> list[StressScenario]:
     grouped: dict[str, dict[str, object]] = {}
     for row, rec in enumerate(frame.to_dict("records"), start=1):
         name = str(rec["scenario"])
-        entry = grouped.setdefault(name, {"spot": {}, "vol": {}, "days": 0.0, "text": ""})
+        entry = grouped.setdefault(name, {"spot": {}, "vol": {}, "days": 0.0, "text": "",
+                                          "class": ""})
         try:
             spot = float(rec["spot_shift"])
             vol = float(rec.get("vol_shift", 0.0) if pd.notna(rec.get("vol_shift", 0.0)) else 0.0)
@@ -44,5 +47,8 @@ def read_scenarios(source: str | Path | pd.DataFrame) -> list[StressScenario]:
         entry["vol"][str(rec["underlying"])] = vol  # type: ignore[index]
         entry["days"] = days
         entry["text"] = str(rec.get("description", "") or "")
-    return [StressScenario(name, e["spot"], e["vol"], e["days"], e["text"])  # type: ignore[arg-type]
+        asset_class = rec.get("asset_class", "")
+        entry["class"] = "" if pd.isna(asset_class) else str(asset_class)
+    return [StressScenario(name, e["spot"], e["vol"], e["days"], e["text"],  # type: ignore[arg-type]
+                           e["class"])  # type: ignore[arg-type]
             for name, e in grouped.items()]

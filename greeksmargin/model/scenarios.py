@@ -239,8 +239,12 @@ def _check(values: np.ndarray, ok: np.ndarray, name: str, constraint: str) -> No
 class StressScenario:
     """One joint shock: per-underlying relative spot and vol moves, and a clock advance.
 
-    ``spot_shift`` / ``vol_shift`` map underlying -> move; the key ``"*"`` covers every other
-    underlying. With ``betas``, an underlying without its own move takes ``beta x spot_shift["*"]``.
+    ``spot_shift`` / ``vol_shift`` map underlying -> move; the key ``"*"`` is the scenario's
+    factor move (an index day, a crypto crash), applied to every underlying not named that
+    belongs to ``asset_class`` (every asset class when ``asset_class`` is empty), scaled by the
+    underlying's beta to the factor (1 unless given). An underlying neither named nor covered by
+    ``"*"`` is not moved (a scenario naming only AAPL leaves the rest unchanged); reports say
+    which underlyings a scenario left unmoved.
     """
 
     name: str
@@ -248,6 +252,7 @@ class StressScenario:
     vol_shift: Mapping[str, float] = field(default_factory=dict)
     time_shift_days: float = 0.0
     description: str = ""
+    asset_class: str = ""
 
     def __post_init__(self) -> None:
         """Copy, freeze and validate the fields (see the class docstring)."""
@@ -262,16 +267,26 @@ class StressScenario:
         if not (np.isfinite(self.time_shift_days) and self.time_shift_days >= 0):
             raise InputError(f"stress {self.name!r}: time_shift_days must be >= 0")
 
-    def moves(self, underlying: str, betas: Mapping[str, float] | None = None
-              ) -> tuple[float, float]:
-        """(spot move, vol move) of ``underlying`` in this scenario."""
+    def how(self, underlying: str, asset_class: str = "") -> str:
+        """How this scenario moves ``underlying`` of ``asset_class``: named, factor or unmoved."""
         if underlying in self.spot_shift:
+            return "named"
+        if "*" in self.spot_shift and (not self.asset_class or asset_class == self.asset_class):
+            return "factor"
+        return "unmoved"
+
+    def moves(self, underlying: str, betas: Mapping[str, float] | None = None,
+              asset_class: str = "") -> tuple[float, float]:
+        """(spot move, vol move) of ``underlying`` (of ``asset_class``) in this scenario."""
+        how = self.how(underlying, asset_class)
+        if how == "named":
             spot = self.spot_shift[underlying]
-        elif "*" in self.spot_shift:
+            vol = self.vol_shift.get(underlying, self.vol_shift.get("*", 0.0))
+        elif how == "factor":
             spot = self.spot_shift["*"] * (betas or {}).get(underlying, 1.0)
+            vol = self.vol_shift.get(underlying, self.vol_shift.get("*", 0.0))
         else:
-            raise InputError(f"stress {self.name!r} does not move {underlying!r} and has no '*'")
-        vol = self.vol_shift.get(underlying, self.vol_shift.get("*", 0.0))
+            return 0.0, self.vol_shift.get(underlying, 0.0)
         if spot <= -1:
             raise InputError(f"stress {self.name!r}: beta x move takes {underlying!r} to {spot:.0%}")
         return spot, vol

@@ -61,10 +61,39 @@ def test_betas_and_star_moves_and_file_scenarios(tmp_path):
         read_scenarios(tmp_path / "none.csv")
     with pytest.raises(InputError, match="spot_shift for 'SPX' must be > -1"):
         StressScenario("bad", {"SPX": -1.0})
-    with pytest.raises(InputError, match="does not move 'BTC' and has no"):
-        stress_report(book, MARKET, [StressScenario("spx", {"SPX": -0.1})])
+    # a scenario naming only SPX leaves BTC unchanged, and says so
+    only = stress_report(book, MARKET, [StressScenario("spx", {"SPX": -0.1})])
+    assert only.pnl.loc["spx", "BTC"] == 0.0 and only.unmoved == {"spx": ("BTC",)}
     with pytest.raises(InputError, match="no stress scenarios"):
         stress_report(book, MARKET, [])
+
+
+def test_library_days_move_their_own_asset_class_by_beta():
+    # SPX and an equity at beta 1.5 (quote-settled: equity), BTC coin-settled (crypto)
+    market = MarketData("2025-06-02T15:00:00", ["SPX", "AAPL", "BTC"], [5900.0, 200.0, 60_000.0],
+                        0.04, 0.03, [0.16, 0.3, 0.6])
+    book = Book(["spx", "aapl", "btc"], ["SPX", "AAPL", "BTC"], [0, 0, 0], [np.nan] * 3,
+                [np.datetime64("NaT")] * 3, [1.0, 10.0, 1.0], [1.0, 1.0, 1.0],
+                settlement=[Settlement.LINEAR, Settlement.LINEAR, Settlement.INVERSE])
+    report = stress_report(book, market, [LIBRARY["1987-10-19"], LIBRARY["crypto-2020-03-12"],
+                                          LIBRARY["spot-30-vol-x3"]], betas={"AAPL": 1.5})
+    assert report.asset_class == {"AAPL": "equity", "BTC": "crypto", "SPX": "equity"}
+    pnl = report.pnl
+    assert pnl.loc["1987-10-19", "SPX"] == pytest.approx(-0.2047 * 5900, rel=1e-12)
+    assert pnl.loc["1987-10-19", "AAPL"] == pytest.approx(-1.5 * 0.2047 * 2000, rel=1e-12)
+    assert pnl.loc["1987-10-19", "BTC"] == 0.0  # an equity day does not move crypto
+    assert pnl.loc["crypto-2020-03-12", "SPX"] == 0.0 and pnl.loc["crypto-2020-03-12", "AAPL"] == 0
+    assert pnl.loc["crypto-2020-03-12", "BTC"] != 0.0
+    assert report.unmoved["1987-10-19"] == ("BTC",) and report.unmoved["spot-30-vol-x3"] == ()
+    # the sample equity book's worst library day is an equity day
+    from greeksmargin.io.samples import load_sample
+    sample, sample_market = load_sample()
+    worst = stress_report(sample, sample_market, list(LIBRARY.values())).worst
+    assert not worst.startswith("crypto")
+    # an explicit class map wins over the settlement default
+    moved = stress_report(book, market, [LIBRARY["crypto-2020-03-12"]],
+                          asset_class_of={"SPX": "crypto"})
+    assert moved.pnl.loc["crypto-2020-03-12", "SPX"] == pytest.approx(-0.39 * 5900, rel=1e-12)
 
 
 def test_cli_stress_and_backtest_with_plots(tmp_path, capsys):
