@@ -3,10 +3,11 @@
 A :class:`StressScenario` moves underlyings jointly (relative spot move, relative vol move, clock
 advance): per underlying by name, or by its factor move ``"*"`` scaled by the underlying's beta
 for every underlying of the scenario's asset class (equity index days move equities, crypto
-crashes move crypto); underlyings it does not reach stay unchanged and the report lists them. The library :data:`LIBRARY` holds historical shocks (one-day index moves
-of 1987, 2008 and 2020 with the VIX move of the day where known; crypto crashes) and hypothetical
-ones; users add their own from a CSV file (:func:`read_scenarios`). :func:`stress_report` gives
-P&L per scenario and group, the worst scenario, and the share of the current margin it would
+crashes move crypto); underlyings it does not reach stay unchanged and the report lists them.
+The library :data:`LIBRARY` holds historical shocks (one-day index moves of 1987, 2008 and 2020
+with the VIX move of the day where known; crypto crashes) and hypothetical ones; users add
+their own from a CSV file (:func:`read_scenarios`). :func:`stress_report` gives P&L per
+scenario and group, the worst scenario, and the share of the current margin it would
 consume.
 
 Sources of the historical numbers: S&P 500 close-to-close moves 2008-10-15 (-9.03%) and

@@ -9,7 +9,9 @@ documented defaults that a user can override, not claims of exactness.
 - :func:`occ_tims`: OCC TIMS / Cboe customer portfolio margin (FINRA 4210(g), Cboe 10.4);
 - :func:`span`: CME SPAN's 16 risk scenarios;
 - :func:`deribit`: Deribit portfolio margin (coin-settled groups in coin);
-- :mod:`.simm`: ISDA SIMM v2.6 (equity, commodity), sensitivity-based.
+- :mod:`.simm`: ISDA SIMM v2.6 (equity, commodity), sensitivity-based;
+- :func:`historical`: historical simulation, VaR / expected shortfall of joint scenarios (the
+  SPAN 2 / Prisma / STANS family), margined by :mod:`greeksmargin.margin.historical`.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from typing import Any
 from ..errors import MethodologyError
 from .base import ExtendedTable, GridRule, Methodology, load_parameters, versions
 from .deribit import deribit
+from .historical import HistoricalModel, historical
 from .occ_tims import occ_tims
 from .span import span
 
 __all__ = ["Methodology", "ExtendedTable", "GridRule", "occ_tims", "span", "deribit", "get",
-           "PRESETS", "load_parameters", "versions"]
+           "PRESETS", "load_parameters", "versions", "HistoricalModel", "historical"]
 
 PRESETS: dict[str, Callable[..., Methodology]] = {
     "occ-tims": occ_tims,
