@@ -23,6 +23,7 @@ import numpy as np
 from greeksmargin import methodology
 from greeksmargin.analysis.backtest import STRATEGIES, backtest, dynamic_range_grid, ewma_vol, static_grid
 from greeksmargin.io import history
+from greeksmargin.io.writes import replace_section
 
 
 def main() -> int:
@@ -53,7 +54,7 @@ def main() -> int:
         failures.append("long-index exceedances differ from the direct count")
     header = ("| book | method | days | exceedances | coverage | Kupiec p | Christoffersen p |"
               " max 20-day margin rise (abs) | VIX days | EWMA days | mean margin |")
-    lines = ["# Margin backtests on real history", "",
+    lines = ["## One underlying: S&P 500", "",
              "Written by `python examples/backtest_real_history.py --write-docs`. S&P 500 adjusted"
              " close 1999-2018 and VIX 2014-2018 from the `arch` package; 2-day margin period of"
              " risk; 99% target coverage; rate 2%, dividend yield 1.8%; books re-struck every 21"
@@ -66,8 +67,8 @@ def main() -> int:
               f" {r.exceedances} days, exactly the days the index fell more than 6% over two days."]
     print("\n".join(lines))
     if "--write-docs" in sys.argv:
-        (Path(__file__).resolve().parents[1] / "docs" / "backtests.md").write_text(
-            "\n".join(lines) + "\n")
+        replace_section(Path(__file__).resolve().parents[1] / "docs" / "backtests.md",
+                        "single-underlying", "\n".join(lines))
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures))
         return 1

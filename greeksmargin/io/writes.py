@@ -21,7 +21,7 @@ from ..errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["check_output", "write_atomic", "csv_safe", "FORMULA_PREFIXES"]
+__all__ = ["check_output", "write_atomic", "replace_section", "csv_safe", "FORMULA_PREFIXES"]
 
 # a spreadsheet reads a cell starting with these as a formula (OWASP, "CSV Injection")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -69,6 +69,25 @@ def write_atomic(path: str | Path, write: Callable[[Path], object],
         if temporary.exists():
             temporary.unlink()
     return target
+
+
+def replace_section(path: str | Path, name: str, text: str) -> Path:
+    """Replace the section ``name`` of a text file (e.g. a generated table in a doc), atomically.
+
+    A section runs from the line ``<!-- name:start -->`` to ``<!-- name:end -->``; the rest of
+    the file is kept as it is. A file without the section gets it appended (a missing file is
+    created with it). Several scripts can so write their own parts of one document.
+    """
+    target = Path(path)
+    begin, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{text.rstrip()}\n{end}\n"
+    old = target.read_text() if target.exists() else ""
+    if begin in old and end in old and old.index(begin) < old.index(end):
+        rest = old[old.index(end) + len(end):].lstrip("\n")
+        new = old[:old.index(begin)] + block + ("\n" + rest if rest.strip() else "")
+    else:
+        new = (old.rstrip() + "\n\n" if old.strip() else "") + block
+    return write_atomic(target, lambda tmp: tmp.write_text(new), what="document")
 
 
 def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:

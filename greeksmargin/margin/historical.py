@@ -142,7 +142,7 @@ def historical_margin(book: Book, market: MarketData, model: HistoricalModel, *,
         addons["liquidity"] = Amount(_liquidity(book, market, half_spread), quote)
     market_risk = max(0.0, measure)
     total = max(market_risk, stress_value) + sum(float(a) for a in addons.values())
-    labels = tuple(str(d) for d in model.dates)
+    labels = model.labels
     return HistoricalResult(Amount(total, quote), Amount(market_risk, quote),
                             Amount(stress_value, quote), addons, var, es,
                             tuple(labels[j] for j in tail),

@@ -61,6 +61,8 @@ class HistoricalModel:
         The risk measure of the joint P&L.
     parameters : dict
         Every parameter value used, reported with the result.
+    labels, stress_labels : tuple of str
+        The scenario dates as ISO strings (derived from the dates when not given).
     """
 
     name: str
@@ -78,9 +80,16 @@ class HistoricalModel:
     confidence: float
     measure: Literal["es", "var"]
     parameters: dict[str, Any] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
+    stress_labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        """Validate the fields (see the class docstring)."""
+        """Validate the fields and label the scenarios by date (see the class docstring)."""
+        if not self.labels:
+            object.__setattr__(self, "labels", tuple(np.datetime_as_string(self.dates, "D")))
+        if not self.stress_labels:
+            object.__setattr__(self, "stress_labels",
+                               tuple(np.datetime_as_string(self.stress_dates, "D")))
         if not (0.0 < self.confidence < 1.0):
             raise MethodologyError(f"{self.name}: confidence must be in (0, 1); got"
                                    f" {self.confidence!r}")
@@ -110,7 +119,7 @@ class HistoricalModel:
         n = dates.size
         return ScenarioGrid(spot, vol, np.full(n, ShiftType.RELATIVE, np.int8),
                             np.full(n, self.mpor_days / TRADING_DAYS),
-                            np.ones(n), tuple(str(d) for d in dates),
+                            np.ones(n), self.stress_labels if stress else self.labels,
                             name=f"{self.name}{' stress' if stress else ''}: {underlying}")
 
     def describe(self) -> dict[str, Any]:

@@ -154,7 +154,7 @@ class ScenarioGrid:
         # a weight multiplies a scenario's loss: SPAN's extreme moves 0.35, everything else 1;
         # above 1 would charge more than the scenario loses (scale the shock instead)
         _check(weight, (weight >= 0) & (weight <= 1), "weight", "in [0, 1]")
-        labels = tuple(str(x) for x in self.labels)
+        labels = tuple(map(str, self.labels))
         if len(labels) != n:
             raise InputError(f"labels must have one entry per scenario ({n}); got {len(labels)}")
         object.__setattr__(self, "labels", labels)
