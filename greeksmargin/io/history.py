@@ -1,20 +1,62 @@
-"""Real price history that ships in a registry package: the ``arch`` datasets.
+"""Price history: a user's file of daily closes, and the ``arch`` package's real datasets.
 
-``arch`` (an optional dependency: ``pip install "greeksmargin[data]"``) bundles daily S&P 500 and
-NASDAQ prices (1999-2018) and the VIX (2014-2019), loaded here through arch's own loaders. The
-S&P 500 series is the adjusted close; the VIX is divided by 100 to an annualised decimal vol.
+:func:`read_prices` reads a CSV/Parquet of daily closes (a ``date`` column, one column per
+underlying or risk factor), refusing, with file, row, column and value, anything that is not a
+date or a finite price > 0. ``arch`` (an optional dependency: ``pip install
+"greeksmargin[data]"``) bundles daily S&P 500 and NASDAQ prices (1999-2018) and the VIX
+(2014-2019), loaded here through arch's own loaders. The S&P 500 series is the adjusted close;
+the VIX is divided by 100 to an annualised decimal vol.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..errors import InputError
+from .tables import read_table
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["sp500", "nasdaq", "vix"]
+__all__ = ["read_prices", "sp500", "nasdaq", "vix"]
+
+
+def read_prices(path: str | Path) -> pd.DataFrame:
+    """Read daily closes: a ``date`` column and one price column per underlying.
+
+    Returns a DataFrame indexed by date (increasing, unique), float prices. Every date must
+    parse (ISO ``YYYY-MM-DD``) and every price be finite and > 0: an empty cell is refused,
+    not dropped or filled (a gap in one column would otherwise shift the joint scenarios).
+    """
+    import pandas as pd
+
+    source = Path(path)
+    frame = read_table(source, "price history")
+    if "date" not in frame.columns:
+        raise InputError(f"price history {source}: no 'date' column; columns:"
+                         f" {', '.join(map(str, frame.columns))}")
+    if frame.shape[1] < 2 or len(frame) < 3:
+        raise InputError(f"price history {source}: need a date column, at least one price column"
+                         f" and 3 rows; got {frame.shape[1]} columns, {len(frame)} rows")
+    dates = pd.to_datetime(frame["date"].astype(str), format="%Y-%m-%d", errors="coerce")
+    if dates.isna().any():
+        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise InputError(f"price history {source}, row {row + 1}: date {frame['date'].iloc[row]!r}"
+                         f" is not a date (YYYY-MM-DD)")
+    if not dates.is_monotonic_increasing or dates.duplicated().any():
+        raise InputError(f"price history {source}: dates must be increasing and unique")
+    prices = frame.drop(columns="date")
+    values = prices.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    bad = ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise InputError(f"price history {source}, row {r + 1}: {prices.columns[c]!r} ="
+                         f" {str(prices.iloc[r, c])!r} is not a finite price > 0")
+    return pd.DataFrame(values, index=pd.DatetimeIndex(dates, name="date"),
+                        columns=[str(c) for c in prices.columns])
 
 
 def _arch_data():  # type: ignore[no-untyped-def]

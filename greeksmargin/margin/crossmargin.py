@@ -27,11 +27,13 @@ import numpy as np
 from ..errors import InputError
 from ..measures.revalue import PnLMatrix
 from ..methodology import Methodology
+from ..methodology.historical import HistoricalModel
 from ..model.amount import Amount
 from ..model.book import Book
 from ..model.correlation import check_correlation, nearest_correlation
 from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
+from .historical import historical_margin
 from .result import MarginResult, compute_margin
 from .rules import scan_risk
 
@@ -411,20 +413,29 @@ def factor_grids(group_labels: Sequence[str], index_shocks: Sequence[float] | np
 
 @dataclass(frozen=True, slots=True)
 class CompareRow:
-    """One way of margining the book: its total, and the saving against full isolation."""
+    """One way of margining the book: its total, the saving against full isolation, and flags.
+
+    ``coverage`` is the method's backtested coverage when the caller supplies it (e.g. from
+    ``analysis.netting``); ``flag`` says when the method disagrees with the others' median by
+    more than the stated factor.
+    """
 
     method: str
     margin: Amount  # quote currency (coin-settled groups converted at spot)
     saving: float  # 1 - margin / isolated, >= 0 when cross-margining helps
     detail: str
+    coverage: float | None = None
+    flag: str = ""
 
 
 def compare(book: Book, market: MarketData, method: Methodology | ScenarioGrid, *,
             strategy_of: Mapping[str, str] | None = None,
             product_group_of: Mapping[str, str] | None = None, offset: float = 1.0,
             correlation: np.ndarray | None = None,
-            stressed_correlations: Mapping[str, np.ndarray] | None = None
-            ) -> tuple[CompareRow, ...]:
+            stressed_correlations: Mapping[str, np.ndarray] | None = None,
+            historical: HistoricalModel | None = None,
+            coverage: Mapping[str, float] | None = None,
+            disagreement: float = 2.0) -> tuple[CompareRow, ...]:
     """Margin the same book each way, from most isolated to most cross-margined.
 
     Rows: every position alone; every strategy alone (``strategy_of`` maps position id ->
@@ -435,10 +446,18 @@ def compare(book: Book, market: MarketData, method: Methodology | ScenarioGrid, 
     :func:`correlation_margin`) and its breakdown, the worst correlation for the book
     (:func:`correlation_breakdown`, with ``stressed_correlations`` in the same order). Add-ons
     (per-contract minimum, short-option minimum, ...) of the underlyings are added to the
-    correlation rows, those of the class groups to the offset row. The saving is
-    ``1 - margin / position-alone``. Every margin is in the market's quote currency
-    (coin-settled groups converted at spot).
+    correlation rows, those of the class groups to the offset row. With ``historical`` the
+    book is also margined by historical simulation (:mod:`greeksmargin.margin.historical`,
+    its own VaR/ES, no scan add-ons). The saving is ``1 - margin / position-alone``. Every
+    margin is in the market's quote currency (coin-settled groups converted at spot).
+
+    Model disagreement: the cross-margined rows (from "each underlying alone" on) are compared
+    with their median; a row more than ``disagreement`` times above or below it is flagged.
+    ``coverage`` (method name -> backtested coverage, e.g. from ``analysis.netting``) is
+    attached to the rows it names.
     """
+    if not (np.isfinite(disagreement) and disagreement > 1):
+        raise InputError(f"disagreement must be a factor > 1; got {disagreement!r}")
     quote = market.quote_currency
     rows: list[tuple[str, Amount, str]] = []
     by_position = Amount(0.0, quote)
@@ -484,9 +503,26 @@ def compare(book: Book, market: MarketData, method: Methodology | ScenarioGrid, 
                                           weights=(0.5,))
         rows.append(("correlation breakdown (worst for the book)",
                      Amount(breakdown.total + addons, quote), f"worst: {breakdown.worst}"))
+    if historical is not None:
+        hist = historical_margin(book, market, historical)
+        rows.append((f"historical simulation ({historical.measure.upper()}"
+                     f" {historical.confidence:.0%}, {historical.mpor_days}-day)", hist.total,
+                     f"{historical.dates.size} joint scenarios"
+                     + (", stress floor binds" if hist.stress_binding else "")))
     isolated = rows[0][1]
-    return tuple(CompareRow(name, value, 1.0 - value / isolated if isolated > 0 else 0.0, detail)
-                 for name, value, detail in rows)
+    cross = [float(v) for name, v, _ in rows
+             if name not in ("each position alone", "each strategy alone")]
+    median = float(np.median(cross)) if cross else 0.0
+    out = []
+    for name, value, detail in rows:
+        flag = ""
+        if name not in ("each position alone", "each strategy alone") and median > 0:
+            ratio = float(value) / median
+            if ratio > disagreement or ratio < 1 / disagreement:
+                flag = f"x{ratio:.2f} the median of the methods"
+        out.append(CompareRow(name, value, 1.0 - value / isolated if isolated > 0 else 0.0, detail,
+                              None if coverage is None else coverage.get(name), flag))
+    return tuple(out)
 
 
 def _in_quote(pnl: PnLMatrix, market: MarketData) -> PnLMatrix:
@@ -503,9 +539,16 @@ def _addons_quote(result: MarginResult, market: MarketData) -> float:
 
 
 def compare_frame(rows: Sequence[CompareRow]) -> pd.DataFrame:
-    """Return the comparison as a DataFrame: method, margin, saving vs isolated, detail."""
+    """Return the comparison as a DataFrame.
+
+    Columns: method, margin, saving vs isolated, detail, backtested coverage (NaN where not
+    supplied), flag (model disagreement).
+    """
     import pandas as pd
 
     return pd.DataFrame({"method": [r.method for r in rows], "margin": [r.margin for r in rows],
                          "saving_vs_isolated": [r.saving for r in rows],
-                         "detail": [r.detail for r in rows]})
+                         "detail": [r.detail for r in rows],
+                         "backtested_coverage": [np.nan if r.coverage is None else r.coverage
+                                                 for r in rows],
+                         "flag": [r.flag for r in rows]})

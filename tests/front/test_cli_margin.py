@@ -281,3 +281,39 @@ def test_exclude_leaves_out_every_row_the_market_cannot_value_by_its_file_row(tm
     assert main(["margin", str(good), "--market", str(market)]) == 2
     err = capsys.readouterr().err
     assert "3 book row(s) the market cannot value" in err and "row 5 (position 'r6')" in err
+
+
+def test_compare_with_a_price_history_adds_historical_simulation(tmp_path, capsys):
+    dates = pd.bdate_range("2020-01-01", periods=300)
+    rng = np.random.default_rng(9)
+    common = rng.normal(0, 0.01, dates.size)
+    spots = {"SPY": 590.0, "SPX": 5900.0, "AAPL": 230.0, "QQQ": 520.0}
+    frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d")}
+                         | {u: s * np.exp(np.cumsum(common + rng.normal(0, 0.004, dates.size)))
+                            for u, s in spots.items()})
+    path = tmp_path / "prices.csv"
+    frame.to_csv(path, index=False)
+    assert main(["compare", "--sample", "--history", str(path), "--stress-period",
+                 "2020-03-01:2020-06-30", "--format", "json"]) == 0
+    rows = {r["method"]: r for r in json.loads(capsys.readouterr().out)}
+    hist = rows["historical simulation (ES 99%, 2-day)"]
+    assert hist["margin"] > 0 and "flag" in hist
+    # bad history files: exit 2, the row and column named
+    frame.loc[5, "QQQ"] = np.nan
+    frame.to_csv(path, index=False)
+    assert main(["compare", "--sample", "--history", str(path)]) == 2
+    assert "row 6: 'QQQ' = 'nan' is not a finite price > 0" in capsys.readouterr().err
+    frame.loc[5, "QQQ"] = 500.0
+    frame.loc[2, "date"] = "03/01/2020"
+    frame.to_csv(path, index=False)
+    assert main(["compare", "--sample", "--history", str(path)]) == 2
+    assert "row 3: date '03/01/2020' is not a date" in capsys.readouterr().err
+    frame.drop(columns="date").to_csv(path, index=False)
+    assert main(["compare", "--sample", "--history", str(path)]) == 2
+    assert "no 'date' column" in capsys.readouterr().err
+    assert main(["compare", "--sample", "--history", str(tmp_path / "none.csv")]) == 2
+    assert "price history file not found" in capsys.readouterr().err
+    frame.loc[2, "date"] = dates[2].strftime("%Y-%m-%d")
+    frame.to_csv(path, index=False)
+    assert main(["compare", "--sample", "--history", str(path), "--stress-period", "2020"]) == 2
+    assert "--stress-period must be START:END" in capsys.readouterr().err

@@ -318,7 +318,8 @@ def test_compare_rows_are_ordered_from_isolated_to_cross():
     assert margins["each underlying alone"] <= margins["each position alone"] + 1e-9
     assert all(r.saving <= 1.0 for r in rows)
     frame = cm.compare_frame(rows)
-    assert list(frame.columns) == ["method", "margin", "saving_vs_isolated", "detail"]
+    assert list(frame.columns) == ["method", "margin", "saving_vs_isolated", "detail",
+                                   "backtested_coverage", "flag"]
     with pytest.raises(InputError, match="no strategy for positions"):
         cm.compare(book, market, grid, strategy_of={"spx-put": "a"})
 
@@ -358,3 +359,34 @@ def test_taylor_reports_its_error_and_refuses_inverse_books():
 def test_compute_margin_is_unchanged_by_cross_module():
     book, market = random_book(30, 34)
     assert compute_margin(book, market, GRID).total >= 0
+
+
+def test_compare_adds_historical_simulation_coverage_and_flags_disagreement():
+    from greeksmargin.margin.historical import historical_margin
+    from greeksmargin.methodology.historical import historical
+
+    market = MarketData("2025-01-02", ["SPX", "NDX"], [5900.0, 21000.0], 0.04, 0.03, [0.16, 0.2])
+    book = Book(["spx", "ndx"], ["SPX", "NDX"], [0, 0], [np.nan] * 2, [np.datetime64("NaT")] * 2,
+                [100.0, -28.0], [1.0, 1.0])
+    rng = np.random.default_rng(2)
+    common = rng.normal(0, 0.01, 400)
+    prices = pd.DataFrame(np.exp(np.cumsum(np.column_stack(
+        [common, common + rng.normal(0, 0.002, 400)]), axis=0)) * [5900.0, 21000.0],
+        index=pd.bdate_range("2020-01-01", periods=400), columns=["SPX", "NDX"])
+    model = historical(prices, lookback_days=300)
+    grid = ScenarioGrid.product(np.linspace(-0.1, 0.1, 11))
+    rows = cm.compare(book, market, grid, historical=model,
+                      coverage={"each underlying alone": 1.0}, disagreement=3.0)
+    by_name = {r.method: r for r in rows}
+    hist = by_name["historical simulation (ES 99%, 2-day)"]
+    assert hist.margin == historical_margin(book, market, model).total
+    assert by_name["each underlying alone"].coverage == 1.0 and hist.coverage is None
+    # a tight hedge: joint historical ES is far below isolating the two legs
+    cross = [r for r in rows if r.method not in ("each position alone",)]
+    median = np.median([float(r.margin) for r in cross])
+    for r in cross:
+        ratio = float(r.margin) / median
+        assert bool(r.flag) == (ratio > 3.0 or ratio < 1 / 3.0)
+    assert any(r.flag for r in rows)
+    with pytest.raises(InputError, match="disagreement must be a factor > 1"):
+        cm.compare(book, market, grid, disagreement=1.0)
