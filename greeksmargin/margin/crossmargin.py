@@ -36,6 +36,7 @@ from ..model.scenarios import ScenarioGrid
 from .historical import historical_margin
 from .result import MarginResult, compute_margin
 from .rules import scan_risk
+from .strategy import strategy_margin
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -411,6 +412,9 @@ def factor_grids(group_labels: Sequence[str], index_shocks: Sequence[float] | np
     return tuple(grids)
 
 
+STRATEGY_BASED = "strategy-based (Reg T, best pairing)"
+
+
 @dataclass(frozen=True, slots=True)
 class CompareRow:
     """One way of margining the book: its total, the saving against full isolation, and flags.
@@ -435,7 +439,9 @@ def compare(book: Book, market: MarketData, method: Methodology | ScenarioGrid, 
             stressed_correlations: Mapping[str, np.ndarray] | None = None,
             historical: HistoricalModel | None = None,
             coverage: Mapping[str, float] | None = None,
-            disagreement: float = 2.0) -> tuple[CompareRow, ...]:
+            disagreement: float = 2.0, strategy_based: bool | None = None,
+            others: Mapping[str, Methodology | ScenarioGrid] | None = None
+            ) -> tuple[CompareRow, ...]:
     """Margin the same book each way, from most isolated to most cross-margined.
 
     Rows: every position alone; every strategy alone (``strategy_of`` maps position id ->
@@ -451,6 +457,12 @@ def compare(book: Book, market: MarketData, method: Methodology | ScenarioGrid, 
     its own VaR/ES, no scan add-ons). The saving is ``1 - margin / position-alone``. Every
     margin is in the market's quote currency (coin-settled groups converted at spot).
 
+    What desks pay today: the strategy-based (Reg T) requirement at its best pairing
+    (:mod:`greeksmargin.margin.strategy`) comes second, after every position alone under the
+    scan; ``strategy_based=None`` adds it when every position is a security (options, stock),
+    ``True`` requires it, ``False`` leaves it out. ``others`` adds a row per further portfolio
+    margin methodology (name -> preset), each margined by class group.
+
     Model disagreement: the cross-margined rows (from "each underlying alone" on) are compared
     with their median; a row more than ``disagreement`` times above or below it is flagged.
     ``coverage`` (method name -> backtested coverage, e.g. from ``analysis.netting``) is
@@ -464,6 +476,15 @@ def compare(book: Book, market: MarketData, method: Methodology | ScenarioGrid, 
     for i in range(book.n_positions):
         by_position += compute_margin(book.take(np.array([i])), market, method).initial_quote
     rows.append(("each position alone", by_position, f"{book.n_positions} positions"))
+    if strategy_based is not False:
+        try:
+            regt = strategy_margin(book, market)
+        except InputError:
+            if strategy_based:
+                raise
+        else:
+            rows.append((STRATEGY_BASED, regt.total,
+                         f"{len(regt.pairings)} strategies formed, {len(regt.alone)} legs alone"))
     if strategy_of is not None:
         missing = [p for p in book.position_id.tolist() if p not in strategy_of]
         if missing:
@@ -503,6 +524,10 @@ def compare(book: Book, market: MarketData, method: Methodology | ScenarioGrid, 
                                           weights=(0.5,))
         rows.append(("correlation breakdown (worst for the book)",
                      Amount(breakdown.total + addons, quote), f"worst: {breakdown.worst}"))
+    for name, other in (others or {}).items():
+        venue = compute_margin(book, market, other, by="group")
+        rows.append((f"portfolio margin: {name}", venue.initial_quote,
+                     f"{len(venue.group_labels)} class groups"))
     if historical is not None:
         hist = historical_margin(book, market, historical)
         rows.append((f"historical simulation ({historical.measure.upper()}"
@@ -510,13 +535,13 @@ def compare(book: Book, market: MarketData, method: Methodology | ScenarioGrid, 
                      f"{historical.dates.size} joint scenarios"
                      + (", stress floor binds" if hist.stress_binding else "")))
     isolated = rows[0][1]
-    cross = [float(v) for name, v, _ in rows
-             if name not in ("each position alone", "each strategy alone")]
+    alone = ("each position alone", "each strategy alone", STRATEGY_BASED)
+    cross = [float(v) for name, v, _ in rows if name not in alone]
     median = float(np.median(cross)) if cross else 0.0
     out = []
     for name, value, detail in rows:
         flag = ""
-        if name not in ("each position alone", "each strategy alone") and median > 0:
+        if name not in alone and median > 0:
             ratio = float(value) / median
             if ratio > disagreement or ratio < 1 / disagreement:
                 flag = f"x{ratio:.2f} the median of the methods"
@@ -541,13 +566,17 @@ def _addons_quote(result: MarginResult, market: MarketData) -> float:
 def compare_frame(rows: Sequence[CompareRow]) -> pd.DataFrame:
     """Return the comparison as a DataFrame.
 
-    Columns: method, margin, saving vs isolated, detail, backtested coverage (NaN where not
-    supplied), flag (model disagreement).
+    Columns: method, margin, saving vs isolated, saving vs strategy-based (Reg T; NaN without
+    that row), detail, backtested coverage (NaN where not supplied), flag (model disagreement).
     """
     import pandas as pd
 
+    regt = next((r.margin for r in rows if r.method == STRATEGY_BASED), None)
+    vs_regt = [np.nan if regt is None or not regt > 0 else float(1.0 - r.margin / regt)
+               for r in rows]
     return pd.DataFrame({"method": [r.method for r in rows], "margin": [r.margin for r in rows],
                          "saving_vs_isolated": [r.saving for r in rows],
+                         "saving_vs_reg_t": vs_regt,
                          "detail": [r.detail for r in rows],
                          "backtested_coverage": [np.nan if r.coverage is None else r.coverage
                                                  for r in rows],

@@ -120,9 +120,19 @@ def test_compare_table_and_correlation_file(tmp_path, capsys):
     assert main(["compare", "--sample", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     methods = [r["method"] for r in rows]
-    assert methods[:2] == ["each position alone", "each strategy alone"]
+    assert methods[:3] == ["each position alone", "strategy-based (Reg T, best pairing)",
+                           "each strategy alone"]
     assert any(m.startswith("product-group offsets") for m in methods)
-    margins = [r["margin"] for r in rows]
+    assert {"portfolio margin: OCC TIMS", "portfolio margin: CME SPAN (PSR 7%, VSR 35%)"} <= set(
+        methods)
+    # the sample's Reg T requirement at its best pairing (the API's), and every row's saving
+    from greeksmargin.io.samples import load_sample
+    from greeksmargin.margin.strategy import strategy_margin
+    regt = rows[1]["margin"]
+    assert regt == pytest.approx(float(strategy_margin(*load_sample()).total), rel=1e-12)
+    for r in rows:
+        assert r["saving_vs_reg_t"] == pytest.approx(1 - r["margin"] / regt)
+    margins = [r["margin"] for r in rows if r["method"] != methods[1]]
     assert all(m <= margins[0] + 1e-9 for m in margins)
     corr = tmp_path / "corr.csv"
     names = ["SPY", "SPX", "AAPL", "QQQ"]

@@ -318,8 +318,8 @@ def test_compare_rows_are_ordered_from_isolated_to_cross():
     assert margins["each underlying alone"] <= margins["each position alone"] + 1e-9
     assert all(r.saving <= 1.0 for r in rows)
     frame = cm.compare_frame(rows)
-    assert list(frame.columns) == ["method", "margin", "saving_vs_isolated", "detail",
-                                   "backtested_coverage", "flag"]
+    assert list(frame.columns) == ["method", "margin", "saving_vs_isolated", "saving_vs_reg_t",
+                                   "detail", "backtested_coverage", "flag"]
     with pytest.raises(InputError, match="no strategy for positions"):
         cm.compare(book, market, grid, strategy_of={"spx-put": "a"})
 
@@ -382,7 +382,8 @@ def test_compare_adds_historical_simulation_coverage_and_flags_disagreement():
     assert hist.margin == historical_margin(book, market, model).total
     assert by_name["each underlying alone"].coverage == 1.0 and hist.coverage is None
     # a tight hedge: joint historical ES is far below isolating the two legs
-    cross = [r for r in rows if r.method not in ("each position alone",)]
+    cross = [r for r in rows if r.method not in ("each position alone", cm.STRATEGY_BASED)]
+    assert by_name[cm.STRATEGY_BASED].flag == ""  # a baseline, never flagged
     median = np.median([float(r.margin) for r in cross])
     for r in cross:
         ratio = float(r.margin) / median
