@@ -29,7 +29,6 @@ import pandas as pd
 
 from .. import methodology
 from .._version import __version__
-from ..enums import Settlement
 from ..errors import InputError, MethodologyError
 from ..io.grids import read_grid
 from ..io.inputs import Inputs, read_inputs
@@ -42,7 +41,6 @@ from ..measures.greeks import greeks_by_underlying_table, greeks_table
 from ..measures.risk_matrix import risk_matrix
 from ..methodology import Methodology
 from ..model.amount import FIAT, decimals_for
-from ..model.book import Book
 from ..model.scenarios import ScenarioGrid
 
 EXIT_BAD_INPUT = 2
@@ -176,19 +174,6 @@ def _cmd_risk_matrix(args: argparse.Namespace) -> int:
     return 0
 
 
-def _other_presets(book: Book) -> dict[str, Methodology]:
-    """Every venue's portfolio margin that applies to the book, beside the chosen method.
-
-    Coin-settled books: Deribit; others: OCC TIMS and CME SPAN (PSR 7%, VSR 35%).
-    """
-    coins = bool(np.any(book.settlement == Settlement.INVERSE)) if book.settlement is not None \
-        else False
-    if coins:
-        return {"Deribit": methodology.deribit()}
-    return {"OCC TIMS": methodology.occ_tims(), "CME SPAN (PSR 7%, VSR 35%)":
-            methodology.span(0.07, 0.35)}
-
-
 def _cmd_compare(args: argparse.Namespace) -> int:
     from ..margin import crossmargin
 
@@ -211,7 +196,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     rows = crossmargin.compare(book, market, method, strategy_of=strategy_of,
                                product_group_of=product_group_of, offset=args.offset,
                                correlation=correlation, historical=model,
-                               others=_other_presets(book))
+                               others=crossmargin.venue_presets(book))
     table = crossmargin.compare_frame(rows)
     if args.plot:
         from .plots import plot_compare

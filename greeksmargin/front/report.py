@@ -127,7 +127,7 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
     and product groups given here).
     """
     from .._version import __version__
-    from ..margin.crossmargin import compare, compare_frame
+    from ..margin.crossmargin import compare, compare_frame, venue_presets
 
     check_output(out, inputs, "report")
     from .plots import plot_compare, plot_margin_bars, plot_pnl_profile, plot_risk_matrix
@@ -161,13 +161,15 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
     }
     if book.n_positions <= COMPARE_MAX_POSITIONS:
         rows = compare(book, market, method, strategy_of=strategy_of,
-                       product_group_of=product_group_of)
+                       product_group_of=product_group_of, others=venue_presets(book))
         images["isolated vs cross"] = _png(lambda b: plot_compare(
             rows, b, "isolated vs cross-margined", market.quote_currency))
         table = compare_frame(rows)
         compare_html = (f'<img alt="isolated vs cross" src="{images["isolated vs cross"]}">'
-                        + _table(table.assign(saving_vs_isolated=table["saving_vs_isolated"]
-                                              .map("{:.1%}".format)), index=False))
+                        + _table(table.assign(
+                            saving_vs_isolated=table["saving_vs_isolated"].map("{:.1%}".format),
+                            saving_vs_reg_t=table["saving_vs_reg_t"].map(
+                                lambda x: "" if np.isnan(x) else f"{x:.1%}")), index=False))
     else:
         compare_html = (f"<p>not computed: {book.n_positions} positions (the comparison margins"
                         f" each position alone; limit {COMPARE_MAX_POSITIONS})</p>")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..enums import Settlement
 from ..errors import InputError
 from ..measures.revalue import PnLMatrix
 from ..methodology import Methodology
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OffsetResult", "offset_margin", "CorrelationResult", "edge_exposures",
            "correlation_margin", "BreakdownResult", "correlation_breakdown", "factor_grids",
-           "CompareRow", "compare", "compare_frame"]
+           "CompareRow", "compare", "compare_frame", "venue_presets", "STRATEGY_BASED"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,6 +549,19 @@ def compare(book: Book, market: MarketData, method: Methodology | ScenarioGrid, 
         out.append(CompareRow(name, value, 1.0 - value / isolated if isolated > 0 else 0.0, detail,
                               None if coverage is None else coverage.get(name), flag))
     return tuple(out)
+
+
+def venue_presets(book: Book) -> dict[str, Methodology]:
+    """Every venue's portfolio-margin preset that applies to ``book``, by display name.
+
+    Coin-settled books: Deribit; others: OCC TIMS (product classes from the market) and CME
+    SPAN (PSR 7%, VSR 35%). ``compare(..., others=venue_presets(book))`` puts them side by side.
+    """
+    from ..methodology import deribit, occ_tims, span
+
+    if book.settlement is not None and bool(np.any(book.settlement == Settlement.INVERSE)):
+        return {"Deribit": deribit()}
+    return {"OCC TIMS": occ_tims(), "CME SPAN (PSR 7%, VSR 35%)": span(0.07, 0.35)}
 
 
 def _in_quote(pnl: PnLMatrix, market: MarketData) -> PnLMatrix:
