@@ -1,7 +1,21 @@
 """Partial liquidation that closes the least it must, and the margin-minimising hedge.
 
-:func:`liquidate` restores an account in breach by closing positions, or parts of them, chosen
-greedily: at each step every open position is scored by the margin its full closing releases;
+:func:`liquidate` restores an account in breach at least cost. By default (``method="optimal"``)
+it chooses how many whole lots of every position to close at once, as an integer program
+(``scipy.optimize.milp``, HiGHS): the margin after closing is the methodology's reduction
+written as linear constraints (each group's requirement at least its weighted loss at every
+scenario, at least each per-contract minimum; roll shocks linear in what remains), equity after
+closing is the equity less the closing costs (the half spread linear in what is closed, price
+impact convex and cut by tangents), and the objective is the total cost, so positions whose
+closing does not help stay open. The chosen closes are then checked with the exact compiled
+reduction and costs (a tangent cut under-states the impact a little: the program is re-solved
+with the shortfall as slack until the exact numbers hold, and lots the exact rules do not need
+are given back one at a time); when nothing less restores the account, everything is closed and
+the result says so. Deribit's extended-table dampener is linear in the positions and enters the
+program exactly (``kernels._margin.dampening``).
+
+``method="greedy"`` is the earlier heuristic, kept for comparison: at each step every open
+position is scored by the margin its full closing releases;
 those releasing at least ``min_release_share`` (default half) of the best release compete on
 margin released per unit of liquidation cost; the winner is closed by the smallest fraction that
 makes the account meet its target (found by bisection), or fully if that is not enough, and the
@@ -15,8 +29,8 @@ initial margin (``scipy.optimize``), through the account's cached what-if.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -24,6 +38,7 @@ from scipy import optimize
 
 from ..enums import OptionKind
 from ..errors import InputError
+from ..kernels import _margin
 from ..margin.rules import GroupFacts
 from ..measures.revalue import position_values
 from ..model.book import Book
@@ -90,6 +105,8 @@ class LiquidationResult:
     state: State
     restored: bool
     total_cost: float
+    method: str = "greedy"
+    reason: str = ""
 
     @property
     def closed(self) -> dict[str, float]:
@@ -102,6 +119,8 @@ class LiquidationResult:
 
 def liquidate(state: AccountState, cost: Callable[[int, float, float, float], float] | None = None,
               *, target: Literal["maintenance", "initial"] = "maintenance",
+              method: Literal["optimal", "greedy"] = "optimal",
+              lot: float | Mapping[str, float] = 1.0,
               min_release_share: float = 0.5, max_steps: int = 1000) -> LiquidationResult:
     """Close the least needed to bring ``state`` back to its ``target`` margin.
 
@@ -114,16 +133,29 @@ def liquidate(state: AccountState, cost: Callable[[int, float, float, float], fl
     target : {"maintenance", "initial"}
         Stop when equity covers the maintenance margin (out of liquidation) or the initial
         margin (healthy).
+    method : {"optimal", "greedy"}
+        The least-cost closes in whole lots (integer program, the default), or the greedy
+        heuristic in fractions of positions.
+    lot : float or mapping of str to float
+        Lot size in quantity units, one for all or per position id (``optimal`` only; a
+        position that is not a whole number of lots may also close its odd remainder).
     min_release_share : float
-        Only positions whose full closing releases at least this share of the best single
-        release compete on release per cost (0: pure release per cost, which may close a cheap,
-        healthy hedge before the risky position; 1: always the largest release).
+        ``optimal``: only the groups whose whole closing releases at least this share of the
+        best group's release may be closed, unless they cannot restore the account (then every
+        group; the result's ``reason`` says so); 0 lets the cheapest closes anywhere win, which
+        may close healthy, unrelated positions. ``greedy``: only positions whose full closing
+        releases at least this share of the best single release compete on release per cost
+        (0: pure release per cost; 1: always the largest release).
     """
     if not (0.0 <= min_release_share <= 1.0):
         raise InputError(f"min_release_share must be in [0, 1]; got {min_release_share!r}")
     if target not in ("maintenance", "initial"):
         raise InputError(f"target must be 'maintenance' or 'initial'; got {target!r}")
+    if method not in ("optimal", "greedy"):
+        raise InputError(f"method must be 'optimal' or 'greedy'; got {method!r}")
     model = cost if cost is not None else SpreadCost()
+    if method == "optimal":
+        return _optimal(state, model, target, lot, min_release_share)
     pnl = state.pnl
     assert pnl.position_values is not None and pnl.position_group is not None
     book = state.account.book
@@ -206,7 +238,248 @@ def liquidate(state: AccountState, cost: Callable[[int, float, float, float], fl
                                      goal(initial, maintenance)))
     state_after = _state_of(equity, initial, maintenance)
     return LiquidationResult(tuple(steps), equity, initial, maintenance, state_after,
-                             equity >= goal(initial, maintenance), sum(s.cost for s in steps))
+                             equity >= goal(initial, maintenance), sum(s.cost for s in steps),
+                             "greedy")
+
+
+def _closing_inputs(state: AccountState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per position (book order): value now and underlying notional (quote currency), contracts."""
+    book = state.account.book
+    pnl = state.pnl
+    assert pnl.position_group is not None
+    resolved = state.resolved
+    value = np.empty(book.n_positions)
+    value[resolved.order] = position_values(resolved)
+    value = value * state.facts.to_quote[pnl.position_group]
+    spot = state.market.spot[[state.market.underlyings.index(u) for u in book.underlying.tolist()]]
+    return value, book.quantity * book.multiplier * spot, np.abs(book.quantity) * book.multiplier
+
+
+TANGENTS = 24
+
+
+def _optimal(state: AccountState, model: Callable[[int, float, float, float], float],
+             target: str, lot: float | Mapping[str, float], min_release_share: float
+             ) -> LiquidationResult:
+    """Least-cost closes in whole lots (see the module docstring)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    book = state.account.book
+    pnl = state.pnl
+    assert pnl.position_values is not None and pnl.position_group is not None
+    positions, group = pnl.position_values, pnl.position_group
+    n, (n_groups, n_scen) = book.n_positions, pnl.values.shape
+    facts, arrays = state.facts, state.rules_arrays.arrays
+    equity = float(state.equity)
+    im_over_mm = state.account.im_over_mm
+    mm = state.rules_arrays.mm_factor
+    k = mm if target == "maintenance" else (im_over_mm * mm if im_over_mm else 1.0)
+
+    def goal(initial: float, maintenance: float) -> float:
+        return maintenance if target == "maintenance" else initial
+
+    initial0, maintenance0 = state._margins(pnl.values, facts)
+    if equity >= goal(initial0, maintenance0):
+        return LiquidationResult((), equity, initial0, maintenance0,
+                                 _state_of(equity, initial0, maintenance0), True, 0.0, "optimal")
+    ids = [str(x) for x in book.position_id.tolist()]
+    size = np.array([float(lot.get(i, 1.0)) if isinstance(lot, Mapping) else float(lot)
+                     for i in ids])
+    if not np.all(np.isfinite(size) & (size > 0)):
+        raise InputError(f"lot sizes must be > 0 and finite; got {lot!r}")
+    qty = np.abs(book.quantity).astype(float)
+    lots = np.floor(qty / size + 1e-9)
+    remainder = np.where(qty - lots * size > 1e-9 * np.maximum(qty, 1.0), qty - lots * size, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_lot = np.where(qty > 0, size / qty, 0.0)  # fraction of a position per lot
+        per_rest = np.where(qty > 0, remainder / qty, 0.0)
+    value, notional, contracts = _closing_inputs(state)
+    kinds = book.kind.astype(int)
+
+    def cost_of(i: int, fraction: float) -> float:
+        if fraction <= 0:
+            return 0.0
+        return float(model(int(kinds[i]), fraction * contracts[i], fraction * value[i],
+                           fraction * notional[i]))
+
+    if isinstance(model, SpreadCost):
+        linear_model = replace(model, impact=0.0)
+        linear = np.array([linear_model(int(kinds[i]), contracts[i], value[i], notional[i])
+                           for i in range(n)])
+        curve = model.impact * notional**2 / 1e6  # cost = linear f + curve f^2
+    else:  # a custom cost: linear in the fraction closed at its full-close value, checked exactly
+        linear = np.array([cost_of(i, 1.0) for i in range(n)])
+        curve = np.zeros(n)
+    one = [facts.position(int(group[i]), int(kinds[i]), float(book.quantity[i]),
+                          float(book.multiplier[i])) for i in range(n)]
+    contract_count = np.array([one[i].option_contracts[group[i]] for i in range(n)])
+    short_count = np.array([one[i].short_option_quantity[group[i]] for i in range(n)])
+    linear_count = np.array([one[i].linear_notional[group[i]] for i in range(n)])
+    to_quote = facts.to_quote
+
+    def exact(fraction: np.ndarray) -> tuple[float, float, float]:
+        values = pnl.values.copy()
+        np.add.at(values, group, -fraction[:, None] * positions)
+        after = facts
+        for i in np.flatnonzero(fraction > 0):
+            after = after.plus(one[i].scaled(-float(fraction[i])))
+        initial, maintenance = state._margins(values, after)
+        return initial, maintenance, sum(cost_of(i, float(fraction[i])) for i in range(n))
+
+    # variables: x (lots, n), z (remainder, n), t (requirement per group), e (impact, n)
+    nx = 3 * n + n_groups
+    xs, zs, ts, es = 0, n, 2 * n, 2 * n + n_groups
+    rows: list[np.ndarray] = []
+    low: list[float] = []
+    high: list[float] = []
+
+    def add(row: np.ndarray, lo: float, hi: float) -> None:
+        rows.append(row)
+        low.append(lo)
+        high.append(hi)
+
+    def fraction_row(weights: np.ndarray, members: np.ndarray) -> np.ndarray:
+        row = np.zeros(nx)
+        row[xs + members] = weights * per_lot[members]
+        row[zs + members] = weights * per_rest[members]
+        return row
+
+    weight = arrays.weight
+    credit = _margin.dampening(state.rules_arrays.fields, facts.spot)
+    for g in range(n_groups):
+        members = np.flatnonzero(group == g)
+        for j in range(n_scen):
+            # t_g >= -w (V_gj - sum_i f_i P_ij) - credit_gj: the weighted (dampened) loss of
+            # what remains (kernels._margin.dampening)
+            row = fraction_row(-weight[g, j] * positions[members, j], members)
+            row[ts + g] = 1.0
+            add(row, -weight[g, j] * pnl.values[g, j] - credit[g, j], np.inf)
+        for rate, count, total in ((arrays.contract_minimum, contract_count,
+                                    facts.option_contracts),
+                                   (arrays.short_option_minimum, short_count,
+                                    facts.short_option_quantity)):
+            if rate > 0:
+                row = fraction_row(rate * count[members], members)
+                row[ts + g] = 1.0
+                add(row, rate * total[g], np.inf)
+    roll = arrays.roll_rate * to_quote
+    budget = np.zeros(nx)
+    budget[ts:ts + n_groups] = k * to_quote
+    budget += fraction_row(linear - k * roll[group] * linear_count, np.arange(n))
+    budget[es:es + n] = 1.0
+    fixed = k * float((roll * facts.linear_notional).sum())
+    for i in np.flatnonzero(curve > 0):
+        for point in np.linspace(1.0 / TANGENTS, 1.0, TANGENTS):
+            row = fraction_row(np.array([-2.0 * curve[i] * point]), np.array([i]))
+            row[es + i] = 1.0
+            add(row, -curve[i] * point**2, np.inf)
+    objective = budget.copy()
+    objective[ts:ts + n_groups] = 0.0
+    objective += fraction_row(np.full(n, 1e-9 * max(float(np.abs(linear).max(initial=0.0)), 1.0)),
+                              np.arange(n))  # ties: touch fewer positions
+    integrality = np.zeros(nx)
+    integrality[:2 * n] = 1
+    upper = np.concatenate([lots, (remainder > 0).astype(float), np.full(n_groups, np.inf),
+                            np.where(curve > 0, np.inf, 0.0)])
+    # the groups that carry the breach: closing the whole group releases at least
+    # min_release_share of the best group's release; other groups are touched only when these
+    # cannot restore the account (and the result says so)
+    now = goal(initial0, maintenance0)
+    release = np.empty(n_groups)
+    for g in range(n_groups):
+        members = (group == g).astype(float)
+        after_i, after_m, _ = exact(members)
+        release[g] = now - goal(after_i, after_m)
+    eligible = release >= max(min_release_share * float(release.max()), 1e-12)
+    tiers = [eligible, np.ones(n_groups, bool)] if not eligible.all() else [eligible]
+    slack = 0.0
+    fraction = np.ones(n)
+    reason = ""
+    tier = 0
+    for _ in range(6 + len(tiers)):
+        allowed = tiers[tier][group]
+        bound = upper.copy()
+        bound[xs:xs + n] = np.where(allowed, upper[xs:xs + n], 0.0)
+        bound[zs:zs + n] = np.where(allowed, upper[zs:zs + n], 0.0)
+        solved = milp(objective, integrality=integrality, bounds=Bounds(np.zeros(nx), bound),
+                      constraints=[LinearConstraint(np.array(rows), low, high),
+                                   LinearConstraint(budget[None, :], -np.inf,
+                                                    equity - fixed - slack)])
+        if (solved.status == 2 or solved.x is None) and tier + 1 < len(tiers):
+            tier += 1
+            reason = ("the groups carrying the breach cannot restore the account alone; other"
+                      " groups were closed too")
+            continue
+        if solved.status == 2 or solved.x is None:  # infeasible: nothing less than everything
+            fraction = np.ones(n)
+            reason = "nothing short of closing every position restores the account"
+            break
+        x = np.round(solved.x)
+        amount = size * x[xs:xs + n] + remainder * x[zs:zs + n]
+        fraction = np.where(np.abs(amount - qty) <= 1e-9 * np.maximum(qty, 1.0), 1.0,
+                            amount / np.where(qty > 0, qty, 1.0))
+        initial, maintenance, spent = exact(fraction)
+        gap = goal(initial, maintenance) - (equity - spent)
+        if gap <= 1e-9 * max(abs(equity), 1.0):
+            break
+        slack += gap + 1e-9 * max(abs(equity), 1.0)  # the exact rules need a little more
+    else:
+        fraction = np.ones(n)
+        reason = "the exact margin was not met by the optimised closes; closing everything"
+
+    def meets(f: np.ndarray) -> bool:
+        initial, maintenance, spent = exact(f)
+        return equity - spent >= goal(initial, maintenance) - 1e-9 * max(abs(equity), 1.0)
+
+    if not reason.startswith(("nothing", "the exact")):  # give back lots not needed, dearest first
+        changed = True
+        while changed:
+            changed = False
+            for i in sorted(np.flatnonzero(fraction > 0), key=lambda i: -linear[i] * per_lot[i]):
+                closed = fraction[i] * qty[i]
+                odd = remainder[i] > 0 and abs(closed / size[i] - round(closed / size[i])) > 1e-9
+                less = max(closed - (remainder[i] if odd else size[i]), 0.0)
+                trial = fraction.copy()
+                trial[i] = less / qty[i]
+                if meets(trial):
+                    fraction, changed = trial, True
+    return _steps(state, fraction, exact, cost_of, goal, equity, reason)
+
+
+def _steps(state: AccountState, fraction: np.ndarray,
+           exact: Callable[[np.ndarray], tuple[float, float, float]],
+           cost_of: Callable[[int, float], float], goal: Callable[[float, float], float],
+           equity: float, reason: str) -> LiquidationResult:
+    """Report the chosen closes as steps, the most margin released per cost first."""
+    book = state.account.book
+    initial, maintenance, _ = exact(np.zeros_like(fraction))
+    now = goal(initial, maintenance)
+    closing = [int(i) for i in np.flatnonzero(fraction > 0)]
+    score = []
+    for i in closing:
+        alone = np.zeros_like(fraction)
+        alone[i] = fraction[i]
+        after_i, after_m, c = exact(alone)
+        score.append((now - goal(after_i, after_m)) / max(c, 1e-12))
+    order = [closing[int(k)] for k in np.argsort(-np.array(score), kind="stable")]
+    applied = np.zeros_like(fraction)
+    steps = []
+    spent = 0.0
+    for i in order:
+        before = goal(*exact(applied)[:2])
+        applied[i] = fraction[i]
+        c = cost_of(i, float(fraction[i]))
+        spent += c
+        initial, maintenance, _ = exact(applied)
+        closed = float(fraction[i]) * float(book.quantity[i])
+        closed = round(closed, 9) if abs(closed - round(closed, 9)) < 1e-9 else closed
+        steps.append(LiquidationStep(str(book.position_id[i]), float(fraction[i]), -closed, c,
+                                     equity - spent, before, goal(initial, maintenance)))
+    final = equity - spent
+    return LiquidationResult(tuple(steps), final, initial, maintenance,
+                             _state_of(final, initial, maintenance),
+                             final >= goal(initial, maintenance) - 1e-9 * max(abs(equity), 1.0),
+                             spent, "optimal", reason)
 
 
 def _state_of(equity: float, initial: float, maintenance: float) -> State:

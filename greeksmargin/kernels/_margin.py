@@ -82,6 +82,36 @@ def group_requirements(values, order, scale, rule_fields, count_fields, order_co
 
 
 @scalar_jit
+def _dampening(rules, g, j, group_spot):  # type: ignore[no-untyped-def]
+    # Deribit's extended-table dampener of group g at scenario j, in the group's currency:
+    # (max(|m| / R, 1) - 1) D, divided by S (1 + sign(m) R) for a coin-settled group
+    m = rules.spot_shift[g, j]
+    r = rules.price_range[g]
+    amount = (max(abs(m) / r, 1.0) - 1.0) * rules.dampener[g]
+    if rules.coin_group[g]:
+        amount = amount / (group_spot[g] * (1.0 + (r if m > 0.0 else -r if m < 0.0 else 0.0)))
+    return amount
+
+
+@scalar_jit
+def dampening(rule_fields, group_spot):  # type: ignore[no-untyped-def]
+    """Return the dampener's credit per group and scenario (0 where none), (n_groups, n_scenarios).
+
+    A scenario's weighted P&L ``x`` counts as ``x + min(credit, |x|)``: its loss is
+    ``max(-x - credit, 0)``, linear in the positions (the liquidation optimiser uses it).
+    """
+    rules = RuleArrays(*rule_fields)
+    n_groups, n_scenarios = rules.weight.shape
+    out = np.zeros((n_groups, n_scenarios))
+    for g in range(n_groups):
+        if rules.dampener[g] > 0.0:
+            for j in range(n_scenarios):
+                if rules.extended[g, j]:
+                    out[g, j] = _dampening(rules, g, j, group_spot)
+    return out
+
+
+@scalar_jit
 def _requirements(values, order, scale, rules, counts, order_counts, group_spot, out):  # type: ignore[no-untyped-def]
     # the rule itself (module docstring), on the named bundles
     n_groups, n_scenarios = values.shape
@@ -90,18 +120,12 @@ def _requirements(values, order, scale, rules, counts, order_counts, group_spot,
         worst_loss = -math.inf
         worst_j = 0
         damp = rules.dampener[g]
-        r = rules.price_range[g]
         for j in range(n_scenarios):
             weighted = rules.weight[g, j] * (values[g, j] + scale * order[g, j])
             if not math.isfinite(weighted):
                 return False
             if damp > 0.0 and rules.extended[g, j]:
-                m = rules.spot_shift[g, j]
-                amount = (max(abs(m) / r, 1.0) - 1.0) * damp
-                if rules.coin_group[g]:
-                    amount = amount / (group_spot[g]
-                                       * (1.0 + (r if m > 0.0 else -r if m < 0.0 else 0.0)))
-                weighted = weighted + min(amount, abs(weighted))
+                weighted = weighted + min(_dampening(rules, g, j, group_spot), abs(weighted))
             if -weighted > worst_loss:
                 worst_loss = -weighted
                 worst_j = j

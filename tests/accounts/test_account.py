@@ -129,9 +129,18 @@ def test_liquidation_closes_the_risky_leg_only_and_as_little_as_needed():
     assert result.restored and result.state != State.LIQUIDATION
     assert set(result.closed) == {"xyz-short-put"}  # healthy, unrelated legs survive
     assert 0 < result.closed["xyz-short-put"] < 1  # only part of it
-    # closing a little less would not have been enough; the equity sits at the target
-    assert_close(result.equity, result.maintenance, 1e-9)
+    (step,) = result.steps
+    assert step.quantity == 7.0  # whole contracts: 7 of 40
     assert result.total_cost == pytest.approx(sum(s.cost for s in result.steps))
+    # one contract fewer would not have been enough, even closed for free
+    buy = Book(["buy-back"], ["XYZ"], [2], [100.0], [EXP], [6.0], [100.0])
+    six = state.whatif(state.prepare_order(buy))  # buys back 6 of the 40 short puts at mid
+    assert six.equity < six.maintenance
+    assert result.equity >= result.maintenance
+    greedy = liquidate(state, SpreadCost(option_half_spread=0.01), method="greedy")
+    assert greedy.closed["xyz-short-put"] * 40 == pytest.approx(6.64, abs=0.01)
+    # the greedy walk closes a fraction, so the equity sits exactly at the target
+    assert_close(greedy.equity, greedy.maintenance, 1e-9)
     to_initial = liquidate(state, SpreadCost(option_half_spread=0.01), target="initial")
     assert to_initial.closed["xyz-short-put"] >= result.closed["xyz-short-put"]
     assert to_initial.equity >= to_initial.initial - 1e-9
@@ -183,9 +192,14 @@ def test_margin_minimising_hedge_with_the_underlying():
 
 def test_pure_cost_ranking_is_available_and_documented():
     state = _shocked_account()
-    cheapest_first = liquidate(state, SpreadCost(option_half_spread=0.01), min_release_share=0.0)
+    cheapest_first = liquidate(state, SpreadCost(option_half_spread=0.01), min_release_share=0.0,
+                               method="greedy")
     assert cheapest_first.restored
     assert cheapest_first.steps[0].position_id == "abc-stock"  # 5 bps to close: best per dollar
+    # the optimum with no eligibility rule is cheaper still, and touches the healthy legs
+    anywhere = liquidate(state, SpreadCost(option_half_spread=0.01), min_release_share=0.0)
+    assert anywhere.restored and "xyz-short-put" not in anywhere.closed
+    assert anywhere.total_cost < liquidate(state, SpreadCost(option_half_spread=0.01)).total_cost
     with pytest.raises(InputError, match=r"min_release_share must be in \[0, 1\]"):
         liquidate(state, min_release_share=2.0)
 
