@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._arrays import frozen_array
-from ..enums import NamedIntEnum, VolSource
+from ..enums import NamedIntEnum, OptionKind, VolSource
 from ..errors import CurrencyError, InputError, MarketDataError
 from ..kernels import _margin
 from ..kernels._margin import Counts
@@ -358,12 +358,19 @@ def _state(equity: float, initial: float, maintenance: float) -> State:
 
 @dataclass(frozen=True, slots=True)
 class Tick(_Figures):
-    """An account's margin at one tick (account currency); states as in the module docstring."""
+    """An account's margin at one tick (account currency); states as in the module docstring.
+
+    ``variation`` is the linear instruments' P&L since the evaluation (futures, perpetuals,
+    stock: ``quantity x multiplier x (spot now - spot then)``, the same in the quote currency for
+    inverse contracts); it is part of ``equity`` until the next evaluation settles it into the
+    collateral.
+    """
 
     initial: float
     maintenance: float
     equity: float
     book_value: float
+    variation: float = 0.0
 
 
 class MarginTicker:
@@ -380,7 +387,9 @@ class MarginTicker:
     given per position, implied from option prices or read from a surface stay as resolved
     (sticky strike); the valuation time, rates, carry and the collateral's value stay as they
     were at :meth:`Account.evaluate` (re-evaluate the account when they change). Coin-settled
-    groups convert to the quote currency at the tick's spot of their coin.
+    groups convert to the quote currency at the tick's spot of their coin. The linear
+    instruments' P&L since the evaluation (``Tick.variation``) is part of the tick's equity:
+    a re-evaluation at the moved market counts it only once the collateral has received it.
 
     Not for sharing between threads at once: each tick allocates its own outputs, but the
     revaluation of large books runs on all Numba threads already.
@@ -388,7 +397,8 @@ class MarginTicker:
 
     __slots__ = ("state", "_plan", "_flat_rows", "_flat_underlying", "_quote_index",
                  "_first_underlying", "_collateral", "_im_over_mm", "_position_fields",
-                 "_item_fields", "_scenario_fields", "_vol_field")
+                 "_item_fields", "_scenario_fields", "_vol_field", "_linear_size",
+                 "_linear_underlying", "_linear_spot")
 
     def __init__(self, state: AccountState) -> None:
         self.state = state
@@ -406,6 +416,12 @@ class MarginTicker:
         self._first_underlying = resolved.group_first_underlying()
         self._collateral = float(state.account.collateral.value)
         self._im_over_mm = state.account.im_over_mm
+        # linear instruments count 0 in the book value (settled into the collateral at each
+        # evaluation); between evaluations their P&L since then is part of the equity
+        linear = resolved.kind == OptionKind.LINEAR
+        self._linear_size = resolved.quantity[linear] * resolved.multiplier[linear]
+        self._linear_underlying = resolved.underlying_index[linear]
+        self._linear_spot = np.asarray(state.market.spot, dtype=float)[self._linear_underlying]
 
     def tick(self, spot: object, vol: object = None) -> Tick:
         """Re-margin the account at new spots and, optionally, flat vols.
@@ -454,6 +470,8 @@ class MarginTicker:
             values, _ = group_sums(partial, plan.first_items, base, plan.group_offsets)
             rules.margins(values, facts, self._im_over_mm)
         quote = self.state.market.quote_currency  # checked when the account was evaluated
+        variation = float(self._linear_size @ (spot_now[self._linear_underlying]
+                                               - self._linear_spot))
         return Tick(Amount.trusted(initial, quote), Amount.trusted(maintenance, quote),
-                    Amount.trusted(self._collateral + book_value, quote),
-                    Amount.trusted(book_value, quote))
+                    Amount.trusted(self._collateral + book_value + variation, quote),
+                    Amount.trusted(book_value, quote), Amount.trusted(variation, quote))

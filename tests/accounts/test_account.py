@@ -268,8 +268,18 @@ def test_ticker_equals_evaluate_at_the_moved_market(method):
                                    market.carry, market.vol if moved_vol is None else moved_vol,
                                    position_vol=market.position_vol,
                                    quote_currency=market.quote_currency)
-                full = account.evaluate(moved)
                 tick = ticker.tick(spot, moved_vol)
+                # the same account at the moved market, its collateral holding the linear
+                # instruments' P&L since the evaluation (variation margin), by hand
+                linear = book.kind == 0
+                und = [market.underlyings.index(u) for u in book.underlying[linear]]
+                variation = float((book.quantity[linear] * book.multiplier[linear]
+                                   * (spot[und] - market.spot[und])).sum())
+                assert_close(tick.variation, variation, 1e-12, atol=1e-9)
+                settled = Account("t", book, Collateral.of({"USD": 5e7 + variation},
+                                                           {"USD": 1.0}), method,
+                                  im_over_mm=house)
+                full = settled.evaluate(moved)
                 assert_close(tick.initial, full.initial, 1e-12)
                 assert_close(tick.maintenance, full.maintenance, 1e-12)
                 assert_close(tick.equity, full.equity, 1e-12)
@@ -290,7 +300,22 @@ def test_ticker_on_a_large_book_takes_the_parallel_path():
     full = account.evaluate(moved)
     tick = ticker.tick(spot)
     assert_close(tick.initial, full.initial, 1e-12)
-    assert_close(tick.equity, full.equity, 1e-12)
+    linear = book.kind == 0
+    und = [market.underlyings.index(u) for u in book.underlying[linear]]
+    variation = float((book.quantity[linear] * book.multiplier[linear]
+                       * (spot[und] - market.spot[und])).sum())
+    assert variation != 0.0
+    assert_close(tick.equity, float(full.equity) + variation, 1e-12)
+
+
+def test_a_tick_counts_the_linear_instruments_pnl_since_the_evaluation():
+    # 100 shares bought at 100 and 10,000 cash: at 90 the equity is 9,000, not 10,000
+    market = MarketData("2025-02-20T15:00:00", ["XYZ"], [100.0], 0.04, 0.0, [0.3])
+    shares = Book(["s"], ["XYZ"], [0], [np.nan], [NAT], [100.0], [1.0])
+    state = Account("a", shares, Collateral.of({"USD": 10_000.0}, {"USD": 1.0}),
+                    OCC).evaluate(market)
+    tick = state.ticker().tick([90.0])
+    assert tick.variation == pytest.approx(-1_000.0) and tick.equity == pytest.approx(9_000.0)
 
 
 def test_ticker_rejects_bad_ticks_naming_the_underlying_or_position():
