@@ -137,7 +137,7 @@ class Distance:
 
 
 def _first_root(f: Callable[[float], float], limit: float, points: int = 64) -> float:
-    """The smallest |x| in (0, limit] (limit may be < 0) where f crosses 0 from above."""
+    """Find the smallest |x| in (0, limit] (limit may be < 0) where f crosses 0 from above."""
     grid = limit * (np.arange(1, points + 1) / points) ** 2  # finer near 0
     previous_x, previous = 0.0, f(0.0)
     if previous <= 0:
@@ -173,11 +173,14 @@ def distance_to_liquidation(state: AccountState | MarginTicker, *, max_fall: flo
         return float(tick.equity) - float(tick.maintenance)
 
     down, up = {}, {}
+    def along(direction: np.ndarray) -> Callable[[float], float]:
+        return lambda x: excess(x * direction)
+
     for k, name in enumerate(names):
         unit = np.zeros(spot.size)
         unit[k] = 1.0
-        down[name] = _first_root(lambda x, e=unit: excess(x * e), -max_fall)
-        up[name] = _first_root(lambda x, e=unit: excess(x * e), max_rise)
+        down[name] = _first_root(along(unit), -max_fall)
+        up[name] = _first_root(along(unit), max_rise)
     fall = max_fall / max(float(np.max(np.abs(beta))), 1.0)
     down["joint"] = _first_root(lambda x: excess(x * beta), -fall)
     up["joint"] = _first_root(lambda x: excess(x * beta), max_rise / max(float(np.max(beta)), 1.0))
