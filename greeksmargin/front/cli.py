@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,9 @@ from ..measures.risk_matrix import risk_matrix
 from ..methodology import Methodology
 from ..model.amount import FIAT, decimals_for
 from ..model.scenarios import ScenarioGrid
+
+if TYPE_CHECKING:
+    from ..accounts.account import AccountState
 
 EXIT_BAD_INPUT = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed pipe writer
@@ -171,6 +174,105 @@ def _cmd_risk_matrix(args: argparse.Namespace) -> int:
         print(f"P&L of {m.title}; rows vol shift (relative), columns spot shift;"
               f" time +{args.days:g} d; * = worst cell")
         print(cells.to_string())
+    return 0
+
+
+def _account_state(args: argparse.Namespace, command: str) -> AccountState:
+    """Evaluate the account the arguments name: the book, its market and ``--cash``."""
+    from ..accounts.account import Account, Collateral
+
+    inputs = _load_whole(args, command)
+    quote = inputs.market.quote_currency
+    account = Account("cli", inputs.book, Collateral.of({quote: args.cash}, {quote: 1.0},
+                                                        currency=quote), _methodology(args))
+    return account.evaluate(inputs.market)
+
+
+def _distance_dict(state: AccountState) -> dict[str, object]:
+    from ..accounts.sensitivity import distance_to_liquidation
+
+    d = distance_to_liquidation(state)
+    return {"down": d.down, "up": d.up, "vol_up": d.vol_up}
+
+
+def _print_distance(distance: dict[str, Any]) -> None:
+    def pct(x: float) -> str:
+        return "-" if not np.isfinite(x) else f"{x:+.2%}"
+
+    print("distance to liquidation (spot move that takes equity to MM):")
+    for name in distance["down"]:
+        print(f"  {name:>12}: down {pct(distance['down'][name])}, up {pct(distance['up'][name])}")
+    print(f"  {'vols':>12}: up {pct(distance['vol_up'])}")
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from ..accounts.account import Account
+    from ..io.books import read_book
+
+    state = _account_state(args, "check")
+    order = read_book(Path(args.order), venue=args.venue).value
+    whatif = state.whatif(state.prepare_order(order), per_leg=True)
+    after = Account("cli", state.account.book.concat(order), state.account.collateral,
+                    state.account.method).evaluate(state.market)
+    out = {"currency": state.market.quote_currency, "accepted": bool(whatif.accepted),
+           "equity": float(whatif.equity), "initial_before": float(state.initial),
+           "initial_after": float(whatif.initial), "maintenance_after": float(whatif.maintenance),
+           "state_after": whatif.state.name.lower(),
+           "incremental_initial": dict(zip([str(p) for p in order.position_id.tolist()],
+                                           whatif.incremental_initial.tolist(), strict=True)),
+           "distance_after": _distance_dict(after)}
+    if args.format == "json":
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        verdict = "ACCEPTED" if whatif.accepted else "REFUSED: equity below the initial margin"
+        print(f"{verdict}\nequity {whatif.equity:,.2f} {out['currency']}; initial margin"
+              f" {float(state.initial):,.2f} -> {whatif.initial:,.2f}; maintenance"
+              f" {whatif.maintenance:,.2f}; state after: {out['state_after']}")
+        for leg, value in out["incremental_initial"].items():  # type: ignore[attr-defined]
+            print(f"  leg {leg}: initial margin {value:+,.2f} alone")
+        _print_distance(out["distance_after"])  # type: ignore[arg-type]
+    return 0
+
+
+def _cmd_liquidate(args: argparse.Namespace) -> int:
+    from ..accounts.liquidation import SpreadCost, liquidate
+
+    if not (np.isfinite(args.half_spread) and 0 <= args.half_spread < 1):
+        raise InputError(f"--half-spread must be in [0, 1); got {args.half_spread!r}")
+    state = _account_state(args, "liquidate")
+    result = liquidate(state, SpreadCost(option_half_spread=args.half_spread), target=args.target)
+    steps = [{"position_id": s.position_id, "quantity": s.quantity, "fraction": s.fraction,
+              "cost": s.cost, "equity_after": float(s.equity_after),
+              "target_before": s.target_before, "target_after": s.target_after}
+             for s in result.steps]
+    out = {"currency": state.market.quote_currency, "state_before": state.state.name.lower(),
+           "equity_before": float(state.equity), "maintenance_before": float(state.maintenance),
+           "initial_before": float(state.initial), "restored": bool(result.restored),
+           "total_cost": result.total_cost, "reason": result.reason,
+           "state_after": result.state.name.lower(), "steps": steps,
+           "distance_before": _distance_dict(state)}
+    if args.format == "json":
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.format == "csv":
+        csv_safe(pd.DataFrame(steps, columns=["position_id", "quantity", "fraction", "cost",
+                                              "equity_after", "target_before", "target_after"])
+                 ).to_csv(sys.stdout, index=False)
+    else:
+        print(f"state {out['state_before']}: equity {float(state.equity):,.2f}, maintenance"
+              f" {float(state.maintenance):,.2f}, initial {float(state.initial):,.2f}"
+              f" {out['currency']}")
+        if not steps:
+            print("nothing to close: the account meets its target")
+        for k, step in enumerate(result.steps, start=1):
+            print(f"  {k}. close {step.quantity:+g} of {step.position_id} (cost"
+                  f" {step.cost:,.2f}): target {step.target_before:,.2f} ->"
+                  f" {step.target_after:,.2f}, equity {float(step.equity_after):,.2f}")
+        print(f"restored: {result.restored}; total cost {result.total_cost:,.2f};"
+              f" state after: {out['state_after']}" + (f" ({result.reason})" if result.reason
+                                                       else ""))
+        _print_distance(out["distance_before"])  # type: ignore[arg-type]
     return 0
 
 
@@ -387,7 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
                              ("stress", _cmd_stress,
                               "P&L under named stress scenarios and the margin they consume"),
                              ("report", _cmd_report,
-                              "one self-contained HTML margin report with plots")):
+                              "one self-contained HTML margin report with plots"),
+                             ("check", _cmd_check,
+                              "pre-trade what-if of an order on an account (book + cash)"),
+                             ("liquidate", _cmd_liquidate,
+                              "the least-cost liquidation plan of an account, step by step")):
         p = sub.add_parser(name, help=text, parents=common)
         p.add_argument("book", nargs="?", default=None,
                        help="book CSV/Parquet; the bundled sample when omitted or with --sample")
@@ -401,7 +507,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop on bad rows (default) or margin the rest and list them")
         p.add_argument("--format", choices=("table", "csv", "json"), default="table")
         p.set_defaults(func=func)
-        if name in ("margin", "compare", "stress", "report"):
+        if name in ("check", "liquidate"):
+            p.add_argument("--cash", type=float, required=True,
+                           help="the account's cash collateral, in the market's quote currency")
+            if name == "check":
+                p.add_argument("--order", required=True,
+                               help="order CSV/Parquet: the legs to trade, in the book's format")
+            else:
+                p.add_argument("--target", choices=("maintenance", "initial"),
+                               default="maintenance", help="restore equity to MM or to IM")
+                p.add_argument("--half-spread", type=float, default=0.02,
+                               help="options' half bid-ask spread, share of value (0.02)")
+        if name in ("margin", "compare", "stress", "report", "check", "liquidate"):
             src = p.add_mutually_exclusive_group()
             src.add_argument("--preset", choices=sorted(methodology.PRESETS), default="occ-tims")
             src.add_argument("--grid", help="scenario grid CSV: spot_shift, vol_shift,"
@@ -415,6 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
                                default="group")
             elif name == "report":
                 p.add_argument("--out", required=True, help="HTML file to write")
+            elif name in ("check", "liquidate"):
+                pass
             elif name == "stress":
                 p.add_argument("--scenarios", help="CSV: scenario, underlying, spot_shift,"
                                " vol_shift, time_shift_days, description (default: the library)")

@@ -327,3 +327,49 @@ def test_compare_with_a_price_history_adds_historical_simulation(tmp_path, capsy
     frame.to_csv(path, index=False)
     assert main(["compare", "--sample", "--history", str(path), "--stress-period", "2020"]) == 2
     assert "--stress-period must be START:END" in capsys.readouterr().err
+
+
+def test_check_and_liquidate_from_files_match_the_api(tmp_path, capsys):
+    from greeksmargin.accounts.account import Account, Collateral
+    from greeksmargin.accounts.liquidation import SpreadCost, liquidate
+    from greeksmargin.io.samples import load_sample
+
+    order = tmp_path / "order.csv"
+    order.write_text("position_id,underlying,kind,strike,expiry,quantity,multiplier\n"
+                     "new-put,QQQ,put,480,2025-06-20,-5,100\n")
+    assert main(["check", "--sample", "--cash", "150000", "--order", str(order),
+                 "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    book, market = load_sample()
+    state = Account("x", book, Collateral.of({"USD": 150_000.0}, {"USD": 1.0}),
+                    methodology.occ_tims()).evaluate(market)
+    legs = read_book(order).value
+    w = state.whatif(state.prepare_order(legs), per_leg=True)
+    assert out["accepted"] is True and out["initial_after"] == pytest.approx(w.initial, rel=1e-12)
+    assert out["incremental_initial"]["new-put"] == pytest.approx(w.incremental_initial[0])
+    assert set(out["distance_after"]) == {"down", "up", "vol_up"}
+    assert main(["check", "--sample", "--cash", "150000", "--order", str(order)]) == 0
+    assert "ACCEPTED" in capsys.readouterr().out
+    # an account short of margin: the plan closes whole contracts and restores it
+    assert main(["liquidate", "--sample", "--cash", "60000", "--format", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    poor = Account("x", book, Collateral.of({"USD": 60_000.0}, {"USD": 1.0}),
+                   methodology.occ_tims()).evaluate(market)
+    api = liquidate(poor, SpreadCost(option_half_spread=0.02))
+    assert plan["state_before"] == "liquidation" and plan["restored"] is True
+    assert plan["total_cost"] == pytest.approx(api.total_cost, rel=1e-12)
+    assert [s["position_id"] for s in plan["steps"]] == [s.position_id for s in api.steps]
+    assert all(s["quantity"] == round(s["quantity"]) for s in plan["steps"])
+    assert main(["liquidate", "--sample", "--cash", "60000"]) == 0
+    assert "restored: True" in capsys.readouterr().out
+    assert main(["liquidate", "--sample", "--cash", "1e9", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("position_id,quantity")
+    # bad input: exit 2, one clear line
+    assert main(["liquidate", "--sample", "--cash", "60000", "--half-spread", "2"]) == 2
+    assert "--half-spread must be in [0, 1)" in capsys.readouterr().err
+    order.write_text("position_id,underlying,kind,strike,expiry,quantity,multiplier\n"
+                     "bad,QQQ,put,480,2025-06-20,abc,100\n")
+    assert main(["check", "--sample", "--cash", "1000", "--order", str(order)]) == 2
+    assert "quantity" in capsys.readouterr().err
+    assert main(["check", "--sample", "--cash", "-5", "--order", str(order)]) == 2
+    assert "collateral amount must be >= 0" in capsys.readouterr().err
