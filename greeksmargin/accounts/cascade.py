@@ -9,8 +9,19 @@ price by ``-impact x notional`` (relative), which can push other accounts under 
 of the same step (contagion); rounds repeat until no account is liquidated. An account whose
 equity stays negative after closing everything has a shortfall (a loss beyond its collateral).
 
+Options that expire during the path settle at the step that passes their expiry: the payoff at
+that step's spot (``quantity x multiplier x max(S - K, 0)`` for calls, ``max(K - S, 0)`` for puts,
+in the quote currency; coin-settled options pay the same value in coin) is paid into the cash,
+the position leaves the book, and the path goes on; an expired future leaves the book after its
+last variation. With an ``insurance_fund``, each step's shortfall (equity below zero once an
+account has nothing left to close) is covered by the fund while it lasts; what it cannot cover is
+the amount auto-deleveraging would take from profitable accounts, reported per step
+(:attr:`CascadeResult.uncovered`). :func:`cascade_distribution` runs many paths and summarises
+the shortfall.
+
 Accounting identity, per account and in total (checked by the tests to the cent):
-``final equity = initial equity + option value change + variation - costs``.
+``final equity = initial equity + option value change + variation - costs + insurance paid``
+(an expired option's payoff is part of its value change).
 """
 
 from __future__ import annotations
@@ -29,7 +40,8 @@ from ..pricing import greeks
 from .account import Account, Collateral, State
 from .liquidation import SpreadCost, liquidate
 
-__all__ = ["CascadeResult", "AccountPath", "simulate_cascade"]
+__all__ = ["CascadeResult", "AccountPath", "simulate_cascade", "ShortfallDistribution",
+           "cascade_distribution"]
 
 MAX_ROUNDS = 50
 
@@ -46,6 +58,7 @@ class AccountPath:
     costs: float  # liquidation costs paid
     liquidated_at: tuple[int, ...]  # steps with a liquidation
     shortfall: float  # max(0, -final equity) after everything was closed
+    insurance_paid: float = 0.0  # paid in by the insurance fund (part of the final equity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +70,10 @@ class CascadeResult:
     liquidations_per_step: np.ndarray  # (n_steps,) accounts liquidated at each step
     sold_notional: np.ndarray  # (n_steps, n_underlyings) delta notional sold by liquidations
     events: tuple[str, ...] = field(default=())
+    shortfall_per_step: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n_steps,)
+    covered: np.ndarray = field(default_factory=lambda: np.zeros(0))  # by the fund, per step
+    uncovered: np.ndarray = field(default_factory=lambda: np.zeros(0))  # left for ADL, per step
+    insurance_fund_left: float = 0.0
 
     @property
     def n_liquidated(self) -> int:
@@ -100,6 +117,21 @@ def _option_value(book: Book, market: MarketData) -> np.ndarray:
     return state_value
 
 
+def _expired(book: Book, market: MarketData) -> np.ndarray:
+    """Positions whose expiry is at or before the market's valuation."""
+    return ~np.isnat(book.expiry) & (book.expiry <= market.valuation)
+
+
+def _payoff(book: Book, market: MarketData) -> np.ndarray:
+    """Value at expiry, per position, in the quote currency (linear: 0, settled as variation)."""
+    idx = np.array([market.index_of(u) for u in book.underlying.tolist()], dtype=np.intp)
+    s = market.spot[idx] if idx.size else np.zeros(0)
+    k = np.nan_to_num(book.strike)
+    intrinsic = np.where(book.kind == OptionKind.CALL, np.maximum(s - k, 0.0),
+                         np.where(book.kind == OptionKind.PUT, np.maximum(k - s, 0.0), 0.0))
+    return book.quantity * book.multiplier * intrinsic
+
+
 def _delta_notional(book: Book, market: MarketData) -> np.ndarray:
     # delta-equivalent notional per position, quote currency, per underlying index
     idx = np.array([market.index_of(u) for u in book.underlying.tolist()], dtype=np.intp)
@@ -124,7 +156,7 @@ def simulate_cascade(accounts: Sequence[Account], market: MarketData, spot_path:
                      vol_shift: Sequence[float] | np.ndarray | None = None, *,
                      impact: Mapping[str, float] | float = 0.0,
                      step_days: float = 1.0, cost: SpreadCost | None = None,
-                     target: str = "maintenance") -> CascadeResult:
+                     target: str = "maintenance", insurance_fund: float = 0.0) -> CascadeResult:
     """Run the accounts along a stressed path (see the module docstring).
 
     Parameters
@@ -142,7 +174,9 @@ def simulate_cascade(accounts: Sequence[Account], market: MarketData, spot_path:
         Relative price move per unit of quote-currency delta notional sold (e.g. 1e-9: selling
         100 million moves the price by -10%).
     step_days : float
-        Calendar days between steps (options decay).
+        Calendar days between steps (options decay; options expiring on the way settle).
+    insurance_fund : float
+        Quote-currency amount that covers accounts' shortfalls as they happen (0: none).
     """
     path = np.asarray(spot_path, dtype=float)
     n_u = market.n_underlyings
@@ -165,6 +199,8 @@ def simulate_cascade(accounts: Sequence[Account], market: MarketData, spot_path:
     if market.surfaces and np.any(shifts != 0):
         raise InputError("vol_shift applies to flat and per-position vols; this market has"
                          " surfaces: pass position vols instead")
+    if not (np.isfinite(insurance_fund) and insurance_fund >= 0):
+        raise InputError(f"insurance_fund must be >= 0 and finite; got {insurance_fund!r}")
     quote = market.quote_currency
     for a in accounts:
         if quote not in a.collateral.asset:
@@ -177,6 +213,7 @@ def simulate_cascade(accounts: Sequence[Account], market: MarketData, spot_path:
     variation = np.zeros(len(live))
     option_change = np.zeros(len(live))
     costs = np.zeros(len(live))
+    paid_by_fund = np.zeros(len(live))
     liquidated: list[list[int]] = [[] for _ in live]
     impact_factor = np.ones(n_u)
     prev_market = market
@@ -186,10 +223,33 @@ def simulate_cascade(accounts: Sequence[Account], market: MarketData, spot_path:
     per_step = np.zeros(path.shape[0], np.intp)
     sold = np.zeros((path.shape[0], n_u))
     events: list[str] = []
+    fund = float(insurance_fund)
+    shortfall_step = np.zeros(path.shape[0])
+    covered = np.zeros(path.shape[0])
+    uncovered = np.zeros(path.shape[0])
     for step in range(path.shape[0]):
         for _round in range(MAX_ROUNDS):
             now = _market_at(market, market.spot * path[step] * impact_factor, float(shifts[step]),
                              (step + 1) * step_days)
+            # expiries on the way: options pay their payoff at this step's spot into cash,
+            # futures leave after their last variation (settled just below)
+            for k, a in enumerate(live):
+                gone = _expired(a.book, now)
+                if not gone.any():
+                    continue
+                lin = _linear_value(a.book, now)
+                variation[k] += float(np.sum((lin - prev_linear[k])[gone]))
+                payoff = _payoff(a.book, now)
+                option_change[k] += float(np.sum((payoff - prev_option[k])[gone]))
+                cash = float(np.sum(payoff[gone] + (lin - prev_linear[k])[gone]))
+                events.append(f"step {step}: {a.account_id} settled "
+                              + ", ".join(str(p) for p in a.book.position_id[gone].tolist())
+                              + f" at expiry for {cash:,.2f}")
+                keep = ~gone
+                live[k] = _with_cash(Account(a.account_id, a.book.take(np.flatnonzero(keep)),
+                                             a.collateral, a.method, a.im_over_mm), cash, quote)
+                prev_linear[k] = prev_linear[k][keep]
+                prev_option[k] = prev_option[k][keep]
             # settle variation and revalue options since the previous market
             for k, a in enumerate(live):
                 lin = _linear_value(a.book, now)
@@ -233,6 +293,19 @@ def simulate_cascade(accounts: Sequence[Account], market: MarketData, spot_path:
                                              a.im_over_mm), proceeds - paid, quote)
                 prev_linear[k] = (prev_linear[k] * keep)[alive]
                 prev_option[k] = (prev_option[k] * keep)[alive]
+                if book.n_positions == 0:  # nothing left to close: a loss beyond collateral
+                    left = float(live[k].collateral.value)
+                    if left < 0:
+                        shortfall_step[step] += -left
+                        paid_in = min(fund, -left)
+                        fund -= paid_in
+                        covered[step] += paid_in
+                        uncovered[step] += -left - paid_in
+                        if paid_in > 0:
+                            paid_by_fund[k] += paid_in
+                            live[k] = _with_cash(live[k], paid_in, quote)
+                            events.append(f"step {step}: insurance fund paid {paid_in:,.2f}"
+                                          f" for {a.account_id}")
             if not any_liquidation:
                 break
             sold[step] += round_sold
@@ -245,8 +318,53 @@ def simulate_cascade(accounts: Sequence[Account], market: MarketData, spot_path:
         equity = a.collateral.value + float(np.sum(prev_option[k]))
         final.append(AccountPath(a.account_id, initial_equity[k], equity, variation[k],
                                  option_change[k], costs[k], tuple(liquidated[k]),
-                                 max(0.0, -equity)))
-    return CascadeResult(tuple(final), np.array(spots), per_step, sold, tuple(events))
+                                 max(0.0, -equity), float(paid_by_fund[k])))
+    return CascadeResult(tuple(final), np.array(spots), per_step, sold, tuple(events),
+                         shortfall_step, covered, uncovered, fund)
+
+
+@dataclass(frozen=True, slots=True)
+class ShortfallDistribution:
+    """Shortfall (losses beyond collateral) over many paths, in the quote currency.
+
+    ``total[p]`` is path ``p``'s total shortfall, ``uncovered[p]`` what the insurance fund could
+    not cover; ``quantiles`` maps 0.5, 0.9, 0.99 to the total's quantiles.
+    """
+
+    total: np.ndarray
+    uncovered: np.ndarray
+    liquidated: np.ndarray
+    quantiles: dict[float, float]
+
+    @property
+    def probability_of_loss(self) -> float:
+        """Share of paths with any shortfall."""
+        return float(np.mean(self.total > 0)) if self.total.size else 0.0
+
+
+def cascade_distribution(accounts: Sequence[Account], market: MarketData, paths: np.ndarray,
+                         vol_shifts: np.ndarray | None = None, **options: object
+                         ) -> ShortfallDistribution:
+    """Run :func:`simulate_cascade` on each of ``paths`` (n_paths, n_steps, n_underlyings).
+
+    ``vol_shifts`` (n_paths, n_steps) per path; ``options`` pass through (impact, step_days,
+    cost, target, insurance_fund, a fresh fund per path).
+    """
+    p = np.asarray(paths, dtype=float)
+    if p.ndim != 3:
+        raise InputError(f"paths must have shape (n_paths, n_steps, n_underlyings); got {p.shape}")
+    shifts = None if vol_shifts is None else np.asarray(vol_shifts, dtype=float)
+    if shifts is not None and shifts.shape != p.shape[:2]:
+        raise InputError(f"vol_shifts must have shape {p.shape[:2]}; got {shifts.shape}")
+    total, uncovered, liquidated = (np.zeros(p.shape[0]) for _ in range(3))
+    for k in range(p.shape[0]):
+        result = simulate_cascade(accounts, market, p[k], None if shifts is None else shifts[k],
+                                  **options)  # type: ignore[arg-type]
+        total[k] = float(result.shortfall_per_step.sum())
+        uncovered[k] = float(result.uncovered.sum())
+        liquidated[k] = result.n_liquidated
+    quantiles = {q: float(np.quantile(total, q)) for q in (0.5, 0.9, 0.99)}
+    return ShortfallDistribution(total, uncovered, liquidated, quantiles)
 
 
 def _with_cash(account: Account, amount: float, currency: str) -> Account:

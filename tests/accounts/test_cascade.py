@@ -116,3 +116,62 @@ def test_coin_book_cascade_keeps_its_cash_identity_in_the_quote_currency():
                         account.method).evaluate(final)
         assert abs(moved.equity - a.final_equity) < 0.005
         assert abs(a.variation - 0.5 * 5_000.0) < 1e-6  # 0.5 BTC perpetual, spot +5,000
+
+
+def _identity(path_result):
+    for x in path_result.accounts:
+        balance = (x.initial_equity + x.variation + x.option_value_change - x.costs
+                   + x.insurance_paid)
+        assert abs(balance - x.final_equity) < 0.005, x
+
+
+def test_options_expiring_on_the_path_settle_and_the_path_goes_on():
+    # a short put expiring after the second daily step, in the money: it pays K - S there
+    soon = np.datetime64("2025-06-04T20:00:00", "s")
+    book = Book(["put", "stock"], ["XYZ", "XYZ"], [2, 0], [95.0, np.nan],
+                [soon, np.datetime64("NaT")], [-10.0, 100.0], [100.0, 1.0])
+    grid = ScenarioGrid.product(np.linspace(-0.1, 0.1, 9))
+    account = Account("E", book, Collateral.of({"USD": 50_000.0}, {"USD": 1.0}), grid)
+    path = np.array([[0.95], [0.90], [0.88], [0.90]])
+    result = simulate_cascade([account], MARKET, path, step_days=1.0)
+    settled = [e for e in result.events if "settled" in e]
+    assert len(settled) == 1 and "step 2" in settled[0] and "put" in settled[0]
+    # the payoff at step 2's spot (88): -10 x 100 x (95 - 88) = -7,000, by hand
+    assert "-7,000.00" in settled[0]
+    _identity(result)
+    assert result.spot_path.shape == (5, 1)  # the path went on after the expiry
+
+
+def test_an_insurance_fund_covers_shortfalls_as_they_happen():
+    book = Book(["put"], ["XYZ"], [2], [100.0], [EXP], [-50.0], [100.0])
+    grid = ScenarioGrid.product(np.linspace(-0.05, 0.05, 5))
+    account = Account("S", book, Collateral.of({"USD": 20_000.0}, {"USD": 1.0}), grid)
+    crash = np.array([[0.6]])
+    bare = simulate_cascade([account], MARKET, crash)
+    assert bare.shortfall_per_step[0] > 0 and bare.uncovered[0] == bare.shortfall_per_step[0]
+    funded = simulate_cascade([account], MARKET, crash, insurance_fund=10_000.0)
+    assert funded.covered[0] == 10_000.0 and funded.insurance_fund_left == 0.0
+    assert funded.uncovered[0] == pytest.approx(bare.shortfall_per_step[0] - 10_000.0)
+    assert funded.accounts[0].insurance_paid == 10_000.0
+    _identity(funded)
+    rich = simulate_cascade([account], MARKET, crash, insurance_fund=1e9)
+    assert rich.uncovered[0] == 0.0 and rich.accounts[0].final_equity == pytest.approx(0.0)
+    with pytest.raises(InputError, match="insurance_fund must be >= 0"):
+        simulate_cascade([account], MARKET, crash, insurance_fund=-1.0)
+
+
+def test_shortfall_distribution_over_many_paths():
+    from greeksmargin.accounts.cascade import cascade_distribution
+
+    book = Book(["put"], ["XYZ"], [2], [100.0], [EXP], [-50.0], [100.0])
+    grid = ScenarioGrid.product(np.linspace(-0.05, 0.05, 5))
+    account = Account("S", book, Collateral.of({"USD": 20_000.0}, {"USD": 1.0}), grid)
+    paths = np.array([[[0.99], [0.98]], [[0.6], [0.6]], [[0.97], [0.7]]])
+    dist = cascade_distribution([account], MARKET, paths, insurance_fund=5_000.0)
+    singles = [float(simulate_cascade([account], MARKET, p).shortfall_per_step.sum())
+               for p in paths]
+    assert dist.total == pytest.approx(singles)
+    assert dist.probability_of_loss == pytest.approx(np.mean(np.array(singles) > 0))
+    assert dist.quantiles[0.5] == pytest.approx(np.quantile(singles, 0.5))
+    with pytest.raises(InputError, match="paths must have shape"):
+        cascade_distribution([account], MARKET, paths[0])
