@@ -22,6 +22,7 @@ Definitions (account currency):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -134,6 +135,7 @@ class Account:
     collateral: Collateral
     method: Methodology | ScenarioGrid
     im_over_mm: float | None = None  # house factor: IM = factor x MM; None: the methodology's
+    collateral_at_risk: bool = True  # collateral on a book underlying moves in its scenarios
 
     def __post_init__(self) -> None:
         """Copy, freeze and validate the fields (see the class docstring)."""
@@ -167,10 +169,69 @@ class Account:
         facts = GroupFacts.from_resolved(resolved, pnl.currency)  # revalue's group currencies
         group_rules = GroupRules.of(grids, pnl.row_labels, pnl.currency, rules,
                                     market.quote_currency, pnl.group_class)
+        at_risk = _collateral_at_risk(self, resolved, grids, pnl.currency, market)
+        if at_risk is not None:  # the collateral's scenario P&L joins its group's
+            pnl = dataclasses.replace(pnl, values=pnl.values + at_risk.pnl(market.spot))
         result = margin_from_pnl(pnl, methodology=rules, facts=facts, rules=group_rules)
         book_value = Amount(float(np.sum(pnl.base_value * facts.to_quote)), market.quote_currency)
         return AccountState(self, market, resolved, tuple(grids), rules, pnl, facts, result,
                             self.collateral.value + book_value, book_value, group_rules)
+
+
+@dataclass(frozen=True, slots=True)
+class CollateralAtRisk:
+    """Collateral that moves with a book underlying, as scenario P&L of that underlying's group.
+
+    Each collateral asset that is an underlying of a group settling in the account currency
+    counts ``units x (1 - haircut)`` of that underlying: in scenario ``j`` of its group it gains
+    or loses ``units (1 - haircut) S x shift_j`` (the grid's linear spot shift), so BTC held as
+    collateral against a short BTC call loses with it in a crash (wrong-way risk). Coin-settled
+    groups hold their own coin at par (in coin its value does not move) and are left as they
+    are; collateral on an underlying the book does not hold is covered by its haircut alone.
+    """
+
+    group: np.ndarray  # group row of each asset at risk
+    underlying: np.ndarray  # market underlying index of each asset
+    units: np.ndarray  # amount x (1 - haircut)
+    shift: np.ndarray  # (n_assets, n_scenarios): the group's linear spot shift
+    n_groups: int
+
+    def pnl(self, spot: np.ndarray) -> np.ndarray:
+        """Scenario P&L per group (n_groups, n_scenarios) at ``spot``, account currency."""
+        out = np.zeros((self.n_groups, self.shift.shape[1]))
+        value = self.units * np.asarray(spot, dtype=float)[self.underlying]
+        np.add.at(out, self.group, value[:, None] * self.shift)
+        return out
+
+    def value(self, spot: np.ndarray) -> float:
+        """Haircut value of these assets at ``spot`` (the market's price of the underlying)."""
+        return float(self.units @ np.asarray(spot, dtype=float)[self.underlying])
+
+
+def _collateral_at_risk(account: Account, resolved: ResolvedBook,
+                        grids: tuple[ScenarioGrid, ...] | list[ScenarioGrid],
+                        currency: tuple[str, ...], market: MarketData) -> CollateralAtRisk | None:
+    if not account.collateral_at_risk:
+        return None
+    c = account.collateral
+    names = market.underlyings
+    members = resolved.group_underlyings()
+    rows, unders, units, shifts = [], [], [], []
+    for k, asset in enumerate(c.asset):
+        if asset == market.quote_currency or asset not in names or c.amount[k] == 0:
+            continue
+        for g, held in enumerate(members):
+            if asset in held and currency[g] == market.quote_currency:
+                rows.append(g)
+                unders.append(names.index(asset))
+                units.append(float(c.amount[k]) * (1.0 - float(c.haircut[k])))
+                shift = grids[g].linear_spot_shift
+                shifts.append(np.asarray(shift if shift is not None else grids[g].spot_shift))
+                break
+    if not rows:
+        return None
+    return CollateralAtRisk(np.array(rows, np.intp), np.array(unders, np.intp), np.array(units),
+                            np.stack(shifts), resolved.n_groups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,8 +423,8 @@ class Tick(_Figures):
 
     ``variation`` is the linear instruments' P&L since the evaluation (futures, perpetuals,
     stock: ``quantity x multiplier x (spot now - spot then)``, the same in the quote currency for
-    inverse contracts); it is part of ``equity`` until the next evaluation settles it into the
-    collateral.
+    inverse contracts), plus the value change of collateral at risk (:class:`CollateralAtRisk`);
+    it is part of ``equity`` until the next evaluation settles it into the collateral.
     """
 
     initial: float
@@ -398,7 +459,7 @@ class MarginTicker:
     __slots__ = ("state", "_plan", "_flat_rows", "_flat_underlying", "_quote_index",
                  "_first_underlying", "_collateral", "_im_over_mm", "_position_fields",
                  "_item_fields", "_scenario_fields", "_vol_field", "_linear_size",
-                 "_linear_underlying", "_linear_spot")
+                 "_linear_underlying", "_linear_spot", "_at_risk")
 
     def __init__(self, state: AccountState) -> None:
         self.state = state
@@ -422,6 +483,8 @@ class MarginTicker:
         self._linear_size = resolved.quantity[linear] * resolved.multiplier[linear]
         self._linear_underlying = resolved.underlying_index[linear]
         self._linear_spot = np.asarray(state.market.spot, dtype=float)[self._linear_underlying]
+        self._at_risk = _collateral_at_risk(state.account, resolved, state.grids,
+                                            state.pnl.currency, state.market)
 
     def tick(self, spot: object, vol: object = None) -> Tick:
         """Re-margin the account at new spots and, optionally, flat vols.
@@ -457,7 +520,17 @@ class MarginTicker:
         groups_and_rules = (
             plan.group_offsets, self._quote_index, self._first_underlying, rules.fields,
             facts.count_fields, rules.mm_factor, self._im_over_mm or 0.0)
-        if plan.parallel:  # a large book: the parallel kernels, then the compiled reduction
+        if self._at_risk is not None:  # collateral in the scenarios: add its P&L, then reduce
+            partial, base, _ = plan.run(spot_now, vol=position_vol)
+            values, base_value = group_sums(partial, plan.first_items, base, plan.group_offsets)
+            values = values + self._at_risk.pnl(spot_now)
+            to_quote = np.where(self._quote_index < 0, 1.0,
+                                spot_now[np.maximum(self._quote_index, 0)])
+            group_spot = spot_now[self._first_underlying]
+            moved = facts.with_spot(group_spot, to_quote)
+            initial, maintenance = rules.margins(values, moved, self._im_over_mm)
+            book_value = float(np.sum(base_value * to_quote))
+        elif plan.parallel:  # a large book: the parallel kernels, then the compiled reduction
             partial, base, _ = plan.run(spot_now, vol=position_vol)
             initial, maintenance, book_value = _margin.tick_reduce(
                 partial, base, plan.items.group, spot_now, *groups_and_rules)
@@ -472,6 +545,9 @@ class MarginTicker:
         quote = self.state.market.quote_currency  # checked when the account was evaluated
         variation = float(self._linear_size @ (spot_now[self._linear_underlying]
                                                - self._linear_spot))
+        if self._at_risk is not None:  # the collateral is worth what its underlying is now
+            variation += self._at_risk.value(spot_now) - self._at_risk.value(
+                np.asarray(self.state.market.spot, dtype=float))
         return Tick(Amount.trusted(initial, quote), Amount.trusted(maintenance, quote),
                     Amount.trusted(self._collateral + book_value + variation, quote),
                     Amount.trusted(book_value, quote), Amount.trusted(variation, quote))

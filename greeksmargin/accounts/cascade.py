@@ -247,7 +247,8 @@ def simulate_cascade(accounts: Sequence[Account], market: MarketData, spot_path:
                               + f" at expiry for {cash:,.2f}")
                 keep = ~gone
                 live[k] = _with_cash(Account(a.account_id, a.book.take(np.flatnonzero(keep)),
-                                             a.collateral, a.method, a.im_over_mm), cash, quote)
+                                             a.collateral, a.method, a.im_over_mm,
+                                             a.collateral_at_risk), cash, quote)
                 prev_linear[k] = prev_linear[k][keep]
                 prev_option[k] = prev_option[k][keep]
             # settle variation and revalue options since the previous market
@@ -290,7 +291,8 @@ def simulate_cascade(accounts: Sequence[Account], market: MarketData, spot_path:
                 alive = np.abs(book.quantity) > 1e-12
                 book = book.take(alive)
                 live[k] = _with_cash(Account(a.account_id, book, a.collateral, a.method,
-                                             a.im_over_mm), proceeds - paid, quote)
+                                             a.im_over_mm, a.collateral_at_risk),
+                                     proceeds - paid, quote)
                 prev_linear[k] = (prev_linear[k] * keep)[alive]
                 prev_option[k] = (prev_option[k] * keep)[alive]
                 if book.n_positions == 0:  # nothing left to close: a loss beyond collateral
@@ -368,15 +370,30 @@ def cascade_distribution(accounts: Sequence[Account], market: MarketData, paths:
 
 
 def _with_cash(account: Account, amount: float, currency: str) -> Account:
+    """Pay ``amount`` into the account's cash at par.
+
+    Flows settle into a cash line without haircut (``"<currency> settled"``, added when the
+    deposited cash carries one), so a flow of ``x`` changes the equity by exactly ``x`` and the
+    accounting identity holds whatever haircut the deposit has.
+    """
     c = account.collateral
+    assets, amounts = list(c.asset), np.array(c.amount)
+    prices, haircuts = np.array(c.price), np.array(c.haircut)
     k = c.asset.index(currency)
-    amounts = np.array(c.amount)
+    if haircuts[k] > 0:
+        line = f"{currency} settled"
+        if line not in assets:
+            assets.append(line)
+            amounts = np.append(amounts, 0.0)
+            prices = np.append(prices, prices[k])
+            haircuts = np.append(haircuts, 0.0)
+        k = assets.index(line)
     # cash may go negative inside the simulation (a loss beyond collateral): keep the number
     # and report it as a shortfall rather than refusing the state
-    amounts[k] += amount / c.price[k]
+    amounts[k] += amount / prices[k]
     return Account(account.account_id, account.book,
-                   _Cash(c.asset, amounts, np.array(c.price), np.array(c.haircut)),
-                   account.method, account.im_over_mm)
+                   _Cash(tuple(assets), amounts, prices, haircuts),
+                   account.method, account.im_over_mm, account.collateral_at_risk)
 
 
 class _Cash(Collateral):

@@ -91,6 +91,11 @@ class GroupFacts:
         return cls(counts, np.array(market.spot[resolved.group_first_underlying()], dtype=float),
                    np.array(market.to_quote(currency), dtype=float), market.quote_currency)
 
+    def with_spot(self, spot: np.ndarray, to_quote: np.ndarray) -> GroupFacts:
+        """Return the same counts at other group spots and conversion rates (a moved market)."""
+        return GroupFacts(self.counts, np.asarray(spot, float), np.asarray(to_quote, float),
+                          self.quote_currency)
+
     def with_counts(self, counts: Counts) -> GroupFacts:
         """Return the same groups with other counts."""
         return GroupFacts(counts, self.spot, self.to_quote, self.quote_currency)

@@ -3,6 +3,8 @@ margin-minimising hedge, and bad input."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -397,3 +399,41 @@ def test_collateral_in_another_currency_than_the_market_is_refused():
     with pytest.raises(CurrencyError, match="collateral is priced in EUR but the market quotes"
                                             " in USD"):
         eur.evaluate(market)
+
+
+def test_collateral_on_a_book_underlying_moves_in_its_scenarios_wrong_way_risk():
+    # a short BTC call (quote-settled) collateralised by BTC loses twice in a crash: its margin
+    # is higher than with the same value in USD; the USD account is unchanged
+    market = MarketData("2025-06-02T08:00:00", ["BTC"], [100_000.0], 0.0, 0.0, [0.6])
+    exp = np.datetime64("2025-06-27T08:00:00", "s")
+    book = Book(["short-call"], ["BTC"], [1], [110_000.0], [exp], [-2.0], [1.0])
+    grid = ScenarioGrid.product(np.linspace(-0.3, 0.3, 13))
+    usd = Account("u", book, Collateral.of({"USD": 100_000.0}, {"USD": 1.0}), grid).evaluate(market)
+    btc = Account("b", book, Collateral.of({"BTC": 1.0}, {"BTC": 100_000.0}, {"BTC": 0.1}),
+                  grid).evaluate(market)
+    assert float(usd.equity) == pytest.approx(float(btc.equity) + 10_000.0)  # 10% haircut
+    # the worst scenario: +30% for the call alone; the BTC collateral gains there, so the worst
+    # moves... by hand: requirement = max_j -(call P&L_j + 0.9 BTC x 100,000 x shift_j)
+    call = usd.pnl.values[0]
+    by_hand = max(0.0, float(np.max(-(call + 0.9 * 100_000.0 * grid.spot_shift))))
+    assert float(btc.initial) == pytest.approx(by_hand, rel=1e-12)
+    assert float(usd.initial) == pytest.approx(max(0.0, float(np.max(-call))), rel=1e-12)
+    # against a short put, BTC collateral is wrong-way: the crash hits both
+    put_book = Book(["short-put"], ["BTC"], [2], [90_000.0], [exp], [-2.0], [1.0])
+    put_usd = Account("u", put_book, Collateral.of({"USD": 100_000.0}, {"USD": 1.0}),
+                      grid).evaluate(market)
+    put_btc = Account("b", put_book, Collateral.of({"BTC": 1.0}, {"BTC": 100_000.0}),
+                      grid).evaluate(market)
+    assert float(put_btc.initial) > float(put_usd.initial) + 25_000.0
+    off = Account("o", put_book, Collateral.of({"BTC": 1.0}, {"BTC": 100_000.0}), grid,
+                  collateral_at_risk=False).evaluate(market)
+    assert float(off.initial) == pytest.approx(float(put_usd.initial), rel=1e-12)
+    # the tick moves the collateral with the spot: equal to evaluating at the moved market with
+    # the collateral repriced there
+    tick = put_btc.ticker().tick([80_000.0])
+    moved = dataclasses.replace(market, spot=np.array([80_000.0]))
+    full = Account("b", put_book, Collateral.of({"BTC": 1.0}, {"BTC": 80_000.0}),
+                   grid).evaluate(moved)
+    assert float(tick.initial) == pytest.approx(float(full.initial), rel=1e-12)
+    assert float(tick.equity) == pytest.approx(float(full.equity), rel=1e-12)
+    assert float(tick.variation) == pytest.approx(-20_000.0, rel=1e-12)

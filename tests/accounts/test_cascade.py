@@ -175,3 +175,15 @@ def test_shortfall_distribution_over_many_paths():
     assert dist.quantiles[0.5] == pytest.approx(np.quantile(singles, 0.5))
     with pytest.raises(InputError, match="paths must have shape"):
         cascade_distribution([account], MARKET, paths[0])
+
+
+def test_a_haircut_on_the_quote_cash_keeps_the_identity():
+    # USD cash with a 10% haircut: flows settle at par into a separate line, so the identity
+    # holds (it once counted 36,000 against 35,000)
+    accounts = [Account(a.account_id, a.book,
+                        Collateral.of({"USD": float(a.collateral.amount[0])}, {"USD": 1.0},
+                                      {"USD": 0.1}), a.method)
+                for a in _accounts()]
+    result = simulate_cascade(accounts, MARKET, PATH, VOLS, impact=2e-7)
+    _identity(result)
+    assert result.n_liquidated >= 1
