@@ -207,14 +207,21 @@ def _print_distance(distance: dict[str, Any]) -> None:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from ..accounts.account import Account
+    from ..accounts.limits import Limits, limit_breaches
     from ..io.books import read_book
 
+    limits = Limits(args.max_leverage, args.max_delta, args.max_gamma, args.max_vega)
     state = _account_state(args, "check")
     order = read_book(Path(args.order), venue=args.venue).value
     whatif = state.whatif(state.prepare_order(order), per_leg=True)
+    breaches = limit_breaches(state, limits, order, whatif.equity)
     after = Account("cli", state.account.book.concat(order), state.account.collateral,
                     state.account.method).evaluate(state.market)
-    out = {"currency": state.market.quote_currency, "accepted": bool(whatif.accepted),
+    out = {"currency": state.market.quote_currency,
+           "accepted": bool(whatif.accepted) and not breaches,
+           "margin_ok": bool(whatif.accepted),
+           "limit_breaches": [{"limit": b.limit, "underlying": b.underlying, "value": b.value,
+                               "bound": b.bound} for b in breaches],
            "equity": float(whatif.equity), "initial_before": float(state.initial),
            "initial_after": float(whatif.initial), "maintenance_after": float(whatif.maintenance),
            "state_after": whatif.state.name.lower(),
@@ -225,7 +232,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        verdict = "ACCEPTED" if whatif.accepted else "REFUSED: equity below the initial margin"
+        verdict = ("ACCEPTED" if out["accepted"] else "REFUSED: equity below the initial margin"
+                   if not whatif.accepted else "REFUSED: a limit is broken")
+        for breach in breaches:
+            verdict += f"\n  limit broken: {breach}"
         print(f"{verdict}\nequity {whatif.equity:,.2f} {out['currency']}; initial margin"
               f" {float(state.initial):,.2f} -> {whatif.initial:,.2f}; maintenance"
               f" {whatif.maintenance:,.2f}; state after: {out['state_after']}")
@@ -513,6 +523,14 @@ def build_parser() -> argparse.ArgumentParser:
             if name == "check":
                 p.add_argument("--order", required=True,
                                help="order CSV/Parquet: the legs to trade, in the book's format")
+                p.add_argument("--max-leverage", type=float,
+                               help="limit: gross notional / equity after the order")
+                p.add_argument("--max-delta", type=float,
+                               help="limit: |delta notional| per underlying (account currency)")
+                p.add_argument("--max-gamma", type=float,
+                               help="limit: |gamma per 1%% move| per underlying")
+                p.add_argument("--max-vega", type=float,
+                               help="limit: |vega per vol point| per underlying")
             else:
                 p.add_argument("--target", choices=("maintenance", "initial"),
                                default="maintenance", help="restore equity to MM or to IM")

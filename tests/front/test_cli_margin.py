@@ -350,6 +350,15 @@ def test_check_and_liquidate_from_files_match_the_api(tmp_path, capsys):
     assert set(out["distance_after"]) == {"down", "up", "vol_up"}
     assert main(["check", "--sample", "--cash", "150000", "--order", str(order)]) == 0
     assert "ACCEPTED" in capsys.readouterr().out
+    # a limit the order breaks: refused, the limit named (margin alone would accept it)
+    assert main(["check", "--sample", "--cash", "150000", "--order", str(order),
+                 "--max-leverage", "20", "--format", "json"]) == 0
+    limited = json.loads(capsys.readouterr().out)
+    assert limited["margin_ok"] is True and limited["accepted"] is False
+    assert [b["limit"] for b in limited["limit_breaches"]] == ["leverage"]
+    assert main(["check", "--sample", "--cash", "150000", "--order", str(order),
+                 "--max-leverage", "20"]) == 0
+    assert "limit broken: leverage" in capsys.readouterr().out
     # an account short of margin: the plan closes whole contracts and restores it
     assert main(["liquidate", "--sample", "--cash", "60000", "--format", "json"]) == 0
     plan = json.loads(capsys.readouterr().out)
