@@ -178,3 +178,41 @@ def test_lots_larger_than_one_and_an_odd_remainder():
     # closes are 5-contract lots and/or the odd 2.5
     assert any(abs(step.quantity - c) < 1e-9 for c in (2.5, 5.0, 7.5, 10.0, 12.5))
     assert result.restored
+
+
+def test_best_hedge_in_whole_lots_is_the_brute_force_optimum_net_of_its_cost():
+    from greeksmargin.accounts.liquidation import best_hedge
+
+    market = MarketData("2025-02-20T15:00:00", ["XYZ"], [100.0], 0.04, 0.0, [0.3])
+    book = Book(["p95", "c105"], ["XYZ"] * 2, [2, 1], [95.0, 105.0], [EXP, EXP], [-20.0, -5.0],
+                [100.0, 100.0])
+    for method in (methodology.occ_tims(), methodology.span(0.07, short_option_minimum=50.0)):
+        state = _account(book, market, method, 1e6)
+        candidates = Book(["stock", "put90"], ["XYZ", "XYZ"], [0, 2], [np.nan, 90.0],
+                          [np.datetime64("NaT"), EXP], [100.0, 1.0], [1.0, 100.0])
+        model = SpreadCost(option_half_spread=0.05, linear_half_spread=0.001, impact=1e-3)
+        bounds = [(-10, 10), (-8, 8)]
+        hedge = best_hedge(state, candidates, bounds, model)
+        orders = [state.prepare_order(candidates.take(np.array([k]))) for k in range(2)]
+        value, notional, contracts = [], [], []
+        for k in range(2):
+            value.append(orders[k].value)
+            notional.append(float(candidates.quantity[k] * candidates.multiplier[k] * 100.0))
+            contracts.append(float(abs(candidates.quantity[k]) * candidates.multiplier[k]))
+        best = (float(state.initial), (0, 0))
+        from greeksmargin.accounts.liquidation import _combine
+        for a in range(-10, 11):
+            for b in range(-8, 9):
+                if a == b == 0:
+                    continue
+                initial = state.check(_combine(orders, np.array([a, b], float)), 1.0)[1]
+                spent = sum(model(int(candidates.kind[k]), abs(q) * contracts[k],
+                                  abs(q) * value[k], abs(q) * notional[k])
+                            for k, q in enumerate((a, b)) if q)
+                if initial + spent < best[0] - 1e-9:
+                    best = (initial + spent, (a, b))
+        assert hedge.initial_after + hedge.cost == pytest.approx(best[0], rel=1e-9)
+        assert tuple(hedge.quantity) == best[1]
+        assert hedge.saved > 0
+    with pytest.raises(InputError, match="whole units"):
+        best_hedge(state, candidates, [(-1.5, 2), (0, 1)])
