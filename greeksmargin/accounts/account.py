@@ -35,6 +35,7 @@ from ..errors import CurrencyError, InputError, MarketDataError
 from ..kernels import _margin
 from ..kernels._margin import Counts
 from ..kernels._revalue import Positions
+from ..margin.concentration import margin_grids
 from ..margin.result import MarginResult, margin_from_pnl
 from ..margin.rules import GroupFacts, GroupRules
 from ..measures.revalue import PnLMatrix, RevaluationPlan, group_currency, group_sums, position_values, revalue
@@ -159,12 +160,9 @@ class Account:
                                 f" {self.collateral.currency} but the market quotes in"
                                 f" {market.quote_currency}; price both in one currency")
         resolved = self.book.resolve(market)
-        if isinstance(self.method, Methodology):
-            grids = self.method.build_grids(resolved)
-            rules: Methodology | None = self.method
-        else:
-            grids = (self.method,) * resolved.n_groups
-            rules = None
+        built = margin_grids(self.method, resolved)
+        grids = built if isinstance(built, tuple) else (built,) * resolved.n_groups
+        rules = self.method if isinstance(self.method, Methodology) else None
         pnl = revalue(resolved, grids, keep_positions=True)
         facts = GroupFacts.from_resolved(resolved, pnl.currency)  # revalue's group currencies
         group_rules = GroupRules.of(grids, pnl.row_labels, pnl.currency, rules,

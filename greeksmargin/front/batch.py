@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import Failure, InputError
 from ..io.books import read_book
+from ..margin.concentration import margin_grids
 from ..margin.result import margin_from_pnl
 from ..margin.rules import ADDONS
 from ..measures.revalue import revalue
@@ -149,11 +150,8 @@ def _margined(book: Book, position_account: np.ndarray, market: MarketData,
             return _empty()
         book, position_account = book.take(keep), position_account[keep]
     resolved = book.resolve(market, accounts=position_account)
-    if isinstance(method, Methodology):
-        grids: Any = method.build_grids(resolved)
-        rules: Methodology | None = method
-    else:
-        grids, rules = method, None
+    grids: Any = margin_grids(method, resolved)
+    rules = method if isinstance(method, Methodology) else None
     pnl = revalue(resolved, grids)
     result = margin_from_pnl(pnl, methodology=rules, resolved=resolved)
     facts_to_quote = market.to_quote(result.currency)

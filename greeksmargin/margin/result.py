@@ -37,6 +37,7 @@ from ..model.amount import Amount
 from ..model.book import Book, ResolvedBook
 from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
+from .concentration import CONCENTRATION_POINTS, margin_grids
 from .rules import GroupFacts, GroupRules
 
 _log = logging.getLogger(__name__)
@@ -227,6 +228,15 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
     requirement, scan = parts[_margin.REQUIREMENT], parts[_margin.SCAN]
     worst = parts[_margin.WORST].astype(np.intp)
     addons = {name: parts[_margin.PARTS.index(name)] for name in rules.addons}
+    if methodology is not None and methodology.concentration is not None and n_groups:
+        # the house points reported apart: the same reduction without them is the base
+        weight = np.array(rules.arrays.weight)
+        weight[:, -CONCENTRATION_POINTS:] = 0.0
+        base = GroupRules(rules.arrays._replace(weight=weight), rules.mm_factor, rules.addons,
+                          rules.labels).reduce(values, reduce_facts)
+        scan = base[_margin.SCAN]
+        addons = {name: base[_margin.PARTS.index(name)] for name in rules.addons}
+        addons["concentration"] = requirement - base[_margin.REQUIREMENT]
     maintenance = requirement * (methodology.mm_factor if methodology else 1.0)
     currencies = set(pnl.currency)
     if len(currencies) == 1:
@@ -281,13 +291,10 @@ def compute_margin(book: Book, market: MarketData, method: Methodology | Scenari
     """
     started = time.perf_counter()
     resolved = book.resolve(market, by=by)
-    if isinstance(method, Methodology):
-        grids: ScenarioGrid | tuple[ScenarioGrid, ...] = method.build_grids(resolved)
-        rules: Methodology | None = method
-    elif isinstance(method, ScenarioGrid):
-        grids, rules = method, None
-    else:
+    if not isinstance(method, Methodology | ScenarioGrid):
         raise InputError(f"method must be a Methodology or a ScenarioGrid; got {type(method).__name__}")
+    grids = margin_grids(method, resolved)
+    rules = method if isinstance(method, Methodology) else None
     pnl = revalue(resolved, grids, keep_positions=keep_positions)
     if not np.all(np.isfinite(pnl.values)) and not keep_positions:
         pnl = revalue(resolved, grids, keep_positions=True)  # to name the positions at fault

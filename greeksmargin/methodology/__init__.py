@@ -20,13 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import MethodologyError
-from .base import ExtendedTable, GridRule, Methodology, load_parameters, versions
+from .base import Concentration, ExtendedTable, GridRule, Methodology, load_parameters, versions
 from .deribit import deribit
 from .historical import HistoricalModel, historical
 from .occ_tims import occ_tims
 from .span import span
 
-__all__ = ["Methodology", "ExtendedTable", "GridRule", "occ_tims", "span", "deribit", "get",
+__all__ = ["Methodology", "ExtendedTable", "Concentration", "GridRule", "occ_tims", "span", "deribit", "get",
            "PRESETS", "load_parameters", "versions", "HistoricalModel", "historical"]
 
 PRESETS: dict[str, Callable[..., Methodology]] = {

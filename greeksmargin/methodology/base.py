@@ -22,7 +22,8 @@ from ..errors import MethodologyError
 from ..model.book import ResolvedBook
 from ..model.scenarios import ScenarioGrid
 
-__all__ = ["Methodology", "ExtendedTable", "GridRule", "load_parameters", "versions"]
+__all__ = ["Methodology", "ExtendedTable", "Concentration", "GridRule", "load_parameters",
+           "versions"]
 
 
 class GridRule(Protocol):
@@ -57,6 +58,30 @@ class ExtendedTable:
 
 
 @dataclass(frozen=True, slots=True)
+class Concentration:
+    """A broker's concentration add-on: a wider range for the riskiest class groups.
+
+    The ``top`` class groups with the largest loss at ``+-spot_range`` are also scanned there
+    (two more valuation points, weight 1); every other group carries the points at weight 0.
+    Interactive Brokers' portfolio-margin notice (2015): "the top-two riskiest stock/ETF
+    class-group positions ... are identified using a (+/- 30%) scanning range" (see
+    docs/methodology.md). The add-on is reported apart from the scan
+    (``MarginResult.addons["concentration"]``).
+    """
+
+    top: int = 2
+    spot_range: float = 0.30
+
+    def __post_init__(self) -> None:
+        """Validate the fields (see the class docstring)."""
+        if not (isinstance(self.top, int) and self.top >= 1):
+            raise MethodologyError(f"Concentration.top must be an integer >= 1; got {self.top!r}")
+        if not (np.isfinite(self.spot_range) and 0 < self.spot_range < 1):
+            raise MethodologyError(f"Concentration.spot_range must be in (0, 1); got"
+                                   f" {self.spot_range!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class Methodology:
     """A margin methodology: each group's grid, and the rules on top of the scan.
 
@@ -87,6 +112,8 @@ class Methodology:
     gain_offset : mapping of str to float
         Per class group: fraction of a scenario gain kept (Deribit ``pnl_offset``); within one
         group it cannot change the worst loss, it is reported for the cross-currency step.
+    concentration : Concentration, optional
+        A house concentration add-on (wider range for the riskiest class groups).
     """
 
     name: str
@@ -100,6 +127,7 @@ class Methodology:
     roll_shock_rate: Mapping[str, float] = field(default_factory=dict)
     extended_table: Mapping[str, ExtendedTable] = field(default_factory=dict)
     gain_offset: Mapping[str, float] = field(default_factory=dict)
+    concentration: Concentration | None = None
 
     def __post_init__(self) -> None:
         """Copy, freeze and validate the fields (see the class docstring)."""
@@ -111,6 +139,9 @@ class Methodology:
         if not (np.isfinite(self.mm_factor) and 0 < self.mm_factor <= 1):
             raise MethodologyError(f"{self.name}: mm_factor must be in (0, 1]; got"
                                    f" {self.mm_factor!r}")
+        if self.concentration is not None and self.extended_table:
+            raise MethodologyError(f"{self.name}: a concentration add-on cannot be combined with"
+                                   f" an extended table")
         for group, rate in self.roll_shock_rate.items():
             if not (np.isfinite(rate) and rate >= 0):
                 raise MethodologyError(f"{self.name}: roll shock rate for {group!r} must be >= 0"
