@@ -13,7 +13,8 @@ compared with each margin. Methods (all from the same day's market and only past
 - ``breakdown``: the correlation worst for the book (base, 50% towards +1 and towards the
   hedges failing, and the correlations of the stress windows already seen);
 - ``joint grid``: each underlying moves by its trailing beta x the first underlying's move on
-  one grid, netted at each joint point (``crossmargin.factor_grids``);
+  one grid, plus its own residual move one name at a time, netted at each joint point
+  (``crossmargin.factor_grids(own="each")``);
 - ``historical``: expected shortfall of the joint MPOR moves of the lookback
   (``methodology.historical``), with the stress-period floor once the period is in the past.
 
@@ -259,7 +260,7 @@ def netting_backtest(prices: pd.DataFrame, cross: CrossBook,
                 for name, w in windows.items() if pd.Timestamp(w[1]) < dates[t]}
         row["breakdown"] = crossmargin.correlation_breakdown(
             pnl, base, stressed=seen, weights=(0.5,)).total + addons
-        row["joint grid"] = _joint_grid(book, market, past, order) + addons
+        row["joint grid"] = _joint_grid(book, market, past, order, mpor_days) + addons
         floor = (floor_window[1] if floor_window is not None
                  and pd.Timestamp(floor_window[1][1]) < dates[t] else None)
         model = historical(prices.iloc[:t + 1],
@@ -300,16 +301,23 @@ def _expiring(book: Book, stamp: np.datetime64, mpor_days: int) -> bool:
     return bool(np.any(book.expiry[options] <= stamp + np.timedelta64(2 * mpor_days + 3, "D")))
 
 
-def _joint_grid(book: Book, market: MarketData, past: pd.DataFrame, order: list[str]) -> float:
+def _joint_grid(book: Book, market: MarketData, past: pd.DataFrame, order: list[str],
+                mpor_days: int) -> float:
     """Full netting on one grid: each underlying moves by its trailing beta x the factor's move.
 
     The factor (the first price column) moves -10% .. +10% in 11 points (the broad-index range
-    of OCC TIMS); betas are the trailing ones of the same window as the base correlation.
+    of OCC TIMS); betas are the trailing ones of the same window as the base correlation; at
+    every factor move each name also takes its own move, one name at a time (3 x its residual
+    daily sd x sqrt(MPOR days), ``factor_grids(own="each")``).
     """
     factor = str(past.columns[0])
     variance = float(past[factor].var())
     betas = {u: float(past[u].cov(past[factor]) / variance) for u in order}
-    grids = crossmargin.factor_grids(tuple(order), np.linspace(-0.1, 0.1, 11), betas)
+    # each name's own move on top, one at a time: 3 x its residual daily sd x sqrt(MPOR days)
+    own = {u: float(3.0 * (past[u] - betas[u] * past[factor]).std() * np.sqrt(mpor_days))
+           for u in order}
+    grids = crossmargin.factor_grids(tuple(order), np.linspace(-0.1, 0.1, 11), betas,
+                                     own_shocks=own, own="each")
     resolved = book.resolve(market, by="underlying")
     values = revalue(resolved, grids).values.sum(axis=0)
     return max(0.0, -float(values.min()))

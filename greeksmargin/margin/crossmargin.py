@@ -370,14 +370,20 @@ def correlation_breakdown(pnl: PnLMatrix, base: np.ndarray, *,
 
 def factor_grids(group_labels: Sequence[str], index_shocks: Sequence[float] | np.ndarray,
                  betas: Mapping[str, float], *, own_shocks: Mapping[str, float] | None = None,
-                 vol_shifts: Sequence[float] = (0.0,), name: str = "factor model",
-                 **grid_options: object) -> tuple[ScenarioGrid, ...]:
+                 own: str = "with_index", vol_shifts: Sequence[float] = (0.0,),
+                 name: str = "factor model", **grid_options: object) -> tuple[ScenarioGrid, ...]:
     """Joint cross-asset grids: group ``g`` moves by ``beta_g x index shock + own shock``.
 
-    Scenario ``j`` is the same index move for every group, so netting groups at aligned
-    scenarios (``offset=1``) is a joint stress. An own (idiosyncratic) shock ``s`` is added in the
-    direction of the index move (``+s`` when the index goes up, ``-s`` when it goes down, 0 at 0):
-    a simple, documented choice that widens every group's range by its own risk.
+    Scenario ``j`` is the same market event for every group, so netting groups at aligned
+    scenarios (``offset=1``) is a joint stress. Own (idiosyncratic) shocks ``s_g``:
+
+    - ``own="with_index"``: added in the direction of the index move (``+s`` when the index goes
+      up, ``-s`` down, 0 at 0); it widens each group's range but moves every group the same way,
+      so it can never break a hedge between groups;
+    - ``own="each"``: at every index move, one more pair of scenarios per group with its own
+      shock ``+-s_g`` on top while the others move by beta alone (``1 + 2 n_groups``
+      scenarios per index move): a hedge between two groups is tested against each leg's own
+      move.
 
     Parameters
     ----------
@@ -390,23 +396,38 @@ def factor_grids(group_labels: Sequence[str], index_shocks: Sequence[float] | np
         Beta of each group to the index (see :func:`greeksmargin.analysis.estimate.betas`).
     own_shocks : mapping of str to float, optional
         Size of each group's own (idiosyncratic) shock.
+    own : {"with_index", "each"}
+        How own shocks combine with the index move (above).
     vol_shifts : sequence of float
-        Vol shifts applied at every index move (``vol_shift_type`` etc. via ``grid_options``).
+        Vol shifts applied at every scenario (``vol_shift_type`` etc. via ``grid_options``).
     """
+    if own not in ("with_index", "each"):
+        raise InputError(f"own must be 'with_index' or 'each'; got {own!r}")
     shocks = np.asarray(index_shocks, dtype=float)
-    grids = []
     for label in group_labels:
         if label not in betas:
             raise InputError(f"no beta for group {label!r}; betas given for {sorted(betas)}")
-        own = (own_shocks or {}).get(label, 0.0)
-        moves = betas[label] * shocks + np.sign(shocks) * own
+    sizes = {label: float((own_shocks or {}).get(label, 0.0)) for label in group_labels}
+    # the events: (index move, group shocked alone or None, sign)
+    events: list[tuple[float, str | None, float]] = []
+    for shock in shocks:
+        events.append((float(shock), None, 0.0))
+        if own == "each":
+            events += [(float(shock), label, sign) for label in group_labels
+                       if sizes[label] for sign in (-1.0, 1.0)]
+    grids = []
+    for label in group_labels:
+        moves = np.array([betas[label] * x + (np.sign(x) * sizes[label] if own == "with_index"
+                                               else sign * sizes[label] if who == label else 0.0)
+                          for x, who, sign in events])
         if np.any(moves <= -1):
             raise InputError(f"group {label!r}: beta {betas[label]} x index shock moves spot by"
                              f" {moves.min():.0%} (<= -100%)")
         grid = ScenarioGrid.product(moves, vol_shifts, name=f"{name}: {label}",
                                     **grid_options)  # type: ignore[arg-type]
-        labels = tuple(f"index{s:+.3g}" + (f"|vol{v:+.3g}" if v else "")
-                       for s in shocks for v in vol_shifts)
+        labels = tuple(f"index{x:+.3g}" + (f"|{who}{sign * sizes[who]:+.3g}" if who else "")
+                       + (f"|vol{v:+.3g}" if v else "")
+                       for x, who, sign in events for v in vol_shifts)
         grids.append(ScenarioGrid(grid.spot_shift, grid.vol_shift, grid.vol_shift_type,
                                   grid.time_shift_years, grid.weight, labels, grid.vol_scaling,
                                   grid.name))

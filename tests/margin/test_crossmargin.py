@@ -299,6 +299,28 @@ def test_factor_grids_move_each_group_by_beta_and_net_as_a_joint_stress():
         cm.factor_grids(("IDX",), [-0.5], {"IDX": 2.5})
 
 
+def test_own_shocks_one_group_at_a_time_break_a_hedge_between_groups():
+    market = MarketData("2025-01-02", ["A", "B"], [100.0, 100.0], 0.04, 0.04, [0.2, 0.2])
+    hedge = Book(["a", "b"], ["A", "B"], [0, 0], [np.nan] * 2, [np.datetime64("NaT")] * 2,
+                 [100.0, -100.0], [1.0, 1.0])
+    resolved = hedge.resolve(market, by="underlying")
+    together = cm.factor_grids(resolved.group_labels, [-0.1, 0.0, 0.1], {"A": 1.0, "B": 1.0},
+                               own_shocks={"A": 0.05, "B": 0.03})
+    each = cm.factor_grids(resolved.group_labels, [-0.1, 0.0, 0.1], {"A": 1.0, "B": 1.0},
+                           own_shocks={"A": 0.05, "B": 0.03}, own="each")
+    assert each[0].n_scenarios == 3 * (1 + 2 * 2)
+    product = {"A": "P", "B": "P"}
+    # moving together the hedge never loses more than the two own shocks' difference
+    assert cm.offset_margin(revalue(resolved, together), product, 1.0).total == pytest.approx(
+        100.0 * 100.0 * (0.05 - 0.03), rel=1e-12)
+    # one leg's own shock alone: A falls 5% more than B -> 500 lost (by hand)
+    assert cm.offset_margin(revalue(resolved, each), product, 1.0).total == pytest.approx(
+        100.0 * 100.0 * 0.05, rel=1e-12)
+    assert each[0].labels[1] == "index-0.1|A-0.05"
+    with pytest.raises(InputError, match="own must be"):
+        cm.factor_grids(("A",), [0.1], {"A": 1.0}, own="both")
+
+
 def test_compare_rows_are_ordered_from_isolated_to_cross():
     market = MarketData("2025-01-02", ["SPX", "SPY"], [5900.0, 590.0], 0.04, 0.03, [0.16, 0.15],
                         group_of={"SPX": "basket", "SPY": "basket"})
