@@ -10,8 +10,9 @@ Methods: each underlying alone (OCC TIMS: S&P 500 as high-cap index +6%/-8%, NAS
 index +-10%), TIMS product-group offsets at 50% and 100% gains credit, direction-aware correlation
 margin (trailing one-year correlation), its breakdown (the worst correlation for the book,
 including the 2008-09..2009-03 window once past), a joint factor grid (beta x the S&P 500's
-move, plus each index's own residual move one at a time), and historical-simulation ES 99% (10-year lookback, 2-day moves, VIX for S&P 500 vols where
-it exists, the 2008-09..2009-03 stress floor once past).
+move, plus each index's own residual move one at a time), and historical-simulation ES 99%
+(10-year lookback, 2-day moves, VIX for S&P 500 vols where it exists, the 2008-09..2009-03
+stress floor once past).
 
 Self-checks: the index pair's realised loss equals a hand computation from the two prices on
 every day; on one day its historical ES equals the empirical ES of the joint 2-day P&L computed

@@ -327,8 +327,9 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
         return initial, maintenance, sum(cost_of(i, float(fraction[i])) for i in range(n))
 
     # variables: x (lots, n), z (remainder, n), t (requirement per group), e (impact, n)
-    nx = 3 * n + n_groups
+    nx = 3 * n + 2 * n_groups
     xs, zs, ts, es = 0, n, 2 * n, 2 * n + n_groups
+    ls = es + n  # the liquidity add-on of each group (convex in the size left: tangent cuts)
     rows: list[np.ndarray] = []
     low: list[float] = []
     high: list[float] = []
@@ -362,9 +363,27 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
                 row = fraction_row(rate * count[members], members)
                 row[ts + g] = 1.0
                 add(row, rate * total[g], np.inf)
+    units = contract_count + linear_count  # underlying units of each position
+    for g in range(n_groups):
+        rate = float(arrays.liquidity_rate[g])
+        if rate <= 0:
+            continue
+        members = np.flatnonzero(group == g)
+        a = rate * (1.0 if arrays.coin_group[g] else float(facts.spot[g]))
+        size_now = float(facts.option_contracts[g] + facts.linear_notional[g])
+        volume = float(arrays.daily_volume[g])
+        row = fraction_row(a * units[members], members)
+        row[ls + g] = 1.0
+        add(row, a * size_now, np.inf)  # l_g >= a N(f)
+        if size_now > volume:  # l_g >= a N(f)^2 / volume, cut by tangents at N_k
+            for point in np.linspace(volume, size_now, TANGENTS):
+                row = fraction_row(2.0 * a * point / volume * units[members], members)
+                row[ls + g] = 1.0
+                add(row, a * (2.0 * point * size_now - point**2) / volume, np.inf)
     roll = arrays.roll_rate * to_quote
     budget = np.zeros(nx)
     budget[ts:ts + n_groups] = k * to_quote
+    budget[ls:ls + n_groups] = k * to_quote
     budget += fraction_row(linear - k * roll[group] * linear_count, np.arange(n))
     budget[es:es + n] = 1.0
     fixed = k * float((roll * facts.linear_notional).sum())
@@ -375,12 +394,13 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
             add(row, -curve[i] * point**2, np.inf)
     objective = budget.copy()
     objective[ts:ts + n_groups] = 0.0
+    objective[ls:ls + n_groups] = 0.0
     objective += fraction_row(np.full(n, 1e-9 * max(float(np.abs(linear).max(initial=0.0)), 1.0)),
                               np.arange(n))  # ties: touch fewer positions
     integrality = np.zeros(nx)
     integrality[:2 * n] = 1
     upper = np.concatenate([lots, (remainder > 0).astype(float), np.full(n_groups, np.inf),
-                            np.where(curve > 0, np.inf, 0.0)])
+                            np.where(curve > 0, np.inf, 0.0), np.full(n_groups, np.inf)])
     # the groups that carry the breach: closing the whole group releases at least
     # min_release_share of the best group's release; other groups are touched only when these
     # cannot restore the account (and the result says so)
@@ -622,9 +642,10 @@ def best_hedge(state: AccountState, candidates: Book, bounds: Sequence[tuple[int
     count = {name: np.stack([getattr(o.facts.counts, name) for o in orders]) for name in
              ("option_contracts", "short_option_quantity", "linear_notional",
               "long_option_quantity")}
-    # variables: b (n_c), s (n_c), t (n_groups), e (n_c)
+    # variables: b (n_c), s (n_c), t (n_groups), e (n_c), l (n_groups: liquidity add-on)
     nb, ns, nt, ne = 0, n_c, 2 * n_c, 2 * n_c + n_groups
-    nx = 3 * n_c + n_groups
+    nl = ne + n_c
+    nx = 3 * n_c + 2 * n_groups
     rows: list[np.ndarray] = []
     low: list[float] = []
     credit = _margin.dampening(state.rules_arrays.fields, facts.spot)
@@ -665,9 +686,33 @@ def best_hedge(state: AccountState, candidates: Book, bounds: Sequence[tuple[int
     objective[nb:nb + n_c] = linear + k_init * (lin_count * roll[None, :]).sum(axis=1)
     objective[ns:ns + n_c] = linear + k_init * (lin_count * roll[None, :]).sum(axis=1)
     objective[ne:ne + n_c] = 1.0
+    units = count["option_contracts"] + count["linear_notional"]  # (n_c, groups) per unit
+    most = np.array([max(abs(lo), abs(hi)) for lo, hi in bounds], dtype=float)
+    for g in range(n_groups):
+        rate = float(arrays.liquidity_rate[g])
+        if rate <= 0:
+            continue
+        a = rate * (1.0 if arrays.coin_group[g] else float(facts.spot[g]))
+        size_now = float(facts.option_contracts[g] + facts.linear_notional[g])
+        volume = float(arrays.daily_volume[g])
+        row = np.zeros(nx)
+        row[nb:nb + n_c] = row[ns:ns + n_c] = -a * units[:, g]
+        row[nl + g] = 1.0
+        rows.append(row)
+        low.append(a * size_now)  # l_g >= a N, N = size now + units traded
+        largest = size_now + float((most * units[:, g]).sum())
+        if largest > volume:
+            for point in np.linspace(volume, largest, TANGENTS):
+                row = np.zeros(nx)
+                row[nb:nb + n_c] = row[ns:ns + n_c] = -2.0 * a * point / volume * units[:, g]
+                row[nl + g] = 1.0
+                rows.append(row)
+                low.append(a * (2.0 * point * size_now - point**2) / volume)
+        objective[nl + g] = k_init * to_quote[g]
     upper = np.concatenate([[hi for _, hi in bounds], [-lo for lo, _ in bounds],
-                            np.full(n_groups, np.inf), np.where(curve > 0, np.inf, 0.0)])
-    integrality = np.concatenate([np.ones(2 * n_c), np.zeros(n_groups + n_c)])
+                            np.full(n_groups, np.inf), np.where(curve > 0, np.inf, 0.0),
+                            np.full(n_groups, np.inf)])
+    integrality = np.concatenate([np.ones(2 * n_c), np.zeros(2 * n_groups + n_c)])
     solved = milp(objective, integrality=integrality, bounds=Bounds(np.zeros(nx), upper),
                   constraints=LinearConstraint(np.array(rows), low, np.inf))
     before = float(state.initial)

@@ -25,6 +25,7 @@ from scipy import optimize
 from ..enums import OptionKind
 from ..errors import InputError
 from ..kernels import _margin
+from ..margin.rules import GroupFacts
 from .account import AccountState, MarginTicker
 
 if TYPE_CHECKING:
@@ -38,8 +39,9 @@ def attribution(state: AccountState) -> pd.Series:
 
     Within a group, the scan risk is the weighted loss at the worst scenario ``j*``: position
     ``i`` contributes ``-w_j* P_ij*`` (a hedge contributes a negative amount); the per-contract
-    minimum, the short-option minimum and the roll shock are shared out in proportion to what
-    each counts (option contracts, short option quantity, linear notional). The group's parts
+    minimum, the short-option minimum, the roll shock and the liquidity add-on are shared out in
+    proportion to what each counts (option contracts, short option quantity, linear notional,
+    underlying units). The group's parts
     convert at its rate to the account currency and scale to the initial margin (house factor
     and maintenance factor included), so the contributions sum to ``state.initial``.
     """
@@ -67,11 +69,19 @@ def attribution(state: AccountState) -> pd.Series:
                           0.0)
     one = [state.facts.position(int(group[i]), int(book.kind[i]), float(book.quantity[i]),
                                 float(book.multiplier[i])) for i in range(n)]
+    def size(facts: GroupFacts) -> np.ndarray:
+        return np.asarray(facts.option_contracts + facts.linear_notional)
+
     for part, count in ((_margin.CONTRACT_MINIMUM, "option_contracts"),
                         (_margin.SHORT_OPTION_MINIMUM, "short_option_quantity"),
-                        (_margin.ROLL_SHOCK, "linear_notional")):
-        mine = np.array([getattr(one[i], count)[group[i]] for i in range(n)])
-        total = getattr(state.facts, count)[group]
+                        (_margin.ROLL_SHOCK, "linear_notional"),
+                        (_margin.LIQUIDITY, "size")):
+        if count == "size":  # the liquidity add-on: shared by underlying units
+            mine = np.array([size(one[i])[group[i]] for i in range(n)])
+            total = size(state.facts)[group]
+        else:
+            mine = np.array([getattr(one[i], count)[group[i]] for i in range(n)])
+            total = getattr(state.facts, count)[group]
         share += np.where(total > 0, parts[part][group] * mine / np.where(total > 0, total, 1.0),
                           0.0)
     quote = share * state.facts.to_quote[group]

@@ -10,7 +10,11 @@ account's what-if, ticks and liquidation call the same functions). Per group ``g
 - contract minimum: ``max(rate x option contracts - scan, 0)``;
 - short option minimum: ``max(rate x short option quantity - (scan + contract minimum), 0)``;
 - roll shock: ``rate_g x linear notional``;
-- requirement = ((scan + contract minimum) + short option minimum) + roll shock.
+- liquidity: ``rate_g x N x v x max(1, N / volume_g)``, ``N`` the group's gross size in underlying
+  units (option contracts x multiplier + linear notional), ``v`` the value of one unit (the
+  group's spot; 1 for a coin-settled group, whose units are coin), ``volume_g`` its daily volume:
+  a close-out cost that grows with the size beyond a day's volume;
+- requirement = ((scan + contract minimum) + short option minimum) + roll shock + liquidity.
 
 Inputs are named bundles: :class:`RuleArrays` (a methodology's rules laid out per group and
 scenario) and :class:`Counts` (what the add-ons count per group; an order's counts are added
@@ -33,9 +37,9 @@ from ._jit import scalar_jit
 from ._revalue import base_range, pnl_range
 
 # rows of the ``out`` array of group_requirements
-REQUIREMENT, SCAN, CONTRACT_MINIMUM, SHORT_OPTION_MINIMUM, ROLL_SHOCK, WORST = range(6)
+REQUIREMENT, SCAN, CONTRACT_MINIMUM, SHORT_OPTION_MINIMUM, ROLL_SHOCK, LIQUIDITY, WORST = range(7)
 PARTS = ("requirement", "scan_risk", "contract_minimum", "short_option_minimum", "roll_shock",
-         "worst_scenario")
+         "liquidity", "worst_scenario")
 
 
 class RuleArrays(NamedTuple):
@@ -50,6 +54,8 @@ class RuleArrays(NamedTuple):
     roll_rate: np.ndarray  # float64 (groups,): roll shock per unit of linear notional (0: none)
     contract_minimum: float  # per option contract x multiplier (0: none)
     short_option_minimum: float  # per short option contract (0: none)
+    liquidity_rate: np.ndarray  # float64 (groups,): share of the gross size's value (0: none)
+    daily_volume: np.ndarray  # float64 (groups,): underlying units a day (inf: no size effect)
 
 
 class Counts(NamedTuple):
@@ -142,7 +148,15 @@ def _requirements(values, order, scale, rules, counts, order_counts, group_spot,
         requirement = requirement + som
         roll = rules.roll_rate[g] * (counts.linear_notional[g]
                                      + size * order_counts.linear_notional[g])
-        out[REQUIREMENT, g] = requirement + roll
+        liquidity = 0.0
+        if rules.liquidity_rate[g] > 0.0:
+            units = (counts.option_contracts[g] + counts.linear_notional[g]
+                     + size * (order_counts.option_contracts[g] + order_counts.linear_notional[g]))
+            value = 1.0 if rules.coin_group[g] else group_spot[g]
+            liquidity = (rules.liquidity_rate[g] * units * value
+                         * max(1.0, units / rules.daily_volume[g]))
+        out[REQUIREMENT, g] = requirement + roll + liquidity
+        out[LIQUIDITY, g] = liquidity
         out[SCAN, g] = scan
         out[CONTRACT_MINIMUM, g] = contract
         out[SHORT_OPTION_MINIMUM, g] = som
@@ -161,7 +175,7 @@ def account_margins(values, order, scale, rule_fields, count_fields, order_count
     is not finite (the caller names it). ``im_over_mm > 0`` sets IM = factor x MM.
     """
     n_groups = values.shape[0]
-    out = np.empty((6, n_groups))
+    out = np.empty((7, n_groups))
     if not group_requirements(values, order, scale, rule_fields, count_fields,
                               order_count_fields, group_spot, out):
         return math.nan, math.nan

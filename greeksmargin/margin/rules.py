@@ -31,7 +31,7 @@ from ..model.scenarios import ScenarioGrid
 
 __all__ = ["ADDONS", "GroupFacts", "GroupRules", "scan_risk"]
 
-ADDONS = ("contract_minimum", "short_option_minimum", "roll_shock")
+ADDONS = ("contract_minimum", "short_option_minimum", "roll_shock", "liquidity")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,11 +200,14 @@ class GroupRules:
                       else weight)
         extended_p = np.zeros((n_pairs, weight.shape[1] if n else 0), bool)
         dampener_p, range_p, roll_p = np.zeros(n_pairs), np.ones(n_pairs), np.zeros(n_pairs)
+        liquidity_p, volume_p = np.zeros(n_pairs), np.full(n_pairs, np.inf)
         addons: tuple[str, ...] = ()
         m = methodology
         if m is not None:
             for k, (key, grid) in enumerate(pairs):
                 roll_p[k] = m.roll_shock_rate.get(key, 0.0)
+                liquidity_p[k] = m.liquidity_rate.get(key, 0.0)
+                volume_p[k] = m.daily_volume.get(key, np.inf)
                 table = m.extended_table.get(key)
                 if table is not None and table.dampener and \
                         grid.n_scenarios == table.first_scenario + table.n_scenarios:
@@ -212,14 +215,15 @@ class GroupRules:
                     range_p[k] = table.price_range
                     extended_p[k, table.first_scenario:] = True
             addons = tuple(name for name, on in zip(ADDONS, (
-                m.contract_minimum > 0, m.short_option_minimum > 0, bool(m.roll_shock_rate)),
-                strict=True) if on)
+                m.contract_minimum > 0, m.short_option_minimum > 0, bool(m.roll_shock_rate),
+                bool(m.liquidity_rate)), strict=True) if on)
         extended, dampener, price_range, roll = (extended_p[index], dampener_p[index],
                                                  range_p[index], roll_p[index])
         arrays = RuleArrays(weight, extended, spot_shift, dampener, price_range,
                             np.asarray(currency, dtype=np.str_) != quote_currency, roll,
                             float(m.contract_minimum) if m else 0.0,
-                            float(m.short_option_minimum) if m else 0.0)
+                            float(m.short_option_minimum) if m else 0.0,
+                            liquidity_p[index], volume_p[index])
         return cls(arrays, float(m.mm_factor) if m else 1.0, addons, tuple(labels))
 
     def reduce(self, values: np.ndarray, facts: GroupFacts) -> np.ndarray:

@@ -114,6 +114,12 @@ class Methodology:
         group it cannot change the worst loss, it is reported for the cross-currency step.
     concentration : Concentration, optional
         A house concentration add-on (wider range for the riskiest class groups).
+    liquidity_rate : mapping of str to float
+        Per class group: the liquidity add-on's rate, a share of the gross size's value (e.g.
+        a half bid-ask spread); ``daily_volume`` (underlying units a day, per class group)
+        scales it up for a size beyond a day's volume (``kernels._margin``).
+    daily_volume : mapping of str to float
+        Per class group: daily volume in underlying units (no size effect where absent).
     """
 
     name: str
@@ -128,6 +134,8 @@ class Methodology:
     extended_table: Mapping[str, ExtendedTable] = field(default_factory=dict)
     gain_offset: Mapping[str, float] = field(default_factory=dict)
     concentration: Concentration | None = None
+    liquidity_rate: Mapping[str, float] = field(default_factory=dict)
+    daily_volume: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Copy, freeze and validate the fields (see the class docstring)."""
@@ -142,6 +150,14 @@ class Methodology:
         if self.concentration is not None and self.extended_table:
             raise MethodologyError(f"{self.name}: a concentration add-on cannot be combined with"
                                    f" an extended table")
+        for group, rate in self.liquidity_rate.items():
+            if not (np.isfinite(rate) and 0 <= rate < 1):
+                raise MethodologyError(f"{self.name}: liquidity rate for {group!r} must be in"
+                                       f" [0, 1); got {rate!r}")
+        for group, volume in self.daily_volume.items():
+            if not (volume > 0):  # inf allowed: no size effect
+                raise MethodologyError(f"{self.name}: daily volume for {group!r} must be > 0;"
+                                       f" got {volume!r}")
         for group, rate in self.roll_shock_rate.items():
             if not (np.isfinite(rate) and rate >= 0):
                 raise MethodologyError(f"{self.name}: roll shock rate for {group!r} must be >= 0"
