@@ -45,8 +45,8 @@ from ..model.book import Book, ResolvedBook
 from ..model.market import MarketData, checked_moves
 from ..model.scenarios import ScenarioGrid
 
-__all__ = ["Collateral", "Account", "AccountState", "State", "PreparedOrder", "WhatIf",
-           "MarginTicker", "Tick"]
+__all__ = ["Collateral", "risk_haircuts", "Account", "AccountState", "State", "PreparedOrder",
+           "WhatIf", "MarginTicker", "Tick"]
 
 
 class State(NamedIntEnum):
@@ -125,6 +125,43 @@ class Collateral:
         """Haircut value in the account currency."""
         return Amount(float(np.sum(self.amount * self.price * (1.0 - self.haircut))),
                       self.currency)
+
+
+def risk_haircuts(values: Mapping[str, float], vols: Mapping[str, float], *,
+                  confidence: float = 0.99, horizon_days: float = 2.0,
+                  concentration_share: float = 0.5, concentration_multiplier: float = 1.5,
+                  cap: float = 0.9) -> dict[str, float]:
+    """Collateral haircuts from each asset's volatility and its share of the collateral.
+
+    ``haircut = min(cap, z x vol x sqrt(horizon_days / 252) x c)``, ``z`` the normal quantile
+    of ``confidence`` (a one-sided VaR of the asset over the horizon), ``c`` =
+    ``concentration_multiplier`` when the asset is more than ``concentration_share`` of the
+    collateral's value, else 1. ``values`` maps asset -> value in the account currency; an
+    asset without a vol in ``vols`` (the account currency's own cash) gets 0. For
+    :meth:`Collateral.of`'s ``haircuts``.
+    """
+    from scipy.stats import norm
+
+    if not (0.5 < confidence < 1 and horizon_days > 0 and 0 < concentration_share <= 1
+            and concentration_multiplier >= 1 and 0 < cap < 1):
+        raise InputError("risk_haircuts needs 0.5 < confidence < 1, horizon_days > 0,"
+                         " 0 < concentration_share <= 1, concentration_multiplier >= 1 and"
+                         " 0 < cap < 1")
+    total = float(sum(values.values()))
+    z = float(norm.ppf(confidence))
+    out = {}
+    for asset, value in values.items():
+        vol = vols.get(asset)
+        if vol is None:
+            out[asset] = 0.0
+            continue
+        if not (np.isfinite(vol) and vol >= 0 and np.isfinite(value) and value >= 0):
+            raise InputError(f"risk_haircuts: asset {asset!r} needs a vol >= 0 and a value >= 0;"
+                             f" got {vol!r}, {value!r}")
+        share = value / total if total > 0 else 0.0
+        c = concentration_multiplier if share > concentration_share else 1.0
+        out[asset] = min(cap, z * vol * math.sqrt(horizon_days / 252.0) * c)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

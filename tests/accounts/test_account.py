@@ -437,3 +437,26 @@ def test_collateral_on_a_book_underlying_moves_in_its_scenarios_wrong_way_risk()
     assert float(tick.initial) == pytest.approx(float(full.initial), rel=1e-12)
     assert float(tick.equity) == pytest.approx(float(full.equity), rel=1e-12)
     assert float(tick.variation) == pytest.approx(-20_000.0, rel=1e-12)
+
+
+def test_risk_haircuts_from_vol_and_concentration_by_hand():
+    from scipy.stats import norm
+
+    from greeksmargin.accounts.account import risk_haircuts
+
+    values = {"USD": 50_000.0, "BTC": 120_000.0, "ETH": 30_000.0}
+    vols = {"BTC": 0.6, "ETH": 0.8}
+    cuts = risk_haircuts(values, vols)
+    z = norm.ppf(0.99)
+    assert cuts["USD"] == 0.0  # the account currency's own cash
+    assert cuts["ETH"] == pytest.approx(z * 0.8 * np.sqrt(2 / 252), rel=1e-12)
+    # BTC is 60% of the collateral: the concentration multiplier applies
+    assert cuts["BTC"] == pytest.approx(1.5 * z * 0.6 * np.sqrt(2 / 252), rel=1e-12)
+    assert risk_haircuts({"X": 1.0}, {"X": 50.0})["X"] == 0.9  # capped
+    c = Collateral.of({"USD": 50_000.0, "BTC": 1.2}, {"USD": 1.0, "BTC": 100_000.0},
+                      risk_haircuts(values, vols))
+    assert float(c.value) == pytest.approx(50_000.0 + 120_000.0 * (1 - cuts["BTC"]))
+    with pytest.raises(InputError, match="risk_haircuts needs"):
+        risk_haircuts(values, vols, confidence=1.2)
+    with pytest.raises(InputError, match="asset 'BTC' needs a vol"):
+        risk_haircuts(values, {"BTC": -1.0})
