@@ -436,7 +436,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         strategy_of = {p: s for p, s in strategy_of.items() if p in kept}
     path = write_report(book, market, method, args.out, excluded=failures,
                         strategy_of=strategy_of, product_group_of=product_group_of,
-                        inputs=_input_paths(args))
+                        inputs=_input_paths(args), cash=args.cash)
     if not args.quiet:
         print(f"report written to {path}")
     return 0
@@ -550,6 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
                                default="group")
             elif name == "report":
                 p.add_argument("--out", required=True, help="HTML file to write")
+                p.add_argument("--cash", type=float, default=None,
+                               help="the account's cash: adds equity, state, distance to"
+                               " liquidation and margin attribution")
             elif name in ("check", "liquidate"):
                 pass
             elif name == "stress":

@@ -116,7 +116,7 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
                  title: str = "greeksmargin report",
                  strategy_of: Mapping[str, str] | None = None,
                  product_group_of: Mapping[str, str] | None = None,
-                 inputs: Sequence[str | Path] = ()) -> Path:
+                 inputs: Sequence[str | Path] = (), cash: float | None = None) -> Path:
     """Margin ``book`` and write the self-contained HTML report to ``out``; returns the path.
 
     ``out`` is checked before any work and written atomically (:mod:`greeksmargin.io.writes`);
@@ -124,7 +124,9 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
 
     With at most ``COMPARE_MAX_POSITIONS`` positions the report also compares isolated and
     cross-margined requirements (:func:`greeksmargin.margin.crossmargin.compare`, with the strategies
-    and product groups given here).
+    and product groups given here). With ``cash`` (the account's cash, quote currency) it adds
+    the account: equity, margins, state, the distance to liquidation and each position's share of
+    the initial margin (:mod:`greeksmargin.accounts.sensitivity`).
     """
     from .._version import __version__
     from ..margin.crossmargin import compare, compare_frame, venue_presets
@@ -173,6 +175,9 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
     else:
         compare_html = (f"<p>not computed: {book.n_positions} positions (the comparison margins"
                         f" each position alone; limit {COMPARE_MAX_POSITIONS})</p>")
+    account_html = "<p>no collateral given (report --cash AMOUNT adds the account)</p>"
+    if cash is not None:
+        account_html = _account_section(book, market, method, cash)
     parts = result.to_frame()
     worst = (np.argsort(total_now)[:5])
     import pandas as pd
@@ -205,6 +210,7 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
         "<h2>Risk matrix</h2>", f'<img alt="risk matrix" src="{images["risk matrix"]}">',
         "<h2>P&amp;L profile</h2>", f'<img alt="P&amp;L profile" src="{images["P&L profile"]}">',
         "<h2>Isolated vs cross-margined</h2>", compare_html,
+        "<h2>Account: state and distance to liquidation</h2>", account_html,
         "<h2>Worst scenarios of the whole book</h2>", _table(worst_frame),
         "<h2>Greeks per underlying (desk units)</h2>", _table(greeks_frame),
         "<h2>Methodology, parameters and sources</h2>",
@@ -217,3 +223,34 @@ def write_report(book: Book, market: MarketData, method: Methodology | ScenarioG
             + "\n".join(sections) + "</body></html>")
     return write_atomic(out, lambda tmp: tmp.write_text(page, encoding="utf-8"), inputs,
                         "report")
+
+
+def _account_section(book: Book, market: MarketData, method: Methodology | ScenarioGrid,
+                     cash: float) -> str:
+    """Render the account with ``cash``: figures, distance to liquidation, attribution."""
+    import pandas as pd
+
+    from ..accounts.account import Account, Collateral
+    from ..accounts.sensitivity import attribution, distance_to_liquidation
+
+    quote = market.quote_currency
+    state = Account("report", book, Collateral.of({quote: cash}, {quote: 1.0}, currency=quote),
+                    method).evaluate(market)
+    d = distance_to_liquidation(state)
+    figures = pd.DataFrame({"equity": [float(state.equity)], "initial margin": [float(state.initial)],
+                            "maintenance margin": [float(state.maintenance)],
+                            "excess": [float(state.excess)], "state": [state.state.name.lower()]})
+
+    def pct(x: float) -> str:
+        return "none within range" if not np.isfinite(x) else f"{x:+.2%}"
+
+    moves = pd.DataFrame({"move": list(d.down), "spot fall": [pct(d.down[k]) for k in d.down],
+                          "spot rise": [pct(d.up[k]) for k in d.up]})
+    shares = attribution(state).sort_values(ascending=False)
+    top = pd.DataFrame({"position": shares.index[:10], f"share of IM ({quote})":
+                        shares.to_numpy()[:10]})
+    return (_table(figures, index=False)
+            + f"<p>the smallest move that takes equity to the maintenance margin; all vols"
+              f" together: {html.escape(pct(d.vol_up))}</p>"
+            + _table(moves, index=False) + "<p>largest contributions to the initial margin"
+              " (Euler allocation; they sum to it)</p>" + _table(top, index=False))

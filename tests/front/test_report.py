@@ -129,3 +129,23 @@ def test_isolated_vs_cross_section_and_plot_match_the_library(tmp_path, capsys):
     assert (tmp_path / "cli.png").stat().st_size > 1000
     with pytest.raises(Exception, match="at least one row"):
         plot_compare([], tmp_path / "empty.png")
+
+
+def test_report_with_cash_shows_the_account_and_its_distance_to_liquidation(tmp_path, capsys):
+    from greeksmargin import methodology
+    from greeksmargin.accounts.account import Account, Collateral
+    from greeksmargin.accounts.sensitivity import distance_to_liquidation
+    from greeksmargin.io.samples import load_sample
+
+    out = tmp_path / "account.html"
+    assert main(["report", "--sample", "--cash", "150000", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "Account: state and distance to liquidation" in text
+    book, market = load_sample()
+    state = Account("x", book, Collateral.of({"USD": 150_000.0}, {"USD": 1.0}),
+                    methodology.occ_tims()).evaluate(market)
+    d = distance_to_liquidation(state)
+    assert f"{d.down['QQQ']:+.2%}" in text and "healthy" in text
+    bare = tmp_path / "bare.html"
+    assert main(["report", "--sample", "--out", str(bare)]) == 0
+    assert "report --cash AMOUNT adds the account" in bare.read_text()
