@@ -39,6 +39,7 @@ from scipy import optimize
 from ..enums import OptionKind
 from ..errors import InputError
 from ..kernels import _margin
+from ..kernels._margin import Counts
 from ..margin.rules import GroupFacts
 from ..measures.revalue import position_values
 from ..model.book import Book
@@ -92,6 +93,7 @@ class LiquidationStep:
     equity_after: float
     target_before: float
     target_after: float
+    hedge: bool = False  # a hedging instrument traded (quantity = signed units), not a close
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +115,21 @@ class LiquidationResult:
         """Fraction closed per position id."""
         out: dict[str, float] = {}
         for step in self.steps:
-            out[step.position_id] = out.get(step.position_id, 0.0) + step.fraction
+            if not step.hedge:
+                out[step.position_id] = out.get(step.position_id, 0.0) + step.fraction
         return out
+
+    @property
+    def hedges(self) -> dict[str, float]:
+        """Units of each hedging instrument traded (signed: > 0 bought)."""
+        return {s.position_id: s.quantity for s in self.steps if s.hedge}
 
 
 def liquidate(state: AccountState, cost: Callable[[int, float, float, float], float] | None = None,
               *, target: Literal["maintenance", "initial"] = "maintenance",
               method: Literal["optimal", "greedy"] = "optimal",
               lot: float | Mapping[str, float] = 1.0,
+              hedges: Book | None = None, hedge_bounds: Sequence[tuple[int, int]] = (),
               min_release_share: float = 0.5, max_steps: int = 1000) -> LiquidationResult:
     """Close the least needed to bring ``state`` back to its ``target`` margin.
 
@@ -139,6 +148,11 @@ def liquidate(state: AccountState, cost: Callable[[int, float, float, float], fl
     lot : float or mapping of str to float
         Lot size in quantity units, one for all or per position id (``optimal`` only; a
         position that is not a whole number of lots may also close its odd remainder).
+    hedges, hedge_bounds : Book and sequence of (int, int), optional
+        Hedging instruments the venue allows (one unit each, on groups the account holds) and
+        the whole units each may be sold (low <= 0) or bought (high >= 0): the program may
+        trade them beside the closes when that is cheaper (``optimal`` only); they are
+        reported as steps with ``hedge=True`` and in :attr:`LiquidationResult.hedges`.
     min_release_share : float
         ``optimal``: only the groups whose whole closing releases at least this share of the
         best group's release may be closed, unless they cannot restore the account (then every
@@ -155,7 +169,9 @@ def liquidate(state: AccountState, cost: Callable[[int, float, float, float], fl
         raise InputError(f"method must be 'optimal' or 'greedy'; got {method!r}")
     model = cost if cost is not None else SpreadCost()
     if method == "optimal":
-        return _optimal(state, model, target, lot, min_release_share)
+        return _optimal(state, model, target, lot, min_release_share, hedges, hedge_bounds)
+    if hedges is not None:
+        raise InputError("hedging instruments need method='optimal'")
     pnl = state.pnl
     assert pnl.position_values is not None and pnl.position_group is not None
     book = state.account.book
@@ -259,7 +275,8 @@ TANGENTS = 24
 
 
 def _optimal(state: AccountState, model: Callable[[int, float, float, float], float],
-             target: str, lot: float | Mapping[str, float], min_release_share: float
+             target: str, lot: float | Mapping[str, float], min_release_share: float,
+             hedges: Book | None = None, hedge_bounds: Sequence[tuple[int, int]] = ()
              ) -> LiquidationResult:
     """Least-cost closes in whole lots (see the module docstring)."""
     from scipy.optimize import Bounds, LinearConstraint, milp
@@ -316,20 +333,32 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
     short_count = np.array([one[i].short_option_quantity[group[i]] for i in range(n)])
     linear_count = np.array([one[i].linear_notional[group[i]] for i in range(n)])
     to_quote = facts.to_quote
+    hedge = _HedgeBlock.of(state, hedges, hedge_bounds, model)
+    n_h = hedge.n
 
-    def exact(fraction: np.ndarray) -> tuple[float, float, float]:
+    def exact(fraction: np.ndarray, traded: np.ndarray | None = None
+              ) -> tuple[float, float, float]:
         values = pnl.values.copy()
         np.add.at(values, group, -fraction[:, None] * positions)
         after = facts
         for i in np.flatnonzero(fraction > 0):
             after = after.plus(one[i].scaled(-float(fraction[i])))
+        spent = sum(cost_of(i, float(fraction[i])) for i in range(n))
+        if traded is not None and np.any(traded):
+            values = values + np.tensordot(traded, hedge.group_pnl, axes=1)
+            for h in np.flatnonzero(traded):
+                after = after.plus(hedge.orders[h].facts.traded(float(traded[h])))
+            spent += hedge.cost(traded)
         initial, maintenance = state._margins(values, after)
-        return initial, maintenance, sum(cost_of(i, float(fraction[i])) for i in range(n))
+        return initial, maintenance, spent
 
-    # variables: x (lots, n), z (remainder, n), t (requirement per group), e (impact, n)
-    nx = 3 * n + 2 * n_groups
+    # variables: x (lots, n), z (remainder, n), t (requirement per group), e (impact, n),
+    # l (liquidity per group), then the hedges: bought, sold, impact (n_h each)
+    nx = 3 * n + 2 * n_groups + 3 * n_h
     xs, zs, ts, es = 0, n, 2 * n, 2 * n + n_groups
     ls = es + n  # the liquidity add-on of each group (convex in the size left: tangent cuts)
+    hb = ls + n_groups
+    hs, he = hb + n_h, hb + 2 * n_h
     rows: list[np.ndarray] = []
     low: list[float] = []
     high: list[float] = []
@@ -354,14 +383,20 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
             # what remains (kernels._margin.dampening)
             row = fraction_row(-weight[g, j] * positions[members, j], members)
             row[ts + g] = 1.0
+            if n_h:  # a hedge bought adds its P&L, sold subtracts it
+                row[hb:hb + n_h] = weight[g, j] * hedge.group_pnl[:, g, j]
+                row[hs:hs + n_h] = -weight[g, j] * hedge.group_pnl[:, g, j]
             add(row, -weight[g, j] * pnl.values[g, j] - credit[g, j], np.inf)
-        for rate, count, total in ((arrays.contract_minimum, contract_count,
-                                    facts.option_contracts),
-                                   (arrays.short_option_minimum, short_count,
-                                    facts.short_option_quantity)):
+        for rate, count, total, bought, sold in (
+                (arrays.contract_minimum, contract_count, facts.option_contracts,
+                 hedge.count("option_contracts", g), hedge.count("option_contracts", g)),
+                (arrays.short_option_minimum, short_count, facts.short_option_quantity,
+                 hedge.count("short_option_quantity", g), hedge.count("long_option_quantity", g))):
             if rate > 0:
                 row = fraction_row(rate * count[members], members)
                 row[ts + g] = 1.0
+                row[hb:hb + n_h] = -rate * bought
+                row[hs:hs + n_h] = -rate * sold
                 add(row, rate * total[g], np.inf)
     units = contract_count + linear_count  # underlying units of each position
     for g in range(n_groups):
@@ -372,13 +407,17 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
         a = rate * (1.0 if arrays.coin_group[g] else float(facts.spot[g]))
         size_now = float(facts.option_contracts[g] + facts.linear_notional[g])
         volume = float(arrays.daily_volume[g])
+        hedge_units = hedge.count("option_contracts", g) + hedge.count("linear_notional", g)
         row = fraction_row(a * units[members], members)
         row[ls + g] = 1.0
-        add(row, a * size_now, np.inf)  # l_g >= a N(f)
-        if size_now > volume:  # l_g >= a N(f)^2 / volume, cut by tangents at N_k
-            for point in np.linspace(volume, size_now, TANGENTS):
+        row[hb:hb + n_h] = row[hs:hs + n_h] = -a * hedge_units
+        add(row, a * size_now, np.inf)  # l_g >= a N(f, hedges)
+        largest = size_now + float((hedge.most * hedge_units).sum())
+        if largest > volume:  # l_g >= a N^2 / volume, cut by tangents at N_k
+            for point in np.linspace(volume, largest, TANGENTS):
                 row = fraction_row(2.0 * a * point / volume * units[members], members)
                 row[ls + g] = 1.0
+                row[hb:hb + n_h] = row[hs:hs + n_h] = -2.0 * a * point / volume * hedge_units
                 add(row, a * (2.0 * point * size_now - point**2) / volume, np.inf)
     roll = arrays.roll_rate * to_quote
     budget = np.zeros(nx)
@@ -386,6 +425,16 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
     budget[ls:ls + n_groups] = k * to_quote
     budget += fraction_row(linear - k * roll[group] * linear_count, np.arange(n))
     budget[es:es + n] = 1.0
+    if n_h:  # a hedge unit costs its spread and adds its roll shock
+        per_unit = hedge.linear + k * (hedge.counts["linear_notional"] * roll[None, :]).sum(axis=1)
+        budget[hb:hb + n_h] = budget[hs:hs + n_h] = per_unit
+        budget[he:he + n_h] = 1.0
+        for h in (int(i) for i in np.flatnonzero(hedge.curve > 0)):
+            for point in np.linspace(1.0, max(float(hedge.most[h]), 1.0), TANGENTS):
+                row = np.zeros(nx)
+                row[hb + h] = row[hs + h] = -2.0 * hedge.curve[h] * point
+                row[he + h] = 1.0
+                add(row, -hedge.curve[h] * point**2, np.inf)
     fixed = k * float((roll * facts.linear_notional).sum())
     for i in np.flatnonzero(curve > 0):
         for point in np.linspace(1.0 / TANGENTS, 1.0, TANGENTS):
@@ -399,8 +448,10 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
                               np.arange(n))  # ties: touch fewer positions
     integrality = np.zeros(nx)
     integrality[:2 * n] = 1
+    integrality[hb:hb + 2 * n_h] = 1
     upper = np.concatenate([lots, (remainder > 0).astype(float), np.full(n_groups, np.inf),
-                            np.where(curve > 0, np.inf, 0.0), np.full(n_groups, np.inf)])
+                            np.where(curve > 0, np.inf, 0.0), np.full(n_groups, np.inf),
+                            hedge.high, hedge.low, np.where(hedge.curve > 0, np.inf, 0.0)])
     # the groups that carry the breach: closing the whole group releases at least
     # min_release_share of the best group's release; other groups are touched only when these
     # cannot restore the account (and the result says so)
@@ -414,6 +465,7 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
     tiers = [eligible, np.ones(n_groups, bool)] if not eligible.all() else [eligible]
     slack = 0.0
     fraction = np.ones(n)
+    traded = np.zeros(n_h)
     reason = ""
     tier = 0
     for _ in range(6 + len(tiers)):
@@ -431,24 +483,25 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
                       " groups were closed too")
             continue
         if solved.status == 2 or solved.x is None:  # infeasible: nothing less than everything
-            fraction = np.ones(n)
+            fraction, traded = np.ones(n), np.zeros(n_h)
             reason = "nothing short of closing every position restores the account"
             break
         x = np.round(solved.x)
         amount = size * x[xs:xs + n] + remainder * x[zs:zs + n]
         fraction = np.where(np.abs(amount - qty) <= 1e-9 * np.maximum(qty, 1.0), 1.0,
                             amount / np.where(qty > 0, qty, 1.0))
-        initial, maintenance, spent = exact(fraction)
+        traded = x[hb:hb + n_h] - x[hs:hs + n_h]
+        initial, maintenance, spent = exact(fraction, traded)
         gap = goal(initial, maintenance) - (equity - spent)
         if gap <= 1e-9 * max(abs(equity), 1.0):
             break
         slack += gap + 1e-9 * max(abs(equity), 1.0)  # the exact rules need a little more
     else:
-        fraction = np.ones(n)
+        fraction, traded = np.ones(n), np.zeros(n_h)
         reason = "the exact margin was not met by the optimised closes; closing everything"
 
-    def meets(f: np.ndarray) -> bool:
-        initial, maintenance, spent = exact(f)
+    def meets(f: np.ndarray, q: np.ndarray | None = None) -> bool:
+        initial, maintenance, spent = exact(f, traded if q is None else q)
         return equity - spent >= goal(initial, maintenance) - 1e-9 * max(abs(equity), 1.0)
 
     if not reason.startswith(("nothing", "the exact")):  # give back lots not needed, dearest first
@@ -463,13 +516,19 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
                 trial[i] = less / qty[i]
                 if meets(trial):
                     fraction, changed = trial, True
-    return _steps(state, fraction, exact, cost_of, goal, equity, reason)
+            for h in (int(x) for x in np.flatnonzero(traded)):  # hedge units not needed
+                fewer = traded.copy()
+                fewer[h] -= np.sign(fewer[h])
+                if meets(fraction, fewer):
+                    traded, changed = fewer, True
+    return _steps(state, fraction, exact, cost_of, goal, equity, reason, hedge, traded)
 
 
 def _steps(state: AccountState, fraction: np.ndarray,
-           exact: Callable[[np.ndarray], tuple[float, float, float]],
+           exact: Callable[..., tuple[float, float, float]],
            cost_of: Callable[[int, float], float], goal: Callable[[float, float], float],
-           equity: float, reason: str) -> LiquidationResult:
+           equity: float, reason: str, hedge: _HedgeBlock | None = None,
+           traded: np.ndarray | None = None) -> LiquidationResult:
     """Report the chosen closes as steps, the most margin released per cost first."""
     book = state.account.book
     initial, maintenance, _ = exact(np.zeros_like(fraction))
@@ -495,11 +554,98 @@ def _steps(state: AccountState, fraction: np.ndarray,
         closed = round(closed, 9) if abs(closed - round(closed, 9)) < 1e-9 else closed
         steps.append(LiquidationStep(str(book.position_id[i]), float(fraction[i]), -closed, c,
                                      equity - spent, before, goal(initial, maintenance)))
+    hedged = np.zeros(0) if traded is None else traded
+    done = np.zeros_like(hedged)
+    for h in (int(i) for i in np.flatnonzero(hedged)):  # then the hedges traded, in order
+        assert hedge is not None
+        before = goal(*exact(applied, done)[:2])
+        done[h] = hedged[h]
+        one = np.zeros_like(hedged)
+        one[h] = hedged[h]
+        c = hedge.cost(one)
+        spent += c
+        initial, maintenance, _ = exact(applied, done)
+        steps.append(LiquidationStep(str(hedge.ids[h]), 0.0, float(hedged[h]), c,
+                                     equity - spent, before, goal(initial, maintenance), True))
     final = equity - spent
     return LiquidationResult(tuple(steps), final, initial, maintenance,
                              _state_of(final, initial, maintenance),
                              final >= goal(initial, maintenance) - 1e-9 * max(abs(equity), 1.0),
                              spent, "optimal", reason)
+
+
+@dataclass(frozen=True, slots=True)
+class _HedgeBlock:
+    """Hedging instruments the liquidation may trade: each unit's P&L, counts and cost."""
+
+    ids: tuple[str, ...]
+    orders: tuple[PreparedOrder, ...]
+    group_pnl: np.ndarray  # (n, groups, scenarios) per unit
+    counts: dict[str, np.ndarray]  # name -> (n, groups) per unit
+    linear: np.ndarray  # cost per unit traded (spread)
+    curve: np.ndarray  # impact per unit squared
+    high: np.ndarray  # units that may be bought
+    low: np.ndarray  # units that may be sold
+    model: Callable[[int, float, float, float], float]
+    unit: np.ndarray  # (n, 4): kind, contracts, value, notional of one unit
+
+    @property
+    def n(self) -> int:
+        """Number of hedging instruments."""
+        return len(self.ids)
+
+    @property
+    def most(self) -> np.ndarray:
+        """The largest number of units each may trade either way."""
+        return np.maximum(self.high, self.low)
+
+    def count(self, name: str, g: int) -> np.ndarray:
+        """Per unit of each instrument: what add-on ``name`` counts in group ``g``."""
+        return self.counts[name][:, g] if self.n else np.zeros(0)
+
+    def cost(self, traded: np.ndarray) -> float:
+        """Price trading ``traded`` units of each (the exact cost model)."""
+        return sum(float(self.model(int(self.unit[h, 0]), abs(q) * self.unit[h, 1],
+                                    abs(q) * self.unit[h, 2], abs(q) * self.unit[h, 3]))
+                   for h, q in enumerate(traded) if q)
+
+    @classmethod
+    def of(cls, state: AccountState, hedges: Book | None,
+           bounds: Sequence[tuple[int, int]],
+           model: Callable[[int, float, float, float], float]) -> _HedgeBlock:
+        """Prepare the instruments (one unit each in ``hedges``) on the account's groups."""
+        empty = np.zeros(0)
+        if hedges is None or hedges.n_positions == 0:
+            return cls((), (), np.zeros((0, *state.pnl.values.shape)), {}, empty, empty, empty,
+                       empty, model, np.zeros((0, 4)))
+        if len(bounds) != hedges.n_positions:
+            raise InputError(f"one (low, high) bound per hedging instrument; got {len(bounds)}"
+                             f" for {hedges.n_positions}")
+        for lo, hi in bounds:
+            if not (float(lo).is_integer() and float(hi).is_integer() and lo <= 0 <= hi):
+                raise InputError(f"hedge bounds must be whole units with low <= 0 <= high; got"
+                                 f" {(lo, hi)}")
+        orders = tuple(state.prepare_order(hedges.take(np.array([h])))
+                       for h in range(hedges.n_positions))
+        market = state.market
+        spot = market.spot[[market.index_of(u) for u in hedges.underlying.tolist()]]
+        unit = np.column_stack([hedges.kind.astype(float),
+                                np.abs(hedges.quantity) * hedges.multiplier,
+                                np.array([o.value for o in orders]),
+                                hedges.quantity * hedges.multiplier * spot])
+        if isinstance(model, SpreadCost):
+            flat = replace(model, impact=0.0)
+            linear = np.array([flat(int(k), c, v, x) for k, c, v, x in unit])
+            curve = model.impact * unit[:, 3] ** 2 / 1e6
+        else:
+            linear = np.array([model(int(k), c, v, x) for k, c, v, x in unit])
+            curve = np.zeros(len(orders))
+        counts = {name: np.stack([getattr(o.facts.counts, name) for o in orders])
+                  for name in Counts._fields}
+        return cls(tuple(str(i) for i in hedges.position_id.tolist()), orders,
+                   np.stack([o.group_pnl for o in orders]), counts, linear, curve,
+                   np.array([hi for _, hi in bounds], float),
+                   np.array([-lo for lo, _ in bounds], float), model, unit)
 
 
 def _state_of(equity: float, initial: float, maintenance: float) -> State:

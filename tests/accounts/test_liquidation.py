@@ -216,3 +216,37 @@ def test_best_hedge_in_whole_lots_is_the_brute_force_optimum_net_of_its_cost():
         assert hedge.saved > 0
     with pytest.raises(InputError, match="whole units"):
         best_hedge(state, candidates, [(-1.5, 2), (0, 1)])
+
+
+def test_liquidation_may_trade_hedging_instruments_when_that_is_cheaper():
+    market = MarketData("2025-02-20T15:00:00", ["XYZ"], [100.0], 0.04, 0.0, [0.3])
+    book = Book(["p95"], ["XYZ"], [2], [95.0], [EXP], [-20.0], [100.0])
+    occ = methodology.occ_tims()
+    state = _short_of_maintenance(book, market, occ, 3_000.0)
+    # options are dear to close (5% of value), the stock cheap to trade (1 bp)
+    model = SpreadCost(option_half_spread=0.05, linear_half_spread=0.0001)
+    plain = liquidate(state, model)
+    stock = Book(["xyz-stock"], ["XYZ"], [0], [np.nan], [np.datetime64("NaT")], [1.0], [1.0])
+    hedged = liquidate(state, model, hedges=stock, hedge_bounds=[(-3_000, 3_000)])
+    assert plain.restored and hedged.restored
+    assert hedged.total_cost < plain.total_cost
+    assert hedged.hedges and hedged.hedges["xyz-stock"] < 0  # sells stock against short puts
+    # the book left plus the hedge, margined from scratch: the same numbers
+    closed = np.array([hedged.closed.get(p, 0.0) for p in book.position_id.tolist()])
+    left = Book(book.position_id, book.underlying, book.kind, book.strike, book.expiry,
+                book.quantity * (1 - closed), book.multiplier)
+    keep = np.abs(left.quantity) > 1e-12
+    parts = [left.take(np.flatnonzero(keep))] if keep.any() else []
+    combined = parts[0].concat(stock.scaled(hedged.hedges["xyz-stock"])) if parts else \
+        stock.scaled(hedged.hedges["xyz-stock"])
+    value = np.empty(1)
+    value[state.resolved.order] = position_values(state.resolved)
+    cash = float(state.account.collateral.value) + float(closed @ value) - hedged.total_cost
+    after = _account(combined, market, occ, 0.0)
+    assert cash + float(after.equity) == pytest.approx(hedged.equity, rel=1e-9)
+    assert float(after.maintenance) == pytest.approx(hedged.maintenance, rel=1e-9)
+    assert cash + float(after.equity) >= float(after.maintenance) - 1e-6
+    with pytest.raises(InputError, match="need method='optimal'"):
+        liquidate(state, model, method="greedy", hedges=stock, hedge_bounds=[(-1, 1)])
+    with pytest.raises(InputError, match="one \\(low, high\\) bound per hedging instrument"):
+        liquidate(state, model, hedges=stock)
