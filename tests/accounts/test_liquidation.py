@@ -85,7 +85,7 @@ def _crashed(seed, preset):
 def test_optimal_never_costs_more_than_greedy_and_restores_what_a_full_close_restores(preset):
     model = SpreadCost(option_half_spread=0.02, linear_half_spread=0.0005, impact=1e-4)
     restored = 0
-    for seed in range(60):
+    for seed in range(150):  # about 100 accounts in liquidation per preset
         state = _crashed(seed, preset)
         if state is None or state.state != State.LIQUIDATION:
             continue
@@ -128,7 +128,7 @@ def test_optimal_never_costs_more_than_greedy_and_restores_what_a_full_close_res
                 less = dict(result.closed)
                 less[step.position_id] = max(less[step.position_id] - 1.0 / q, 0.0)
                 assert not _restores(state, less, model), (seed, step.position_id)
-    assert restored > 10
+    assert restored > 80
 
 
 def _inputs(state):
