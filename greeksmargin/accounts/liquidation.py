@@ -330,7 +330,8 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
     one = [facts.position(int(group[i]), int(kinds[i]), float(book.quantity[i]),
                           float(book.multiplier[i])) for i in range(n)]
     contract_count = np.array([one[i].option_contracts[group[i]] for i in range(n)])
-    short_count = np.array([one[i].short_option_quantity[group[i]] for i in range(n)])
+    short_calls = np.array([one[i].counts.short_call_quantity[group[i]] for i in range(n)])
+    short_puts = np.array([one[i].counts.short_put_quantity[group[i]] for i in range(n)])
     linear_count = np.array([one[i].linear_notional[group[i]] for i in range(n)])
     to_quote = facts.to_quote
     hedge = _HedgeBlock.of(state, hedges, hedge_bounds, model)
@@ -390,8 +391,11 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
         for rate, count, total, bought, sold in (
                 (arrays.contract_minimum, contract_count, facts.option_contracts,
                  hedge.count("option_contracts", g), hedge.count("option_contracts", g)),
-                (arrays.short_option_minimum, short_count, facts.short_option_quantity,
-                 hedge.count("short_option_quantity", g), hedge.count("long_option_quantity", g))):
+                # CME's SOM: short calls or short puts, whichever more: one row for each side
+                (arrays.short_option_minimum, short_calls, facts.counts.short_call_quantity,
+                 hedge.count("short_call_quantity", g), hedge.count("long_call_quantity", g)),
+                (arrays.short_option_minimum, short_puts, facts.counts.short_put_quantity,
+                 hedge.count("short_put_quantity", g), hedge.count("long_put_quantity", g))):
             if rate > 0:
                 row = fraction_row(rate * count[members], members)
                 row[ts + g] = 1.0
@@ -785,9 +789,8 @@ def best_hedge(state: AccountState, candidates: Book, bounds: Sequence[tuple[int
         linear = np.array([model(int(kinds[k]), contracts[k], unit_value[k], notional[k])
                            for k in range(n_c)])
         curve = np.zeros(n_c)
-    count = {name: np.stack([getattr(o.facts.counts, name) for o in orders]) for name in
-             ("option_contracts", "short_option_quantity", "linear_notional",
-              "long_option_quantity")}
+    count = {name: np.stack([getattr(o.facts.counts, name) for o in orders])
+             for name in Counts._fields}
     # variables: b (n_c), s (n_c), t (n_groups), e (n_c), l (n_groups: liquidity add-on)
     nb, ns, nt, ne = 0, n_c, 2 * n_c, 2 * n_c + n_groups
     nl = ne + n_c
@@ -808,8 +811,10 @@ def best_hedge(state: AccountState, candidates: Book, bounds: Sequence[tuple[int
         for rate, bought, sold, now in (
                 (arrays.contract_minimum, count["option_contracts"][:, g],
                  count["option_contracts"][:, g], facts.option_contracts[g]),
-                (arrays.short_option_minimum, count["short_option_quantity"][:, g],
-                 count["long_option_quantity"][:, g], facts.short_option_quantity[g])):
+                (arrays.short_option_minimum, count["short_call_quantity"][:, g],
+                 count["long_call_quantity"][:, g], facts.counts.short_call_quantity[g]),
+                (arrays.short_option_minimum, count["short_put_quantity"][:, g],
+                 count["long_put_quantity"][:, g], facts.counts.short_put_quantity[g])):
             if rate > 0:
                 row = np.zeros(nx)
                 row[nb:nb + n_c] = -rate * bought

@@ -40,7 +40,7 @@ def attribution(state: AccountState) -> pd.Series:
     Within a group, the scan risk is the weighted loss at the worst scenario ``j*``: position
     ``i`` contributes ``-w_j* P_ij*`` (a hedge contributes a negative amount); the per-contract
     minimum, the short-option minimum, the roll shock and the liquidity add-on are shared out in
-    proportion to what each counts (option contracts, short option quantity, linear notional,
+    proportion to what each counts (option contracts, the binding side.s short options, linear notional,
     underlying units). The group's parts
     convert at its rate to the account currency and scale to the initial margin (house factor
     and maintenance factor included), so the contributions sum to ``state.initial``.
@@ -79,6 +79,12 @@ def attribution(state: AccountState) -> pd.Series:
         if count == "size":  # the liquidity add-on: shared by underlying units
             mine = np.array([size(one[i])[group[i]] for i in range(n)])
             total = size(state.facts)[group]
+        elif count == "short_option_quantity":  # SOM: by the binding side's short options
+            c = state.facts.counts
+            calls = (c.short_call_quantity >= c.short_put_quantity)[group]
+            mine = np.array([(one[i].counts.short_call_quantity if calls[i] else
+                              one[i].counts.short_put_quantity)[group[i]] for i in range(n)])
+            total = np.where(calls, c.short_call_quantity[group], c.short_put_quantity[group])
         else:
             mine = np.array([getattr(one[i], count)[group[i]] for i in range(n)])
             total = getattr(state.facts, count)[group]

@@ -8,7 +8,8 @@ account's what-if, ticks and liquidation call the same functions). Per group ``g
   R))`` for a coin-settled group (``D`` is a quote-currency amount), ``D`` otherwise;
 - scan risk ``max(0, -min_j weighted)`` at the first worst scenario (``np.argmin``'s choice);
 - contract minimum: ``max(rate x option contracts - scan, 0)``;
-- short option minimum: ``max(rate x short option quantity - (scan + contract minimum), 0)``;
+- short option minimum: ``max(rate x max(short calls, short puts) - (scan + contract
+  minimum), 0)`` (CME SPAN: "the SOM charge per short calls or short puts");
 - roll shock: ``rate_g x linear notional``;
 - liquidity: ``rate_g x N x v x max(1, N / volume_g)``, ``N`` the group's gross size in underlying
   units (option contracts x multiplier + linear notional), ``v`` the value of one unit (the
@@ -53,7 +54,7 @@ class RuleArrays(NamedTuple):
     coin_group: np.ndarray  # bool (groups,): settles in a coin (the dampener is converted)
     roll_rate: np.ndarray  # float64 (groups,): roll shock per unit of linear notional (0: none)
     contract_minimum: float  # per option contract x multiplier (0: none)
-    short_option_minimum: float  # per short option contract (0: none)
+    short_option_minimum: float  # per short call or short put, whichever more (0: none)
     liquidity_rate: np.ndarray  # float64 (groups,): share of the gross size's value (0: none)
     daily_volume: np.ndarray  # float64 (groups,): underlying units a day (inf: no size effect)
 
@@ -62,9 +63,11 @@ class Counts(NamedTuple):
     """What the add-ons count, per group (float64, shape ``(n_groups,)``)."""
 
     option_contracts: np.ndarray  # sum |quantity| x multiplier over options
-    short_option_quantity: np.ndarray  # sum |quantity| over short options
+    short_call_quantity: np.ndarray  # sum |quantity| over short calls
+    short_put_quantity: np.ndarray  # sum |quantity| over short puts
     linear_notional: np.ndarray  # sum |quantity x multiplier| over linear instruments
-    long_option_quantity: np.ndarray  # sum quantity over long options (short after a sale)
+    long_call_quantity: np.ndarray  # sum quantity over long calls (short after a sale)
+    long_put_quantity: np.ndarray  # sum quantity over long puts (short after a sale)
 
 
 @scalar_jit
@@ -141,10 +144,16 @@ def _requirements(values, order, scale, rules, counts, order_counts, group_spot,
                                   + size * order_counts.option_contracts[g], requirement)
         requirement = requirement + contract
         # an order scaled by a negative factor sells its legs: its long options become short
-        order_short = (order_counts.short_option_quantity[g] if scale >= 0.0
-                       else order_counts.long_option_quantity[g])
-        som = _minimum_addon(rules.short_option_minimum, counts.short_option_quantity[g]
-                             + size * order_short, requirement)
+        if scale >= 0.0:
+            order_calls = order_counts.short_call_quantity[g]
+            order_puts = order_counts.short_put_quantity[g]
+        else:
+            order_calls = order_counts.long_call_quantity[g]
+            order_puts = order_counts.long_put_quantity[g]
+        # CME: the short calls or the short puts, whichever are more
+        short = max(counts.short_call_quantity[g] + size * order_calls,
+                    counts.short_put_quantity[g] + size * order_puts)
+        som = _minimum_addon(rules.short_option_minimum, short, requirement)
         requirement = requirement + som
         roll = rules.roll_rate[g] * (counts.linear_notional[g]
                                      + size * order_counts.linear_notional[g])
@@ -215,7 +224,7 @@ def tick_reduce(partial, base, item_group, spot, group_offsets, quote_index, fir
         book_value += group_base * to_quote[g]
     zeros = np.zeros(n_groups)
     initial, maintenance = account_margins(values, values, 0.0, rule_fields, count_fields,
-                                           (zeros, zeros, zeros, zeros), group_spot, to_quote,
+                                           (zeros, zeros, zeros, zeros, zeros, zeros), group_spot, to_quote,
                                            mm_factor, im_over_mm)
     return initial, maintenance, book_value
 

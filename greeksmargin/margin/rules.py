@@ -42,7 +42,7 @@ class GroupFacts:
     cached account's facts plus an order's facts are the facts of the combined book.
     """
 
-    counts: Counts  # option contracts, short option quantity, linear notional per group
+    counts: Counts  # option contracts, short and long calls and puts, linear notional per group
     spot: np.ndarray  # spot of the group's first underlying (for the Deribit dampener)
     to_quote: np.ndarray  # value of one unit of the group's currency in the quote currency
     quote_currency: str
@@ -59,8 +59,8 @@ class GroupFacts:
 
     @property
     def short_option_quantity(self) -> np.ndarray:
-        """Sum of ``|quantity|`` over the group's short options."""
-        return self.counts.short_option_quantity
+        """Short calls or short puts, whichever are more (what CME's SOM counts), per group."""
+        return np.maximum(self.counts.short_call_quantity, self.counts.short_put_quantity)
 
     @property
     def linear_notional(self) -> np.ndarray:
@@ -82,12 +82,15 @@ class GroupFacts:
             return out
 
         option = resolved.kind != OptionKind.LINEAR
-        contracts = np.abs(resolved.quantity) * resolved.multiplier
+        call, put = resolved.kind == OptionKind.CALL, resolved.kind == OptionKind.PUT
+        q = resolved.quantity
+        contracts = np.abs(q) * resolved.multiplier
+        short, long_ = np.where(q < 0, -q, 0.0), np.where(q > 0, q, 0.0)
         counts = Counts(
             group_sum(np.where(option, contracts, 0.0)),
-            group_sum(np.where(option & (resolved.quantity < 0), np.abs(resolved.quantity), 0.0)),
+            group_sum(np.where(call, short, 0.0)), group_sum(np.where(put, short, 0.0)),
             group_sum(np.where(option, 0.0, contracts)),
-            group_sum(np.where(option & (resolved.quantity > 0), resolved.quantity, 0.0)))
+            group_sum(np.where(call, long_, 0.0)), group_sum(np.where(put, long_, 0.0)))
         return cls(counts, np.array(market.spot[resolved.group_first_underlying()], dtype=float),
                    np.array(market.to_quote(currency), dtype=float), market.quote_currency)
 
@@ -117,8 +120,10 @@ class GroupFacts:
         """
         c = self.counts
         if scale < 0:
-            c = c._replace(short_option_quantity=c.long_option_quantity,
-                           long_option_quantity=c.short_option_quantity)
+            c = c._replace(short_call_quantity=c.long_call_quantity,
+                           long_call_quantity=c.short_call_quantity,
+                           short_put_quantity=c.long_put_quantity,
+                           long_put_quantity=c.short_put_quantity)
         return self.with_counts(Counts(*(x * abs(scale) for x in c)))
 
     def zero(self) -> GroupFacts:
@@ -130,10 +135,11 @@ class GroupFacts:
         counts = Counts(*(np.zeros_like(self.spot) for _ in Counts._fields))
         if kind != OptionKind.LINEAR:
             counts.option_contracts[group] = abs(quantity) * multiplier
+            call = kind == OptionKind.CALL
             if quantity < 0:
-                counts.short_option_quantity[group] = abs(quantity)
+                (counts.short_call_quantity if call else counts.short_put_quantity)[group] = -quantity
             else:
-                counts.long_option_quantity[group] = quantity
+                (counts.long_call_quantity if call else counts.long_put_quantity)[group] = quantity
         else:
             counts.linear_notional[group] = abs(quantity) * multiplier
         return self.with_counts(counts)

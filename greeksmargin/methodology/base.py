@@ -99,7 +99,7 @@ class Methodology:
         Per option contract, times its multiplier (OCC $0.375): the group requirement is at
         least ``contract_minimum x sum |quantity| x multiplier`` over its options.
     short_option_minimum : float
-        Per short option contract (SPAN SOM), in the group's currency.
+        Per short call or short put, whichever are more (SPAN SOM), in the group's currency.
     mm_factor : float
         Maintenance margin = ``mm_factor`` x initial margin (Deribit 0.8; 1 where the system has
         one requirement).

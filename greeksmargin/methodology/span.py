@@ -95,7 +95,7 @@ def span(price_scan_range: float | Mapping[str, float], vol_scan_range: float | 
     look_ahead_days : float, optional
         Clock advance of every scenario (the version's one day by default).
     short_option_minimum : float
-        SOM per short option contract in the group's currency (0: none).
+        SOM per short call or short put, whichever are more, in the group's currency (0: none).
     version : str
         The parameter set (``methodology/data/span/<version>.json``).
 

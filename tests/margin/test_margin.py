@@ -163,6 +163,26 @@ def test_span_short_option_minimum_lifts_a_tiny_requirement():
         compute_margin(book, MARKET, methodology.span(7.0))
 
 
+def test_span_short_option_minimum_counts_short_calls_or_short_puts_whichever_more():
+    # CME: "the SOM charge per short calls or short puts": 3 far calls and 5 far puts short
+    # charge 5 x 50 = 250, not 8 x 50; long options do not offset it
+    m = methodology.span(0.06, short_option_minimum=50.0)
+    book = _book([("c", "XYZ", 1, 400.0, -3), ("p", "XYZ", 2, 20.0, -5),
+                  ("long-p", "XYZ", 2, 10.0, 4)])
+    result = compute_margin(book, MARKET, m)
+    assert_close(result.initial[0], 250.0, 1e-9)
+    assert_close(result.addons["short_option_minimum"][0], 250.0 - result.scan_risk[0], 1e-9)
+    # a what-if that sells 4 more calls makes the calls the larger side: 7 x 50
+    from greeksmargin.accounts.account import Account, Collateral
+
+    state = Account("s", book, Collateral.of({"USD": 1e6}, {"USD": 1.0}), m).evaluate(MARKET)
+    more = _book([("c2", "XYZ", 1, 400.0, 2)])  # bought... and traded at -2: 4 calls sold
+    _, initial = state.check(state.prepare_order(more), -2.0)
+    full = compute_margin(book.concat(more.scaled(-2.0)), MARKET, m)
+    assert_close(initial, full.total, 1e-12)
+    assert_close(full.initial[0], 350.0, 1e-9)
+
+
 def test_deribit_vol_shock_scaling_matches_the_worked_numbers():
     # docs/methodology.md (Deribit): BTC up shock 0.5 (30/15)^0.3 = +61.6% at 15 days, 0.5 (30/365)^0.13
     # = +36.1% at 365 days; down 0.25 (30/15)^0.3 = -30.8%
