@@ -269,6 +269,23 @@ def _culprits(pnl: PnLMatrix, j: int) -> str:
     return "; positions: " + ", ".join(map(str, pnl.position_id[rows][:10]))
 
 
+def _name_culprits(book: Book, market: MarketData, resolved: ResolvedBook,
+                   grids: ScenarioGrid | tuple[ScenarioGrid, ...], pnl: PnLMatrix,
+                   by: Literal["group", "underlying"]) -> None:
+    """Raise the non-finite P&L's error naming its positions, revaluing only the first bad group.
+
+    Keeping every position's P&L to find a few culprits would cost positions x scenarios of
+    memory; the group's own positions on its own grid name them just as well.
+    """
+    g = int(np.argwhere(~np.isfinite(pnl.values))[0, 0])
+    start, stop = resolved.group_offsets[g], resolved.group_offsets[g + 1]
+    ids = set(resolved.position_id[start:stop].tolist())
+    sub = book.take(np.array([p in ids for p in book.position_id.tolist()]))
+    sub_resolved = sub.resolve(market, by=by)
+    grid = grids if isinstance(grids, ScenarioGrid) else grids[g]
+    margin_from_pnl(revalue(sub_resolved, grid, keep_positions=True), resolved=sub_resolved)
+
+
 def compute_margin(book: Book, market: MarketData, method: Methodology | ScenarioGrid, *,
                    by: Literal["group", "underlying"] = "group", keep_positions: bool = False,
                    excluded: Sequence[Failure] = ()) -> MarginResult:
@@ -297,7 +314,7 @@ def compute_margin(book: Book, market: MarketData, method: Methodology | Scenari
     rules = method if isinstance(method, Methodology) else None
     pnl = revalue(resolved, grids, keep_positions=keep_positions)
     if not np.all(np.isfinite(pnl.values)) and not keep_positions:
-        pnl = revalue(resolved, grids, keep_positions=True)  # to name the positions at fault
+        _name_culprits(book, market, resolved, grids, pnl, by)
     result = margin_from_pnl(pnl, methodology=rules, resolved=resolved, excluded=excluded)
     _log.info("margin: %d positions, %d groups x %d scenarios (%s): %.2f %s in %.3f s",
               resolved.position_id.size, resolved.n_groups, pnl.n_scenarios,

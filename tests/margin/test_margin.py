@@ -335,3 +335,26 @@ def test_supplied_risk_array_frame_and_shape_errors():
         methodology.get("span", psr=0.1)
     with pytest.raises(Exception, match="no market data for underlying 'ZZZ'"):
         MARKET.index_of("ZZZ")
+
+
+def test_a_non_finite_pnl_names_its_positions_revaluing_only_its_group(monkeypatch):
+    # a huge linear position on an absurd grid overflows: the error names the position, and
+    # only the bad group's positions are revalued to find it (not positions x scenarios)
+    from greeksmargin.margin import result as result_module
+
+    market = MarketData("2025-01-02", ["A", "B"], [1e6, 50.0], 0.04, 0.03, [0.2, 0.3])
+    exp = np.datetime64("2025-06-20T20:00")
+    book = Book(["a1", "a2", "b1"], ["A", "A", "B"], [0, 2, 1], [np.nan, 90.0, 50.0],
+                [np.datetime64("NaT"), exp, exp], [1e9, -1.0, 2.0], [1e6, 100.0, 100.0])
+    seen = []
+    real = result_module.revalue
+
+    def spy(resolved, grid, **kw):
+        seen.append((resolved.position_id.size, kw.get("keep_positions", False)))
+        return real(resolved, grid, **kw)
+
+    monkeypatch.setattr(result_module, "revalue", spy)
+    with pytest.raises(InputError, match=r"not finite \(inf\) for group 'A', scenario"
+                                         r" 'spot\+1e\+300'; positions: a1"):
+        compute_margin(book, market, ScenarioGrid.product([-0.5, 0.0, 1e300]))
+    assert seen == [(3, False), (2, True)]  # the whole book once, then group A's 2 positions
