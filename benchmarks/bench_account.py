@@ -65,7 +65,13 @@ def main() -> None:
         expected = account.evaluate(moved)
         tick = ticker.tick(tick_spot, tick_vol)
         assert close(tick.initial, expected.initial, 1e-12)
-        assert close(tick.equity, expected.equity, 1e-12)
+        # the stock's P&L since the evaluation is part of the tick's equity (Tick.variation)
+        linear = book.kind == 0
+        index = [market.underlyings.index(u) for u in book.underlying[linear]]
+        variation = float((book.quantity[linear] * book.multiplier[linear]
+                           * (tick_spot[index] - market.spot[index])).sum())
+        assert close(tick.variation, variation, 1e-12)
+        assert close(tick.equity, expected.equity + variation, 1e-12)
         assert close(state.check(order)[1], full.initial, 1e-10)
         assert close(state.whatif(order).initial, full.initial, 1e-10)
         calls[(label, "MarginTicker.tick (new spots and vols)")] = (
