@@ -28,6 +28,7 @@ from scipy import stats
 
 from ..enums import OptionKind, ShiftType
 from ..errors import InputError
+from ..io.history import price_values
 from ..margin.result import compute_margin
 from ..measures.revalue import revalue
 from ..methodology import Methodology
@@ -280,11 +281,7 @@ def backtest(prices: pd.Series, strategy: Strategy, method: Methodology | Callab
         raise InputError("prices must be a pandas Series with a DatetimeIndex")
     if not prices.index.is_monotonic_increasing or prices.index.has_duplicates:
         raise InputError("prices must have increasing, unique dates")
-    values = prices.to_numpy(dtype=float)
-    if not np.all(np.isfinite(values) & (values > 0)):
-        bad = int(np.flatnonzero(~(np.isfinite(values) & (values > 0)))[0])
-        raise InputError(f"prices must be > 0 and finite; got {float(values[bad])!r} on"
-                         f" {prices.index[bad].date()}")
+    values = price_values(prices)
     if mpor_days < 1:
         raise InputError(f"mpor_days must be >= 1; got {mpor_days}")
     realised = ewma_vol(prices)

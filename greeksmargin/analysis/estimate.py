@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal, cast
 import numpy as np
 
 from ..errors import InputError
+from ..io.history import price_values
 from ..model.correlation import nearest_correlation
 
 if TYPE_CHECKING:
@@ -29,12 +30,7 @@ EWMA_LAMBDA = 0.94  # RiskMetrics daily decay
 
 def log_returns(prices: pd.DataFrame) -> pd.DataFrame:
     """Log returns of a price table; every price must be > 0 and finite (no silent drops)."""
-    values = prices.to_numpy(dtype=float)
-    bad = ~(np.isfinite(values) & (values > 0))
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise InputError(f"prices must be > 0 and finite; got {float(values[r, c])!r} for"
-                         f" {prices.columns[c]!r} at {prices.index[r]!r}")
+    price_values(prices)
     if len(prices) < 3:
         raise InputError(f"need at least 3 prices per column; got {len(prices)}")
     logs = cast("pd.DataFrame", np.log(prices))  # a ufunc keeps the frame

@@ -37,6 +37,7 @@ from scipy import stats
 
 from ..enums import OptionKind, ShiftType
 from ..errors import InputError
+from ..io.history import price_values
 from ..margin import crossmargin
 from ..margin.historical import historical_margin
 from ..margin.result import compute_margin
@@ -198,11 +199,7 @@ def netting_backtest(prices: pd.DataFrame, cross: CrossBook,
     missing = sorted({leg.underlying for leg in cross.legs} - set(names))
     if missing:
         raise InputError(f"the book trades {missing} but prices has columns {list(names)}")
-    values = prices.to_numpy(dtype=float)
-    if not np.all(np.isfinite(values) & (values > 0)):
-        r, c = np.argwhere(~(np.isfinite(values) & (values > 0)))[0]
-        raise InputError(f"prices must be > 0 and finite; got {values[r, c]!r} for"
-                         f" {names[c]!r} on {prices.index[r].date()}")
+    values = price_values(prices)
     if step_days < 1 or mpor_days < 1 or corr_window < 20 or min_history < corr_window:
         raise InputError("need step_days >= 1, mpor_days >= 1, corr_window >= 20 and"
                          " min_history >= corr_window")

@@ -21,7 +21,25 @@ from .tables import read_table
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["read_prices", "sp500", "nasdaq", "vix"]
+__all__ = ["read_prices", "price_values", "sp500", "nasdaq", "vix"]
+
+
+def price_values(prices: pd.DataFrame | pd.Series) -> np.ndarray:
+    """Return the prices as floats after checking every one is finite and > 0.
+
+    The one check of a price history in memory (backtests, estimates, historical scenarios):
+    the first bad value is named with its column (a DataFrame's) and date; nothing is dropped.
+    """
+    values = prices.to_numpy(dtype=float)
+    bad = ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        r, c = (np.argwhere(bad)[0] if values.ndim == 2 else (int(np.flatnonzero(bad)[0]), None))
+        when = prices.index[r]
+        when = when.date() if hasattr(when, "date") else when
+        where = "" if c is None else f" for {prices.columns[c]!r}"
+        value = values[r, c] if c is not None else values[r]
+        raise InputError(f"prices must be > 0 and finite; got {float(value)!r}{where} on {when}")
+    return values
 
 
 def read_prices(path: str | Path) -> pd.DataFrame:

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..enums import ShiftType
 from ..errors import InputError, MethodologyError
+from ..io.history import price_values
 from ..model.scenarios import ScenarioGrid
 
 if TYPE_CHECKING:
@@ -192,12 +193,7 @@ def historical(prices: pd.DataFrame, *, vols: pd.DataFrame | None = None,
     if ewma_lambda is not None and not (0.0 < ewma_lambda < 1.0):
         raise InputError(f"ewma_lambda must be in (0, 1); got {ewma_lambda!r}")
     frame = prices if as_of is None else prices.loc[:pd.Timestamp(as_of)]  # type: ignore[arg-type, misc]
-    values = frame.to_numpy(dtype=float)
-    bad = ~(np.isfinite(values) & (values > 0))
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise InputError(f"prices must be > 0 and finite; got {values[r, c]!r} for"
-                         f" {frame.columns[c]!r} on {frame.index[r].date()}")
+    values = price_values(frame)
     n_rows = values.shape[0]
     if n_rows < mpor_days + 12:
         raise InputError(f"the history has {n_rows} dates; need at least {mpor_days + 12}")
