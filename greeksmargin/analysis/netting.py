@@ -44,10 +44,10 @@ from ..margin.result import compute_margin
 from ..measures.revalue import revalue
 from ..methodology import Methodology
 from ..methodology.historical import historical
-from ..model.book import Book
+from ..model.book import Book, ResolvedBook
 from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
-from .backtest import DIVIDEND_YIELD, RATE, TRADING_DAYS, christoffersen, kupiec
+from .backtest import DIVIDEND_YIELD, RATE, christoffersen, ewma_vol, kupiec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -143,15 +143,6 @@ def _book(cross: CrossBook, spots: Mapping[str, float], stamp: np.datetime64, ro
                 np.array(expiries, "datetime64[s]"), np.array(qty), np.array(mult))
 
 
-def _ewma_vol(logs: np.ndarray, lam: float = 0.94) -> np.ndarray:
-    r = np.diff(logs, axis=0)
-    var = np.empty_like(logs)
-    var[:2] = r[:20].var(axis=0)
-    for t in range(1, r.shape[0]):
-        var[t + 1] = lam * var[t] + (1 - lam) * r[t] ** 2
-    return np.sqrt(var * TRADING_DAYS)
-
-
 def netting_backtest(prices: pd.DataFrame, cross: CrossBook,
                      scan: Methodology | ScenarioGrid, *,
                      implied_vol: Mapping[str, pd.Series] | None = None,
@@ -204,7 +195,7 @@ def netting_backtest(prices: pd.DataFrame, cross: CrossBook,
         raise InputError("need step_days >= 1, mpor_days >= 1, corr_window >= 20 and"
                          " min_history >= corr_window")
     logs = np.log(values)
-    vol = _ewma_vol(logs)
+    vol = np.column_stack([ewma_vol(prices[c]).to_numpy() for c in prices.columns])
     for column, series in (implied_vol or {}).items():
         if column not in names:
             raise InputError(f"implied_vol for {column!r}, which is not a price column")
@@ -257,7 +248,8 @@ def netting_backtest(prices: pd.DataFrame, cross: CrossBook,
                 for name, w in windows.items() if pd.Timestamp(w[1]) < dates[t]}
         row["breakdown"] = crossmargin.correlation_breakdown(
             pnl, base, stressed=seen, weights=(0.5,)).total + addons
-        row["joint grid"] = _joint_grid(book, market, past, order, mpor_days) + addons
+        resolved = book.resolve(market, by="underlying")  # once: joint grid and realised loss
+        row["joint grid"] = _joint_grid(resolved, past, order, mpor_days) + addons
         floor = (floor_window[1] if floor_window is not None
                  and pd.Timestamp(floor_window[1][1]) < dates[t] else None)
         model = historical(prices.iloc[:t + 1],
@@ -271,8 +263,8 @@ def netting_backtest(prices: pd.DataFrame, cross: CrossBook,
             np.array([values[later, k] / values[t, k] - 1.0]),
             np.array([vol[later, k] / vol[t, k] - 1.0]), np.array([ShiftType.RELATIVE], np.int8),
             np.array([days / 365.0]), np.ones(1), ("realised",))
-            for k in (names.index(u) for u in book.resolve(market, by="underlying").group_labels))
-        row["loss"] = -float(revalue(book.resolve(market, by="underlying"), realised).values.sum())
+            for k in (names.index(u) for u in resolved.group_labels))
+        row["loss"] = -float(revalue(resolved, realised).values.sum())
         rows.append(row)
     frame = pd.DataFrame(rows)
     methods = tuple(c for c in frame.columns if c not in ("date", "loss"))
@@ -298,7 +290,7 @@ def _expiring(book: Book, stamp: np.datetime64, mpor_days: int) -> bool:
     return bool(np.any(book.expiry[options] <= stamp + np.timedelta64(2 * mpor_days + 3, "D")))
 
 
-def _joint_grid(book: Book, market: MarketData, past: pd.DataFrame, order: list[str],
+def _joint_grid(resolved: ResolvedBook, past: pd.DataFrame, order: list[str],
                 mpor_days: int) -> float:
     """Full netting on one grid: each underlying moves by its trailing beta x the factor's move.
 
@@ -315,7 +307,6 @@ def _joint_grid(book: Book, market: MarketData, past: pd.DataFrame, order: list[
            for u in order}
     grids = crossmargin.factor_grids(tuple(order), np.linspace(-0.1, 0.1, 11), betas,
                                      own_shocks=own, own="each")
-    resolved = book.resolve(market, by="underlying")
     values = revalue(resolved, grids).values.sum(axis=0)
     return max(0.0, -float(values.min()))
 
