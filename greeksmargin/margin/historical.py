@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..measures.revalue import PnLMatrix, group_currency, position_values_in_quote, revalue
 from ..methodology.historical import HistoricalModel
 from ..model.amount import Amount
-from ..model.book import Book
+from ..model.book import Book, ResolvedBook
 from ..model.market import MarketData
 
 if TYPE_CHECKING:
@@ -92,9 +92,9 @@ class HistoricalResult:
         return self.stress > self.market_risk
 
 
-def _joint_pnl(book: Book, market: MarketData, model: HistoricalModel, stress: bool
+def _joint_pnl(resolved: ResolvedBook, model: HistoricalModel, stress: bool
                ) -> tuple[np.ndarray, PnLMatrix]:
-    resolved = book.resolve(market, by="underlying")
+    market = resolved.market
     grids = tuple(model.grid(u, stress) for u in resolved.group_labels)
     pnl = revalue(resolved, grids)
     currency = group_currency(resolved)
@@ -128,18 +128,19 @@ def historical_margin(book: Book, market: MarketData, model: HistoricalModel, *,
     """
     import pandas as pd
 
-    base_pnl, pnl = _joint_pnl(book, market, model, stress=False)
+    resolved = book.resolve(market, by="underlying")  # once: scenarios, stress floor, add-ons
+    base_pnl, pnl = _joint_pnl(resolved, model, stress=False)
     var, es, tail = tail_measures(-base_pnl, model.confidence)
     measure = es if model.measure == "es" else var
     stress_value = 0.0
     if model.stress_dates.size:
-        stress_pnl, _ = _joint_pnl(book, market, model, stress=True)
+        stress_pnl, _ = _joint_pnl(resolved, model, stress=True)
         s_var, s_es, _ = tail_measures(-stress_pnl, model.confidence)
         stress_value = max(0.0, s_es if model.measure == "es" else s_var)
     quote = market.quote_currency
     addons: dict[str, Amount] = {}
     if half_spread is not None:
-        addons["liquidity"] = Amount(_liquidity(book, market, half_spread), quote)
+        addons["liquidity"] = Amount(_liquidity(resolved, half_spread), quote)
     market_risk = max(0.0, measure)
     total = max(market_risk, stress_value) + sum(float(a) for a in addons.values())
     labels = model.labels
@@ -151,8 +152,8 @@ def historical_margin(book: Book, market: MarketData, model: HistoricalModel, *,
                             pnl, model.describe())
 
 
-def _liquidity(book: Book, market: MarketData, half_spread: float | Mapping[str, float]) -> float:
-    resolved = book.resolve(market, by="underlying")
+def _liquidity(resolved: ResolvedBook, half_spread: float | Mapping[str, float]) -> float:
+    market = resolved.market
     notional = np.abs(resolved.quantity * resolved.multiplier)
     spot = market.spot[resolved.underlying_index]
     linear = resolved.kind == OptionKind.LINEAR
