@@ -210,7 +210,8 @@ class Account:
         result = margin_from_pnl(pnl, methodology=rules, facts=facts, rules=group_rules)
         book_value = Amount(float(np.sum(pnl.base_value * facts.to_quote)), market.quote_currency)
         return AccountState(self, market, resolved, tuple(grids), rules, pnl, facts, result,
-                            self.collateral.value + book_value, book_value, group_rules)
+                            self.collateral.value + book_value, book_value, group_rules,
+                            at_risk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +348,7 @@ class AccountState(_Figures):
     equity: float
     book_value: float
     rules_arrays: GroupRules
+    at_risk: CollateralAtRisk | None = None  # collateral moving in its group's scenarios
     maintenance: Amount = field(init=False)  # account currency (coin groups converted at spot)
     initial: Amount = field(init=False)  # account currency: the methodology's, or im_over_mm x MM
 
@@ -518,8 +520,7 @@ class MarginTicker:
         self._linear_size = resolved.quantity[linear] * resolved.multiplier[linear]
         self._linear_underlying = resolved.underlying_index[linear]
         self._linear_spot = np.asarray(state.market.spot, dtype=float)[self._linear_underlying]
-        self._at_risk = _collateral_at_risk(state.account, resolved, state.grids,
-                                            state.pnl.currency, state.market)
+        self._at_risk = state.at_risk
 
     def tick(self, spot: object, vol: object = None) -> Tick:
         """Re-margin the account at new spots and, optionally, flat vols.
