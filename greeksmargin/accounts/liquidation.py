@@ -766,31 +766,15 @@ def best_hedge(state: AccountState, candidates: Book, bounds: Sequence[tuple[int
         if not (float(lo).is_integer() and float(hi).is_integer() and lo <= 0 <= hi and lo < hi):
             raise InputError(f"bounds must be whole units with low <= 0 <= high; got {(lo, hi)}")
     model = cost if cost is not None else SpreadCost()
-    orders = [state.prepare_order(candidates.take(np.array([k])))
-              for k in range(candidates.n_positions)]
-    n_c = len(orders)
+    hedge = _HedgeBlock.of(state, candidates, bounds, model)  # each unit's P&L, counts, cost
+    orders, n_c = hedge.orders, hedge.n
+    linear, curve, count = hedge.linear, hedge.curve, hedge.counts
     values, facts = state.pnl.values, state.facts
     arrays = state.rules_arrays.arrays
     n_groups, n_scen = values.shape
     im_over_mm = state.account.im_over_mm
     mm = state.rules_arrays.mm_factor
     k_init = im_over_mm * mm if im_over_mm else 1.0
-    spot = state.market.spot[[state.market.index_of(u) for u in candidates.underlying.tolist()]]
-    kinds = candidates.kind.astype(int)
-    contracts = np.abs(candidates.quantity) * candidates.multiplier
-    notional = candidates.quantity * candidates.multiplier * spot
-    unit_value = np.array([o.value for o in orders])
-    if isinstance(model, SpreadCost):
-        flat = replace(model, impact=0.0)
-        linear = np.array([flat(int(kinds[k]), contracts[k], unit_value[k], notional[k])
-                           for k in range(n_c)])
-        curve = model.impact * notional**2 / 1e6
-    else:
-        linear = np.array([model(int(kinds[k]), contracts[k], unit_value[k], notional[k])
-                           for k in range(n_c)])
-        curve = np.zeros(n_c)
-    count = {name: np.stack([getattr(o.facts.counts, name) for o in orders])
-             for name in Counts._fields}
     # variables: b (n_c), s (n_c), t (n_groups), e (n_c), l (n_groups: liquidity add-on)
     nb, ns, nt, ne = 0, n_c, 2 * n_c, 2 * n_c + n_groups
     nl = ne + n_c
@@ -798,7 +782,7 @@ def best_hedge(state: AccountState, candidates: Book, bounds: Sequence[tuple[int
     rows: list[np.ndarray] = []
     low: list[float] = []
     credit = _margin.dampening(state.rules_arrays.fields, facts.spot)
-    group_pnl = np.stack([o.group_pnl for o in orders])  # (n_c, groups, scenarios)
+    group_pnl = hedge.group_pnl  # (n_c, groups, scenarios)
     for g in range(n_groups):
         for j in range(n_scen):
             row = np.zeros(nx)
@@ -823,7 +807,7 @@ def best_hedge(state: AccountState, candidates: Book, bounds: Sequence[tuple[int
                 rows.append(row)
                 low.append(rate * now)
     for k in (int(i) for i in np.flatnonzero(curve > 0)):
-        for point in np.linspace(1.0, max(abs(bounds[k][0]), abs(bounds[k][1]), 1), TANGENTS):
+        for point in np.linspace(1.0, max(float(hedge.most[k]), 1.0), TANGENTS):
             row = np.zeros(nx)
             row[nb + k] = row[ns + k] = -2.0 * curve[k] * point
             row[ne + k] = 1.0
@@ -838,7 +822,7 @@ def best_hedge(state: AccountState, candidates: Book, bounds: Sequence[tuple[int
     objective[ns:ns + n_c] = linear + k_init * (lin_count * roll[None, :]).sum(axis=1)
     objective[ne:ne + n_c] = 1.0
     units = count["option_contracts"] + count["linear_notional"]  # (n_c, groups) per unit
-    most = np.array([max(abs(lo), abs(hi)) for lo, hi in bounds], dtype=float)
+    most = hedge.most
     for g in range(n_groups):
         rate = float(arrays.liquidity_rate[g])
         if rate <= 0:
@@ -875,11 +859,7 @@ def best_hedge(state: AccountState, candidates: Book, bounds: Sequence[tuple[int
     def exact(quantity: np.ndarray) -> tuple[float, float]:
         if not np.any(quantity):
             return before, 0.0
-        initial = state.check(_combine(orders, quantity), 1.0)[1]
-        spent = sum(float(model(int(kinds[k]), abs(quantity[k]) * contracts[k],
-                                abs(quantity[k]) * unit_value[k], abs(quantity[k]) * notional[k]))
-                    for k in range(n_c) if quantity[k])
-        return initial, spent
+        return state.check(_combine(orders, quantity), 1.0)[1], hedge.cost(quantity)
 
     after, spent = exact(q)
     if after + spent >= before:
