@@ -361,10 +361,11 @@ def correlation_breakdown(pnl: PnLMatrix, base: np.ndarray, *,
                 matrices[f"{w:.0%} towards {name}"] = nearest_correlation(mixed)
     for name, matrix in (stressed or {}).items():
         matrices[str(name)] = check_correlation(matrix, n)
-    margins = {name: _aggregate(delta, kappa, epsilon, requirement, m, labels, currency).total
+    base_result = _aggregate(delta, kappa, epsilon, requirement, c0, labels, currency)
+    margins = {name: base_result.total if name == "base" else
+               _aggregate(delta, kappa, epsilon, requirement, m, labels, currency).total
                for name, m in matrices.items()}
     worst = max(margins, key=lambda k: (margins[k], k == "base"))
-    base_result = _aggregate(delta, kappa, epsilon, requirement, c0, labels, currency)
     return BreakdownResult(margins[worst], worst, base_result, margins, matrices)
 
 
@@ -524,8 +525,7 @@ def compare(book: Book, market: MarketData, method: Methodology | ScenarioGrid, 
     if product_group_of is not None and per_group.pnl is not None:
         result = offset_margin(per_group.pnl, product_group_of, offset, market=market)
         rate = 1.0 if result.currency == quote else float(market.to_quote([result.currency])[0])
-        offset_total = Amount((result.total + _addons_quote(per_group, market) / rate) * rate,
-                              quote)
+        offset_total = Amount(result.total * rate + _addons_quote(per_group, market), quote)
         rows.append((f"product-group offsets ({offset:.0%} of gains)", offset_total,
                      f"{len(result.product_groups)} product groups, TIMS gains credit"))
     if correlation is not None and per_underlying.pnl is not None:
