@@ -63,13 +63,17 @@ def test_symbols_refuse_with_input_errors_only(data):
     assert np.isnan(parsed.strike) or parsed.strike > 0
 
 
+# a book file's columns, any subset in any order
+BOOK_COLUMNS = st.lists(st.sampled_from(
+    ["position_id", "symbol", "underlying", "kind", "strike", "expiry", "quantity",
+     "multiplier", "exercise", "settlement", "expiry_session"]), min_size=1, max_size=9,
+    unique=True)
+
+
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_book_reader_refuses_with_input_errors_only(data):
-    columns = data.draw(st.lists(st.sampled_from(
-        ["position_id", "symbol", "underlying", "kind", "strike", "expiry", "quantity",
-         "multiplier", "exercise", "settlement", "expiry_session"]), min_size=1, max_size=9,
-        unique=True))
+    columns = data.draw(BOOK_COLUMNS)
     n = data.draw(st.integers(1, 4))
     frame = pd.DataFrame({c: [data.draw(CELL) for _ in range(n)] for c in columns})
     venue = data.draw(st.sampled_from([None, "occ", "deribit"]))
@@ -190,10 +194,7 @@ def _assert_same(rows, cols):
 def test_columnar_book_parser_equals_the_row_parser_on_mutated_books(data):
     # the columnar reader parses each distinct instrument once; it must give the row parser's
     # book and the same failures (rows, fields, reasons), on valid and invalid input alike
-    columns = data.draw(st.lists(st.sampled_from(
-        ["position_id", "symbol", "underlying", "kind", "strike", "expiry", "quantity",
-         "multiplier", "exercise", "settlement", "expiry_session"]), min_size=1, max_size=9,
-        unique=True))
+    columns = data.draw(BOOK_COLUMNS)
     if "quantity" not in columns:
         columns.append("quantity")
     n = data.draw(st.integers(1, 8))
