@@ -36,6 +36,8 @@ def _prepare(spot: Any, strike: Any, expiry_years: Any, vol: Any, rate: Any, car
              needs_price: bool = False) -> tuple[tuple[int, ...], dict[str, np.ndarray]]:
     if needs_price and option_price is None:
         raise InputError("price must be numeric; got None")
+    if not needs_price and vol is None:  # only the implied-vol paths go without a vol
+        raise InputError("vol must be numeric; got None")
     named = {
         "spot": v.to_float(spot_name, spot),
         "strike": v.to_float("strike", strike),

@@ -95,6 +95,7 @@ def test_very_long_expiry_and_negative_rates():
         (dict(kind=1.5), r"kind must be integer codes"),
         (dict(spot="abc"), r"spot must be numeric; got the string 'abc'"),
         (dict(strike=[object()]), r"strike must be numeric"),
+        (dict(vol=None), r"vol must be numeric; got None"),  # was a KeyError
         (dict(spot=[1.0, 2.0], strike=[1.0, 2.0, 3.0]), r"inputs do not broadcast together"),
     ],
 )
