@@ -37,11 +37,11 @@ from ..kernels._margin import Counts
 from ..kernels._revalue import Positions
 from ..margin.concentration import margin_grids
 from ..margin.result import MarginResult, margin_from_pnl
-from ..margin.rules import GroupFacts, GroupRules
-from ..measures.revalue import PnLMatrix, RevaluationPlan, group_currency, group_sums, position_values, revalue
+from ..margin.rules import GroupFacts, GroupRules, count_positions
+from ..measures.revalue import PnLMatrix, RevaluationPlan, group_sums, position_values, revalue
 from ..methodology import Methodology
 from ..model.amount import Amount
-from ..model.book import Book, ResolvedBook
+from ..model.book import Book, ResolvedBook, contract_codes
 from ..model.market import MarketData, checked_moves
 from ..model.scenarios import ScenarioGrid
 
@@ -166,7 +166,12 @@ def risk_haircuts(values: Mapping[str, float], vols: Mapping[str, float], *,
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """A book and its collateral, margined under one methodology (or grid)."""
+    """A book and its collateral, margined under one methodology (or grid).
+
+    Rows of the book that hold one contract are one position of the account (a broker's account
+    holds one net position per contract): the evaluated state's ``account.book`` holds the net
+    positions, each merged one named by its rows' ids joined with ``+``.
+    """
 
     account_id: str
     book: Book
@@ -196,7 +201,7 @@ class Account:
             raise CurrencyError(f"account {self.account_id!r}: collateral is priced in"
                                 f" {self.collateral.currency} but the market quotes in"
                                 f" {market.quote_currency}; price both in one currency")
-        resolved = self.book.resolve(market)
+        account, resolved = self._netted(self.book.resolve(market))
         built = margin_grids(self.method, resolved)
         grids = built if isinstance(built, tuple) else (built,) * resolved.n_groups
         rules = self.method if isinstance(self.method, Methodology) else None
@@ -209,9 +214,28 @@ class Account:
             pnl = dataclasses.replace(pnl, values=pnl.values + at_risk.pnl(market.spot))
         result = margin_from_pnl(pnl, methodology=rules, facts=facts, rules=group_rules)
         book_value = Amount(float(np.sum(pnl.base_value * facts.to_quote)), market.quote_currency)
-        return AccountState(self, market, resolved, tuple(grids), rules, pnl, facts, result,
+        return AccountState(account, market, resolved, tuple(grids), rules, pnl, facts, result,
                             self.collateral.value + book_value, book_value, group_rules,
                             at_risk)
+
+    def _netted(self, resolved: ResolvedBook) -> tuple[Account, ResolvedBook]:
+        """Return the account holding one net position per contract, and its resolved book.
+
+        Rows of one contract (:meth:`ResolvedBook.contracts`) become one position, id their ids
+        joined by ``+``; contracts netting to zero go. The evaluated state carries this account,
+        so liquidation, what-if and sensitivities see the positions the broker holds.
+        """
+        net = resolved.netted(join_ids=True)
+        if net is resolved:
+            return self, resolved
+        book, rows = self.book, net.order  # Book row of each net position (its first row)
+        exercise, settlement, source_row = (np.asarray(x)[rows] for x in
+                                            (book.exercise, book.settlement, book.source_row))
+        netted = Book(net.position_id, book.underlying[rows], book.kind[rows], book.strike[rows],
+                      book.expiry[rows], net.quantity, book.multiplier[rows], exercise,
+                      settlement, source_row)
+        return (dataclasses.replace(self, book=netted),
+                dataclasses.replace(net, order=np.arange(rows.size, dtype=np.intp)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,8 +308,48 @@ class PreparedOrder:
     leg_pnl: np.ndarray
     leg_group: np.ndarray
     leg_value: np.ndarray
-    facts: GroupFacts
+    facts: GroupFacts  # the counts of the legs on contracts the account does not hold
     value: float
+    leg_held: np.ndarray  # the account's net quantity in each leg's contract (0: none)
+    held: _Held | None = None  # the contracts the order trades that the account holds
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """Contracts an order trades that the account holds already (net positions, one row each).
+
+    Trading ``scale`` x the order changes their counts from those of ``held`` to those of
+    ``held + scale x traded``: not additive (a bought short call stops counting as short), so
+    the what-if replaces them instead of adding the order's counts.
+    """
+
+    position: np.ndarray  # the account's net position (row of its resolved book)
+    group: np.ndarray
+    kind: np.ndarray
+    multiplier: np.ndarray
+    held: np.ndarray
+    traded: np.ndarray  # per unit of the order
+
+    @staticmethod
+    def combined(parts: list[tuple[float, _Held]]) -> _Held | None:
+        """Return the held contracts of ``sum x_i order_i`` from each order's (``x_i``, held)."""
+        if not parts:
+            return None
+        position = np.concatenate([h.position for _, h in parts])
+        traded = np.concatenate([x * h.traded for x, h in parts])
+        every = [np.concatenate([getattr(h, name) for _, h in parts])
+                 for name in ("group", "kind", "multiplier", "held")]
+        kept, first, inverse = np.unique(position, return_index=True, return_inverse=True)
+        group, kind, multiplier, held = (a[first] for a in every)
+        return _Held(kept, group, kind, multiplier, held,
+                     np.bincount(inverse, weights=traded, minlength=kept.size))
+
+    def change(self, scale: float, n_groups: int) -> Counts:
+        """Return the change of the account's counts from trading ``scale`` x the order on them."""
+        before = count_positions(self.group, self.kind, self.held, self.multiplier, n_groups)
+        after = count_positions(self.group, self.kind, self.held + scale * self.traded,
+                                self.multiplier, n_groups)
+        return Counts(*(a - b for a, b in zip(after, before, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,19 +453,45 @@ class AccountState(_Figures):
         group_pnl[rows] = leg.values
         assert leg.position_values is not None and leg.position_group is not None
         leg_group = rows[leg.position_group]
-        currency = group_currency(resolved)
-        order_facts = GroupFacts.from_resolved(resolved, currency)
+        # the legs' contracts among the account's (one net position each) and among themselves
+        mine = self.resolved
+        columns = zip(mine.contract_columns(),
+                      resolved.contract_columns(group_index=rows[resolved.group_index]), strict=True)
+        code, first = contract_codes(*(np.concatenate(pair) for pair in columns))
+        held_of = np.zeros(first.size)
+        held_of[code[:mine.quantity.size]] = mine.quantity
+        leg_code = code[mine.quantity.size:]
+        on_held = first[leg_code] < mine.quantity.size  # the account holds the leg's contract
+        traded = np.bincount(leg_code, weights=resolved.quantity, minlength=first.size)
         n = len(labels)
-        zeros = np.zeros(n)
-        facts = self.facts.with_counts(Counts(*(zeros.copy() for _ in Counts._fields)))
-        for mine, theirs in zip(facts.counts, order_facts.counts, strict=True):
-            mine[rows] = theirs
+        new_codes = np.unique(leg_code[~on_held])
+        new_rows = first[new_codes] - mine.quantity.size  # a leg row of each new contract
+        facts = self.facts.with_counts(count_positions(
+            rows[resolved.group_index[new_rows]], resolved.kind[new_rows], traded[new_codes],
+            resolved.multiplier[new_rows], n))
+        held = None
+        if on_held.any():
+            codes = np.unique(leg_code[on_held])
+            at = first[codes]
+            held = _Held(at, mine.group_index[at], mine.kind[at], mine.multiplier[at],
+                         held_of[codes], traded[codes])
+        leg_held = np.zeros(legs.n_positions)
+        leg_held[resolved.order] = held_of[leg_code]
         base_by_leg = np.zeros(legs.n_positions)
         to_quote = self.facts.to_quote[leg_group]
         base_sorted = position_values(resolved)
         base_by_leg[resolved.order] = base_sorted
         return PreparedOrder(legs, group_pnl, leg.position_values, leg_group,
-                             base_by_leg * to_quote, facts, float(np.sum(base_by_leg * to_quote)))
+                             base_by_leg * to_quote, facts, float(np.sum(base_by_leg * to_quote)),
+                             leg_held, held)
+
+    def _facts_after(self, order: PreparedOrder, scale: float) -> GroupFacts:
+        """Return the account's facts to reduce with ``scale`` x the order's (:class:`_Held`)."""
+        if order.held is None:
+            return self.facts
+        return self.facts.with_counts(Counts(*(
+            a + b for a, b in zip(self.facts.counts, order.held.change(scale, self.pnl.values.shape[0]),
+                                  strict=True))))
 
     def _margins(self, values: np.ndarray, facts: GroupFacts) -> tuple[float, float]:
         return self.rules_arrays.margins(values, facts, self.account.im_over_mm)
@@ -413,7 +503,7 @@ class AccountState(_Figures):
         Same numbers as :meth:`whatif` and as margining the combined book (tested), without
         building a result object.
         """
-        initial, _ = self.rules_arrays.margins(self.pnl.values, self.facts,
+        initial, _ = self.rules_arrays.margins(self.pnl.values, self._facts_after(order, scale),
                                                self.account.im_over_mm, order.group_pnl,
                                                scale, order.facts)
         # one currency by construction (the account's); plain floats on the order path
@@ -428,8 +518,8 @@ class AccountState(_Figures):
         With ``per_leg`` the initial-margin change of each leg alone is reported too.
         """
         initial, maintenance = self.rules_arrays.margins(
-            self.pnl.values, self.facts, self.account.im_over_mm, order.group_pnl, scale,
-            order.facts)
+            self.pnl.values, self._facts_after(order, scale), self.account.im_over_mm,
+            order.group_pnl, scale, order.facts)
         equity = float(self.equity) - cost  # the account currency, as initial and maintenance
         incremental = np.zeros(0)
         if per_leg:
@@ -438,9 +528,10 @@ class AccountState(_Figures):
                 v = self.pnl.values.copy()
                 v[order.leg_group[k]] += scale * order.leg_pnl[k]
                 legs = order.legs
-                one = self.facts.plus(self.facts.position(
-                    int(order.leg_group[k]), int(legs.kind[k]), scale * float(legs.quantity[k]),
-                    float(legs.multiplier[k])))
+                leg = _Held(np.zeros(1, np.intp), order.leg_group[k:k + 1], legs.kind[k:k + 1],
+                            legs.multiplier[k:k + 1],
+                            order.leg_held[k:k + 1], legs.quantity[k:k + 1])
+                one = self.facts.plus(self.facts.with_counts(leg.change(scale, v.shape[0])))
                 incremental[k] = self._margins(v, one)[0] - float(self.initial)
         return WhatIf(initial, maintenance, equity, _state(equity, initial, maintenance),
                       equity >= initial, float(self.initial), incremental)

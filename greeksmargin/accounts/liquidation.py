@@ -43,7 +43,7 @@ from ..kernels._margin import Counts
 from ..margin.rules import GroupFacts
 from ..measures.revalue import position_values
 from ..model.book import Book
-from .account import AccountState, PreparedOrder, State
+from .account import AccountState, PreparedOrder, State, _Held
 
 __all__ = ["SpreadCost", "LiquidationStep", "LiquidationResult", "liquidate", "HedgeResult",
            "minimise_margin", "LotHedge", "best_hedge"]
@@ -721,8 +721,10 @@ def _combine(orders: Sequence[PreparedOrder], q: np.ndarray) -> PreparedOrder:
     facts = orders[0].facts.scaled(0.0)
     for x, o in zip(q, orders, strict=True):
         facts = facts.plus(o.facts.traded(x))
+    held = _Held.combined([(float(x), o.held) for x, o in zip(q, orders, strict=True)
+                           if o.held is not None])
     return PreparedOrder(orders[0].legs, group_pnl, orders[0].leg_pnl, orders[0].leg_group,
-                         orders[0].leg_value, facts, 0.0)
+                         orders[0].leg_value, facts, 0.0, orders[0].leg_held, held)
 
 
 @dataclass(frozen=True, slots=True)

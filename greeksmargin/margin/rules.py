@@ -29,9 +29,25 @@ from ..methodology import Methodology
 from ..model.book import ResolvedBook
 from ..model.scenarios import ScenarioGrid
 
-__all__ = ["ADDONS", "GroupFacts", "GroupRules", "scan_risk"]
+__all__ = ["ADDONS", "GroupFacts", "GroupRules", "count_positions", "scan_risk"]
 
 ADDONS = ("contract_minimum", "short_option_minimum", "roll_shock", "liquidity")
+
+
+def count_positions(group: np.ndarray, kind: np.ndarray, quantity: np.ndarray,
+                    multiplier: np.ndarray, n_groups: int) -> Counts:
+    """Count what the add-ons count of positions (one row each) in ``n_groups`` groups."""
+    def group_sum(x: np.ndarray) -> np.ndarray:
+        return np.bincount(group, weights=x, minlength=n_groups).astype(float)
+
+    option = kind != OptionKind.LINEAR
+    call, put = kind == OptionKind.CALL, kind == OptionKind.PUT
+    contracts = np.abs(quantity) * multiplier
+    short, long_ = np.where(quantity < 0, -quantity, 0.0), np.where(quantity > 0, quantity, 0.0)
+    return Counts(group_sum(np.where(option, contracts, 0.0)),
+                  group_sum(np.where(call, short, 0.0)), group_sum(np.where(put, short, 0.0)),
+                  group_sum(np.where(option, 0.0, contracts)),
+                  group_sum(np.where(call, long_, 0.0)), group_sum(np.where(put, long_, 0.0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,28 +85,17 @@ class GroupFacts:
 
     @classmethod
     def from_resolved(cls, resolved: ResolvedBook, currency: Sequence[str]) -> GroupFacts:
-        """Facts of every group of ``resolved`` (groups with settlement ``currency``)."""
+        """Facts of every group of ``resolved`` (groups with settlement ``currency``).
+
+        The add-ons count net contracts: rows holding one contract in a group
+        (:meth:`~greeksmargin.model.book.ResolvedBook.contracts`) count as one position of
+        their summed quantity, as a broker's account holds one net position per contract.
+        """
         market = resolved.market
-        n_groups = resolved.n_groups
-        starts = resolved.group_offsets[:-1]
-        nonempty = resolved.group_offsets[1:] > starts
-
-        def group_sum(x: np.ndarray) -> np.ndarray:
-            out = np.zeros(n_groups)
-            if x.size:
-                out[nonempty] = np.add.reduceat(x, starts[nonempty])
-            return out
-
-        option = resolved.kind != OptionKind.LINEAR
-        call, put = resolved.kind == OptionKind.CALL, resolved.kind == OptionKind.PUT
-        q = resolved.quantity
-        contracts = np.abs(q) * resolved.multiplier
-        short, long_ = np.where(q < 0, -q, 0.0), np.where(q > 0, q, 0.0)
-        counts = Counts(
-            group_sum(np.where(option, contracts, 0.0)),
-            group_sum(np.where(call, short, 0.0)), group_sum(np.where(put, short, 0.0)),
-            group_sum(np.where(option, 0.0, contracts)),
-            group_sum(np.where(call, long_, 0.0)), group_sum(np.where(put, long_, 0.0)))
+        contract, first = resolved.contracts()
+        quantity = np.bincount(contract, weights=resolved.quantity, minlength=first.size)
+        counts = count_positions(resolved.group_index[first], resolved.kind[first], quantity,
+                                 resolved.multiplier[first], resolved.n_groups)
         return cls(counts, np.array(market.spot[resolved.group_first_underlying()], dtype=float),
                    np.array(market.to_quote(currency), dtype=float), market.quote_currency)
 
@@ -132,17 +137,9 @@ class GroupFacts:
 
     def position(self, group: int, kind: int, quantity: float, multiplier: float) -> GroupFacts:
         """Facts of one position of ``group`` alone (every other group 0), same groups as self."""
-        counts = Counts(*(np.zeros_like(self.spot) for _ in Counts._fields))
-        if kind != OptionKind.LINEAR:
-            counts.option_contracts[group] = abs(quantity) * multiplier
-            call = kind == OptionKind.CALL
-            if quantity < 0:
-                (counts.short_call_quantity if call else counts.short_put_quantity)[group] = -quantity
-            else:
-                (counts.long_call_quantity if call else counts.long_put_quantity)[group] = quantity
-        else:
-            counts.linear_notional[group] = abs(quantity) * multiplier
-        return self.with_counts(counts)
+        return self.with_counts(count_positions(
+            np.array([group]), np.array([kind]), np.array([quantity], float),
+            np.array([multiplier], float), self.spot.size))
 
     def plus(self, other: GroupFacts) -> GroupFacts:
         """Facts of the combined positions of the same groups."""

@@ -342,8 +342,13 @@ class RevaluationPlan:
 
 
 def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid], *,
-            keep_positions: bool = False, parallel: bool | Literal["auto"] = "auto") -> PnLMatrix:
+            keep_positions: bool = False, parallel: bool | Literal["auto"] = "auto",
+            net: bool = True) -> PnLMatrix:
     """Revalue every position under every scenario; P&L summed per group.
+
+    Rows of a group that hold the same contract (:meth:`ResolvedBook.contracts`) are revalued
+    once, at their summed quantity (``net``, unless positions are kept): the same sums to
+    rounding, at the cost of one pass hashing the contract columns (about 70 ns a row).
 
     Parameters
     ----------
@@ -356,6 +361,8 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
         (800 MB for 10^6 positions x 100 scenarios); off by default, never built otherwise.
     parallel : bool or "auto"
         Use the parallel kernel build; "auto" does so for large books.
+    net : bool, default True
+        Revalue each distinct contract of a group once (ignored with ``keep_positions``).
 
     Returns
     -------
@@ -365,6 +372,8 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
     started = time.perf_counter()
     grids = _group_grids(resolved, grid)
     currency = group_currency(resolved)
+    if net and not keep_positions:
+        resolved = resolved.netted()
     plan = RevaluationPlan.build(resolved, grids, parallel)
     partial, base, position_out = plan.run(np.array(resolved.market.spot), keep_positions)
     n, n_scen = base.size, plan.n_scenarios

@@ -6,12 +6,17 @@ itself, a future, a perpetual), strike, expiry, signed quantity, multiplier, exe
 settlement. :meth:`Book.resolve` binds it to a :class:`~greeksmargin.model.market.MarketData`: year
 fractions from the valuation timestamp (ACT/365), the vol of every option, margin groups, and the
 rows sorted by group with CSR offsets, which is all the revaluation kernel needs.
+
+Within a group (one account's class group) rows that hold the same contract are one position: a
+broker's account holds one net position per contract. :meth:`ResolvedBook.contracts` finds them,
+:meth:`ResolvedBook.netted` merges them; the add-ons count net contracts and the revaluation
+prices each contract once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -427,6 +432,8 @@ class ResolvedBook:
     group_offsets: np.ndarray
     market: MarketData
     vol_source: np.ndarray
+    _contracts: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, init=False,
+                                                            repr=False, compare=False)
 
     @property
     def n_groups(self) -> int:
@@ -437,6 +444,57 @@ class ResolvedBook:
     def notional(self) -> np.ndarray:
         """Signed quantity x multiplier, shape (n_positions,)."""
         return self.quantity * self.multiplier
+
+    def contracts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each sorted row's contract and each contract's first row: ``(contract, first_row)``.
+
+        Two rows hold one contract when they agree on group, underlying, kind, strike, expiry,
+        vol and its source, multiplier, exercise and settlement: everything the revaluation and
+        the add-ons read except the quantity, so the contract's P&L is its rows' sum. Contracts
+        are numbered in the order of their first rows, hence sorted by group as the rows are.
+        Computed once per resolved book (hashing each column, no sort).
+        """
+        if not self._contracts:
+            self._contracts.append(contract_codes(*self.contract_columns()))
+        return self._contracts[0]
+
+    def contract_columns(self, group_index: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """Return the columns that name a row's contract (:meth:`contracts`); groups from ``group_index``."""
+        return (self.group_index if group_index is None else group_index, self.underlying_index,
+                self.kind.astype(np.int64) * 4 + self.american * 2 + self.inverse,
+                self.vol_source, self.strike, self.expiry_years, self.vol, self.multiplier)
+
+    def netted(self, *, join_ids: bool = False) -> ResolvedBook:
+        """One position per contract of each group (:meth:`contracts`), quantities summed.
+
+        Contracts whose rows net to zero are dropped (they neither gain nor lose, nor count in
+        any add-on); groups stay, possibly empty. A merged position keeps its first row's id and
+        Book row (``order``), or with ``join_ids`` the ids of all its rows joined by ``+``.
+        Returns ``self`` when there is nothing to merge or drop.
+        """
+        contract, first = self.contracts()
+        quantity = np.bincount(contract, weights=self.quantity, minlength=first.size)
+        keep = quantity != 0
+        if first.size == self.quantity.size and keep.all():
+            return self
+        rows = first[keep]
+        ids = self.position_id[rows]
+        if join_ids:
+            by_contract = np.argsort(contract, kind="stable")
+            bounds = np.searchsorted(contract[by_contract], np.arange(first.size + 1))
+            every = self.position_id[by_contract]
+            ids = np.array(["+".join(every[bounds[c]:bounds[c + 1]].tolist())
+                            for c in np.flatnonzero(keep).tolist()], dtype=object).astype(str)
+        group_index = self.group_index[rows]
+        offsets = np.searchsorted(group_index, np.arange(self.n_groups + 1)).astype(np.intp)
+        return ResolvedBook(
+            position_id=ids, group_labels=self.group_labels, group_class=self.group_class,
+            group_account=self.group_account, account_names=self.account_names,
+            group_index=group_index, underlying_index=self.underlying_index[rows],
+            kind=self.kind[rows], strike=self.strike[rows], expiry_years=self.expiry_years[rows],
+            vol=self.vol[rows], quantity=quantity[keep], multiplier=self.multiplier[rows],
+            american=self.american[rows], inverse=self.inverse[rows], order=self.order[rows],
+            group_offsets=offsets, market=self.market, vol_source=self.vol_source[rows])
 
     def group_first_underlying(self) -> np.ndarray:
         """Underlying index of each group's first sorted row (0 for an empty group)."""
@@ -452,3 +510,33 @@ class ResolvedBook:
         starts = np.searchsorted(group, np.arange(self.n_groups + 1))
         return [tuple(sorted(names[u] for u in underlying[starts[g]:starts[g + 1]].tolist()))
                 for g in range(self.n_groups)]
+
+
+def contract_codes(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes of the distinct rows of ``columns``, in order of first appearance.
+
+    ``(code, first_row)``: ``code[i]`` numbers row ``i``'s combination of values (NaN equals
+    NaN), ``first_row[c]`` is the first row holding combination ``c``. Each column is hashed
+    (``pandas.factorize``) and the per-column codes combined in mixed radix, re-numbered only
+    when the radix product would leave exact int64 range.
+    """
+    import pandas as pd
+
+    n = columns[0].size if columns else 0
+    code = np.zeros(n, np.int64)
+    width = 1  # code < width
+    for column in columns:
+        if n == 0:
+            break
+        values, uniques = pd.factorize(np.asarray(column), use_na_sentinel=False)
+        if uniques.size <= 1:
+            continue
+        if width * uniques.size >= 2**62:
+            code, kept = pd.factorize(code)
+            width = kept.size
+        code = code * uniques.size + values
+        width *= uniques.size
+    code, kept = pd.factorize(code)
+    # codes number first appearances 0, 1, 2...: a row is a first one where the running max rises
+    first = np.flatnonzero(np.diff(np.maximum.accumulate(code), prepend=-1) > 0).astype(np.intp)
+    return code.astype(np.intp), first

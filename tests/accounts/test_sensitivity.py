@@ -34,7 +34,9 @@ def test_attribution_sums_to_the_initial_margin_and_a_hedge_contributes_negative
         book, market = random_book(8, 100 + seed, n_underlyings=2, linear_share=0.25)
         state = Account("a", book, _cash(1e7), PRESETS[preset], im_over_mm=1.2).evaluate(market)
         parts = attribution(state)
-        assert list(parts.index) == list(book.position_id)
+        # one share per net position (rows of one contract merged, ids joined by "+")
+        assert list(parts.index) == list(state.account.book.position_id)
+        assert sorted("+".join(parts.index).split("+")) == sorted(book.position_id)
         assert parts.sum() == pytest.approx(float(state.initial), rel=1e-10)
     # a short put hedged by short stock: the stock lowers the margin, its share is negative
     book = Book(["put", "stock"], ["XYZ", "XYZ"], [2, 0], [100.0, np.nan], [EXP, NAT],
