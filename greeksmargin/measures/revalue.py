@@ -25,7 +25,7 @@ from ..errors import InputError
 from ..kernels import _revalue
 from ..kernels._jit import n_chunks, parallel_allowed
 from ..kernels._revalue import Positions, Scenarios, Underlyings, WorkItems
-from ..model.book import ResolvedBook
+from ..model.book import ResolvedBook, contract_codes
 from ..model.scenarios import ScenarioGrid
 
 _log = logging.getLogger(__name__)
@@ -189,11 +189,16 @@ def vol_scale(resolved: ResolvedBook, grids: Sequence[ScenarioGrid]) -> np.ndarr
     Multiplier of each position's relative vol shifts (sorted rows): the group grid's
     ``VolScaling`` of its time to expiry, 1 without one (and for linear instruments).
     """
-    scale = np.ones(resolved.position_id.size)
+    return _vol_scale(resolved.expiry_years, resolved.group_offsets, grids)
+
+
+def _vol_scale(expiry_years: np.ndarray, group_offsets: np.ndarray,
+               grids: Sequence[ScenarioGrid]) -> np.ndarray:
+    scale = np.ones(expiry_years.size)
     for g, grid in enumerate(grids):
         if grid.vol_scaling is not None:
-            rows = slice(resolved.group_offsets[g], resolved.group_offsets[g + 1])
-            t = resolved.expiry_years[rows]
+            rows = slice(group_offsets[g], group_offsets[g + 1])
+            t = expiry_years[rows]
             scale[rows] = np.where(np.isnan(t), 1.0, grid.vol_scaling.scale(np.nan_to_num(t)))
     return scale
 
@@ -346,9 +351,11 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
             net: bool = True) -> PnLMatrix:
     """Revalue every position under every scenario; P&L summed per group.
 
-    Rows of a group that hold the same contract (:meth:`ResolvedBook.contracts`) are revalued
-    once, at their summed quantity (``net``, unless positions are kept): the same sums to
-    rounding, at the cost of one pass hashing the contract columns (about 70 ns a row).
+    With ``net`` (unless positions are kept) each instrument held in many rows, groups or
+    accounts (:meth:`ResolvedBook.instruments`) is revalued once per grid, and the groups' P&L
+    is the sparse product of their net quantities with those unit P&Ls (``Q @ V``, as clearing
+    houses compute one risk array per contract): the same sums to rounding, at the cost of one
+    pass hashing the instrument columns (about 70 ns a row).
 
     Parameters
     ----------
@@ -362,7 +369,7 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
     parallel : bool or "auto"
         Use the parallel kernel build; "auto" does so for large books.
     net : bool, default True
-        Revalue each distinct contract of a group once (ignored with ``keep_positions``).
+        Revalue each distinct instrument once per grid (ignored with ``keep_positions``).
 
     Returns
     -------
@@ -373,7 +380,10 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
     grids = _group_grids(resolved, grid)
     currency = group_currency(resolved)
     if net and not keep_positions:
-        resolved = resolved.netted()
+        shared = _revalue_instruments(resolved, grids, parallel)
+        if shared is not None:
+            return PnLMatrix(shared[0], resolved.group_labels, shared[1], currency, grids,
+                             group_class=resolved.group_class)
     plan = RevaluationPlan.build(resolved, grids, parallel)
     partial, base, position_out = plan.run(np.array(resolved.market.spot), keep_positions)
     n, n_scen = base.size, plan.n_scenarios
@@ -392,6 +402,55 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
         position_id[resolved.order] = resolved.position_id
     return PnLMatrix(out, resolved.group_labels, base_value, currency, grids, position_values,
                      position_id, position_group, resolved.group_class)
+
+
+def _revalue_instruments(resolved: ResolvedBook, grids: Sequence[ScenarioGrid],
+                         parallel: bool | Literal["auto"]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per group P&L and value now as ``Q @ V``: each instrument revalued once per grid.
+
+    ``V`` (instruments x scenarios) is the P&L of one unit of each instrument
+    (:meth:`ResolvedBook.instruments`) under each distinct grid it is held under, ``Q`` (groups
+    x instruments, scipy.sparse) the groups' net quantities. ``None`` when fewer than a quarter
+    of the rows repeat an instrument (revaluing each row is then as cheap).
+    """
+    import scipy.sparse
+
+    n = resolved.quantity.size
+    if n == 0:
+        return None
+    instrument, _ = resolved.instruments()
+    seen: dict[int, int] = {}
+    distinct: list[ScenarioGrid] = []
+    for g in grids:
+        if seen.setdefault(id(g), len(seen)) == len(distinct):
+            distinct.append(g)
+    grid_of_group = np.array([seen[id(g)] for g in grids], np.int64)
+    key, first = contract_codes(grid_of_group[resolved.group_index], instrument)
+    if first.size > 0.75 * n:
+        return None
+    unit_grid = grid_of_group[resolved.group_index[first]]
+    by_grid = np.argsort(unit_grid, kind="stable")
+    rows = first[by_grid]
+    offsets = np.searchsorted(unit_grid[by_grid], np.arange(len(distinct) + 1))
+    positions = Positions(
+        underlying_index=np.array(resolved.underlying_index[rows], np.int64),
+        kind=np.array(resolved.kind[rows], np.int8),
+        strike=np.array(resolved.strike[rows], np.float64),
+        expiry_years=np.array(resolved.expiry_years[rows], np.float64),
+        vol=np.array(resolved.vol[rows], np.float64),
+        notional=np.array(resolved.multiplier[rows], np.float64),  # one unit
+        american=np.array(resolved.american[rows], np.int8),
+        inverse=np.array(resolved.inverse[rows], np.int8),
+        vol_scale=_vol_scale(resolved.expiry_years[rows], offsets, distinct))
+    market = resolved.market
+    underlyings = Underlyings(np.array(market.spot), np.array(market.rate), np.array(market.carry))
+    plan = RevaluationPlan.from_bundles(positions, underlyings, offsets, distinct, parallel)
+    _, base_sorted, unit_sorted = plan.run(underlyings.spot, keep_positions=True)
+    unit_pnl, unit_base = np.empty_like(unit_sorted), np.empty_like(base_sorted)
+    unit_pnl[by_grid], unit_base[by_grid] = unit_sorted, base_sorted
+    held = scipy.sparse.csr_matrix((resolved.quantity, (resolved.group_index, key)),
+                                   shape=(resolved.n_groups, first.size))
+    return np.asarray(held @ unit_pnl), np.asarray(held @ unit_base)
 
 
 def group_sums(partial: np.ndarray, first_items: np.ndarray, base: np.ndarray,

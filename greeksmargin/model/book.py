@@ -432,8 +432,8 @@ class ResolvedBook:
     group_offsets: np.ndarray
     market: MarketData
     vol_source: np.ndarray
-    _contracts: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, init=False,
-                                                            repr=False, compare=False)
+    _contracts: dict[str, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)  # computed once
 
     @property
     def n_groups(self) -> int:
@@ -445,21 +445,33 @@ class ResolvedBook:
         """Signed quantity x multiplier, shape (n_positions,)."""
         return self.quantity * self.multiplier
 
+    def instruments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each sorted row's instrument and each instrument's first row: ``(instrument, first_row)``.
+
+        Two rows hold one instrument when they agree on underlying, kind, strike, expiry, vol
+        and its source, multiplier, exercise and settlement: everything the revaluation reads
+        except the quantity, so under one grid the instrument's P&L per unit is the same
+        wherever it is held. Numbered in the order of first rows; computed once per resolved
+        book (hashing each column, no sort).
+        """
+        if "instruments" not in self._contracts:
+            self._contracts["instruments"] = contract_codes(*self.contract_columns()[1:])
+        return self._contracts["instruments"]
+
     def contracts(self) -> tuple[np.ndarray, np.ndarray]:
         """Each sorted row's contract and each contract's first row: ``(contract, first_row)``.
 
-        Two rows hold one contract when they agree on group, underlying, kind, strike, expiry,
-        vol and its source, multiplier, exercise and settlement: everything the revaluation and
-        the add-ons read except the quantity, so the contract's P&L is its rows' sum. Contracts
-        are numbered in the order of their first rows, hence sorted by group as the rows are.
-        Computed once per resolved book (hashing each column, no sort).
+        A contract is an instrument (:meth:`instruments`) held in one group: rows of a group on
+        one instrument are one position, their P&L and counts those of their summed quantity.
+        Contracts are numbered in the order of their first rows, hence sorted by group as the
+        rows are.
         """
-        if not self._contracts:
-            self._contracts.append(contract_codes(*self.contract_columns()))
-        return self._contracts[0]
+        if "contracts" not in self._contracts:
+            self._contracts["contracts"] = contract_codes(self.group_index, self.instruments()[0])
+        return self._contracts["contracts"]
 
     def contract_columns(self, group_index: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
-        """Return the columns that name a row's contract (:meth:`contracts`); groups from ``group_index``."""
+        """Return the columns that name a row's contract: group (``group_index``), then instrument."""
         return (self.group_index if group_index is None else group_index, self.underlying_index,
                 self.kind.astype(np.int64) * 4 + self.american * 2 + self.inverse,
                 self.vol_source, self.strike, self.expiry_years, self.vol, self.multiplier)
