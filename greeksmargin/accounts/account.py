@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._arrays import frozen_array
+from .._arrays import distinct_rows, frozen_array
 from ..enums import NamedIntEnum, OptionKind, VolSource
 from ..errors import CurrencyError, InputError, MarketDataError
 from ..kernels import _margin
@@ -41,7 +41,7 @@ from ..margin.rules import GroupFacts, GroupRules, count_positions
 from ..measures.revalue import PnLMatrix, RevaluationPlan, group_sums, position_values, revalue
 from ..methodology import Methodology
 from ..model.amount import Amount
-from ..model.book import Book, ResolvedBook, contract_codes
+from ..model.book import Book, ResolvedBook
 from ..model.market import MarketData, checked_moves
 from ..model.scenarios import ScenarioGrid
 
@@ -457,7 +457,7 @@ class AccountState(_Figures):
         mine = self.resolved
         columns = zip(mine.contract_columns(),
                       resolved.contract_columns(group_index=rows[resolved.group_index]), strict=True)
-        code, first = contract_codes(*(np.concatenate(pair) for pair in columns))
+        code, first = distinct_rows(*(np.concatenate(pair) for pair in columns))
         held_of = np.zeros(first.size)
         held_of[code[:mine.quantity.size]] = mine.quantity
         leg_code = code[mine.quantity.size:]

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from .._arrays import distinct_objects
 from ..errors import CurrencyError, Failure, InputError
 from ..kernels import _margin
 from ..kernels._margin import Counts
@@ -172,6 +173,16 @@ class MarginResult:
         }
 
 
+def _worst_labels(grids: Sequence[ScenarioGrid], worst: np.ndarray) -> tuple[str, ...]:
+    # each group's worst scenario label, one lookup array per distinct grid object
+    distinct, index = distinct_objects(grids)
+    out = np.empty(len(grids), dtype=object)
+    for d, grid in enumerate(distinct):
+        rows = np.flatnonzero(index == d) if len(distinct) > 1 else slice(None)
+        out[rows] = np.asarray(grid.labels, dtype=object)[np.asarray(worst)[rows]]
+    return tuple(out.tolist())
+
+
 def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
                     resolved: ResolvedBook | None = None, facts: GroupFacts | None = None,
                     excluded: Sequence[Failure] = (), rules: GroupRules | None = None
@@ -203,10 +214,12 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
     if values.ndim != 2 or values.shape[0] != n_groups:
         raise InputError(f"pnl values must have shape (n_groups={n_groups}, n_scenarios); got"
                          f" {values.shape}")
-    for g in range(n_groups):
-        if values.shape[1] != pnl.grids[g].n_scenarios:
+    distinct, index = distinct_objects(pnl.grids)
+    for d, grid in enumerate(distinct):
+        if values.shape[1] != grid.n_scenarios:
+            g = int(np.flatnonzero(index == d)[0])
             raise InputError(f"group {pnl.row_labels[g]!r}: {values.shape[1]} P&L columns but"
-                             f" {pnl.grids[g].n_scenarios} scenarios in its grid")
+                             f" {grid.n_scenarios} scenarios in its grid")
     bad = ~np.isfinite(values)
     if bad.any():
         g, j = np.argwhere(bad)[0]
@@ -248,7 +261,7 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
     else:
         raise InputError(f"groups settle in different currencies {sorted(currencies)}; pass the"
                          " resolved book so the total can be converted at spot")
-    labels = tuple(pnl.grids[g].labels[worst[g]] for g in range(n_groups))
+    labels = _worst_labels(pnl.grids, worst)
     return MarginResult(
         total=Amount(float(np.sum(requirement * to_total)), total_currency),
         total_maintenance=Amount(float(np.sum(maintenance * to_total)), total_currency),

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._arrays import distinct_objects, distinct_rows
 from ..enums import OptionKind
 from ..errors import InputError
 from ..kernels import _margin
@@ -188,14 +189,12 @@ class GroupRules:
         n = len(labels)
         # many groups share a few (class, grid) pairs (an account per group in a batch): the
         # rules are laid out once per distinct pair and indexed
-        pair_of: dict[tuple[str, int], int] = {}
-        pairs: list[tuple[str, ScenarioGrid]] = []
-        index = np.empty(n, np.intp)
-        for k, (key, grid) in enumerate(zip(keys, grids, strict=True)):
-            p = pair_of.setdefault((key, id(grid)), len(pairs))
-            if p == len(pairs):
-                pairs.append((key, grid))
-            index[k] = p
+        if len(grids) != n or len(keys) != n:
+            raise InputError(f"one grid and class per group expected ({n}); got {len(grids)}"
+                             f" grids, {len(keys)} classes")
+        distinct, grid_index = distinct_objects(grids)
+        index, first = distinct_rows(grid_index, np.asarray(keys, dtype=object))
+        pairs = [(keys[i], grids[i]) for i in first.tolist()]
         n_pairs = len(pairs)
         weight = (np.array(np.stack([g.weight for _, g in pairs]), float)[index] if n
                   else np.zeros((0, 0)))

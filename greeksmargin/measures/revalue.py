@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from .._arrays import distinct_objects, distinct_rows
 from ..enums import Settlement
 from ..errors import InputError
 from ..kernels import _revalue
 from ..kernels._jit import n_chunks, parallel_allowed
 from ..kernels._revalue import Positions, Scenarios, Underlyings, WorkItems
-from ..model.book import ResolvedBook, contract_codes
+from ..model.book import ResolvedBook
 from ..model.scenarios import ScenarioGrid
 
 _log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def _group_grids(resolved: ResolvedBook,
     if len(grids) != resolved.n_groups:
         raise InputError(f"one grid per group expected ({resolved.n_groups}: "
                          f"{', '.join(resolved.group_labels)}); got {len(grids)}")
-    sizes = {g.n_scenarios for g in grids}
+    sizes = {g.n_scenarios for g in distinct_objects(grids)[0]}
     if len(sizes) != 1:
         raise InputError(f"per-group grids must have the same number of scenarios; got {sorted(sizes)}")
     return grids
@@ -171,7 +172,8 @@ def group_currency(resolved: ResolvedBook) -> tuple[str, ...]:
     if code.size and np.all(offsets[1:] > offsets[:-1]):  # no empty group: one pass
         low = np.minimum.reduceat(code, offsets[:-1])
         if np.array_equal(low, np.maximum.reduceat(code, offsets[:-1])):
-            return tuple(market.quote_currency if c < 0 else market.underlyings[c] for c in low)
+            by_code = np.array([market.quote_currency, *market.underlyings], dtype=object)
+            return tuple(by_code[low + 1].tolist())  # code -1: the quote currency
     out = []
     for g, label in enumerate(resolved.group_labels):
         codes = np.unique(code[resolved.group_offsets[g]:resolved.group_offsets[g + 1]])
@@ -289,14 +291,7 @@ class RevaluationPlan:
         n = positions.kind.size
 
         # groups share a few grid objects (one per class): stack the distinct ones and index
-        seen: dict[int, int] = {}
-        distinct: list[ScenarioGrid] = []
-        index = np.empty(n_groups, np.intp)
-        for k, g in enumerate(grids):
-            d = seen.setdefault(id(g), len(distinct))
-            if d == len(distinct):
-                distinct.append(g)
-            index[k] = d
+        distinct, index = distinct_objects(grids)
 
         def stack(name: str, dtype: type) -> np.ndarray:
             return np.ascontiguousarray(
@@ -419,13 +414,8 @@ def _revalue_instruments(resolved: ResolvedBook, grids: Sequence[ScenarioGrid],
     if n == 0:
         return None
     instrument, _ = resolved.instruments()
-    seen: dict[int, int] = {}
-    distinct: list[ScenarioGrid] = []
-    for g in grids:
-        if seen.setdefault(id(g), len(seen)) == len(distinct):
-            distinct.append(g)
-    grid_of_group = np.array([seen[id(g)] for g in grids], np.int64)
-    key, first = contract_codes(grid_of_group[resolved.group_index], instrument)
+    distinct, grid_of_group = distinct_objects(grids)
+    key, first = distinct_rows(grid_of_group[resolved.group_index], instrument)
     if first.size > 0.75 * n:
         return None
     unit_grid = grid_of_group[resolved.group_index[first]]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .._arrays import frozen_array
+from .._arrays import distinct_rows, frozen_array
 from ..enums import ExerciseStyle, OptionKind, Settlement, VolSource
 from ..errors import Failure, ImpliedVolError, InputError, MarketDataError
 from ..kernels._revalue import MAX_MULTIPLIER, MAX_QUANTITY
@@ -267,21 +267,24 @@ class Book:
             if account_of.shape != (n,):
                 raise InputError(f"accounts must have one entry per position ({n}); got shape"
                                  f" {account_of.shape}")
-            names_a, account_index = np.unique(account_of, return_inverse=True)
-            account_names = tuple(map(str, names_a))
+            import pandas as pd
+
+            account_index, names_a = pd.factorize(account_of, sort=True)  # hash, sort the names
+            account_names = tuple(names_a.tolist())
             keys, group_index = np.unique(account_index * max(len(classes), 1) + class_index,
                                           return_inverse=True)
             group_account, class_of_group = np.divmod(keys, max(len(classes), 1))
-            group_class = tuple(classes[c] for c in class_of_group.tolist())
-            labels = tuple(f"{account_names[a]}/{c}" for a, c in
-                           zip(group_account.tolist(), group_class, strict=True))
+            class_names = np.array(classes, dtype=object)[class_of_group]
+            group_class = tuple(class_names.tolist())
+            labels = tuple((np.array(account_names, dtype=object)[group_account] + "/"
+                            + class_names).tolist())
             group_index = group_index.astype(np.intp)
         order = np.argsort(group_index, kind="stable")
         offsets = np.zeros(len(labels) + 1, np.intp)
         np.cumsum(np.bincount(group_index, minlength=len(labels)), out=offsets[1:])
         return ResolvedBook(
-            position_id=self.position_id[order], group_labels=tuple(map(str, labels)),
-            group_class=tuple(map(str, group_class)),
+            position_id=self.position_id[order], group_labels=tuple(labels),
+            group_class=tuple(group_class),
             group_account=np.asarray(group_account, np.intp), account_names=account_names,
             group_index=group_index[order], underlying_index=und_index[order],
             kind=self.kind[order], strike=self.strike[order], expiry_years=expiry_years[order],
@@ -455,7 +458,7 @@ class ResolvedBook:
         book (hashing each column, no sort).
         """
         if "instruments" not in self._contracts:
-            self._contracts["instruments"] = contract_codes(*self.contract_columns()[1:])
+            self._contracts["instruments"] = distinct_rows(*self.contract_columns()[1:])
         return self._contracts["instruments"]
 
     def contracts(self) -> tuple[np.ndarray, np.ndarray]:
@@ -467,7 +470,7 @@ class ResolvedBook:
         rows are.
         """
         if "contracts" not in self._contracts:
-            self._contracts["contracts"] = contract_codes(self.group_index, self.instruments()[0])
+            self._contracts["contracts"] = distinct_rows(self.group_index, self.instruments()[0])
         return self._contracts["contracts"]
 
     def contract_columns(self, group_index: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
@@ -523,32 +526,3 @@ class ResolvedBook:
         return [tuple(sorted(names[u] for u in underlying[starts[g]:starts[g + 1]].tolist()))
                 for g in range(self.n_groups)]
 
-
-def contract_codes(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dense codes of the distinct rows of ``columns``, in order of first appearance.
-
-    ``(code, first_row)``: ``code[i]`` numbers row ``i``'s combination of values (NaN equals
-    NaN), ``first_row[c]`` is the first row holding combination ``c``. Each column is hashed
-    (``pandas.factorize``) and the per-column codes combined in mixed radix, re-numbered only
-    when the radix product would leave exact int64 range.
-    """
-    import pandas as pd
-
-    n = columns[0].size if columns else 0
-    code = np.zeros(n, np.int64)
-    width = 1  # code < width
-    for column in columns:
-        if n == 0:
-            break
-        values, uniques = pd.factorize(np.asarray(column), use_na_sentinel=False)
-        if uniques.size <= 1:
-            continue
-        if width * uniques.size >= 2**62:
-            code, kept = pd.factorize(code)
-            width = kept.size
-        code = code * uniques.size + values
-        width *= uniques.size
-    code, kept = pd.factorize(code)
-    # codes number first appearances 0, 1, 2...: a row is a first one where the running max rises
-    first = np.flatnonzero(np.diff(np.maximum.accumulate(code), prepend=-1) > 0).astype(np.intp)
-    return code.astype(np.intp), first

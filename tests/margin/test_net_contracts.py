@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from greeksmargin import Book, MarketData, compute_margin, methodology
+from greeksmargin._arrays import distinct_rows
 from greeksmargin.accounts.account import Account, Collateral
 from greeksmargin.measures.revalue import revalue
-from greeksmargin.model.book import contract_codes
 from tests.conftest import assert_close, random_book
 
 EXPIRY = np.datetime64("2025-04-01T20:00:00", "s")
@@ -56,13 +56,13 @@ def _split(book: Book, market: MarketData, seed: int) -> tuple[Book, MarketData]
     return split, market.with_position_data(vols)
 
 
-def test_contract_codes_number_distinct_rows_in_order_of_first_appearance():
+def test_distinct_rows_number_distinct_rows_in_order_of_first_appearance():
     a = np.array([1, 2, 1, 3, 2, 1])
     b = np.array([0.5, np.nan, 0.5, 0.5, np.nan, 0.7])
-    code, first = contract_codes(a, b)
+    code, first = distinct_rows(a, b)
     assert code.tolist() == [0, 1, 0, 2, 1, 3]  # NaN equals NaN; (1, .7) differs from (1, .5)
     assert first.tolist() == [0, 1, 3, 5]
-    code, first = contract_codes(np.zeros(0, np.int64))
+    code, first = distinct_rows(np.zeros(0, np.int64))
     assert code.size == 0 and first.size == 0
 
 
