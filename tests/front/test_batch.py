@@ -243,3 +243,34 @@ def test_a_dataset_of_files_names_each_bad_row_by_its_own_file(sample, tmp_path)
     reasons = " ".join(got["excluded"])
     assert "a.parquet: row 3 (position" in reasons and "b.parquet: row 3 (position" in reasons
     assert (got["excluded"] != "").sum() == 2
+
+
+def test_a_dataset_grouped_by_account_streams_in_chunks_and_equals_one_call(sample, tmp_path,
+                                                                             monkeypatch):
+    from greeksmargin.front import batch
+
+    positions, market, _ = sample
+    expected = margin_accounts(positions, market, methodology.occ_tims())
+    ordered = positions.sort_values("account", kind="stable").reset_index(drop=True)
+    folder = tmp_path / "grouped"
+    folder.mkdir()
+    cut = len(ordered) // 2 + 1  # one account's rows straddle the two files
+    assert ordered["account"].iloc[cut - 1] == ordered["account"].iloc[cut]
+    ordered.iloc[:cut].to_parquet(folder / "a.parquet", index=False)
+    ordered.iloc[cut:].to_parquet(folder / "b.parquet", index=False)
+    calls = []
+    real = batch.margin_accounts
+    monkeypatch.setattr(batch, "STREAM_ROWS", 7)  # record batches split accounts everywhere
+    monkeypatch.setattr(batch, "margin_accounts",
+                        lambda frame, *a, **k: calls.append(len(frame)) or real(frame, *a, **k))
+    assert batch._grouped_files(folder) is not None
+    got = margin_batch(folder, market, methodology.occ_tims())
+    assert len(calls) > 20 and max(calls) < 7 + 30  # chunks, each a few batches at most
+    pd.testing.assert_frame_equal(got, expected, rtol=RTOL)
+    # rows not grouped by account: shuffled by Dask instead, same result
+    shuffled = tmp_path / "shuffled.parquet"
+    positions.sample(frac=1.0, random_state=1).to_parquet(shuffled, index=False)
+    assert batch._grouped_files(shuffled) is None
+    calls.clear()
+    pd.testing.assert_frame_equal(margin_batch(shuffled, market, methodology.occ_tims()),
+                                  expected, rtol=RTOL)
