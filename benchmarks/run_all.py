@@ -1,11 +1,11 @@
 """Run every benchmark in one command and rewrite ``docs/benchmarks.md``.
 
 Order: pricing layer, revaluation, American exercise in scenarios, one account, scale, cold
-start, then (with ``--batch``) the Dask batch benchmark, which starts a local cluster. Each
-script checks its results against the reference before timing them and times the
-implementations interleaved. ``--quick`` shrinks the pricing inputs and stops the scale table
-at 10^6 positions.
-Run: ``python benchmarks/run_all.py [--quick] [--batch]`` (about 6 minutes in full here).
+start, from the file to the margin (10^6 positions, 2 x 10^5 and 10^6 accounts), then (with
+``--batch``) the Dask batch benchmark, which starts a local cluster. Each script checks its
+results against the reference before timing them and times the implementations interleaved.
+``--quick`` shrinks the pricing inputs and stops the scale table at 10^6 positions.
+Run: ``python benchmarks/run_all.py [--quick] [--batch]`` (about 10 minutes in full here).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def main() -> int:
     steps = [["bench_pricing.py", *(["--quick"] if args.quick else [])],
              ["bench_revalue.py"], ["bench_american.py"], ["bench_account.py"],
              ["bench_scale.py", *(["--max-positions", "1000000"] if args.quick else [])],
-             ["bench_coldstart.py"]]
+             ["bench_coldstart.py"], ["bench_ingest.py"]]
     if args.batch:
         steps.append(["bench_batch.py"])
     for script, *options in steps:

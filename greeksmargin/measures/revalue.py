@@ -408,11 +408,12 @@ def _revalue_instruments(resolved: ResolvedBook, grids: Sequence[ScenarioGrid],
     x instruments, scipy.sparse) the groups' net quantities. ``None`` when fewer than a quarter
     of the rows repeat an instrument (revaluing each row is then as cheap).
     """
+    import pandas as pd
     import scipy.sparse
 
     n = resolved.quantity.size
-    if n == 0:
-        return None
+    if n == 0 or pd.unique(resolved.strike).size > 0.75 * n:
+        return None  # at least as many instruments as strikes: too few repeats (cheap test first)
     instrument, _ = resolved.instruments()
     distinct, grid_of_group = distinct_objects(grids)
     key, first = distinct_rows(grid_of_group[resolved.group_index], instrument)
