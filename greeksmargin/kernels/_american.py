@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._bsm import norm_cdf, price1
+from ._bsm import CALL, PUT, norm_cdf, price1
 from ._jit import array_jit, parallel_jit, scalar_jit
 
 N_AMERICAN = 7  # price, delta, gamma, theta, vega, rho, carry_rho
@@ -107,7 +107,7 @@ def _critical_price(strike: float, expiry_years: float, vol: float, rate: float,
     # Newton iteration for the BAW early-exercise boundary S* (Haug 2007, sections 3.3.2-3.3.3)
     sd = vol * math.sqrt(expiry_years)
     carry_discount = math.exp((carry - rate) * expiry_years)
-    kind = 1 if sign > 0 else 2
+    kind = CALL if sign > 0 else PUT
     # seed: Haug's interpolation between S*(T=0) and S*(T=inf)
     n_ = 2.0 * carry / (vol * vol)
     m_ = 2.0 * rate / (vol * vol)
@@ -388,7 +388,7 @@ def _fixed_point(expiry_years: float, vol: float, rate: float, dividend: float,
 def alo_put(spot: float, strike: float, expiry_years: float, vol: float, rate: float,
             dividend: float, table: np.ndarray) -> float:
     """American put from its tabulated premium (:func:`alo_boundary`): European + premium, at least K - S."""
-    european = price1(spot, strike, expiry_years, vol, rate, rate - dividend, 2)
+    european = price1(spot, strike, expiry_years, vol, rate, rate - dividend, PUT)
     log_spot_strike = math.log(spot / strike)
     premium = 0.0
     for k in range(table.shape[1]):

@@ -47,6 +47,9 @@ SUBNORMAL_D2 = 37.0
 # Outside it, where s / max(a, 1) is below this, R(a) - R(a + s) is integrated, not subtracted.
 QUADRATURE_RATIO = 0.1
 N_GREEKS = 10  # price, delta, gamma, vega, theta, rho, carry_rho, vanna, volga, charm
+# kind codes as the arrays hold them (int8): a literal 1 or 2 at a call site would make Numba
+# compile the callee again for that literal (about 2 s a function on a first run)
+LINEAR, CALL, PUT = np.int8(0), np.int8(1), np.int8(2)
 
 # 5-point Gauss-Legendre nodes and weights on [-1, 1] (tuples: constants the compiler unrolls).
 _GL_NODES = (-0.906179845938664, -0.5384693101056831, 0.0, 0.5384693101056831, 0.906179845938664)
@@ -452,7 +455,7 @@ def gather_and_price(n, forward, strike, log_moneyness, total_vol, discount, sig
     for k in range(n):
         if not (gathered and applies[k]):
             value[k] = price_from_parts(forward[k], strike[k], log_moneyness[k], total_vol[k],
-                                        discount[k], 1 if sign[k] > 0.0 else 2)
+                                        discount[k], CALL if sign[k] > 0.0 else PUT)
 
 
 @scalar_jit

@@ -40,14 +40,45 @@ PARALLEL_OPTIONS: dict[str, Any] = {**SCALAR_OPTIONS, "parallel": True}
 scalar_jit: Any = njit(**SCALAR_OPTIONS)
 
 
+DECLARED: list[tuple[Any, str]] = []  # every array kernel and the signature its callers use
+
+
+def _declared(signature: str, options: dict[str, Any]) -> Any:
+    def wrap(fn: Any) -> Any:
+        dispatcher = njit(**options)(fn)
+        DECLARED.append((dispatcher, signature))
+        return dispatcher
+    return wrap
+
+
 def array_jit(signature: str) -> Any:
-    """Compile a serial array kernel with an explicit signature (compiled or cache-loaded at import)."""
-    return njit(signature, **SCALAR_OPTIONS)
+    """Declare a serial array kernel for ``signature``, compiled on its first call.
+
+    Compiled (or loaded from the on-disk cache) on first use rather than at import, so a
+    first run compiles only the kernels it calls: ``margin --sample`` needs the serial
+    revaluation and the reduction, not implied vols, American pricing arrays or the parallel
+    builds. The callers pass exactly these types (tested: compiling the declared signature
+    after a run adds no second specialization); :func:`compile_all` compiles every one ahead.
+    """
+    return _declared(signature, SCALAR_OPTIONS)
 
 
 def parallel_jit(signature: str) -> Any:
-    """Compile a parallel (``prange``) array kernel with an explicit signature."""
-    return njit(signature, **PARALLEL_OPTIONS)
+    """Declare a parallel (``prange``) array kernel for ``signature``, compiled on its first call."""
+    return _declared(signature, PARALLEL_OPTIONS)
+
+
+def compile_all() -> int:
+    """Compile (or load from the cache) every array kernel now; return how many there are.
+
+    For an image or a deployment step that should leave nothing to compile at the first
+    request: ``python -c "import greeksmargin.kernels as k; k.compile_all()"``.
+    """
+    from . import _american, _bsm, _iv, _margin, _revalue  # noqa: F401  (declares them all)
+
+    for dispatcher, signature in DECLARED:
+        dispatcher.compile(signature)
+    return len(DECLARED)
 
 
 def _cache_is_cold() -> bool:
@@ -66,8 +97,8 @@ def announce_first_compile() -> None:
     import sys
 
     if sys.stderr is not None and sys.stderr.isatty() and _cache_is_cold():
-        print("greeksmargin: compiling the kernels for this machine (about a minute, once;"
-              " cached afterwards)", file=sys.stderr, flush=True)
+        print("greeksmargin: compiling the kernels this run needs for this machine (about 20 s,"
+              " once; cached afterwards)", file=sys.stderr, flush=True)
 
 
 _state = {"forked": False}

@@ -31,6 +31,7 @@ from numba.extending import overload
 
 from ._american import ALO_PREMIUM_NODES, ALO_TABLE_ROWS, alo1, alo_boundary, alo_regime, alo_value
 from ._bsm import (
+    LINEAR,
     MAX_VOL,
     gather_and_price,
     plain_arguments,
@@ -225,7 +226,7 @@ def _general_position_pnl(i, g, underlying_index, kind, strike, expiry_years, vo
         dt = time_shift_years[g, j]
         if k == 0:
             s1 = s0 * (1.0 + linear_spot_shift[g, j])
-            v1 = unit_value(s1, s0, 0.0, t0 - dt, t0, 0.0, rate[u], carry[u], 0, 0)
+            v1 = unit_value(s1, s0, 0.0, t0 - dt, t0, 0.0, rate[u], carry[u], LINEAR, LINEAR)
         else:
             s1 = s0 * (1.0 + spot_shift[g, j])
             sigma = shocked_vol(vol[i], vol_shift[g, j], vol_shift_type[g, j], vol_scale[i],
