@@ -5,15 +5,18 @@ once; ``revalue`` then runs under grids of 16, 105 and 1,000 scenarios. Time is 
 (one run at 10^7 positions); memory is the peak of NumPy allocations during the call
 (``tracemalloc``; the kernels' own scratch is a few arrays of 256 per thread). The cost should
 grow linearly in positions x scenarios and the memory only with positions + items x scenarios,
-never with their product. Writes the "Scale" section of ``docs/benchmarks.md``.
+never with their product. Then each book is written as Parquet and margined end to end by
+the CLI in a fresh process (time and peak resident memory). Writes the "Scale" section of ``docs/benchmarks.md``.
 Run: ``python benchmarks/bench_scale.py [--max-positions N]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 from common import replace_section  # same folder: run as benchmarks/<name>.py
@@ -44,6 +47,58 @@ def grid_of(n_scenarios: int) -> ScenarioGrid:
     n_vol = {16: 2, 105: 5, 1000: 10}[n_scenarios]
     return ScenarioGrid.product(np.linspace(-0.2, 0.2, n_scenarios // n_vol),
                                 np.linspace(-0.3, 0.3, n_vol), vol_shift_type=ShiftType.RELATIVE)
+
+
+def end_to_end(folder, sizes: list[int]) -> list[str]:
+    """``greeksmargin margin BOOK.parquet --market M --grid G`` in a fresh process per size and
+    grid: wall time with interpreter start-up and the process's peak resident memory (VmHWM)."""
+    import re
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    code = ("import re, sys; from greeksmargin.front.cli import main; s = main(sys.argv[1:]);"
+            " print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1));"
+            " sys.exit(s)")
+    market_path = folder / "market.csv"
+    pd.DataFrame({"underlying": UNDERLYINGS, "spot": 100.0, "rate": 0.04, "dividend_yield": 0.01,
+                  "vol": 0.1 + 0.05 * np.arange(10), "valuation": "2025-01-02T15:00:00"}
+                 ).to_csv(market_path, index=False)
+    grids = {}
+    for m in (16, 105, 1000):
+        g = grid_of(m)
+        grids[m] = folder / f"grid{m}.csv"
+        pd.DataFrame({"spot_shift": g.spot_shift, "vol_shift": g.vol_shift,
+                      "vol_shift_type": "relative", "time_shift_days": 0.0, "weight": 1.0,
+                      "label": list(g.labels)}).to_csv(grids[m], index=False)
+    lines = ["", "### End to end from a file", "",
+             "The same books written as Parquet (explicit columns, kind `call`/`put`), margined"
+             " by `greeksmargin margin BOOK.parquet --market M --grid G --format csv` in a fresh"
+             " process (warm kernel cache): wall time including interpreter start-up, reading,"
+             " parsing, resolving, revaluing and the table; peak resident memory of the process"
+             " (`VmHWM`).", "",
+             "| positions | scenarios | seconds | peak memory MB | MB per 1k positions |",
+             "|---:|---:|---:|---:|---:|"]
+    for n in sizes:
+        book, _ = make_book(n)
+        path = folder / f"book{n}.parquet"
+        frame = book.to_frame()
+        frame["kind"] = np.where(book.kind == 1, "call", "put")
+        frame[["position_id", "underlying", "kind", "strike", "expiry", "quantity",
+               "multiplier"]].to_parquet(path, index=False)
+        del book, frame
+        for m in (16, 105, 1000):
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, "-c", code, "margin", str(path), "--market",
+                                   str(market_path), "--grid", str(grids[m]), "--format", "csv",
+                                   "-q"], capture_output=True, text=True, check=True)
+            seconds = time.perf_counter() - started
+            peak = int(re.findall(r"\d+", done.stdout.strip().splitlines()[-1])[-1]) * 1024 / 1e6
+            lines.append(f"| {n:,} | {m:,} | {seconds:.2f} | {peak:,.0f} | {peak / n * 1e3:.2f} |")
+            print(lines[-1], flush=True)
+        path.unlink()
+    return lines
 
 
 def main() -> None:
@@ -80,6 +135,8 @@ def main() -> None:
                          f" {best / cells * 1e9:.2f} | {peak:.1f} | {peak / n * 1e3:.2f} |")
             print(lines[-1], flush=True)
         print(f"  (book of {n:,} built and resolved in {build:.1f} s)", flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        lines += end_to_end(Path(folder), sizes)
     replace_section(lines)
 
 

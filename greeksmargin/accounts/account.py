@@ -26,6 +26,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -34,11 +35,19 @@ from ..enums import NamedIntEnum, OptionKind, VolSource
 from ..errors import CurrencyError, InputError, MarketDataError
 from ..kernels import _margin
 from ..kernels._margin import Counts
-from ..kernels._revalue import Positions
+from ..kernels._revalue import Positions, Scenarios
 from ..margin.concentration import margin_grids
 from ..margin.result import MarginResult, margin_from_pnl
 from ..margin.rules import GroupFacts, GroupRules, count_positions
-from ..measures.revalue import PnLMatrix, RevaluationPlan, group_sums, position_values, revalue
+from ..measures.revalue import (
+    PnLMatrix,
+    RevaluationPlan,
+    group_sums,
+    kernel_inputs,
+    revalue,
+    scenario_bundle,
+    vol_scale,
+)
 from ..methodology import Methodology
 from ..model.amount import Amount
 from ..model.book import Book, ResolvedBook
@@ -228,12 +237,8 @@ class Account:
         net = resolved.netted(join_ids=True)
         if net is resolved:
             return self, resolved
-        book, rows = self.book, net.order  # Book row of each net position (its first row)
-        exercise, settlement, source_row = (np.asarray(x)[rows] for x in
-                                            (book.exercise, book.settlement, book.source_row))
-        netted = Book(net.position_id, book.underlying[rows], book.kind[rows], book.strike[rows],
-                      book.expiry[rows], net.quantity, book.multiplier[rows], exercise,
-                      settlement, source_row)
+        rows = net.order  # Book row of each net position (its first row)
+        netted = self.book.netted(rows, net.position_id, net.quantity)
         return (dataclasses.replace(self, book=netted),
                 dataclasses.replace(net, order=np.arange(rows.size, dtype=np.intp)))
 
@@ -413,6 +418,7 @@ class AccountState(_Figures):
     book_value: float
     rules_arrays: GroupRules
     at_risk: CollateralAtRisk | None = None  # collateral moving in its group's scenarios
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     maintenance: Amount = field(init=False)  # account currency (coin groups converted at spot)
     initial: Amount = field(init=False)  # account currency: the methodology's, or im_over_mm x MM
 
@@ -437,22 +443,36 @@ class AccountState(_Figures):
             A leg on an instrument whose group the account does not hold (its grid is unknown),
             or whose underlying has no market data.
         """
+        cache = self._cache
+        if "ids" not in cache:  # what orders look up, built once per evaluated state
+            cache["ids"] = frozenset(self.resolved.position_id.tolist())
+            cache["row_of"] = {label: k for k, label in enumerate(self.pnl.row_labels)}
+            cache["scenarios"] = scenario_bundle(self.grids)
         for pid in legs.position_id.tolist():
-            if pid in set(self.resolved.position_id.tolist()):
+            if pid in cache["ids"]:
                 raise InputError(f"order leg id {pid!r} clashes with a position of the account")
         resolved = legs.resolve(self.market)
-        labels = self.pnl.row_labels
+        row_of = cache["row_of"]
         for label in resolved.group_labels:
-            if label not in labels:
+            if label not in row_of:
                 raise InputError(f"order leg on group {label!r}, which the account does not hold"
-                                 f" (groups: {', '.join(labels)}); margin the combined book")
-        grids = tuple(self.grids[labels.index(label)] for label in resolved.group_labels)
-        leg = revalue(resolved, grids, keep_positions=True)
-        rows = np.array([labels.index(label) for label in resolved.group_labels])
+                                 f" (groups: {', '.join(self.pnl.row_labels)}); margin the"
+                                 " combined book")
+        rows = np.array([row_of[label] for label in resolved.group_labels], np.intp)
+        # the legs revalued on the account's scenario arrays of their groups (one serial run)
+        grids = tuple(self.grids[r] for r in rows.tolist())
+        positions, underlyings = kernel_inputs(resolved, vol_scale(resolved, grids))
+        plan = RevaluationPlan.with_scenarios(
+            positions, underlyings, resolved.group_offsets,
+            Scenarios(*(np.ascontiguousarray(f[rows]) for f in cache["scenarios"])), parallel=False)
+        partial, base_sorted, position_out = plan.run(underlyings.spot, keep_positions=True)
+        values, _ = group_sums(partial, plan.first_items, base_sorted, plan.group_offsets)
         group_pnl = np.zeros_like(self.pnl.values)
-        group_pnl[rows] = leg.values
-        assert leg.position_values is not None and leg.position_group is not None
-        leg_group = rows[leg.position_group]
+        group_pnl[rows] = values
+        leg_pnl = np.empty_like(position_out)
+        leg_pnl[resolved.order] = position_out
+        leg_group = np.empty(legs.n_positions, np.intp)
+        leg_group[resolved.order] = rows[resolved.group_index]
         # the legs' contracts among the account's (one net position each) and among themselves
         mine = self.resolved
         columns = zip(mine.contract_columns(),
@@ -463,7 +483,7 @@ class AccountState(_Figures):
         leg_code = code[mine.quantity.size:]
         on_held = first[leg_code] < mine.quantity.size  # the account holds the leg's contract
         traded = np.bincount(leg_code, weights=resolved.quantity, minlength=first.size)
-        n = len(labels)
+        n = len(row_of)
         new_codes = np.unique(leg_code[~on_held])
         new_rows = first[new_codes] - mine.quantity.size  # a leg row of each new contract
         facts = self.facts.with_counts(count_positions(
@@ -479,9 +499,8 @@ class AccountState(_Figures):
         leg_held[resolved.order] = held_of[leg_code]
         base_by_leg = np.zeros(legs.n_positions)
         to_quote = self.facts.to_quote[leg_group]
-        base_sorted = position_values(resolved)
         base_by_leg[resolved.order] = base_sorted
-        return PreparedOrder(legs, group_pnl, leg.position_values, leg_group,
+        return PreparedOrder(legs, group_pnl, leg_pnl, leg_group,
                              base_by_leg * to_quote, facts, float(np.sum(base_by_leg * to_quote)),
                              leg_held, held)
 

@@ -205,7 +205,7 @@ def _vol_scale(expiry_years: np.ndarray, group_offsets: np.ndarray,
     return scale
 
 
-def _kernel_inputs(resolved: ResolvedBook, vol_scale: np.ndarray
+def kernel_inputs(resolved: ResolvedBook, vol_scale: np.ndarray
                    ) -> tuple[Positions, Underlyings]:
     # the kernels' named bundles; writeable copies, because the model's arrays are read-only and
     # the kernels' signatures take plain ones
@@ -233,7 +233,7 @@ def position_values(resolved: ResolvedBook) -> np.ndarray:
     numbers :func:`revalue` subtracts from every scenario.
     """
     n = resolved.position_id.size
-    positions, underlyings = _kernel_inputs(resolved, np.ones(n))
+    positions, underlyings = kernel_inputs(resolved, np.ones(n))
     out = np.empty(n)
     _revalue.base_range(tuple(positions), tuple(underlyings), out, 0, n)
     return out
@@ -279,7 +279,7 @@ class RevaluationPlan:
     def build(cls, resolved: ResolvedBook, grids: Sequence[ScenarioGrid],
               parallel: bool | Literal["auto"] = "auto") -> RevaluationPlan:
         """Plan ``resolved`` under one grid per group (see :func:`revalue`)."""
-        positions, underlyings = _kernel_inputs(resolved, vol_scale(resolved, grids))
+        positions, underlyings = kernel_inputs(resolved, vol_scale(resolved, grids))
         return cls.from_bundles(positions, underlyings, resolved.group_offsets, grids, parallel)
 
     @classmethod
@@ -287,28 +287,19 @@ class RevaluationPlan:
                      group_offsets: np.ndarray, grids: Sequence[ScenarioGrid],
                      parallel: bool | Literal["auto"] = "auto") -> RevaluationPlan:
         """Plan positions already in the kernels' bundles (sorted by group, CSR offsets)."""
-        n_groups, n_scen = len(grids), grids[0].n_scenarios
-        n = positions.kind.size
+        return cls.with_scenarios(positions, underlyings, group_offsets, scenario_bundle(grids),
+                                  parallel)
 
-        # groups share a few grid objects (one per class): stack the distinct ones and index
-        distinct, index = distinct_objects(grids)
-
-        def stack(name: str, dtype: type) -> np.ndarray:
-            return np.ascontiguousarray(
-                np.array(np.stack([getattr(g, name) for g in distinct]), dtype=dtype)[index])
-
-        min_vol_up = np.array([g.vol_scaling.min_vol_up if g.vol_scaling is not None else 0.0
-                               for g in distinct])[index]
-        time_shift = stack("time_shift_years", np.float64)
-        # the kernel visits each group's scenarios sorted by time shift (once per chunk and shift)
-        order = np.ascontiguousarray(np.argsort(time_shift, axis=1, kind="stable"), np.int64)
-        scenarios = Scenarios(stack("spot_shift", np.float64), stack("linear_spot_shift", np.float64),
-                              stack("vol_shift", np.float64), stack("vol_shift_type", np.int8),
-                              time_shift, min_vol_up, order)
+    @classmethod
+    def with_scenarios(cls, positions: Positions, underlyings: Underlyings,
+                       group_offsets: np.ndarray, scenarios: Scenarios,
+                       parallel: bool | Literal["auto"] = "auto") -> RevaluationPlan:
+        """Plan positions on scenario arrays already laid out per group (:func:`scenario_bundle`)."""
+        n_groups, n_scen = scenarios.spot_shift.shape
         offsets = np.ascontiguousarray(group_offsets, np.int64)
         items = WorkItems(*work_items(offsets))
-        use_parallel = (n * n_scen >= PARALLEL_CELLS * 64) if parallel == "auto" else \
-            bool(parallel)
+        use_parallel = (positions.kind.size * n_scen >= PARALLEL_CELLS * 64) \
+            if parallel == "auto" else bool(parallel)
         return cls(positions, underlyings.rate, underlyings.carry, scenarios, items,
                    np.searchsorted(items.group, np.arange(n_groups)), offsets, use_parallel)
 
@@ -339,6 +330,28 @@ class RevaluationPlan:
                                tuple(self.scenarios), base, partial, keep_positions, position_out,
                                0, self.items.group.size)
         return partial, base, position_out
+
+
+def scenario_bundle(grids: Sequence[ScenarioGrid]) -> Scenarios:
+    """Lay the grids of every group out as the kernel's per-group scenario arrays.
+
+    Groups share a few grid objects (one per class): the distinct ones are stacked and indexed.
+    A subset of groups is the bundle's rows taken (``Scenarios(*(f[rows] for f in bundle))``).
+    """
+    distinct, index = distinct_objects(grids)
+
+    def stack(name: str, dtype: type) -> np.ndarray:
+        return np.ascontiguousarray(
+            np.array(np.stack([getattr(g, name) for g in distinct]), dtype=dtype)[index])
+
+    min_vol_up = np.array([g.vol_scaling.min_vol_up if g.vol_scaling is not None else 0.0
+                           for g in distinct])[index]
+    time_shift = stack("time_shift_years", np.float64)
+    # the kernel visits each group's scenarios sorted by time shift (once per chunk and shift)
+    order = np.ascontiguousarray(np.argsort(time_shift, axis=1, kind="stable"), np.int64)
+    return Scenarios(stack("spot_shift", np.float64), stack("linear_spot_shift", np.float64),
+                     stack("vol_shift", np.float64), stack("vol_shift_type", np.int8),
+                     time_shift, min_vol_up, order)
 
 
 def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid], *,

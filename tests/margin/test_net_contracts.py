@@ -56,7 +56,21 @@ def _split(book: Book, market: MarketData, seed: int) -> tuple[Book, MarketData]
     return split, market.with_position_data(vols)
 
 
-def test_distinct_rows_number_distinct_rows_in_order_of_first_appearance():
+@pytest.mark.parametrize("small_rows", [256, -1], ids=["dict", "hashed columns"])
+def test_distinct_rows_number_distinct_rows_in_order_of_first_appearance(small_rows, monkeypatch):
+    import greeksmargin._arrays
+
+    monkeypatch.setattr(greeksmargin._arrays, "SMALL_ROWS", small_rows)
+    rng = np.random.default_rng(4)
+    cols = (rng.integers(0, 3, 400), np.where(rng.random(400) < 0.3, np.nan, rng.integers(0, 3, 400)),
+            rng.integers(0, 2, 400).astype(np.int8))
+    code, first = distinct_rows(*cols)
+    # against a plain dict of the rows, NaN as None
+    seen: dict = {}
+    expected = [seen.setdefault(tuple(None if x != x else x for x in row), len(seen))
+                for row in zip(*(c.tolist() for c in cols), strict=True)]
+    assert code.tolist() == expected
+    assert first.tolist() == [expected.index(c) for c in range(len(seen))]
     a = np.array([1, 2, 1, 3, 2, 1])
     b = np.array([0.5, np.nan, 0.5, 0.5, np.nan, 0.7])
     code, first = distinct_rows(a, b)
