@@ -265,3 +265,22 @@ def test_symbols_are_strict_ascii_with_real_strikes():
         with pytest.raises(InputError, match=words):
             parse_symbol(bad)
     assert parse_symbol("XRP_USDC-30JUN23-0d625-C").strike == 0.625
+
+
+@pytest.mark.parametrize("n", [10, 5000, 20000])
+def test_duplicated_position_ids_are_named_in_small_and_large_books(n):
+    # small books compare a set, large ones hash the ids' characters first (a collision or a
+    # duplicate is then settled exactly): the same error either way
+    from greeksmargin.model.book import _unique
+
+    ids = np.array([f"acct{k // 6:06d}/p{k % 6}" for k in range(n)])
+    kwargs = dict(underlying=["XYZ"] * n, kind=[0] * n, strike=[np.nan] * n,
+                  expiry=[np.datetime64("NaT")] * n, quantity=[1.0] * n, multiplier=[1.0] * n)
+    assert Book(ids, **kwargs).n_positions == n and _unique(ids)
+    dup = ids.copy()
+    dup[-1] = dup[n // 2]
+    assert not _unique(dup)
+    with pytest.raises(InputError, match=f"position_id must be unique; duplicated: {dup[-1]}"):
+        Book(dup, **kwargs)
+    # ids that differ only past a shared prefix, and the empty id
+    assert _unique(np.array(["", "a", "aa", "aaa"])) and not _unique(np.array(["", "a", ""]))
