@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -183,7 +184,7 @@ def _assert_same(rows, cols):
     for key in f_rows:
         a, b = f_rows[key], f_cols[key]
         assert a.shape == b.shape, key
-        if a.dtype.kind == "f":
+        if a.dtype.kind in "fM":  # NaN strikes, NaT expiries (perpetuals) equal themselves
             assert np.array_equal(a, b, equal_nan=True), key
         else:
             assert np.array_equal(a, b), key
@@ -228,3 +229,28 @@ def test_columnar_book_parser_equals_the_row_parser_on_typed_columns():
     _assert_same(*_both_parsers(frame, None, np.arange(10, 10 + n)))
     text = frame.astype({"symbol": "str", "position_id": "str"})
     _assert_same(*_both_parsers(text, "occ"))
+
+
+@pytest.mark.parametrize("strike_dtype", ["float64", "int64"])
+def test_columnar_parser_checks_a_numeric_strike_column_as_an_array(strike_dtype):
+    # explicit columns with continuous strikes (every row its own instrument): the strike
+    # column is checked as an array, the other cells once per combination; the same book and
+    # the same failures as the row parser, bad strikes, kinds and expiries mixed
+    rng = np.random.default_rng(11)
+    n = 3_000
+    strike = np.round(rng.uniform(-50, 600, n), 2)
+    kind = rng.choice(["call", "put", "stock", "perpetual", "future", "straddle"], n,
+                      p=[0.4, 0.4, 0.07, 0.06, 0.05, 0.02])
+    expiry = rng.choice(["2025-07-18", "2025-09-19", "", "2025-13-40"], n, p=[0.5, 0.4, 0.08, 0.02])
+    underlying = rng.choice(["SPY", "QQQ", ""], n, p=[0.5, 0.49, 0.01])
+    frame = pd.DataFrame({"position_id": np.arange(n), "underlying": underlying, "kind": kind,
+                          "strike": strike, "expiry": expiry,
+                          "quantity": rng.integers(-5, 6, n).astype(float), "multiplier": 100.0})
+    if strike_dtype == "float64":
+        frame.loc[[3, 30, 300], "strike"] = [np.nan, np.inf, -0.0]
+    else:
+        frame["strike"] = np.round(frame["strike"]).astype("int64")
+    rows, cols = _both_parsers(frame, None)
+    _assert_same(rows, cols)
+    assert {f.field for f in rows[1]} >= {"strike", "kind", "expiry", "underlying"}
+    assert len(rows[0]["strike"]) > n // 2  # most rows are valid

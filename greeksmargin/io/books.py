@@ -165,6 +165,12 @@ def _columns(frame: pd.DataFrame, venue: str | None, columns: set[str], numbers:
 
     n = len(frame)
     keys = [c for c in _KEY_COLUMNS if c in columns]
+    # a numeric strike column is checked as an array, not as part of the combinations: books
+    # with continuous strikes would make every row its own combination (per-row Python)
+    split_strike = ("strike" in keys and "symbol" not in columns
+                    and frame["strike"].dtype.kind in "iuf")
+    if split_strike:
+        keys.remove("strike")
     key = np.zeros(n, np.int64)
     radix = 1
     per_row = np.zeros(n, bool)  # rows the combination cannot stand for: parsed alone
@@ -187,10 +193,13 @@ def _columns(frame: pd.DataFrame, venue: str | None, columns: set[str], numbers:
     parsed: dict[str, list[object]] = {f: [] for f in fields_of}
     instrument_error: list[_RowError | None] = []
     terms_error: list[_RowError | None] = []
+    option_of: list[bool] = []  # the combination names an option (its strike is checked)
     defaults = {"underlying": "", "kind": 0, "strike": np.nan,
                 "expiry": np.datetime64("NaT", "s"), "settlement": 0, "exercise": 0,
                 "multiplier": np.nan}
     for rec in representatives:
+        if split_strike:
+            rec = {**rec, "strike": 1.0}  # a valid stand-in: the column is checked below
         row: dict[str, object] = {}
         error_a = error_c = None
         try:
@@ -203,6 +212,11 @@ def _columns(frame: pd.DataFrame, venue: str | None, columns: set[str], numbers:
             error_a = exc
         instrument_error.append(error_a)
         terms_error.append(error_c)
+        if split_strike:
+            try:
+                option_of.append(_kind(rec)[1] != OptionKind.LINEAR)
+            except _RowError:
+                option_of.append(False)
         for f in fields_of:
             parsed[f].append(row.get(f, defaults[f]))
     # quantities: an array check, or once per distinct cell
@@ -243,19 +257,34 @@ def _columns(frame: pd.DataFrame, venue: str | None, columns: set[str], numbers:
     c_err = np.array([e is not None for e in terms_error], bool)[inverse]
     q_err = np.zeros(n, bool)
     q_err[list(quantity_error)] = True
+    kind = np.array(parsed["kind"], dtype=np.int8)[inverse]
+    strike = np.array(parsed["strike"], dtype=np.float64)[inverse]
+    strike_err = np.zeros(n, bool)
+    if split_strike:
+        # the row parser checks the strike of an option after its underlying and kind
+        cells = frame["strike"]
+        strike_values = cells.to_numpy(np.float64)
+        option = np.array(option_of, bool)[inverse]
+        reached = ~np.array([e is not None and e.field in ("underlying", "kind")
+                             for e in instrument_error], bool)[inverse]
+        strike_err = option & reached & ~((strike_values > 0) & np.isfinite(strike_values))
+        strike = np.where(option, strike_values, np.nan)
+        a_err = a_err | strike_err
     bad = a_err | q_err | c_err
     failures: list[Failure] = []
     for i in np.flatnonzero(bad & ~per_row).tolist():
         u = int(inverse[i])
-        error = instrument_error[u] or quantity_error.get(i) or terms_error[u]
+        error = (_RowError("strike", f"must be > 0 and finite; got {cells.iloc[i].item()!r}")
+                 if strike_err[i] else None) \
+            or instrument_error[u] or quantity_error.get(i) or terms_error[u]
         assert error is not None
         failures.append(Failure(int(numbers[i]), str(ids[i]), error.field, error.reason))
     ok = ~bad & ~per_row
     fields = {
         "position_id": ids[ok],
         "underlying": np.array(parsed["underlying"], dtype=np.str_)[inverse][ok],
-        "kind": np.array(parsed["kind"], dtype=np.int8)[inverse][ok],
-        "strike": np.array(parsed["strike"], dtype=np.float64)[inverse][ok],
+        "kind": kind[ok],
+        "strike": strike[ok],
         "expiry": np.array(parsed["expiry"], dtype="datetime64[s]")[inverse][ok],
         "quantity": quantity[ok],
         "multiplier": np.array(parsed["multiplier"], dtype=np.float64)[inverse][ok],
@@ -352,16 +381,7 @@ def _instrument(rec: Mapping[str, object], venue: str | None, columns: set[str],
     if not underlying:
         raise _RowError("underlying", "is empty" + (" (and no symbol)" if "symbol" in columns
                                                     else ""))
-    word = _text(rec.get("kind")).lower()
-    if word in ("c", "call"):
-        kind = OptionKind.CALL
-    elif word in ("p", "put"):
-        kind = OptionKind.PUT
-    elif word in _LINEAR_WORDS:
-        kind = OptionKind.LINEAR
-    else:
-        raise _RowError("kind", f"must be call, put, underlying, future or perpetual; got"
-                        f" {rec.get('kind')!r}")
+    word, kind = _kind(rec)
     strike = float("nan")
     if kind != OptionKind.LINEAR:
         strike = _number(rec, "strike")
@@ -391,6 +411,19 @@ def _instrument(rec: Mapping[str, object], venue: str | None, columns: set[str],
     row.update(underlying=underlying, kind=int(kind), strike=strike, expiry=expiry,
                settlement=int(Settlement.LINEAR), exercise=int(ExerciseStyle.EUROPEAN))
     return venue
+
+
+def _kind(rec: Mapping[str, object]) -> tuple[str, OptionKind]:
+    # the kind cell: its word and the kind it names
+    word = _text(rec.get("kind")).lower()
+    if word in ("c", "call"):
+        return word, OptionKind.CALL
+    if word in ("p", "put"):
+        return word, OptionKind.PUT
+    if word in _LINEAR_WORDS:
+        return word, OptionKind.LINEAR
+    raise _RowError("kind", f"must be call, put, underlying, future or perpetual; got"
+                    f" {rec.get('kind')!r}")
 
 
 def _quantity(value: object) -> float:
