@@ -35,7 +35,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._jit import scalar_jit
-from ._revalue import base_range, pnl_range
+from ._revalue import FIRST_ROW, NO, base_range, pnl_range
 
 # rows of the ``out`` array of group_requirements
 REQUIREMENT, SCAN, CONTRACT_MINIMUM, SHORT_OPTION_MINIMUM, ROLL_SHOCK, LIQUIDITY, WORST = range(7)
@@ -240,11 +240,11 @@ def tick_margins(position_fields, underlying_fields, item_fields, scenario_field
     """
     n = position_fields[0].shape[0]
     base = np.empty(n)
-    base_range(position_fields, underlying_fields, base, 0, n)
+    base_range(position_fields, underlying_fields, base, FIRST_ROW, n)
     n_items = item_fields[0].shape[0]
     partial = np.empty((n_items, RuleArrays(*rule_fields).weight.shape[1]))
     pnl_range(position_fields, underlying_fields, item_fields, scenario_fields, base, partial,
-              False, np.empty((0, 0)), 0, n_items)
+              NO, np.empty((0, 0)), FIRST_ROW, n_items)
     return tick_reduce(partial, base, item_fields[0], underlying_fields[0], group_offsets,
                        quote_index, first_underlying, rule_fields, count_fields, mm_factor,
                        im_over_mm)

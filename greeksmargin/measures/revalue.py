@@ -404,8 +404,8 @@ def revalue(resolved: ResolvedBook, grid: ScenarioGrid | Sequence[ScenarioGrid],
     if keep_positions:
         position_group = np.empty_like(resolved.group_index)
         position_group[resolved.order] = resolved.group_index
-        position_values = np.empty_like(position_out)
-        position_values[resolved.order] = position_out
+        position_values = position_out  # put in Book row order in place (no second copy)
+        _revalue.scatter_rows(position_values, np.ascontiguousarray(resolved.order, np.int64))
         position_id = np.empty_like(resolved.position_id)
         position_id[resolved.order] = resolved.position_id
     return PnLMatrix(out, resolved.group_labels, base_value, currency, grids, position_values,

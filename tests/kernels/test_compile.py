@@ -2,9 +2,11 @@
 
 They are declared with a signature but compiled lazily (``kernels._jit``): a first run compiles
 only what it calls. In a fresh interpreter, the library's own paths (margin of a book with
-American, inverse and linear rows on the serial and parallel builds; prices, Greeks, implied
-vols, American prices from the pricing layer) must leave each kernel they used with one
-specialization, the declared one; ``compile_all`` then compiles every declared kernel.
+American, inverse and linear rows on the serial and parallel builds; an account's tick; prices,
+Greeks, implied vols, American prices from the pricing layer) must leave each kernel they used
+with one specialization, the declared one, also when they compile it (an empty cache: kernels
+calling kernels with a literal argument would compile the callee twice); ``compile_all`` then
+compiles every declared kernel.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ for inverse in (False, True):
     grid = ScenarioGrid.product([-0.1, 0.0, 0.1], [0.0, 0.2], vol_shift_type=ShiftType.RELATIVE)
     revalue(resolved, grid, parallel=True)
     revalue(resolved, grid, parallel=False, keep_positions=True)
+    if not inverse:  # the account's tick: the reduction kernels call base_range, pnl_range
+        from greeksmargin.accounts.account import Account, Collateral
+
+        state = Account("a", book, Collateral.of({"USD": 1e7}, {"USD": 1.0}),
+                        methodology.occ_tims()).evaluate(market)
+        state.ticker().tick(market.spot * 1.01)
 n = 50_000
 s, k, t, v = np.full(n, 100.0), np.linspace(80, 120, n), np.full(n, 0.5), np.full(n, 0.3)
 for kind in ("call", "put"):
@@ -51,9 +59,13 @@ print(json.dumps({"used": used, "after": after, "declared": total,
 """
 
 
-def test_kernels_compile_lazily_for_the_declared_types_only():
+def test_kernels_compile_lazily_for_the_declared_types_only(tmp_path):
+    import os
+
+    # an empty kernel cache: every kernel compiles here, callees included
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                          timeout=600, check=False)
+                          timeout=900, check=False, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     used, after = report["used"], report["after"]
@@ -62,3 +74,21 @@ def test_kernels_compile_lazily_for_the_declared_types_only():
         assert len(signatures) == 1, (name, signatures)
         assert after[name] == 1, name  # compiling the declared signature added nothing
     assert report["compiled"] == report["declared"] >= 16
+
+
+def test_scatter_rows_moves_each_row_to_its_place_in_place():
+    import numpy as np
+
+    from greeksmargin.kernels._revalue import scatter_rows
+
+    rng = np.random.default_rng(2)
+    for n, m in ((0, 3), (1, 4), (7, 1), (50, 5), (1000, 3)):
+        a = rng.normal(size=(n, m))
+        order = rng.permutation(n).astype(np.int64)
+        if n > 10:
+            order[:5] = np.arange(5)  # fixed points among the cycles
+            order[5:] = 5 + rng.permutation(n - 5)
+        expected = np.empty_like(a)
+        expected[order] = a
+        scatter_rows(a, order)
+        assert np.array_equal(a, expected)
