@@ -46,7 +46,7 @@ def main() -> None:
              f"| of which: importing numpy, pandas, scipy and numba alone | {imports:.2f} |",
              f"| empty cache: first run, compiles the kernels it needs | {cold:.1f} |", "",
              "Target of issue 7: 2 s with a warm cache. The array kernels compile on their"
-             " first call (16 declared; all of them compiled at import before, 82 s here): the"
+             " first call (all of them were compiled at import before: 82 s here): the"
              " first run compiles the serial base-value and revaluation kernels and the"
              " reduction, most of it the pricing layer's array kernel and the American"
              " fixed-point pricer both reach (about 20 s of the total); the issue's 20 s would"
