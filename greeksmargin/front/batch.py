@@ -100,10 +100,17 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
     missing = account_cells.isna().to_numpy() | (account_cells.astype(str).str.strip() == "")
     accounts = np.where(missing, NO_ACCOUNT, account_cells.astype(str).to_numpy())
     frame = positions.drop(columns=[c for c in ("account", ROW, FILE) if c in positions.columns])
-    ids = (frame["position_id"].astype(str).to_numpy() if "position_id" in frame.columns
-           else np.array([f"row{k}" for k in rows]))
-    frame = frame.assign(position_id=(pd.Series(accounts, dtype="str") + "/"
-                                      + pd.Series(ids, dtype="str")).to_numpy(dtype=np.str_))
+    if "position_id" in frame.columns:  # an empty or missing id is its row's, as in read_book
+        ids = frame["position_id"].astype(str).reset_index(drop=True)
+        empty = (ids.isna() | (ids.str.strip() == "")).to_numpy()
+        if empty.any():
+            ids = ids.fillna("").str.strip()
+            ids[empty] = [f"row{k}" for k in rows[empty].tolist()]
+    else:
+        ids = pd.Series([f"row{k}" for k in rows.tolist()], dtype="str")
+    # no missing cell may reach to_numpy(dtype=str): pandas would cut every cell to one character
+    frame = frame.assign(position_id=(pd.Series(accounts, dtype="str") + "/" + ids
+                                      ).to_numpy(dtype=np.str_))
     # rows are numbered by position in this frame here (a dataset's files repeat row numbers),
     # and named by their file and row in messages
     position = np.arange(n, dtype=np.int64)

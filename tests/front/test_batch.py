@@ -274,3 +274,20 @@ def test_a_dataset_grouped_by_account_streams_in_chunks_and_equals_one_call(samp
     calls.clear()
     pd.testing.assert_frame_equal(margin_batch(shuffled, market, methodology.occ_tims()),
                                   expected, rtol=RTOL)
+
+
+def test_a_missing_position_id_is_named_by_its_row_and_does_not_cut_the_others(sample):
+    # one empty id cell once made pandas cut every "<account>/<id>" to one character (a false
+    # "position_id must be unique; duplicated: a"); it is now "row<N>", as read_book names it
+    positions, market, _ = sample
+    holes = positions.astype({"position_id": object})
+    holes.iloc[2, holes.columns.get_loc("position_id")] = None
+    holes.iloc[5, holes.columns.get_loc("position_id")] = "  "
+    got = margin_accounts(holes, market, methodology.occ_tims())
+    expected = margin_accounts(positions, market, methodology.occ_tims())
+    pd.testing.assert_frame_equal(got, expected, rtol=RTOL)
+    bad = holes.astype({"quantity": float})
+    bad.iloc[2, bad.columns.get_loc("quantity")] = np.inf
+    account = bad["account"].iloc[2]
+    with pytest.raises(InputError, match=rf"row 3 \(position '{account}/row3'\): quantity"):
+        margin_accounts(bad, market, methodology.occ_tims())
