@@ -46,19 +46,36 @@ def _grid(psr: float, scenarios: tuple[tuple[float, float, float], ...], vol_sca
 class SpanGrids:
     """One 16-scenario grid per group, at the group's price scan range."""
 
-    price_scan_range: float | Mapping[str, float]
+    price_scan_range: float | Mapping[str, float] | None
     scenarios: tuple[tuple[float, float, float], ...]
     vol_scan_range: float
     vol_shift_type: ShiftType
     extreme_multiple: float
     extreme_coverage: float
     look_ahead_days: float
+    price_scan_amount: Mapping[str, float] | None = None  # currency per contract, by class
 
-    def scan_range(self, label: str, key: str | None = None) -> float:
-        """Return the price scan range of group ``label``, looked up by its class group ``key``."""
+    def scan_range(self, label: str, key: str | None = None, contract_value: float | None = None
+                   ) -> float:
+        """Return the relative price scan range of group ``label`` (class group ``key``).
+
+        A range given in currency per contract (``price_scan_amount``) is divided by the value
+        of one contract, ``contract_value`` = multiplier x price of the group's underlying.
+        """
         key = label if key is None else key
-        psr = self.price_scan_range
-        value = psr.get(key) if isinstance(psr, Mapping) else psr
+        amounts = self.price_scan_amount or {}
+        if key in amounts:
+            amount = float(amounts[key])
+            if not (np.isfinite(amount) and amount > 0):
+                raise MethodologyError(f"SPAN price scan amount must be > 0 and finite; got"
+                                       f" {amounts[key]!r} for group {label!r}")
+            if contract_value is None or not contract_value > 0:
+                raise MethodologyError(f"SPAN price scan amount for group {label!r} needs the"
+                                       " value of one contract (multiplier x price)")
+            value: float | None = amount / contract_value
+        else:
+            psr = self.price_scan_range
+            value = psr.get(key) if isinstance(psr, Mapping) else psr
         if value is None:
             raise MethodologyError(f"no SPAN price scan range for group {label!r}")
         if not (0 < value < 1):
@@ -68,14 +85,33 @@ class SpanGrids:
 
     def grids(self, resolved: ResolvedBook) -> tuple[ScenarioGrid, ...]:
         """One grid per group of ``resolved``."""
-        return tuple(_grid(self.scan_range(label, key), self.scenarios, self.vol_scan_range,
-                           int(self.vol_shift_type), self.extreme_multiple, self.extreme_coverage,
-                           self.look_ahead_days)
-                     for label, key in zip(resolved.group_labels, resolved.group_class,
-                                           strict=True))
+        values = np.full(resolved.n_groups, np.nan)
+        amounts = self.price_scan_amount or {}
+        for g in (g for g, key in enumerate(resolved.group_class) if key in amounts):
+            values[g] = self._contract_value(resolved, g)
+        return tuple(_grid(self.scan_range(label, key, float(values[g])), self.scenarios,
+                           self.vol_scan_range, int(self.vol_shift_type), self.extreme_multiple,
+                           self.extreme_coverage, self.look_ahead_days)
+                     for g, (label, key) in enumerate(zip(resolved.group_labels,
+                                                          resolved.group_class, strict=True)))
+
+    @staticmethod
+    def _contract_value(resolved: ResolvedBook, g: int) -> float:
+        # one contract of group g: its positions' multiplier (one value) x its underlying's price
+        rows = slice(resolved.group_offsets[g], resolved.group_offsets[g + 1])
+        multipliers = np.unique(resolved.multiplier[rows])
+        if multipliers.size != 1:
+            raise MethodologyError(
+                f"SPAN price scan amount for group {resolved.group_labels[g]!r} is per contract,"
+                f" but its positions have multipliers {multipliers.tolist()}; give a relative"
+                " price_scan_range for it")
+        spot = float(resolved.market.spot[resolved.group_first_underlying()[g]])
+        return float(multipliers[0]) * spot
 
 
-def span(price_scan_range: float | Mapping[str, float], vol_scan_range: float | None = None, *,
+def span(price_scan_range: float | Mapping[str, float] | None,
+         vol_scan_range: float | None = None, *,
+         price_scan_amount: Mapping[str, float] | None = None,
          vol_shift_type: ShiftType = ShiftType.RELATIVE, extreme_multiple: float | None = None,
          extreme_coverage: float | None = None, look_ahead_days: float | None = None,
          short_option_minimum: float = 0.0, version: str = DEFAULT_VERSION) -> Methodology:
@@ -83,8 +119,14 @@ def span(price_scan_range: float | Mapping[str, float], vol_scan_range: float | 
 
     Parameters
     ----------
-    price_scan_range : float or mapping of str to float
-        Relative price scan range (e.g. 0.07), or one per group.
+    price_scan_range : float or mapping of str to float or None
+        Relative price scan range (e.g. 0.07), or one per group (None: every group has a
+        ``price_scan_amount``).
+    price_scan_amount : mapping of str to float, optional
+        The price scan range as CME publishes it, in currency per contract, by class group; the
+        group's relative range is the amount over one contract's value (its positions'
+        multiplier x its underlying's price). E-mini S&P 500: $30,000 at multiplier 250 is 120
+        index points (CME SPAN methodology deck), 4.30% at 2,790.
     vol_scan_range : float, optional
         Vol scan range; relative by default (the version's value, 35%, otherwise).
     vol_shift_type : ShiftType
@@ -116,13 +158,19 @@ def span(price_scan_range: float | Mapping[str, float], vol_scan_range: float | 
         if not (np.isfinite(value) and ok):
             raise MethodologyError(f"SPAN {name} out of range; got {value!r}")
     scenarios = tuple((float(m), float(v), float(w)) for m, v, w in data["scenarios"])
+    amounts = dict(price_scan_amount or {})
     rule = SpanGrids(price_scan_range, scenarios, vsr, ShiftType(vol_shift_type), multiple,
-                     coverage, days)
-    if not isinstance(price_scan_range, Mapping):
+                     coverage, days, amounts)
+    if price_scan_range is not None and not isinstance(price_scan_range, Mapping):
         rule.scan_range("all")  # a single range is checked now, a per-group one when used
+    for key, amount in amounts.items():
+        if not (np.isfinite(float(amount)) and float(amount) > 0):
+            raise MethodologyError(f"SPAN price scan amount must be > 0 and finite; got"
+                                   f" {amount!r} for {key!r}")
     return Methodology(
         data["name"], data["version"], data["source"], rule,
-        {"price_scan_range": price_scan_range, "vol_scan_range": vsr,
+        {"price_scan_range": price_scan_range, "price_scan_amount": amounts,
+         "vol_scan_range": vsr,
          "vol_shift_type": ShiftType(vol_shift_type).name, "extreme_multiple": multiple,
          "extreme_coverage": coverage, "look_ahead_days": days,
          "short_option_minimum": short_option_minimum},

@@ -89,3 +89,37 @@ def test_presets_pickle_for_process_workers():
     for method in (methodology.occ_tims({"SPX": "high_cap_index"}, vol_stress=(-0.2, 0.2)),
                    methodology.span({"ES": 0.07}), methodology.deribit()):
         assert pickle.loads(pickle.dumps(method)) == method
+
+
+def test_span_price_scan_range_in_currency_per_contract_reproduces_cme_es_example():
+    # CME's SPAN methodology deck: E-mini S&P 500, price scan range $30,000 = 120 points at a
+    # contract value factor of $250, future at 2,790. One long future (no carry: rate =
+    # dividend yield) loses 250 x 120 = $30,000 at the -1 PSR scenarios, more than the
+    # extreme move's 35% x 250 x 240 = $21,000: the scan risk is $30,000 exactly
+    from greeksmargin import Book, MarketData, compute_margin
+
+    market = MarketData("2019-01-02T15:00:00", ["ES", "CL"], [2790.0, 50.0], 0.03, 0.0,
+                        [0.16, 0.3])
+    future = Book(["es"], ["ES"], [0], [np.nan], [np.datetime64("2019-03-15T13:30:00")], [1.0],
+                  [250.0])
+    span = methodology.span(None, price_scan_amount={"ES": 30_000.0})
+    result = compute_margin(future, market, span)
+    assert float(result.scan_risk[0]) == pytest.approx(30_000.0, rel=1e-12)
+    assert span.parameters["price_scan_amount"] == {"ES": 30_000.0}
+    # the same as the relative range 120 / 2,790
+    relative = compute_margin(future, market, methodology.span(120.0 / 2790.0))
+    assert float(relative.scan_risk[0]) == pytest.approx(30_000.0, rel=1e-12)
+    # mixed: an amount for ES, a relative range for the rest
+    both = Book(["es", "cl"], ["ES", "CL"], [0, 0], [np.nan] * 2,
+                [np.datetime64("2019-03-15T13:30:00")] * 2, [1.0, -2.0], [250.0, 1000.0])
+    mixed = compute_margin(both, market, methodology.span({"CL": 0.1}, price_scan_amount={"ES": 30_000.0}))
+    assert mixed.scan_risk.tolist() == pytest.approx([2 * 1000.0 * 5.0, 30_000.0], rel=1e-12)
+    # refused: an amount <= 0, a group without a range, multipliers that differ in a group
+    with pytest.raises(MethodologyError, match="price scan amount must be > 0"):
+        methodology.span(None, price_scan_amount={"ES": -1.0})
+    with pytest.raises(MethodologyError, match="no SPAN price scan range for group 'CL'"):
+        compute_margin(both, market, span)
+    two = Book(["a", "b"], ["ES", "ES"], [0, 0], [np.nan] * 2,
+               [np.datetime64("2019-03-15T13:30:00")] * 2, [1.0, 1.0], [250.0, 50.0])
+    with pytest.raises(MethodologyError, match=r"multipliers \[50.0, 250.0\]"):
+        compute_margin(two, market, span)
