@@ -44,9 +44,8 @@ def distinct_objects(items: Sequence[T]) -> tuple[list[T], np.ndarray]:
         return [items[0]], np.zeros(n, np.intp)
     import pandas as pd
 
-    code, uniques = pd.factorize(ids)
-    first = np.flatnonzero(np.diff(np.maximum.accumulate(code), prepend=-1) > 0)
-    return [items[int(i)] for i in first], code.astype(np.intp)
+    code = pd.factorize(ids)[0].astype(np.intp)
+    return [items[int(i)] for i in _first_rows(code)], code
 
 
 def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,8 +70,8 @@ def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return _first_codes(table.view(f"V{8 * len(arrays)}").ravel().tolist())
     if n <= SMALL_ROWS:
         def plain(column: np.ndarray) -> list[object]:
-            values = np.asarray(column).tolist()
-            if np.asarray(column).dtype.kind == "f":  # NaN equals NaN here
+            values = column.tolist()
+            if column.dtype.kind == "f":  # NaN equals NaN here
                 return [None if x != x else x for x in values]
             return values
 
@@ -81,10 +80,8 @@ def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     code = np.zeros(n, np.int64)
     width = 1  # code < width
-    for column in columns:
-        if n == 0:
-            break
-        values, uniques = pd.factorize(np.asarray(column), use_na_sentinel=False)
+    for column in arrays:
+        values, uniques = pd.factorize(column, use_na_sentinel=False)
         if uniques.size <= 1:
             continue
         if width * uniques.size >= 2**62:
@@ -92,10 +89,13 @@ def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             width = kept.size
         code = code * uniques.size + values
         width *= uniques.size
-    code, kept = pd.factorize(code)
-    # codes number first appearances 0, 1, 2...: a row is a first one where the running max rises
-    first = np.flatnonzero(np.diff(np.maximum.accumulate(code), prepend=-1) > 0).astype(np.intp)
-    return code.astype(np.intp), first
+    code = pd.factorize(code)[0].astype(np.intp)
+    return code, _first_rows(code)
+
+
+def _first_rows(code: np.ndarray) -> np.ndarray:
+    # codes numbering first appearances 0, 1, 2...: a row is a first one where the running max rises
+    return np.flatnonzero(np.diff(np.maximum.accumulate(code), prepend=-1) > 0).astype(np.intp)
 
 
 def _first_codes(keys: list[Any]) -> tuple[np.ndarray, np.ndarray]:

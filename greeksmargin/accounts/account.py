@@ -508,9 +508,8 @@ class AccountState(_Figures):
         """Return the account's facts to reduce with ``scale`` x the order's (:class:`_Held`)."""
         if order.held is None:
             return self.facts
-        return self.facts.with_counts(Counts(*(
-            a + b for a, b in zip(self.facts.counts, order.held.change(scale, self.pnl.values.shape[0]),
-                                  strict=True))))
+        change = order.held.change(scale, self.pnl.values.shape[0])
+        return self.facts.plus(self.facts.with_counts(change))
 
     def _margins(self, values: np.ndarray, facts: GroupFacts) -> tuple[float, float]:
         return self.rules_arrays.margins(values, facts, self.account.im_over_mm)

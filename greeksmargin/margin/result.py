@@ -173,10 +173,10 @@ class MarginResult:
         }
 
 
-def _worst_labels(grids: Sequence[ScenarioGrid], worst: np.ndarray) -> tuple[str, ...]:
+def _worst_labels(distinct: Sequence[ScenarioGrid], index: np.ndarray, worst: np.ndarray
+                  ) -> tuple[str, ...]:
     # each group's worst scenario label, one lookup array per distinct grid object
-    distinct, index = distinct_objects(grids)
-    out = np.empty(len(grids), dtype=object)
+    out = np.empty(index.size, dtype=object)
     for d, grid in enumerate(distinct):
         rows = np.flatnonzero(index == d) if len(distinct) > 1 else slice(None)
         out[rows] = np.asarray(grid.labels, dtype=object)[np.asarray(worst)[rows]]
@@ -261,7 +261,7 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
     else:
         raise InputError(f"groups settle in different currencies {sorted(currencies)}; pass the"
                          " resolved book so the total can be converted at spot")
-    labels = _worst_labels(pnl.grids, worst)
+    labels = _worst_labels(distinct, index, worst)
     return MarginResult(
         total=Amount(float(np.sum(requirement * to_total)), total_currency),
         total_maintenance=Amount(float(np.sum(maintenance * to_total)), total_currency),

@@ -205,20 +205,28 @@ def _vol_scale(expiry_years: np.ndarray, group_offsets: np.ndarray,
     return scale
 
 
-def kernel_inputs(resolved: ResolvedBook, vol_scale: np.ndarray
-                   ) -> tuple[Positions, Underlyings]:
-    # the kernels' named bundles; writeable copies, because the model's arrays are read-only and
-    # the kernels' signatures take plain ones
+def kernel_inputs(resolved: ResolvedBook, vol_scale: np.ndarray, rows: np.ndarray | None = None,
+                  notional: np.ndarray | None = None) -> tuple[Positions, Underlyings]:
+    """Return the kernels' named bundles of ``resolved`` (its sorted ``rows``, default all).
+
+    Writeable copies, because the model's arrays are read-only and the kernels' signatures take
+    plain ones; ``notional`` replaces quantity x multiplier (one unit: the multiplier).
+    """
     market = resolved.market
+
+    def take(a: np.ndarray, dtype: type) -> np.ndarray:
+        return np.array(a if rows is None else a[rows], dtype)
+
     positions = Positions(
-        underlying_index=np.array(resolved.underlying_index, np.int64),
-        kind=np.array(resolved.kind, np.int8),
-        strike=np.array(resolved.strike, np.float64),
-        expiry_years=np.array(resolved.expiry_years, np.float64),
-        vol=np.array(resolved.vol, np.float64),
-        notional=np.array(resolved.notional, np.float64),
-        american=np.array(resolved.american, np.int8),
-        inverse=np.array(resolved.inverse, np.int8),
+        underlying_index=take(resolved.underlying_index, np.int64),
+        kind=take(resolved.kind, np.int8),
+        strike=take(resolved.strike, np.float64),
+        expiry_years=take(resolved.expiry_years, np.float64),
+        vol=take(resolved.vol, np.float64),
+        notional=(take(resolved.notional, np.float64) if notional is None
+                  else np.array(notional, np.float64)),
+        american=take(resolved.american, np.int8),
+        inverse=take(resolved.inverse, np.int8),
         vol_scale=np.array(vol_scale, np.float64),
     )
     return positions, Underlyings(np.array(market.spot), np.array(market.rate),
@@ -436,18 +444,9 @@ def _revalue_instruments(resolved: ResolvedBook, grids: Sequence[ScenarioGrid],
     by_grid = np.argsort(unit_grid, kind="stable")
     rows = first[by_grid]
     offsets = np.searchsorted(unit_grid[by_grid], np.arange(len(distinct) + 1))
-    positions = Positions(
-        underlying_index=np.array(resolved.underlying_index[rows], np.int64),
-        kind=np.array(resolved.kind[rows], np.int8),
-        strike=np.array(resolved.strike[rows], np.float64),
-        expiry_years=np.array(resolved.expiry_years[rows], np.float64),
-        vol=np.array(resolved.vol[rows], np.float64),
-        notional=np.array(resolved.multiplier[rows], np.float64),  # one unit
-        american=np.array(resolved.american[rows], np.int8),
-        inverse=np.array(resolved.inverse[rows], np.int8),
-        vol_scale=_vol_scale(resolved.expiry_years[rows], offsets, distinct))
-    market = resolved.market
-    underlyings = Underlyings(np.array(market.spot), np.array(market.rate), np.array(market.carry))
+    positions, underlyings = kernel_inputs(
+        resolved, _vol_scale(resolved.expiry_years[rows], offsets, distinct), rows=rows,
+        notional=resolved.multiplier[rows])  # one unit of each instrument
     plan = RevaluationPlan.from_bundles(positions, underlyings, offsets, distinct, parallel)
     _, base_sorted, unit_sorted = plan.run(underlyings.spot, keep_positions=True)
     unit_pnl, unit_base = np.empty_like(unit_sorted), np.empty_like(base_sorted)

@@ -87,8 +87,10 @@ class SpanGrids:
         """One grid per group of ``resolved``."""
         values = np.full(resolved.n_groups, np.nan)
         amounts = self.price_scan_amount or {}
-        for g in (g for g, key in enumerate(resolved.group_class) if key in amounts):
-            values[g] = self._contract_value(resolved, g)
+        if amounts:
+            spot = np.asarray(resolved.market.spot, float)[resolved.group_first_underlying()]
+            for g in (g for g, key in enumerate(resolved.group_class) if key in amounts):
+                values[g] = self._contract_value(resolved, g, float(spot[g]))
         return tuple(_grid(self.scan_range(label, key, float(values[g])), self.scenarios,
                            self.vol_scan_range, int(self.vol_shift_type), self.extreme_multiple,
                            self.extreme_coverage, self.look_ahead_days)
@@ -96,7 +98,7 @@ class SpanGrids:
                                                           resolved.group_class, strict=True)))
 
     @staticmethod
-    def _contract_value(resolved: ResolvedBook, g: int) -> float:
+    def _contract_value(resolved: ResolvedBook, g: int, spot: float) -> float:
         # one contract of group g: its positions' multiplier (one value) x its underlying's price
         rows = slice(resolved.group_offsets[g], resolved.group_offsets[g + 1])
         multipliers = np.unique(resolved.multiplier[rows])
@@ -105,7 +107,6 @@ class SpanGrids:
                 f"SPAN price scan amount for group {resolved.group_labels[g]!r} is per contract,"
                 f" but its positions have multipliers {multipliers.tolist()}; give a relative"
                 " price_scan_range for it")
-        spot = float(resolved.market.spot[resolved.group_first_underlying()[g]])
         return float(multipliers[0]) * spot
 
 
