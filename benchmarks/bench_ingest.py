@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import best_time, replace_section  # same folder: run as benchmarks/<name>.py
+from common import best_time, cli_with_peak_memory, replace_section  # same folder: run as benchmarks/<name>.py
 
 from greeksmargin import methodology, read_book
 from greeksmargin.front.batch import margin_accounts
@@ -93,18 +93,10 @@ def batch_cli_lines(folder: Path, n_accounts: int = 1_000_000) -> list[str]:
     market_frame.to_csv(market_path, index=False)
     n_positions, size_mb = len(positions), path.stat().st_size / 1e6
     del positions
-    args = ["batch", str(path), "--market", str(market_path), "--preset", "occ-tims", "--out",
-            str(folder / "out.parquet"), "--quiet"]
-    # the CLI in a fresh process that reports its own peak resident memory (KiB) last: VmHWM
-    # of the new program (getrusage's ru_maxrss would keep the forking parent's pages)
-    code = ("import re, sys; from greeksmargin.front.cli import main; s = main(sys.argv[1:]);"
-            " print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1));"
-            " sys.exit(s)")
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          check=True)
-    seconds = time.perf_counter() - started
-    peak_gb = int(done.stdout.split()[-1]) * 1024 / 1e9
+    seconds, peak_mb = cli_with_peak_memory(
+        "batch", str(path), "--market", str(market_path), "--preset", "occ-tims", "--out",
+        str(folder / "out.parquet"), "--quiet")
+    peak_gb = peak_mb / 1e3
     return [f"Broker scale: `greeksmargin batch` on {n_accounts:,} accounts ({n_positions:,}"
             f" positions, {size_mb:.0f} MB of Parquet written account by account), OCC TIMS, a"
             f" fresh process: {seconds:.1f} s, peak resident memory {peak_gb:.2f} GB"

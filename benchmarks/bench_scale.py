@@ -19,7 +19,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-from common import replace_section  # same folder: run as benchmarks/<name>.py
+from common import cli_with_peak_memory, replace_section  # same folder: run as benchmarks/<name>.py
 
 from greeksmargin import Book, MarketData, ScenarioGrid, ShiftType
 from greeksmargin.measures.revalue import revalue
@@ -52,15 +52,9 @@ def grid_of(n_scenarios: int) -> ScenarioGrid:
 def end_to_end(folder, sizes: list[int]) -> list[str]:
     """``greeksmargin margin BOOK.parquet --market M --grid G`` in a fresh process per size and
     grid: wall time with interpreter start-up and the process's peak resident memory (VmHWM)."""
-    import re
-    import subprocess
-    import sys
 
     import pandas as pd
 
-    code = ("import re, sys; from greeksmargin.front.cli import main; s = main(sys.argv[1:]);"
-            " print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1));"
-            " sys.exit(s)")
     market_path = folder / "market.csv"
     pd.DataFrame({"underlying": UNDERLYINGS, "spot": 100.0, "rate": 0.04, "dividend_yield": 0.01,
                   "vol": 0.1 + 0.05 * np.arange(10), "valuation": "2025-01-02T15:00:00"}
@@ -89,12 +83,8 @@ def end_to_end(folder, sizes: list[int]) -> list[str]:
                "multiplier"]].to_parquet(path, index=False)
         del book, frame
         for m in (16, 105, 1000):
-            started = time.perf_counter()
-            done = subprocess.run([sys.executable, "-c", code, "margin", str(path), "--market",
-                                   str(market_path), "--grid", str(grids[m]), "--format", "csv",
-                                   "-q"], capture_output=True, text=True, check=True)
-            seconds = time.perf_counter() - started
-            peak = int(re.findall(r"\d+", done.stdout.strip().splitlines()[-1])[-1]) * 1024 / 1e6
+            seconds, peak = cli_with_peak_memory("margin", str(path), "--market", str(market_path),
+                                                 "--grid", str(grids[m]), "--format", "csv", "-q")
             lines.append(f"| {n:,} | {m:,} | {seconds:.2f} | {peak:,.0f} | {peak / n * 1e3:.2f} |")
             print(lines[-1], flush=True)
         path.unlink()

@@ -1,5 +1,6 @@
-"""Helpers shared by the benchmark scripts: timing (interleaved, best of N), the measured
-arithmetic peak of this machine, and writing one section of ``docs/benchmarks.md``."""
+"""Helpers shared by the benchmark scripts: timing (interleaved, best of N), the CLI's wall time
+and peak memory in a fresh process, the measured arithmetic peak of this machine, and writing
+one section of ``docs/benchmarks.md``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,25 @@ import numpy as np
 from greeksmargin.kernels._elementary import fma
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli_with_peak_memory(*args: str) -> tuple[float, float]:
+    """Run ``greeksmargin ARGS`` in a fresh process: ``(wall seconds, peak resident MB)``.
+
+    The process reports its own ``VmHWM`` (Linux) last; ``getrusage``'s ``ru_maxrss`` of a
+    child would keep the pages of the parent it was forked from.
+    """
+    import subprocess
+    import sys
+
+    code = ("import re, sys; from greeksmargin.front.cli import main; s = main(sys.argv[1:]);"
+            " print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1));"
+            " sys.exit(s)")
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          check=True)
+    seconds = time.perf_counter() - started
+    return seconds, int(done.stdout.split()[-1]) * 1024 / 1e6
 
 
 def best_time(fn: Callable[[], object], repeat: int = 5) -> float:
