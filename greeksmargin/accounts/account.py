@@ -32,7 +32,7 @@ import numpy as np
 
 from .._arrays import distinct_rows, frozen_array
 from ..enums import NamedIntEnum, OptionKind, VolSource
-from ..errors import CurrencyError, InputError, MarketDataError
+from ..errors import CurrencyError, InputError, MarketDataError, MethodologyError
 from ..kernels import _margin
 from ..kernels._margin import Counts
 from ..kernels._revalue import Positions, Scenarios
@@ -194,6 +194,13 @@ class Account:
         if self.im_over_mm is not None and not (np.isfinite(self.im_over_mm)
                                                 and self.im_over_mm >= 1.0):
             raise InputError(f"im_over_mm must be >= 1 and finite; got {self.im_over_mm!r}")
+        if isinstance(self.method, Methodology) and self.method.spreads is not None:
+            # the spreads are formed from the whole group's deltas: an order's effect on them is
+            # not the sum of its parts, and what-if, ticks and liquidation do not re-form them
+            raise MethodologyError(f"account {self.account_id!r}: SPAN spreads (intra- and"
+                                   " inter-commodity, delivery) are margined on whole books"
+                                   " (compute_margin, margin_accounts), not yet in accounts;"
+                                   " use span() without spreads here")
 
     def evaluate(self, market: MarketData) -> AccountState:
         """Margin the account at ``market`` and cache what what-if and liquidation need.

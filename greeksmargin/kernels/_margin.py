@@ -7,6 +7,8 @@ account's what-if, ticks and liquidation call the same functions). Per group ``g
   scenarios it flags: ``w P + min((max(|m| / R, 1) - 1) D', |w P|)``, ``D' = D / (S (1 + sign(m)
   R))`` for a coin-settled group (``D`` is a quote-currency amount), ``D`` otherwise;
 - scan risk ``max(0, -min_j weighted)`` at the first worst scenario (``np.argmin``'s choice);
+- SPAN's spreads: ``+ spread charge`` (intra-commodity and delivery charges less
+  inter-commodity credits, formed from the group's deltas by ``greeksmargin.margin.span``);
 - contract minimum: ``max(rate x option contracts - scan, 0)``;
 - short option minimum: ``max(rate x max(short calls, short puts) - (scan + contract
   minimum), 0)`` (CME SPAN: "the SOM charge per short calls or short puts");
@@ -15,7 +17,8 @@ account's what-if, ticks and liquidation call the same functions). Per group ``g
   units (option contracts x multiplier + linear notional), ``v`` the value of one unit (the
   group's spot; 1 for a coin-settled group, whose units are coin), ``volume_g`` its daily volume:
   a close-out cost that grows with the size beyond a day's volume;
-- requirement = ((scan + contract minimum) + short option minimum) + roll shock + liquidity.
+- requirement = (((scan + spread charge) + contract minimum) + short option minimum) + roll shock
+  + liquidity.
 
 Inputs are named bundles: :class:`RuleArrays` (a methodology's rules laid out per group and
 scenario) and :class:`Counts` (what the add-ons count per group; an order's counts are added
@@ -68,6 +71,9 @@ class Counts(NamedTuple):
     linear_notional: np.ndarray  # sum |quantity x multiplier| over linear instruments
     long_call_quantity: np.ndarray  # sum quantity over long calls (short after a sale)
     long_put_quantity: np.ndarray  # sum quantity over long puts (short after a sale)
+    # SPAN's spread charges less credits for the group's whole position (not additive: it is
+    # formed from the group's deltas; an order's counts carry 0, accounts refuse SPAN spreads)
+    spread_charge: np.ndarray
 
 
 @scalar_jit
@@ -139,7 +145,7 @@ def _requirements(values, order, scale, rules, counts, order_counts, group_spot,
                 worst_loss = -weighted
                 worst_j = j
         scan = max(0.0, worst_loss)
-        requirement = scan
+        requirement = scan + counts.spread_charge[g]
         contract = _minimum_addon(rules.contract_minimum, counts.option_contracts[g]
                                   + size * order_counts.option_contracts[g], requirement)
         requirement = requirement + contract
@@ -224,7 +230,8 @@ def tick_reduce(partial, base, item_group, spot, group_offsets, quote_index, fir
         book_value += group_base * to_quote[g]
     zeros = np.zeros(n_groups)
     initial, maintenance = account_margins(values, values, 0.0, rule_fields, count_fields,
-                                           (zeros, zeros, zeros, zeros, zeros, zeros), group_spot, to_quote,
+                                           (zeros, zeros, zeros, zeros, zeros, zeros, zeros),
+                                           group_spot, to_quote,
                                            mm_factor, im_over_mm)
     return initial, maintenance, book_value
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .._arrays import distinct_objects
-from ..errors import CurrencyError, Failure, InputError
+from ..errors import CurrencyError, Failure, InputError, MethodologyError
 from ..kernels import _margin
 from ..kernels._margin import Counts
 from ..measures.revalue import PnLMatrix, revalue
@@ -40,6 +40,7 @@ from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
 from .concentration import CONCENTRATION_POINTS, margin_grids
 from .rules import GroupFacts, GroupRules
+from .span import SpanPositions, SpreadParts, spread_parts
 
 _log = logging.getLogger(__name__)
 
@@ -185,8 +186,8 @@ def _worst_labels(distinct: Sequence[ScenarioGrid], index: np.ndarray, worst: np
 
 def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
                     resolved: ResolvedBook | None = None, facts: GroupFacts | None = None,
-                    excluded: Sequence[Failure] = (), rules: GroupRules | None = None
-                    ) -> MarginResult:
+                    excluded: Sequence[Failure] = (), rules: GroupRules | None = None,
+                    span_positions: SpanPositions | None = None) -> MarginResult:
     """Margin from a P&L matrix (groups x scenarios), e.g. published risk arrays.
 
     Parameters
@@ -203,11 +204,16 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
     rules : GroupRules, optional
         ``methodology`` laid out for these groups already (a cached account); used with
         ``facts``.
+    span_positions : SpanPositions, optional
+        Each position's group, contract month and composite delta, for SPAN's spreads
+        (``methodology.spreads``); by default from ``resolved``.
 
     Raises
     ------
     InputError
         A non-finite P&L (naming the group and scenario), or inconsistent shapes.
+    MethodologyError
+        SPAN spreads without the positions (neither ``resolved`` nor ``span_positions``).
     """
     values = np.asarray(pnl.values, dtype=float)
     n_groups = len(pnl.row_labels)
@@ -238,9 +244,25 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
         Counts(*(np.zeros(n_groups) for _ in Counts._fields)), np.ones(n_groups), np.ones(n_groups),
         pnl.currency[0] if n_groups else "")
     parts = rules.reduce(values, reduce_facts)
+    spread = None
+    if methodology is not None and methodology.spreads is not None and n_groups:
+        if span_positions is None and resolved is None:
+            raise MethodologyError(f"{methodology.name}: SPAN spreads are formed from the"
+                                   " positions' deltas; pass resolved= or span_positions=")
+        if span_positions is None:
+            assert resolved is not None
+            span_positions = SpanPositions.from_resolved(resolved, methodology.spreads)
+        spread = spread_parts(methodology.spreads, span_positions, values, pnl.grids,
+                              parts[_margin.SCAN], parts[_margin.WORST].astype(np.intp),
+                              pnl.group_class, resolved.group_account if resolved is not None
+                              else np.full(n_groups, -1, np.intp))
+        reduce_facts = reduce_facts.with_counts(
+            reduce_facts.counts._replace(spread_charge=spread.charge))
+        parts = rules.reduce(values, reduce_facts)
     requirement, scan = parts[_margin.REQUIREMENT], parts[_margin.SCAN]
     worst = parts[_margin.WORST].astype(np.intp)
-    addons = {name: parts[_margin.PARTS.index(name)] for name in rules.addons}
+    addons = _spread_addons(spread)
+    addons.update({name: parts[_margin.PARTS.index(name)] for name in rules.addons})
     if methodology is not None and methodology.concentration is not None and n_groups:
         # the house points reported apart: the same reduction without them is the base
         weight = np.array(rules.arrays.weight)
@@ -248,7 +270,8 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
         base = GroupRules(rules.arrays._replace(weight=weight), rules.mm_factor, rules.addons,
                           rules.labels).reduce(values, reduce_facts)
         scan = base[_margin.SCAN]
-        addons = {name: base[_margin.PARTS.index(name)] for name in rules.addons}
+        addons = _spread_addons(spread)
+        addons.update({name: base[_margin.PARTS.index(name)] for name in rules.addons})
         addons["concentration"] = requirement - base[_margin.REQUIREMENT]
     maintenance = requirement * (methodology.mm_factor if methodology else 1.0)
     currencies = set(pnl.currency)
@@ -273,6 +296,14 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
         excluded=tuple(excluded),
         quote_currency=facts.quote_currency if facts is not None else total_currency,
         to_quote=np.array(facts.to_quote, float) if facts is not None else np.zeros(0))
+
+
+def _spread_addons(spread: SpreadParts | None) -> dict[str, np.ndarray]:
+    # SPAN's spread parts as add-on columns (the credit negative: the parts add up to IM)
+    if spread is None:
+        return {}
+    return {"intra_spread": spread.intra, "delivery": spread.delivery,
+            "inter_credit": -spread.inter}
 
 
 def _culprits(pnl: PnLMatrix, j: int) -> str:

@@ -48,7 +48,8 @@ def count_positions(group: np.ndarray, kind: np.ndarray, quantity: np.ndarray,
     return Counts(group_sum(np.where(option, contracts, 0.0)),
                   group_sum(np.where(call, short, 0.0)), group_sum(np.where(put, short, 0.0)),
                   group_sum(np.where(option, 0.0, contracts)),
-                  group_sum(np.where(call, long_, 0.0)), group_sum(np.where(put, long_, 0.0)))
+                  group_sum(np.where(call, long_, 0.0)), group_sum(np.where(put, long_, 0.0)),
+                  np.zeros(n_groups))
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,11 @@ from .deribit import deribit
 from .historical import HistoricalModel, historical
 from .occ_tims import occ_tims
 from .span import span
+from .span_spreads import DeliveryCharge, InterSpread, IntraSpread, SpanSpreads, SpanTier
 
 __all__ = ["Methodology", "ExtendedTable", "Concentration", "GridRule", "occ_tims", "span", "deribit", "get",
-           "PRESETS", "load_parameters", "versions", "HistoricalModel", "historical"]
+           "PRESETS", "load_parameters", "versions", "HistoricalModel", "historical", "SpanSpreads",
+           "SpanTier", "IntraSpread", "InterSpread", "DeliveryCharge"]
 
 PRESETS: dict[str, Callable[..., Methodology]] = {
     "occ-tims": occ_tims,

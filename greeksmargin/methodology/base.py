@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import MethodologyError
 from ..model.book import ResolvedBook
 from ..model.scenarios import ScenarioGrid
+from .span_spreads import SpanSpreads
 
 __all__ = ["Methodology", "ExtendedTable", "Concentration", "GridRule", "load_parameters",
            "versions"]
@@ -120,6 +121,9 @@ class Methodology:
         scales it up for a size beyond a day's volume (``kernels._margin``).
     daily_volume : mapping of str to float
         Per class group: daily volume in underlying units (no size effect where absent).
+    spreads : SpanSpreads, optional
+        SPAN's intra-commodity and delivery charges and inter-commodity credits, formed from
+        the groups' deltas (``greeksmargin.margin.span``).
     """
 
     name: str
@@ -136,6 +140,7 @@ class Methodology:
     concentration: Concentration | None = None
     liquidity_rate: Mapping[str, float] = field(default_factory=dict)
     daily_volume: Mapping[str, float] = field(default_factory=dict)
+    spreads: SpanSpreads | None = None
 
     def __post_init__(self) -> None:
         """Copy, freeze and validate the fields (see the class docstring)."""

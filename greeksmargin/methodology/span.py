@@ -19,6 +19,7 @@ from ..errors import MethodologyError
 from ..model.book import ResolvedBook
 from ..model.scenarios import DAYS_PER_YEAR, ScenarioGrid
 from .base import Methodology, load_parameters
+from .span_spreads import SpanSpreads
 
 __all__ = ["span", "SpanGrids", "DEFAULT_VERSION"]
 
@@ -115,7 +116,8 @@ def span(price_scan_range: float | Mapping[str, float] | None,
          price_scan_amount: Mapping[str, float] | None = None,
          vol_shift_type: ShiftType = ShiftType.RELATIVE, extreme_multiple: float | None = None,
          extreme_coverage: float | None = None, look_ahead_days: float | None = None,
-         short_option_minimum: float = 0.0, version: str = DEFAULT_VERSION) -> Methodology:
+         short_option_minimum: float = 0.0, spreads: SpanSpreads | None = None,
+         version: str = DEFAULT_VERSION) -> Methodology:
     """CME SPAN's 16 scenarios (``docs/methodology.md``).
 
     Parameters
@@ -139,6 +141,10 @@ def span(price_scan_range: float | Mapping[str, float] | None,
         Clock advance of every scenario (the version's one day by default).
     short_option_minimum : float
         SOM per short call or short put, whichever are more, in the group's currency (0: none).
+    spreads : SpanSpreads, optional
+        Tiers, intra-commodity spreads, delivery charges and inter-commodity spreads
+        (:mod:`~greeksmargin.methodology.span_spreads`); the requirement of a combined commodity
+        is then ``max(scan + intra + delivery - inter credit, SOM)``.
     version : str
         The parameter set (``methodology/data/span/<version>.json``).
 
@@ -174,5 +180,6 @@ def span(price_scan_range: float | Mapping[str, float] | None,
          "vol_scan_range": vsr,
          "vol_shift_type": ShiftType(vol_shift_type).name, "extreme_multiple": multiple,
          "extreme_coverage": coverage, "look_ahead_days": days,
-         "short_option_minimum": short_option_minimum},
-        short_option_minimum=short_option_minimum)
+         "short_option_minimum": short_option_minimum,
+         "spreads": spreads.describe() if spreads is not None else None},
+        short_option_minimum=short_option_minimum, spreads=spreads)

@@ -1,0 +1,214 @@
+"""SPAN's spreads, formed from deltas: intra-commodity and delivery charges, inter-commodity credits.
+
+Per combined commodity (a class group; one per account in a batch), after the scan
+(``docs/methodology.md``, "SPAN spreads"; CME's pubspan report definitions and its spread
+calculation examples):
+
+1. **Deltas.** Each position's composite delta in futures-equivalent contracts: the change of
+   its value per unit of its underlying's price (a central difference of the revaluation
+   itself, so every model and settlement is covered) over the contract size. Deltas are summed
+   per tier (a tier is a range of contract months).
+2. **Intra-commodity spreads**, in priority order: a spread needs, on every leg, delta of the
+   leg's side (A long and B short, or A short and B long) in the leg's ratio; the number formed
+   is the least of ``available delta / |ratio|`` over its legs (fractional, as SPAN forms spreads
+   from deltas); each costs ``rate``; the delta is used up.
+3. **Delivery charge**: ``spread_rate x`` the delivery tier's delta used in spreads ``+
+   outright_rate x`` its remaining delta.
+4. **Inter-commodity spreads** between the class groups of one account, in priority order, on
+   each group's remaining delta (its delivery tier left out), formed as in step 2; the credit of
+   each leg is ``rate x spreads x |ratio| x WPR``, the weighted price risk ``WPR = price risk /
+   |net delta|``, ``price risk = scan risk - time risk - volatility risk``; time risk is the mean
+   loss of the scenarios at an unchanged price, volatility risk half the loss difference between
+   the worst scenario and its pair (same price move, opposite vol move; 0 when unpaired).
+
+The group's spread charge ``intra + delivery - inter`` enters the one reduction before the
+minimums (``kernels._margin``): requirement = ``max(scan + intra + delivery - inter, SOM)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import MethodologyError
+from ..methodology.span_spreads import SpanSpreads
+from ..model.book import SECONDS_PER_YEAR, ResolvedBook
+from ..model.scenarios import ScenarioGrid
+
+__all__ = ["SpanPositions", "SpreadParts", "spread_parts", "DELTA_STEP"]
+
+DELTA_STEP = 1e-4  # relative spot step of the composite delta's central difference
+
+
+@dataclass(frozen=True, slots=True)
+class SpanPositions:
+    """What the spreads need of each position (dimension ``position``).
+
+    Attributes
+    ----------
+    group : ndarray of int
+        The position's group (row of the P&L).
+    month : ndarray of datetime64[M]
+        Its contract month (NaT: none, e.g. a perpetual or the underlying itself).
+    delta : ndarray of float
+        Its composite delta, signed, in futures-equivalent contracts.
+    """
+
+    group: np.ndarray
+    month: np.ndarray
+    delta: np.ndarray
+
+    @classmethod
+    def from_resolved(cls, resolved: ResolvedBook, spreads: SpanSpreads) -> SpanPositions:
+        """Deltas and months of every position of ``resolved`` (sorted rows).
+
+        Raises
+        ------
+        MethodologyError
+            A group whose positions have several multipliers and no ``contract_size``.
+        """
+        from ..measures.revalue import revalue
+
+        n = resolved.position_id.size
+        step = ScenarioGrid.product([-DELTA_STEP, DELTA_STEP], name="composite delta")
+        moved = revalue(resolved, step, keep_positions=True).position_values
+        assert moved is not None
+        spot = np.asarray(resolved.market.spot, float)[resolved.underlying_index]
+        per_unit = (moved[resolved.order, 1] - moved[resolved.order, 0]) / (2 * DELTA_STEP * spot)
+        size = np.array(resolved.multiplier, float)
+        sizes = spreads.contract_size
+        for g, key in enumerate(resolved.group_class):
+            rows = slice(resolved.group_offsets[g], resolved.group_offsets[g + 1])
+            if key in sizes:
+                size[rows] = sizes[key]
+            elif np.unique(size[rows]).size > 1:
+                raise MethodologyError(
+                    f"SPAN deltas of group {resolved.group_labels[g]!r} count futures-equivalent"
+                    f" contracts, but its positions have multipliers"
+                    f" {np.unique(size[rows]).tolist()}; give SpanSpreads(contract_size=...)")
+        valuation = np.asarray(resolved.market.valuation).astype("datetime64[s]")
+        years = np.asarray(resolved.expiry_years, float)
+        seconds = np.where(np.isfinite(years), years * SECONDS_PER_YEAR, 0.0)
+        month = (valuation + np.round(seconds).astype("timedelta64[s]")).astype("datetime64[M]")
+        month[~np.isfinite(years)] = np.datetime64("NaT")
+        return cls(np.asarray(resolved.group_index, np.intp)[:n], month, per_unit / size)
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadParts:
+    """The spread parts per group (group currency) and the evidence behind the credits."""
+
+    intra: np.ndarray  # intra-commodity spread charge
+    delivery: np.ndarray  # delivery (spot) month charge
+    inter: np.ndarray  # inter-commodity credit (>= 0; subtracted)
+    net_delta: np.ndarray  # the group's net composite delta
+    price_risk: np.ndarray  # scan risk - time risk - volatility risk (>= 0)
+    time_risk: np.ndarray
+    volatility_risk: np.ndarray
+
+    @property
+    def charge(self) -> np.ndarray:
+        """Return ``intra + delivery - inter`` per group: what the reduction adds to the scan."""
+        return self.intra + self.delivery - self.inter
+
+
+def _form(available: np.ndarray, ratios: np.ndarray) -> np.ndarray:
+    # spreads formed (per row) on legs' available deltas with signed ratios, both orientations;
+    # uses up the delta in place
+    formed = np.zeros(available.shape[0])
+    for side in (1.0, -1.0):
+        need = side * ratios
+        n = np.min(np.maximum(available * np.sign(need), 0.0) / np.abs(need), axis=1)
+        available -= n[:, None] * need
+        formed += n
+    return formed
+
+
+def _risk_split(values: np.ndarray, grids: Sequence[ScenarioGrid], scan: np.ndarray,
+                worst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # time risk (mean loss at an unchanged price) and volatility risk (half the loss difference
+    # of the worst scenario and its opposite-vol pair) per group
+    n = values.shape[0]
+    time_risk, vol_risk = np.zeros(n), np.zeros(n)
+    for g in range(n):
+        grid, loss, j = grids[g], -values[g], int(worst[g])
+        flat = (grid.spot_shift == 0) & (grid.weight == 1)
+        time_risk[g] = float(np.mean(loss[flat])) if flat.any() else 0.0
+        if scan[g] > 0 and grid.vol_shift[j] != 0:
+            pair = np.flatnonzero((grid.spot_shift == grid.spot_shift[j])
+                                  & (grid.vol_shift == -grid.vol_shift[j]))
+            if pair.size:
+                vol_risk[g] = max((loss[j] - loss[pair[0]]) / 2.0, 0.0)
+    return time_risk, vol_risk
+
+
+def spread_parts(spreads: SpanSpreads, positions: SpanPositions, values: np.ndarray,
+                 grids: Sequence[ScenarioGrid], scan: np.ndarray, worst: np.ndarray,
+                 group_class: Sequence[str], group_account: np.ndarray) -> SpreadParts:
+    """Form every group's spreads and price them (module docstring).
+
+    ``values`` is the groups' scenario P&L, ``scan`` and ``worst`` the scan risk and worst
+    scenario of each group without spreads; ``group_account`` the account of each group (-1:
+    none; inter-commodity spreads form only within one account).
+    """
+    n = values.shape[0]
+    keys = np.asarray(group_class, dtype=object)
+    intra, delivery, remaining = np.zeros(n), np.zeros(n), np.zeros(n)
+    net_delta = np.bincount(positions.group, weights=positions.delta, minlength=n)
+    for key in sorted(set(group_class)):
+        groups = np.flatnonzero(keys == key)
+        row_of = np.full(n, -1, np.intp)
+        row_of[groups] = np.arange(groups.size)
+        tiers = spreads.tiers.get(key, ())
+        mine = np.flatnonzero(row_of[positions.group] >= 0)
+        column = np.full(mine.size, -1, np.intp)
+        for t, tier in enumerate(tiers):
+            first, last = tier.months()
+            month = positions.month[mine]
+            column[(month >= first) & (month <= last)] = t
+        tiered = column >= 0
+        tier_delta = np.zeros((groups.size, len(tiers)))
+        np.add.at(tier_delta, (row_of[positions.group[mine[tiered]]], column[tiered]),
+                  positions.delta[mine[tiered]])
+        original = tier_delta.copy()
+        number = {t.number: k for k, t in enumerate(tiers)}
+        for calendar in spreads.intra.get(key, ()):
+            cols = np.array([number[t] for t, _ in calendar.legs])
+            legs = tier_delta[:, cols]
+            intra[groups] += calendar.rate * _form(legs, np.array([r for _, r in calendar.legs]))
+            tier_delta[:, cols] = legs
+        left = net_delta[groups] - original.sum(axis=1) + tier_delta.sum(axis=1)
+        charge = spreads.delivery.get(key)
+        if charge is not None:
+            col = number[charge.tier]
+            used = np.abs(original[:, col]) - np.abs(tier_delta[:, col])
+            delivery[groups] = (charge.spread_rate * used
+                                + charge.outright_rate * np.abs(tier_delta[:, col]))
+            left = left - tier_delta[:, col]
+        remaining[groups] = left
+    time_risk, vol_risk = _risk_split(values, grids, scan, worst)
+    price_risk = np.maximum(scan - time_risk - vol_risk, 0.0)
+    wpr = np.divide(price_risk, np.abs(net_delta), out=np.zeros(n), where=net_delta != 0)
+    inter = np.zeros(n)
+    if spreads.inter:
+        account = np.asarray(group_account, np.intp)
+        _, account_row = np.unique(account, return_inverse=True)
+        n_accounts = int(account_row.max()) + 1 if n else 0
+        for spread in spreads.inter:
+            leg_group = np.full((n_accounts, len(spread.legs)), -1, np.intp)
+            for k, (leg_key, _) in enumerate(spread.legs):
+                at = np.flatnonzero(keys == leg_key)
+                leg_group[account_row[at], k] = at
+            full = np.all(leg_group >= 0, axis=1)
+            if not full.any():
+                continue
+            members = leg_group[full]
+            ratios = np.array([r for _, r in spread.legs])
+            legs = remaining[members]
+            formed = _form(legs, ratios)
+            remaining[members] = legs
+            np.add.at(inter, members, spread.rate * formed[:, None] * np.abs(ratios)
+                      * wpr[members])
+    return SpreadParts(intra, delivery, inter, net_delta, price_risk, time_risk, vol_risk)

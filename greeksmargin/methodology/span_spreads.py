@@ -1,0 +1,199 @@
+"""SPAN's spread parameters: tiers, intra-commodity spreads, delivery charges, inter-commodity spreads.
+
+What CME publishes per combined commodity (a class group here) beside the risk arrays
+(``docs/methodology.md``, "SPAN spreads"): the **tiers** (consecutive contract months grouped
+for spreading), the **intra-commodity spreads** (legs by tier, side and delta ratio, a charge per
+spread formed, in priority order), the **delivery (spot) month charge** (per delta of the
+delivery tier, one rate for delta used in spreads and one for what remains outright), and the
+**inter-commodity spreads** between combined commodities (legs by class group, side and delta
+ratio, a credit rate applied to each leg's weighted price risk, in priority order). The rules
+that form the spreads and price them are ``greeksmargin.margin.span``.
+
+A leg's ratio carries its side: legs with a positive ratio are side A, negative side B; "A versus
+B" means long versus short, so a spread forms with side A long and B short or A short and B
+long. CME's example "Corn vs. Soybeans (2:1)" is ``InterSpread(0.55, (("C", 2), ("S", -1)))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import MethodologyError
+
+__all__ = ["SpanTier", "IntraSpread", "DeliveryCharge", "InterSpread", "SpanSpreads"]
+
+
+def _month(text: str, what: str) -> np.datetime64:
+    try:
+        month = np.datetime64(str(text), "M")
+    except ValueError:
+        raise MethodologyError(f"{what} must be a month 'YYYY-MM'; got {text!r}") from None
+    if np.isnat(month):
+        raise MethodologyError(f"{what} must be a month 'YYYY-MM'; got {text!r}")
+    return month
+
+
+def _legs(legs: tuple[tuple[object, float], ...], what: str) -> tuple[tuple[object, float], ...]:
+    out = tuple((key, float(ratio)) for key, ratio in legs)
+    if len(out) < 2:
+        raise MethodologyError(f"{what} needs at least two legs; got {legs!r}")
+    ratios = np.array([r for _, r in out])
+    if not np.all(np.isfinite(ratios) & (ratios != 0)):
+        raise MethodologyError(f"{what}: leg ratios must be finite and non-zero (the sign is the"
+                               f" side); got {legs!r}")
+    if np.all(ratios > 0) or np.all(ratios < 0):
+        raise MethodologyError(f"{what}: legs must be on both sides (A: ratio > 0, B: ratio < 0);"
+                               f" got {legs!r}")
+    if len({key for key, _ in out}) != len(out):
+        raise MethodologyError(f"{what}: a tier or class group appears in two legs: {legs!r}")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SpanTier:
+    """A tier: contract months ``first_month`` .. ``last_month`` ('YYYY-MM', inclusive)."""
+
+    number: int
+    first_month: str
+    last_month: str
+
+    def __post_init__(self) -> None:
+        """Validate the fields (see the class docstring)."""
+        if _month(self.first_month, "tier first_month") > _month(self.last_month,
+                                                                  "tier last_month"):
+            raise MethodologyError(f"tier {self.number}: first_month {self.first_month!r} is after"
+                                   f" last_month {self.last_month!r}")
+
+    def months(self) -> tuple[np.datetime64, np.datetime64]:
+        """Return the first and last month as ``datetime64[M]``."""
+        return _month(self.first_month, "first_month"), _month(self.last_month, "last_month")
+
+
+@dataclass(frozen=True, slots=True)
+class IntraSpread:
+    """A calendar spread: ``rate`` (currency) per spread formed; legs ``(tier number, ratio)``."""
+
+    rate: float
+    legs: tuple[tuple[int, float], ...]
+
+    def __post_init__(self) -> None:
+        """Validate the fields (see the class docstring)."""
+        if not (np.isfinite(self.rate) and self.rate >= 0):
+            raise MethodologyError(f"intra-commodity spread rate must be >= 0 and finite; got"
+                                   f" {self.rate!r}")
+        object.__setattr__(self, "legs", tuple((int(str(t)), r) for t, r in _legs(
+            self.legs, "intra-commodity spread")))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryCharge:
+    """The delivery (spot) month charge of tier ``tier``, per delta (currency).
+
+    ``spread_rate`` applies to the tier's delta used in intra-commodity spreads,
+    ``outright_rate`` to what remains; the tier's delta takes no part in inter-commodity spreads
+    (CME: "Inter-commodity spreads are not allowed when either contract is in the delivery
+    month").
+    """
+
+    tier: int
+    spread_rate: float
+    outright_rate: float
+
+    def __post_init__(self) -> None:
+        """Validate the fields (see the class docstring)."""
+        for name in ("spread_rate", "outright_rate"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise MethodologyError(f"delivery charge {name} must be >= 0 and finite; got"
+                                       f" {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class InterSpread:
+    """A spread between class groups: credit ``rate`` (0..1) of each leg's weighted price risk."""
+
+    rate: float
+    legs: tuple[tuple[str, float], ...]
+
+    def __post_init__(self) -> None:
+        """Validate the fields (see the class docstring)."""
+        if not (np.isfinite(self.rate) and 0 <= self.rate <= 1):
+            raise MethodologyError(f"inter-commodity credit rate must be in [0, 1]; got"
+                                   f" {self.rate!r}")
+        object.__setattr__(self, "legs", tuple((str(k), r) for k, r in _legs(
+            self.legs, "inter-commodity spread")))
+
+
+@dataclass(frozen=True, slots=True)
+class SpanSpreads:
+    """Every spread parameter, by class group (spreads in priority order: first formed first).
+
+    Attributes
+    ----------
+    tiers : mapping of str to tuple of SpanTier
+        Per class group; a contract whose month falls in no tier (or has no expiry) takes part
+        in no intra-commodity spread, and in inter-commodity spreads as part of its group.
+    intra : mapping of str to tuple of IntraSpread
+        Per class group, in priority order.
+    delivery : mapping of str to DeliveryCharge
+        Per class group.
+    inter : tuple of InterSpread
+        In priority order.
+    contract_size : mapping of str to float
+        Per class group: the units of underlying one delta counts (the futures contract's
+        multiplier); by default each position's own multiplier, which must then be one value per
+        group.
+    """
+
+    tiers: Mapping[str, tuple[SpanTier, ...]] = field(default_factory=dict)
+    intra: Mapping[str, tuple[IntraSpread, ...]] = field(default_factory=dict)
+    delivery: Mapping[str, DeliveryCharge] = field(default_factory=dict)
+    inter: tuple[InterSpread, ...] = ()
+    contract_size: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Copy, freeze and validate the fields (see the class docstring)."""
+        object.__setattr__(self, "tiers", {str(k): tuple(v) for k, v in self.tiers.items()})
+        object.__setattr__(self, "intra", {str(k): tuple(v) for k, v in self.intra.items()})
+        object.__setattr__(self, "delivery", dict(self.delivery))
+        object.__setattr__(self, "inter", tuple(self.inter))
+        object.__setattr__(self, "contract_size", {str(k): float(v)
+                                                   for k, v in self.contract_size.items()})
+        for key, tiers in self.tiers.items():
+            numbers = [t.number for t in tiers]
+            if len(set(numbers)) != len(numbers):
+                raise MethodologyError(f"class group {key!r}: tier numbers repeat: {numbers}")
+            spans = sorted(t.months() for t in tiers)
+            for (_, last), (first, _) in zip(spans, spans[1:], strict=False):
+                if first <= last:
+                    raise MethodologyError(f"class group {key!r}: tiers overlap at {first}")
+        for key, spreads in self.intra.items():
+            known = {t.number for t in self.tiers.get(key, ())}
+            for spread in spreads:
+                unknown = sorted({t for t, _ in spread.legs} - known)
+                if unknown:
+                    raise MethodologyError(f"class group {key!r}: intra-commodity spread legs name"
+                                           f" tiers {unknown} not in its tiers {sorted(known)}")
+        for key, charge in self.delivery.items():
+            if charge.tier not in {t.number for t in self.tiers.get(key, ())}:
+                raise MethodologyError(f"class group {key!r}: delivery tier {charge.tier} is not"
+                                       " one of its tiers")
+        for key, size in self.contract_size.items():
+            if not (np.isfinite(size) and size > 0):
+                raise MethodologyError(f"contract size of {key!r} must be > 0; got {size!r}")
+
+    def describe(self) -> dict[str, object]:
+        """Plain parameters, for reports."""
+        return {
+            "tiers": {k: [(t.number, t.first_month, t.last_month) for t in v]
+                      for k, v in self.tiers.items()},
+            "intra": {k: [(s.rate, [list(leg) for leg in s.legs]) for s in v]
+                      for k, v in self.intra.items()},
+            "delivery": {k: (c.tier, c.spread_rate, c.outright_rate)
+                         for k, c in self.delivery.items()},
+            "inter": [(s.rate, [list(leg) for leg in s.legs]) for s in self.inter],
+            "contract_size": dict(self.contract_size),
+        }
