@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import InputError
 
@@ -13,7 +14,7 @@ T = TypeVar("T")
 SMALL_ROWS = 256  # distinct_rows: up to this many rows, one dict of row tuples
 
 
-def frozen_array(value: object, dtype: type, name: str) -> np.ndarray:
+def frozen_array(value: object, dtype: npt.DTypeLike, name: str) -> np.ndarray:
     """Return a read-only C-contiguous copy of ``value`` as ``dtype``; an InputError names ``name``.
 
     The copy matters: freezing the caller's own array would be a hidden side effect.

@@ -254,8 +254,7 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
             span_positions = SpanPositions.from_resolved(resolved, methodology.spreads)
         spread = spread_parts(methodology.spreads, span_positions, values, pnl.grids,
                               parts[_margin.SCAN], parts[_margin.WORST].astype(np.intp),
-                              pnl.group_class, resolved.group_account if resolved is not None
-                              else np.full(n_groups, -1, np.intp))
+                              pnl.group_class)
         reduce_facts = reduce_facts.with_counts(
             reduce_facts.counts._replace(spread_charge=spread.charge))
         parts = rules.reduce(values, reduce_facts)

@@ -27,17 +27,29 @@ minimums (``kernels._margin``): requirement = ``max(scan + intra + delivery - in
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import MethodologyError
+from ..errors import CurrencyError, InputError, MethodologyError
+from ..io.span_arrays import RiskArrays
+from ..methodology.base import Methodology
+from ..methodology.span import SpanGrids
 from ..methodology.span_spreads import SpanSpreads
-from ..model.book import SECONDS_PER_YEAR, ResolvedBook
+from ..model.book import SECONDS_PER_YEAR, Book, ResolvedBook
+from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
 
-__all__ = ["SpanPositions", "SpreadParts", "spread_parts", "DELTA_STEP"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .result import MarginResult
+
+__all__ = ["SpanPositions", "SpreadParts", "spread_parts", "span_risk_arrays",
+           "margin_from_risk_arrays", "DELTA_STEP"]
 
 DELTA_STEP = 1e-4  # relative spot step of the composite delta's central difference
 
@@ -54,11 +66,14 @@ class SpanPositions:
         Its contract month (NaT: none, e.g. a perpetual or the underlying itself).
     delta : ndarray of float
         Its composite delta, signed, in futures-equivalent contracts.
+    group_account : ndarray of int
+        The account of each group (-1: none); inter-commodity spreads form within one account.
     """
 
     group: np.ndarray
     month: np.ndarray
     delta: np.ndarray
+    group_account: np.ndarray
 
     @classmethod
     def from_resolved(cls, resolved: ResolvedBook, spreads: SpanSpreads) -> SpanPositions:
@@ -93,7 +108,8 @@ class SpanPositions:
         seconds = np.where(np.isfinite(years), years * SECONDS_PER_YEAR, 0.0)
         month = (valuation + np.round(seconds).astype("timedelta64[s]")).astype("datetime64[M]")
         month[~np.isfinite(years)] = np.datetime64("NaT")
-        return cls(np.asarray(resolved.group_index, np.intp)[:n], month, per_unit / size)
+        return cls(np.asarray(resolved.group_index, np.intp)[:n], month, per_unit / size,
+                   np.asarray(resolved.group_account, np.intp))
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,12 +162,11 @@ def _risk_split(values: np.ndarray, grids: Sequence[ScenarioGrid], scan: np.ndar
 
 def spread_parts(spreads: SpanSpreads, positions: SpanPositions, values: np.ndarray,
                  grids: Sequence[ScenarioGrid], scan: np.ndarray, worst: np.ndarray,
-                 group_class: Sequence[str], group_account: np.ndarray) -> SpreadParts:
+                 group_class: Sequence[str]) -> SpreadParts:
     """Form every group's spreads and price them (module docstring).
 
     ``values`` is the groups' scenario P&L, ``scan`` and ``worst`` the scan risk and worst
-    scenario of each group without spreads; ``group_account`` the account of each group (-1:
-    none; inter-commodity spreads form only within one account).
+    scenario of each group without spreads.
     """
     n = values.shape[0]
     keys = np.asarray(group_class, dtype=object)
@@ -193,7 +208,7 @@ def spread_parts(spreads: SpanSpreads, positions: SpanPositions, values: np.ndar
     wpr = np.divide(price_risk, np.abs(net_delta), out=np.zeros(n), where=net_delta != 0)
     inter = np.zeros(n)
     if spreads.inter:
-        account = np.asarray(group_account, np.intp)
+        account = np.asarray(positions.group_account, np.intp)
         _, account_row = np.unique(account, return_inverse=True)
         n_accounts = int(account_row.max()) + 1 if n else 0
         for spread in spreads.inter:
@@ -212,3 +227,157 @@ def spread_parts(spreads: SpanSpreads, positions: SpanPositions, values: np.ndar
             np.add.at(inter, members, spread.rate * formed[:, None] * np.abs(ratios)
                       * wpr[members])
     return SpreadParts(intra, delivery, inter, net_delta, price_risk, time_risk, vol_risk)
+
+
+def _contract_names(resolved: ResolvedBook, rows: np.ndarray) -> np.ndarray:
+    # "<underlying> <YYYY-MM-DD> <C|P> <strike>" or "<underlying> <date> F" (no expiry: "-"),
+    # with "#2", "#3" ... where contracts differ only in what the name leaves out (multiplier,
+    # exercise, settlement, vol)
+    market = resolved.market
+    valuation = np.asarray(market.valuation).astype("datetime64[s]")
+    years = np.asarray(resolved.expiry_years, float)[rows]
+    seconds = np.where(np.isfinite(years), years * SECONDS_PER_YEAR, 0.0)
+    day = (valuation + np.round(seconds).astype("timedelta64[s]")).astype("datetime64[D]")
+    names = []
+    seen: dict[str, int] = {}
+    letter = {1: "C", 2: "P"}
+    for k, r in enumerate(rows.tolist()):
+        date = str(day[k]) if np.isfinite(years[k]) else "-"
+        kind = int(resolved.kind[r])
+        text = f"{market.underlyings[int(resolved.underlying_index[r])]} {date} " + (
+            f"{letter[kind]} {float(resolved.strike[r]):g}" if kind in letter else "F")
+        seen[text] = seen.get(text, 0) + 1
+        names.append(text if seen[text] == 1 else f"{text} #{seen[text]}")
+    return np.array(names, dtype=np.str_)
+
+
+def span_risk_arrays(book: Book, market: MarketData, methodology: Methodology
+                     ) -> tuple[RiskArrays, pd.DataFrame]:
+    """Compute the risk arrays of every contract of ``book`` under a SPAN ``methodology``.
+
+    Returns the arrays (one long contract each: its scenario losses, extreme scenarios already
+    times their coverage, and its composite delta, CME's conventions; ``io.span_arrays``) and
+    the book's positions on them (``position_id``, ``contract``, ``quantity``), so that
+    :func:`margin_from_risk_arrays` margins the book from a file of the arrays exactly as
+    :func:`~greeksmargin.margin.result.compute_margin` does from the book.
+    """
+    import pandas as pd
+
+    from ..measures.revalue import revalue
+    from .concentration import margin_grids
+
+    resolved = book.resolve(market)
+    instrument, first = resolved.instruments()
+    # one long contract per instrument, in a book of its own: its P&L is the array
+    unit = book.take(np.asarray(resolved.order)[first])
+    unit = dataclasses.replace(unit, quantity=np.ones(first.size),
+                               position_id=np.array([f"u{k}" for k in range(first.size)]))
+    unit_resolved = unit.resolve(market)
+    built = margin_grids(methodology, unit_resolved)
+    grids = built if isinstance(built, tuple) else (built,) * unit_resolved.n_groups
+    pnl = revalue(unit_resolved, grids, keep_positions=True)
+    assert pnl.position_values is not None and pnl.position_group is not None
+    weight = np.array([g.weight for g in grids], float).reshape(len(grids), -1)
+    loss = -pnl.position_values * weight[pnl.position_group]
+    found = SpanPositions.from_resolved(unit_resolved, methodology.spreads or SpanSpreads())
+    delta = np.empty(first.size)
+    delta[unit_resolved.order] = found.delta
+    month = np.empty(first.size, "datetime64[M]")
+    month[unit_resolved.order] = found.month
+    names = _contract_names(resolved, first)
+    arrays = RiskArrays(names, np.asarray(unit_resolved.group_class, dtype=np.str_)[
+        pnl.position_group], np.asarray(pnl.currency, dtype=np.str_)[pnl.position_group],
+        resolved.kind[first], month, resolved.multiplier[first], delta, loss)
+    row_contract = np.empty(resolved.position_id.size, np.intp)
+    row_contract[resolved.order] = instrument
+    positions = pd.DataFrame({"position_id": book.position_id, "contract": names[row_contract],
+                              "quantity": book.quantity})
+    return arrays, positions
+
+
+def margin_from_risk_arrays(arrays: RiskArrays, positions: pd.DataFrame,
+                            methodology: Methodology) -> MarginResult:
+    """Margin positions held on contracts whose risk arrays are given (a SPAN file's).
+
+    ``positions`` has a ``contract`` column (names of ``arrays``), ``quantity`` (signed
+    contracts) and optionally ``account``. Each account's positions are grouped by class group
+    (labels ``account/class``, or the class alone without accounts) and netted per contract;
+    a group's scenario P&L is ``-sum quantity x loss``; the add-ons (SOM) count the net
+    contracts and SPAN's spreads form from ``quantity x delta``, as for a book
+    (:func:`~greeksmargin.margin.result.compute_margin`). Every group must settle in one
+    currency, and the file in one (there is no market here to convert).
+
+    Raises
+    ------
+    InputError
+        Positions without the columns, a contract not in ``arrays``, a quantity that is not
+        finite (each named by its row), or a methodology whose scenarios differ in number.
+    CurrencyError
+        Arrays in several currencies.
+    """
+    import pandas as pd
+    import scipy.sparse
+
+    from ..kernels._margin import Counts
+    from ..measures.revalue import PnLMatrix
+    from .result import margin_from_pnl
+    from .rules import GroupFacts, count_positions
+
+    for column in ("contract", "quantity"):
+        if column not in positions.columns:
+            raise InputError(f"positions need a {column!r} column; got"
+                             f" {', '.join(map(str, positions.columns))}")
+    if not isinstance(methodology.grid_rule, SpanGrids):
+        raise MethodologyError(f"risk arrays are SPAN's; got methodology {methodology.name!r}")
+    grid = methodology.grid_rule.risk_array_grid()
+    if grid.n_scenarios != arrays.n_scenarios:
+        raise InputError(f"risk arrays have {arrays.n_scenarios} scenarios; {methodology.name}"
+                         f" {methodology.version} has {grid.n_scenarios}")
+    currencies = np.unique(arrays.currency)
+    if currencies.size > 1:
+        raise CurrencyError(f"risk arrays in several currencies {currencies.tolist()}; margin"
+                            " each currency's contracts apart (no market here to convert)")
+    raw = positions["contract"].astype(object)
+    names = raw.where(raw.notna(), "").astype(str).str.strip().to_numpy(dtype=np.str_)
+    order = np.argsort(arrays.contract)
+    at = np.minimum(np.searchsorted(arrays.contract[order], names), max(order.size - 1, 0))
+    known = order.size > 0
+    contract = order[at] if known else np.zeros(names.size, np.intp)
+    unknown = ~(arrays.contract[contract] == names) if known else np.ones(names.size, bool)
+    if unknown.any():
+        r = int(np.flatnonzero(unknown)[0])
+        raise InputError(f"positions row {r + 1}: contract {str(names[r])!r} has no risk array")
+    quantity = pd.to_numeric(positions["quantity"], errors="coerce").to_numpy(float)
+    if not np.all(np.isfinite(quantity)):
+        r = int(np.flatnonzero(~np.isfinite(quantity))[0])
+        raise InputError(f"positions row {r + 1}: quantity {positions['quantity'].iloc[r]!r} is"
+                         " not a finite number")
+    if "account" in positions.columns:
+        account_code, found = pd.factorize(positions["account"].astype(str))
+        account_names: np.ndarray | None = np.asarray(found, dtype=object)
+    else:
+        account_code, account_names = np.zeros(names.size, np.intp), None
+    class_code, class_names = pd.factorize(pd.Series(arrays.class_group[contract]))
+    pair = account_code.astype(np.int64) * max(len(class_names), 1) + class_code
+    keys, group = np.unique(pair, return_inverse=True)
+    group_account, group_class = np.divmod(keys, max(len(class_names), 1))
+    classes = tuple(str(c) for c in np.asarray(class_names, dtype=object)[group_class])
+    labels = classes if account_names is None else tuple(
+        f"{a}/{c}" for a, c in zip(account_names[group_account], classes, strict=True))
+    n_groups = keys.size
+    held = scipy.sparse.csr_matrix((quantity, (group, contract)),
+                                   shape=(n_groups, arrays.contract.size))
+    values = -np.asarray(held @ arrays.loss)
+    net = held.tocoo()
+    counts = count_positions(net.row, arrays.kind[net.col], net.data,
+                             arrays.multiplier[net.col], n_groups)
+    currency = tuple(str(currencies[0]) for _ in range(n_groups))
+    facts = GroupFacts(Counts(*counts), np.ones(n_groups), np.ones(n_groups), currency[0]
+                       if n_groups else "")
+    pnl = PnLMatrix(values, labels, np.zeros(n_groups), currency, (grid,) * n_groups,
+                    group_class=classes)
+    span_positions = SpanPositions(net.row.astype(np.intp), arrays.month[net.col],
+                                   net.data * arrays.delta[net.col],
+                                   np.asarray(group_account, np.intp))
+    return margin_from_pnl(pnl, methodology=methodology, facts=facts,
+                           span_positions=span_positions)

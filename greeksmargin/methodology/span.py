@@ -8,6 +8,7 @@ fraction of the loss; a one-day look-ahead; an optional short option minimum. Pa
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -83,6 +84,16 @@ class SpanGrids:
             raise MethodologyError(f"SPAN price scan range must be in (0, 1) (relative); got"
                                    f" {value!r} for group {label!r}")
         return float(value)
+
+    def risk_array_grid(self) -> ScenarioGrid:
+        """Return the scenarios of published risk arrays: weight 1 (the extremes come weighted).
+
+        Its scenarios are this rule's in order; the price moves are in units of the price scan
+        range (x 0.01: a range the arrays do not need), there to pair scenarios, not to value.
+        """
+        grid = _grid(0.01, self.scenarios, self.vol_scan_range, int(self.vol_shift_type),
+                     self.extreme_multiple, 1.0, 0.0)
+        return dataclasses.replace(grid, name="SPAN risk arrays (extremes already weighted)")
 
     def grids(self, resolved: ResolvedBook) -> tuple[ScenarioGrid, ...]:
         """One grid per group of ``resolved``."""
