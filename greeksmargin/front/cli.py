@@ -89,12 +89,42 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
+def _psr_amounts(args: argparse.Namespace) -> dict[str, float]:
+    """``--psr-amount CLASS=AMOUNT`` options as a dict (amounts finite and > 0)."""
+    amounts: dict[str, float] = {}
+    for text in getattr(args, "psr_amount", None) or ():
+        key, sep, value = str(text).rpartition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = float("nan")
+        if not sep or not key.strip() or not (np.isfinite(amount) and amount > 0):
+            raise InputError(f"--psr-amount takes CLASS=AMOUNT (the price scan range in currency"
+                             f" per contract, > 0), e.g. ES=30000; got {text!r}")
+        if key.strip() in amounts:
+            raise InputError(f"--psr-amount gives class {key.strip()!r} twice")
+        amounts[key.strip()] = amount
+    return amounts
+
+
+def _span(args: argparse.Namespace, short_option_minimum: float = 0.0) -> Methodology:
+    """Build the SPAN preset from --psr, --vsr and --psr-amount.
+
+    A class without an amount takes --psr (0.07 by default); with amounts and no --psr, every
+    class needs an amount.
+    """
+    amounts = _psr_amounts(args)
+    psr = args.psr if args.psr is not None else (None if amounts else SPAN_PSR)
+    return methodology.span(psr, _or(args.vsr, SPAN_VSR), price_scan_amount=amounts,
+                            short_option_minimum=short_option_minimum)
+
+
 def _methodology(args: argparse.Namespace) -> Methodology | ScenarioGrid:
     if args.grid:
         return read_grid(args.grid)
     name = args.preset
     if name == "span":
-        return methodology.span(_or(args.psr, SPAN_PSR), _or(args.vsr, SPAN_VSR))
+        return _span(args)
     return methodology.get(name)
 
 
@@ -132,6 +162,46 @@ def _cmd_margin(args: argparse.Namespace) -> int:
         if result.total_currency != result.quote_currency:
             line += f"   (= {result.initial_quote} / {result.maintenance_quote} at spot)"
         print(line)
+    return 0
+
+
+def _cmd_span_arrays(args: argparse.Namespace) -> int:
+    from ..io.span_arrays import write_risk_arrays
+    from ..margin.span import span_risk_arrays
+
+    inputs = _load_whole(args, "span-arrays")
+    arrays, positions = span_risk_arrays(inputs.book, inputs.market, _span(args))
+    parquet = Path(args.out).suffix.lower() in (".parquet", ".pq")
+    write_atomic(args.out, lambda path: write_risk_arrays(arrays, path, parquet=parquet),
+                 _input_paths(args), "--out")
+    _written(f"risk arrays of {arrays.contract.size} contracts", args.out, args)
+    if args.positions_out:
+        write_atomic(args.positions_out, lambda path: positions.to_csv(path, index=False),
+                     _input_paths(args), "--positions-out")
+        _written(f"{len(positions)} positions", args.positions_out, args)
+    return 0
+
+
+def _cmd_span_margin(args: argparse.Namespace) -> int:
+    from ..io.span_arrays import read_risk_arrays
+    from ..io.tables import read_table
+    from ..margin.span import margin_from_risk_arrays
+
+    arrays = read_risk_arrays(args.arrays)
+    positions = read_table(Path(args.positions), "positions")
+    result = margin_from_risk_arrays(arrays, positions, methodology.span(
+        SPAN_PSR, short_option_minimum=args.som))
+    table = result.to_frame().reset_index()
+    if args.format == "json":
+        json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    elif args.format == "csv":
+        csv_safe(table).to_csv(sys.stdout, index=False)
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", 50,
+                               "display.float_format", "{:,.2f}".format):
+            print(table.to_string(index=False))
+        print(f"total initial margin: {result.total}   maintenance: {result.total_maintenance}")
     return 0
 
 
@@ -545,6 +615,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="SPAN price scan range (relative), default 0.07")
             p.add_argument("--vsr", type=float, default=None,
                            help="SPAN vol scan range (relative), default 0.35")
+            p.add_argument("--psr-amount", action="append", metavar="CLASS=AMOUNT",
+                           help="SPAN price scan range of a class group in currency per contract"
+                           " (CME's form), e.g. ES=30000; repeat per class")
             if name == "margin":
                 p.add_argument("--by", choices=("group", "underlying", "position"),
                                default="group")
@@ -576,6 +649,30 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--vol-shifts", type=float, nargs="+", default=[-0.3, 0.0, 0.3])
             p.add_argument("--days", type=float, default=0.0, help="clock advance in days")
             p.add_argument("--group", help="one group instead of the whole book")
+    sa = sub.add_parser("span-arrays", parents=common,
+                        help="SPAN risk arrays of a book's contracts, written to a file")
+    sa.add_argument("book", nargs="?", default=None, help="book CSV/Parquet (or --sample)")
+    sa.add_argument("--sample", action="store_true", help="use the sample book and market")
+    sa.add_argument("--market", help="market CSV/Parquet (as for margin)")
+    sa.add_argument("--valuation", help="valuation timestamp (UTC), overrides the market file")
+    sa.add_argument("--venue", choices=("occ", "deribit"))
+    sa.add_argument("--psr", type=float, default=None, help="SPAN price scan range (0.07)")
+    sa.add_argument("--vsr", type=float, default=None, help="SPAN vol scan range (0.35)")
+    sa.add_argument("--psr-amount", action="append", metavar="CLASS=AMOUNT",
+                    help="SPAN price scan range of a class group in currency per contract")
+    sa.add_argument("--out", required=True, help="risk-array file to write (CSV or .parquet)")
+    sa.add_argument("--positions-out", help="also write the book's positions on the contracts"
+                    " (CSV: position_id, contract, quantity)")
+    sa.set_defaults(func=_cmd_span_arrays, preset="span", on_invalid="raise")
+    sm = sub.add_parser("span-margin", parents=common,
+                        help="SPAN margin of positions on a risk-array file")
+    sm.add_argument("arrays", help="risk-array file (CSV/Parquet; see span-arrays)")
+    sm.add_argument("--positions", required=True,
+                    help="positions CSV/Parquet: contract, quantity, [account]")
+    sm.add_argument("--som", type=float, default=0.0,
+                    help="short option minimum per short call or short put (currency)")
+    sm.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sm.set_defaults(func=_cmd_span_margin)
     bt = sub.add_parser("batch", parents=common,
                         help="margin every account of a Parquet dataset on Dask")
     bt.add_argument("positions", help="Parquet file or directory: account + book columns")
@@ -590,6 +687,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--grid", help="scenario grid CSV")
     bt.add_argument("--psr", type=float, default=None, help="SPAN price scan range (0.07)")
     bt.add_argument("--vsr", type=float, default=None, help="SPAN vol scan range (0.35)")
+    bt.add_argument("--psr-amount", action="append", metavar="CLASS=AMOUNT",
+                    help="SPAN price scan range of a class group in currency per contract")
     bt.add_argument("--out", required=True, help="results Parquet file")
     bt.add_argument("--on-invalid", choices=("raise", "exclude"), default="raise",
                     help="a bad row fails the batch (raise) or only its account (exclude)")
@@ -629,7 +728,8 @@ def _shown(key: str, value: object) -> str:
 
 def _input_paths(args: argparse.Namespace) -> list[str]:
     """Every file the command reads (an output may not overwrite one)."""
-    names = ("book", "market", "positions", "grid", "scenarios", "correlation", "history")
+    names = ("book", "market", "positions", "grid", "scenarios", "correlation", "history",
+             "arrays")
     return [str(getattr(args, n)) for n in names if getattr(args, n, None)]
 
 
@@ -640,11 +740,17 @@ def _written(what: str, path: object, args: argparse.Namespace) -> None:
 
 def _check_arguments(args: argparse.Namespace) -> None:
     """Refuse nonsense before any work: outputs that cannot be written, options out of range."""
-    for option in ("out", "plot"):
+    for option in ("out", "plot", "positions_out"):
         path = getattr(args, option, None)
         if path:
-            check_output(path, _input_paths(args), f"--{option}")
+            check_output(path, _input_paths(args), f"--{option.replace('_', '-')}")
+    out, positions_out = getattr(args, "out", None), getattr(args, "positions_out", None)
+    if out and positions_out and Path(out).resolve() == Path(positions_out).resolve():
+        raise InputError(f"--out and --positions-out are the same file {out}; give two")
     preset = getattr(args, "preset", None)
+    if getattr(args, "psr_amount", None) and preset != "span":
+        raise InputError("--psr-amount applies to --preset span only; remove it or add"
+                         " --preset span")
     for option in ("psr", "vsr"):
         value = getattr(args, option, None)
         if value is None:

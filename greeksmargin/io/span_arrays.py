@@ -81,8 +81,9 @@ class RiskArrays:
         return int(self.loss.shape[1])
 
 
-def write_risk_arrays(arrays: RiskArrays, path: str | Path) -> Path:
-    """Write ``arrays`` to ``path`` (CSV, or Parquet by suffix), every float exactly."""
+def write_risk_arrays(arrays: RiskArrays, path: str | Path, *, parquet: bool | None = None
+                      ) -> Path:
+    """Write ``arrays`` to ``path`` (CSV, or Parquet by suffix or ``parquet``), floats exactly."""
     import pandas as pd
 
     target = Path(path)
@@ -92,7 +93,7 @@ def write_risk_arrays(arrays: RiskArrays, path: str | Path) -> Path:
         "currency": arrays.currency, "kind": [_KIND_TEXT[int(k)] for k in arrays.kind],
         "month": month, "multiplier": arrays.multiplier, "delta": arrays.delta,
         **{f"scenario_{j + 1}": arrays.loss[:, j] for j in range(arrays.n_scenarios)}})
-    if target.suffix.lower() in (".parquet", ".pq"):
+    if parquet if parquet is not None else target.suffix.lower() in (".parquet", ".pq"):
         frame.to_parquet(target, index=False)
     else:
         frame.to_csv(target, index=False, float_format="%.17g")

@@ -76,13 +76,19 @@ class SpanPositions:
     group_account: np.ndarray
 
     @classmethod
-    def from_resolved(cls, resolved: ResolvedBook, spreads: SpanSpreads) -> SpanPositions:
+    def from_resolved(cls, resolved: ResolvedBook, spreads: SpanSpreads, *,
+                      one_size: bool = True) -> SpanPositions:
         """Deltas and months of every position of ``resolved`` (sorted rows).
+
+        A delta counts contracts of ``spreads.contract_size`` (per class group), else of the
+        position's own multiplier; with ``one_size`` a group's multipliers must then agree (its
+        deltas are added).
 
         Raises
         ------
         MethodologyError
-            A group whose positions have several multipliers and no ``contract_size``.
+            With ``one_size``, a group whose positions have several multipliers and no
+            ``contract_size``.
         """
         from ..measures.revalue import revalue
 
@@ -98,7 +104,7 @@ class SpanPositions:
             rows = slice(resolved.group_offsets[g], resolved.group_offsets[g + 1])
             if key in sizes:
                 size[rows] = sizes[key]
-            elif np.unique(size[rows]).size > 1:
+            elif one_size and np.unique(size[rows]).size > 1:
                 raise MethodologyError(
                     f"SPAN deltas of group {resolved.group_labels[g]!r} count futures-equivalent"
                     f" contracts, but its positions have multipliers"
@@ -230,8 +236,8 @@ def spread_parts(spreads: SpanSpreads, positions: SpanPositions, values: np.ndar
 
 
 def _contract_names(resolved: ResolvedBook, rows: np.ndarray) -> np.ndarray:
-    # "<underlying> <YYYY-MM-DD> <C|P> <strike>" or "<underlying> <date> F" (no expiry: "-"),
-    # with "#2", "#3" ... where contracts differ only in what the name leaves out (multiplier,
+    # "<underlying> <YYYY-MM-DD> <C|P> <strike>", "<underlying> <date> F" or the underlying
+    # itself (no expiry), with "#2", "#3" ... where contracts differ only in what the name leaves out (multiplier,
     # exercise, settlement, vol)
     market = resolved.market
     valuation = np.asarray(market.valuation).astype("datetime64[s]")
@@ -244,8 +250,9 @@ def _contract_names(resolved: ResolvedBook, rows: np.ndarray) -> np.ndarray:
     for k, r in enumerate(rows.tolist()):
         date = str(day[k]) if np.isfinite(years[k]) else "-"
         kind = int(resolved.kind[r])
-        text = f"{market.underlyings[int(resolved.underlying_index[r])]} {date} " + (
-            f"{letter[kind]} {float(resolved.strike[r]):g}" if kind in letter else "F")
+        underlying = market.underlyings[int(resolved.underlying_index[r])]
+        text = (f"{underlying} {date} {letter[kind]} {float(resolved.strike[r]):g}"
+                if kind in letter else f"{underlying} {date} F" if date != "-" else underlying)
         seen[text] = seen.get(text, 0) + 1
         names.append(text if seen[text] == 1 else f"{text} #{seen[text]}")
     return np.array(names, dtype=np.str_)
@@ -256,7 +263,8 @@ def span_risk_arrays(book: Book, market: MarketData, methodology: Methodology
     """Compute the risk arrays of every contract of ``book`` under a SPAN ``methodology``.
 
     Returns the arrays (one long contract each: its scenario losses, extreme scenarios already
-    times their coverage, and its composite delta, CME's conventions; ``io.span_arrays``) and
+    times their coverage, and its composite delta, CME's conventions; ``io.span_arrays``; without
+    spreads a delta counts contracts of the contract's own multiplier) and
     the book's positions on them (``position_id``, ``contract``, ``quantity``), so that
     :func:`margin_from_risk_arrays` margins the book from a file of the arrays exactly as
     :func:`~greeksmargin.margin.result.compute_margin` does from the book.
@@ -278,8 +286,9 @@ def span_risk_arrays(book: Book, market: MarketData, methodology: Methodology
     pnl = revalue(unit_resolved, grids, keep_positions=True)
     assert pnl.position_values is not None and pnl.position_group is not None
     weight = np.array([g.weight for g in grids], float).reshape(len(grids), -1)
-    loss = -pnl.position_values * weight[pnl.position_group]
-    found = SpanPositions.from_resolved(unit_resolved, methodology.spreads or SpanSpreads())
+    loss = -pnl.position_values * weight[pnl.position_group] + 0.0  # + 0.0: no -0.0 in files
+    found = SpanPositions.from_resolved(unit_resolved, methodology.spreads or SpanSpreads(),
+                                        one_size=methodology.spreads is not None)
     delta = np.empty(first.size)
     delta[unit_resolved.order] = found.delta
     month = np.empty(first.size, "datetime64[M]")
@@ -353,11 +362,12 @@ def margin_from_risk_arrays(arrays: RiskArrays, positions: pd.DataFrame,
         raise InputError(f"positions row {r + 1}: quantity {positions['quantity'].iloc[r]!r} is"
                          " not a finite number")
     if "account" in positions.columns:
-        account_code, found = pd.factorize(positions["account"].astype(str))
+        found, account_code = np.unique(positions["account"].astype(str).to_numpy(dtype=np.str_),
+                                        return_inverse=True)
         account_names: np.ndarray | None = np.asarray(found, dtype=object)
     else:
         account_code, account_names = np.zeros(names.size, np.intp), None
-    class_code, class_names = pd.factorize(pd.Series(arrays.class_group[contract]))
+    class_names, class_code = np.unique(arrays.class_group[contract], return_inverse=True)
     pair = account_code.astype(np.int64) * max(len(class_names), 1) + class_code
     keys, group = np.unique(pair, return_inverse=True)
     group_account, group_class = np.divmod(keys, max(len(class_names), 1))

@@ -83,6 +83,10 @@ class SpanGrids:
         if not (0 < value < 1):
             raise MethodologyError(f"SPAN price scan range must be in (0, 1) (relative); got"
                                    f" {value!r} for group {label!r}")
+        if value * self.extreme_multiple >= 1:
+            raise MethodologyError(f"SPAN price scan range {value:.4g} for group {label!r} x the"
+                                   f" extreme multiple {self.extreme_multiple:g} moves the price"
+                                   " to zero or below; the range must be smaller")
         return float(value)
 
     def risk_array_grid(self) -> ScenarioGrid:

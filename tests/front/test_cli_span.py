@@ -1,0 +1,72 @@
+"""The CLI's SPAN doors: risk arrays to a file and back, and the price scan range per contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from greeksmargin.front.cli import main
+
+
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:  # type: ignore[type-arg]
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_span_arrays_file_margins_as_the_book(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    arrays, positions = tmp_path / "arrays.csv", tmp_path / "positions.csv"
+    assert main(["span-arrays", "--sample", "--psr", "0.08", "--out", str(arrays),
+                 "--positions-out", str(positions), "-q"]) == 0
+    from_book = _json(capsys, ["margin", "--sample", "--preset", "span", "--psr", "0.08",
+                               "--format", "json"])
+    from_file = _json(capsys, ["span-margin", str(arrays), "--positions", str(positions),
+                               "--format", "json"])
+    assert from_file["total_initial_margin"] == pytest.approx(from_book["total_initial_margin"],
+                                                              rel=1e-12)
+    assert sorted(g["group"] for g in from_file["groups"]) == sorted(
+        g["group"] for g in from_book["groups"])
+
+
+def test_psr_amount_sets_a_class_range_in_currency(capsys: pytest.CaptureFixture[str]) -> None:
+    # the sample's QQQ options have multiplier 100 at spot 521.3: $5,000 a contract is 9.6%
+    base = _json(capsys, ["margin", "--sample", "--preset", "span", "--format", "json"])
+    wider = _json(capsys, ["margin", "--sample", "--preset", "span", "--psr", "0.07",
+                           "--psr-amount", "QQQ=5000", "--format", "json"])
+    qqq = {g["group"]: g["scan_risk"] for g in wider["groups"]}
+    assert qqq["QQQ"] > {g["group"]: g["scan_risk"] for g in base["groups"]}["QQQ"]
+    assert {g["group"]: g["scan_risk"] for g in wider["groups"]}["AAPL"] == pytest.approx(
+        {g["group"]: g["scan_risk"] for g in base["groups"]}["AAPL"], rel=1e-12)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["margin", "--sample", "--psr-amount", "QQQ=5000"], "applies to --preset span only"),
+    (["margin", "--sample", "--preset", "span", "--psr-amount", "QQQ"], "CLASS=AMOUNT"),
+    (["margin", "--sample", "--preset", "span", "--psr-amount", "QQQ=-1"], "CLASS=AMOUNT"),
+    (["margin", "--sample", "--preset", "span", "--psr-amount", "=5"], "CLASS=AMOUNT"),
+    (["margin", "--sample", "--preset", "span", "--psr-amount", "Q=1", "--psr-amount", "Q=2"],
+     "twice"),
+    (["margin", "--sample", "--preset", "span", "--psr-amount", "QQQ=5000"],
+     "no SPAN price scan range for group"),
+    (["margin", "--sample", "--preset", "span", "--psr", "0.07", "--psr-amount", "QQQ=50000"],
+     "x the extreme multiple 2 moves the price to zero"),
+    (["span-margin", "missing.csv", "--positions", "p.csv"], "not found"),
+])
+def test_bad_span_options_exit_2(argv: list[str], message: str,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_span_margin_names_a_bad_position(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    arrays = tmp_path / "arrays.parquet"
+    assert main(["span-arrays", "--sample", "--out", str(arrays), "-q"]) == 0
+    positions = tmp_path / "positions.csv"
+    positions.write_text("contract,quantity\nQQQ 2025-07-18 C 999,1\n")
+    assert main(["span-margin", str(arrays), "--positions", str(positions)]) == 2
+    assert "row 1: contract 'QQQ 2025-07-18 C 999' has no risk array" in capsys.readouterr().err
+    assert main(["span-arrays", "--sample", "--out", str(positions), "--positions-out",
+                 str(positions)]) == 2
