@@ -14,6 +14,8 @@ column                  meaning
 ``month``               contract month ``YYYY-MM`` (empty: none)
 ``multiplier``          units of underlying per contract (> 0)
 ``delta``               composite delta of one long contract (futures-equivalent)
+``value``               value of one long contract now (an option's premium x
+                        multiplier; 0 for a future), for the net option value
 ``scenario_1`` ...      loss of one long contract in each scenario, in order
 ======================  ==========================================================
 
@@ -35,7 +37,8 @@ from .tables import read_table
 
 __all__ = ["RiskArrays", "read_risk_arrays", "write_risk_arrays", "COLUMNS"]
 
-COLUMNS = ("contract", "class_group", "currency", "kind", "month", "multiplier", "delta")
+COLUMNS = ("contract", "class_group", "currency", "kind", "month", "multiplier", "delta",
+           "value")
 _KIND_TEXT = {int(OptionKind.CALL): "call", int(OptionKind.PUT): "put",
               int(OptionKind.LINEAR): "future"}
 
@@ -51,6 +54,7 @@ class RiskArrays:
     month: np.ndarray  # datetime64[M], NaT: none
     multiplier: np.ndarray  # float
     delta: np.ndarray  # float: composite delta of one long contract
+    value: np.ndarray  # float: value of one long contract now (0 for a future)
     loss: np.ndarray  # float (contracts, scenarios): loss of one long contract (> 0: a loss)
 
     def __post_init__(self) -> None:
@@ -59,7 +63,7 @@ class RiskArrays:
         for name, dtype in (("contract", np.str_), ("class_group", np.str_),
                             ("currency", np.str_), ("kind", np.int8),
                             ("month", np.dtype("datetime64[M]")), ("multiplier", np.float64),
-                            ("delta", np.float64)):
+                            ("delta", np.float64), ("value", np.float64)):
             value = frozen_array(np.asarray(getattr(self, name)).reshape(-1), dtype,
                                  f"risk arrays {name}")
             if value.size != n:
@@ -92,6 +96,7 @@ def write_risk_arrays(arrays: RiskArrays, path: str | Path, *, parquet: bool | N
         "contract": arrays.contract, "class_group": arrays.class_group,
         "currency": arrays.currency, "kind": [_KIND_TEXT[int(k)] for k in arrays.kind],
         "month": month, "multiplier": arrays.multiplier, "delta": arrays.delta,
+        "value": arrays.value,
         **{f"scenario_{j + 1}": arrays.loss[:, j] for j in range(arrays.n_scenarios)}})
     if parquet if parquet is not None else target.suffix.lower() in (".parquet", ".pq"):
         frame.to_parquet(target, index=False)
@@ -108,8 +113,8 @@ def read_risk_arrays(path: str | Path) -> RiskArrays:
     InputError
         A missing file or column, no scenario columns or a gap in their numbering, and any
         cell that is not valid, named by file, row, column and value (a kind that is not call,
-        put or future; a month that is not ``YYYY-MM``; a multiplier that is not > 0; a delta
-        or loss that is not finite; an empty name; a repeated contract).
+        put or future; a month that is not ``YYYY-MM``; a multiplier that is not > 0; a delta,
+        value or loss that is not finite; an empty name; a repeated contract).
     """
     import pandas as pd
 
@@ -158,7 +163,7 @@ def read_risk_arrays(path: str | Path) -> RiskArrays:
     if bad_month.any():
         fail("month", np.flatnonzero(bad_month), "is not a month YYYY-MM")
     numbers = {}
-    for column in ("multiplier", "delta", *scenario):
+    for column in ("multiplier", "delta", "value", *scenario):
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
         bad = ~np.isfinite(values) | ((values <= 0) if column == "multiplier" else False)
         if np.any(bad):
@@ -171,5 +176,5 @@ def read_risk_arrays(path: str | Path) -> RiskArrays:
         rows = np.flatnonzero(text["contract"] == repeated)
         fail("contract", rows[1:], f"repeats row {int(rows[0]) + 1}")
     return RiskArrays(text["contract"], text["class_group"], text["currency"], kind, month,
-                      numbers["multiplier"], numbers["delta"],
+                      numbers["multiplier"], numbers["delta"], numbers["value"],
                       np.column_stack([numbers[c] for c in expected]))

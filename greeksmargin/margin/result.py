@@ -34,6 +34,7 @@ from ..kernels import _margin
 from ..kernels._margin import Counts
 from ..measures.revalue import PnLMatrix, revalue
 from ..methodology import Methodology
+from ..methodology.span import SpanGrids
 from ..model.amount import Amount
 from ..model.book import Book, ResolvedBook
 from ..model.market import MarketData
@@ -92,6 +93,10 @@ class MarginResult:
     to_quote : ndarray, shape (n_groups,)
         Value of one unit of each group's currency in ``quote_currency`` (1 for the quote
         currency, the coin's spot for a coin); NaN where no market was given to convert.
+    memo : dict of str to ndarray
+        Figures reported beside the requirement, not part of it, per group: SPAN's
+        ``net_option_value`` (long options' value less short options', group currency) under
+        a SPAN methodology.
     """
 
     total: Amount
@@ -110,6 +115,7 @@ class MarginResult:
     excluded: tuple[Failure, ...] = ()
     quote_currency: str = ""
     to_quote: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    memo: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Copy, freeze and validate the fields (see the class docstring)."""
@@ -153,6 +159,7 @@ class MarginResult:
             "worst_scenario": self.worst_label,
             **{name: values for name, values in self.addons.items()},
             "initial_margin": self.initial, "maintenance_margin": self.maintenance,
+            **{name: values for name, values in self.memo.items()},
         })
         return frame.set_index("group")
 
@@ -165,7 +172,8 @@ class MarginResult:
             "groups": [
                 {"group": g, "currency": c, "scan_risk": float(s), "worst_scenario": w,
                  **{name: float(v[k]) for name, v in self.addons.items()},
-                 "initial_margin": float(i), "maintenance_margin": float(m)}
+                 "initial_margin": float(i), "maintenance_margin": float(m),
+                 **{name: float(v[k]) for name, v in self.memo.items()}}
                 for k, (g, c, s, w, i, m) in enumerate(zip(
                     self.group_labels, self.currency, self.scan_risk, self.worst_label,
                     self.initial, self.maintenance, strict=True))],
@@ -294,7 +302,9 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
             {g.name or "custom" for g in pnl.grids})},
         excluded=tuple(excluded),
         quote_currency=facts.quote_currency if facts is not None else total_currency,
-        to_quote=np.array(facts.to_quote, float) if facts is not None else np.zeros(0))
+        to_quote=np.array(facts.to_quote, float) if facts is not None else np.zeros(0),
+        memo={"net_option_value": np.array(pnl.base_value, float)} if methodology is not None
+        and isinstance(methodology.grid_rule, SpanGrids) else {})
 
 
 def _spread_addons(spread: SpreadParts | None) -> dict[str, np.ndarray]:

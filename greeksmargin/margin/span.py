@@ -271,7 +271,7 @@ def span_risk_arrays(book: Book, market: MarketData, methodology: Methodology
     """
     import pandas as pd
 
-    from ..measures.revalue import revalue
+    from ..measures.revalue import position_values, revalue
     from .concentration import margin_grids
 
     resolved = book.resolve(market)
@@ -293,10 +293,12 @@ def span_risk_arrays(book: Book, market: MarketData, methodology: Methodology
     delta[unit_resolved.order] = found.delta
     month = np.empty(first.size, "datetime64[M]")
     month[unit_resolved.order] = found.month
+    value = np.empty(first.size)
+    value[unit_resolved.order] = position_values(unit_resolved)
     names = _contract_names(resolved, first)
     arrays = RiskArrays(names, np.asarray(unit_resolved.group_class, dtype=np.str_)[
         pnl.position_group], np.asarray(pnl.currency, dtype=np.str_)[pnl.position_group],
-        resolved.kind[first], month, resolved.multiplier[first], delta, loss)
+        resolved.kind[first], month, resolved.multiplier[first], delta, value, loss)
     row_contract = np.empty(resolved.position_id.size, np.intp)
     row_contract[resolved.order] = instrument
     positions = pd.DataFrame({"position_id": book.position_id, "contract": names[row_contract],
@@ -311,7 +313,8 @@ def margin_from_risk_arrays(arrays: RiskArrays, positions: pd.DataFrame,
     ``positions`` has a ``contract`` column (names of ``arrays``), ``quantity`` (signed
     contracts) and optionally ``account``. Each account's positions are grouped by class group
     (labels ``account/class``, or the class alone without accounts) and netted per contract;
-    a group's scenario P&L is ``-sum quantity x loss``; the add-ons (SOM) count the net
+    a group's scenario P&L is ``-sum quantity x loss`` (its value now, for the net option
+    value, ``sum quantity x value``); the add-ons (SOM) count the net
     contracts and SPAN's spreads form from ``quantity x delta``, as for a book
     (:func:`~greeksmargin.margin.result.compute_margin`). Every group must settle in one
     currency, and the file in one (there is no market here to convert).
@@ -384,8 +387,8 @@ def margin_from_risk_arrays(arrays: RiskArrays, positions: pd.DataFrame,
     currency = tuple(str(currencies[0]) for _ in range(n_groups))
     facts = GroupFacts(Counts(*counts), np.ones(n_groups), np.ones(n_groups), currency[0]
                        if n_groups else "")
-    pnl = PnLMatrix(values, labels, np.zeros(n_groups), currency, (grid,) * n_groups,
-                    group_class=classes)
+    pnl = PnLMatrix(values, labels, np.asarray(held @ arrays.value), currency,
+                    (grid,) * n_groups, group_class=classes)
     span_positions = SpanPositions(net.row.astype(np.intp), arrays.month[net.col],
                                    net.data * arrays.delta[net.col],
                                    np.asarray(group_account, np.intp))

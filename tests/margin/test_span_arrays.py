@@ -106,9 +106,11 @@ def test_hand_written_file_margins_by_the_rule(tmp_path: Path) -> None:
     future = [0, 0, -100, -100, 100, 100, -200, -200, 200, 200, -300, -300, 300, 300, -210, 210]
     call = [5, -4, -40, -50, 45, 30, -90, -110, 80, 55, -150, -170, 110, 75, -140, 60]
     header = ",".join(["contract", "class_group", "currency", "kind", "month", "multiplier",
-                       "delta"] + [f"scenario_{j}" for j in range(1, 17)])
-    rows = [",".join(["ESH5", "ES", "USD", "future", "2025-03", "50", "1"] + list(map(str, future))),
-            ",".join(["ESH5 C", "ES", "USD", "call", "2025-03", "50", "0.45"] + list(map(str, call)))]
+                       "delta", "value"] + [f"scenario_{j}" for j in range(1, 17)])
+    rows = [",".join(["ESH5", "ES", "USD", "future", "2025-03", "50", "1", "0"]
+                     + list(map(str, future))),
+            ",".join(["ESH5 C", "ES", "USD", "call", "2025-03", "50", "0.45", "1234.5"]
+                     + list(map(str, call)))]
     path = tmp_path / "es.csv"
     path.write_text("\n".join([header, *rows]) + "\n")
     positions = pd.DataFrame({"contract": ["ESH5", "ESH5 C"], "quantity": [2.0, -3.0]})
@@ -120,13 +122,15 @@ def test_hand_written_file_margins_by_the_rule(tmp_path: Path) -> None:
     assert result.scan_risk[0] == pytest.approx(scan, abs=1e-12)
     assert float(result.total) == pytest.approx(max(scan, som * 3), abs=1e-12)
     assert result.worst_scenario[0] == int(np.argmax(loss))
+    # net option value: the short calls' value, reported beside the requirement
+    assert result.memo["net_option_value"][0] == pytest.approx(-3 * 1234.5, abs=1e-9)
 
 
 def _good_frame() -> pd.DataFrame:
     frame = pd.DataFrame({"contract": ["A", "B"], "class_group": ["X", "X"],
                           "currency": ["USD", "USD"], "kind": ["future", "put"],
                           "month": ["2025-03", ""], "multiplier": [10.0, 10.0],
-                          "delta": [1.0, -0.3]})
+                          "delta": [1.0, -0.3], "value": [0.0, 55.0]})
     for j in range(1, 17):
         frame[f"scenario_{j}"] = [float(j), -float(j)]
     return frame
@@ -137,6 +141,7 @@ def _good_frame() -> pd.DataFrame:
     ("month", "March", "month = 'March' is not a month YYYY-MM"),
     ("multiplier", "0", "multiplier = '0.0' is not a number > 0"),
     ("delta", "nan", "delta = 'nan' is not a finite number"),
+    ("value", "inf", "value = 'inf' is not a finite number"),
     ("scenario_3", "x", "scenario_3 = 'x' is not a finite number"),
     ("contract", "", "is empty"),
     ("currency", " ", "is empty"),
@@ -185,12 +190,13 @@ def test_bad_positions_and_methodologies_are_refused(tmp_path: Path) -> None:
         margin_from_risk_arrays(arrays, pd.DataFrame({"contract": ["A"], "quantity": [1]}),
                                 occ_tims())
     short = RiskArrays(arrays.contract, arrays.class_group, arrays.currency, arrays.kind,
-                       arrays.month, arrays.multiplier, arrays.delta, arrays.loss[:, :10])
+                       arrays.month, arrays.multiplier, arrays.delta, arrays.value,
+                       arrays.loss[:, :10])
     with pytest.raises(InputError, match="10 scenarios"):
         margin_from_risk_arrays(short, pd.DataFrame({"contract": ["A"], "quantity": [1]}),
                                 method)
     two = RiskArrays(arrays.contract, arrays.class_group, np.array(["USD", "EUR"]), arrays.kind,
-                     arrays.month, arrays.multiplier, arrays.delta, arrays.loss)
+                     arrays.month, arrays.multiplier, arrays.delta, arrays.value, arrays.loss)
     with pytest.raises(CurrencyError, match="several currencies"):
         margin_from_risk_arrays(two, pd.DataFrame({"contract": ["A"], "quantity": [1]}), method)
 

@@ -180,6 +180,11 @@ def test_option_leg_weighted_price_risk_by_hand() -> None:
     np.testing.assert_allclose(-result.addons["inter_credit"],
                                [0.5 * spreads_formed * wpr_corn, 0.5 * spreads_formed * wpr_beans],
                                rtol=1e-6)
+    # net option value: 10 long calls at Black-76 (r = 0), beans' futures worth 0
+    d2 = d1 - 0.25 * np.sqrt(t)
+    call = 4.375 * norm.cdf(d1) - 4.5 * norm.cdf(d2)
+    np.testing.assert_allclose(result.memo["net_option_value"], [10 * 5000 * call, 0.0],
+                               rtol=1e-10, atol=1e-9)
 
 
 def test_inter_spreads_form_only_within_an_account() -> None:
