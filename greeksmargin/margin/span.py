@@ -34,12 +34,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._arrays import distinct_objects
 from ..errors import CurrencyError, InputError, MethodologyError
 from ..io.span_arrays import RiskArrays
 from ..methodology.base import Methodology
 from ..methodology.span import SpanGrids
 from ..methodology.span_spreads import SpanSpreads
-from ..model.book import SECONDS_PER_YEAR, Book, ResolvedBook
+from ..model.book import Book, ResolvedBook
 from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
 
@@ -92,29 +93,30 @@ class SpanPositions:
         """
         from ..measures.revalue import revalue
 
-        n = resolved.position_id.size
         step = ScenarioGrid.product([-DELTA_STEP, DELTA_STEP], name="composite delta")
         moved = revalue(resolved, step, keep_positions=True).position_values
         assert moved is not None
         spot = np.asarray(resolved.market.spot, float)[resolved.underlying_index]
         per_unit = (moved[resolved.order, 1] - moved[resolved.order, 0]) / (2 * DELTA_STEP * spot)
         size = np.array(resolved.multiplier, float)
-        sizes = spreads.contract_size
-        for g, key in enumerate(resolved.group_class):
-            rows = slice(resolved.group_offsets[g], resolved.group_offsets[g + 1])
-            if key in sizes:
-                size[rows] = sizes[key]
-            elif one_size and np.unique(size[rows]).size > 1:
+        keys = np.asarray(resolved.group_class, dtype=object)
+        given = np.array([spreads.contract_size.get(k, np.nan) for k in keys.tolist()], float)
+        row_given = given[resolved.group_index]
+        size = np.where(np.isnan(row_given), size, row_given)
+        offsets = np.asarray(resolved.group_offsets)
+        filled = np.flatnonzero(offsets[1:] > offsets[:-1])
+        if one_size and filled.size:
+            low = np.minimum.reduceat(size, offsets[filled])
+            high = np.maximum.reduceat(size, offsets[filled])
+            if np.any(low != high):
+                g = int(filled[np.flatnonzero(low != high)[0]])
+                rows = slice(offsets[g], offsets[g + 1])
                 raise MethodologyError(
                     f"SPAN deltas of group {resolved.group_labels[g]!r} count futures-equivalent"
                     f" contracts, but its positions have multipliers"
                     f" {np.unique(size[rows]).tolist()}; give SpanSpreads(contract_size=...)")
-        valuation = np.asarray(resolved.market.valuation).astype("datetime64[s]")
-        years = np.asarray(resolved.expiry_years, float)
-        seconds = np.where(np.isfinite(years), years * SECONDS_PER_YEAR, 0.0)
-        month = (valuation + np.round(seconds).astype("timedelta64[s]")).astype("datetime64[M]")
-        month[~np.isfinite(years)] = np.datetime64("NaT")
-        return cls(np.asarray(resolved.group_index, np.intp)[:n], month, per_unit / size,
+        month = resolved.expiry_dates().astype("datetime64[M]")
+        return cls(np.asarray(resolved.group_index, np.intp), month, per_unit / size,
                    np.asarray(resolved.group_account, np.intp))
 
 
@@ -151,18 +153,27 @@ def _form(available: np.ndarray, ratios: np.ndarray) -> np.ndarray:
 def _risk_split(values: np.ndarray, grids: Sequence[ScenarioGrid], scan: np.ndarray,
                 worst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # time risk (mean loss at an unchanged price) and volatility risk (half the loss difference
-    # of the worst scenario and its opposite-vol pair) per group
+    # of the worst scenario and its opposite-vol pair) per group, one pass per distinct grid
     n = values.shape[0]
     time_risk, vol_risk = np.zeros(n), np.zeros(n)
-    for g in range(n):
-        grid, loss, j = grids[g], -values[g], int(worst[g])
+    distinct, index = distinct_objects(grids)
+    for d, grid in enumerate(distinct):
+        rows = np.flatnonzero(index == d)
+        loss = -values[rows]
         flat = (grid.spot_shift == 0) & (grid.weight == 1)
-        time_risk[g] = float(np.mean(loss[flat])) if flat.any() else 0.0
-        if scan[g] > 0 and grid.vol_shift[j] != 0:
-            pair = np.flatnonzero((grid.spot_shift == grid.spot_shift[j])
-                                  & (grid.vol_shift == -grid.vol_shift[j]))
-            if pair.size:
-                vol_risk[g] = max((loss[j] - loss[pair[0]]) / 2.0, 0.0)
+        if flat.any():
+            time_risk[rows] = loss[:, flat].mean(axis=1)
+        pair = np.full(grid.n_scenarios, -1, np.intp)  # each scenario's opposite-vol pair
+        for j in range(grid.n_scenarios):
+            if grid.vol_shift[j] != 0:
+                match = np.flatnonzero((grid.spot_shift == grid.spot_shift[j])
+                                       & (grid.vol_shift == -grid.vol_shift[j]))
+                pair[j] = match[0] if match.size else -1
+        active = worst[rows]
+        paired = (pair[active] >= 0) & (scan[rows] > 0)
+        at = np.arange(rows.size)
+        gap = (loss[at, active] - loss[at, np.maximum(pair[active], 0)]) / 2.0
+        vol_risk[rows] = np.where(paired, np.maximum(gap, 0.0), 0.0)
     return time_risk, vol_risk
 
 
@@ -240,15 +251,12 @@ def _contract_names(resolved: ResolvedBook, rows: np.ndarray) -> np.ndarray:
     # itself (no expiry), with "#2", "#3" ... where contracts differ only in what the name leaves out (multiplier,
     # exercise, settlement, vol)
     market = resolved.market
-    valuation = np.asarray(market.valuation).astype("datetime64[s]")
-    years = np.asarray(resolved.expiry_years, float)[rows]
-    seconds = np.where(np.isfinite(years), years * SECONDS_PER_YEAR, 0.0)
-    day = (valuation + np.round(seconds).astype("timedelta64[s]")).astype("datetime64[D]")
+    day = resolved.expiry_dates()[rows].astype("datetime64[D]")
     names = []
     seen: dict[str, int] = {}
     letter = {1: "C", 2: "P"}
     for k, r in enumerate(rows.tolist()):
-        date = str(day[k]) if np.isfinite(years[k]) else "-"
+        date = str(day[k]) if not np.isnat(day[k]) else "-"
         kind = int(resolved.kind[r])
         underlying = market.underlyings[int(resolved.underlying_index[r])]
         text = (f"{underlying} {date} {letter[kind]} {float(resolved.strike[r]):g}"

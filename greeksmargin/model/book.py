@@ -554,6 +554,18 @@ class ResolvedBook:
             netted._contracts["instruments"] = distinct_rows(self.instruments()[0][rows])
         return netted
 
+    def expiry_dates(self) -> np.ndarray:
+        """Return each sorted row's expiry timestamp (datetime64[s]; NaT where none).
+
+        The year fractions back to timestamps, to the second (ACT/365 from the valuation).
+        """
+        valuation = np.asarray(self.market.valuation).astype("datetime64[s]")
+        years = np.asarray(self.expiry_years, float)
+        seconds = np.where(np.isfinite(years), years * SECONDS_PER_YEAR, 0.0)
+        out = valuation + np.round(seconds).astype("timedelta64[s]")
+        out[~np.isfinite(years)] = np.datetime64("NaT")
+        return out
+
     def group_first_underlying(self) -> np.ndarray:
         """Underlying index of each group's first sorted row (0 for an empty group)."""
         starts = self.group_offsets[:-1]
