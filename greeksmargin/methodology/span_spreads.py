@@ -11,7 +11,8 @@ that form the spreads and price them are ``greeksmargin.margin.span``.
 
 A leg's ratio carries its side: legs with a positive ratio are side A, negative side B; "A versus
 B" means long versus short, so a spread forms with side A long and B short or A short and B
-long. CME's example "Corn vs. Soybeans (2:1)" is ``InterSpread(0.55, (("C", 2), ("S", -1)))``.
+long (legs all on one side form with all long or all short). CME's example "Corn vs. Soybeans
+(2:1)" is ``InterSpread(0.55, (("C", 2), ("S", -1)))``.
 """
 
 from __future__ import annotations
@@ -44,9 +45,6 @@ def _legs(legs: tuple[tuple[object, float], ...], what: str) -> tuple[tuple[obje
     if not np.all(np.isfinite(ratios) & (ratios != 0)):
         raise MethodologyError(f"{what}: leg ratios must be finite and non-zero (the sign is the"
                                f" side); got {legs!r}")
-    if np.all(ratios > 0) or np.all(ratios < 0):
-        raise MethodologyError(f"{what}: legs must be on both sides (A: ratio > 0, B: ratio < 0);"
-                               f" got {legs!r}")
     if len({key for key, _ in out}) != len(out):
         raise MethodologyError(f"{what}: a tier or class group appears in two legs: {legs!r}")
     return out

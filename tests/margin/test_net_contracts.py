@@ -197,3 +197,21 @@ def test_instruments_shared_across_accounts_and_grids_equal_each_row_revalued():
     net, each = revalue(resolved, grids), revalue(resolved, grids, net=False)
     assert_close(net.values, each.values, 1e-9, atol=1e-9 * np.abs(each.values).max())
     assert_close(net.base_value, each.base_value, 1e-9, atol=1e-9 * np.abs(each.base_value).max())
+
+
+def test_count_positions_few_rows_path_equals_the_array_path(monkeypatch):
+    # a pre-trade order's few legs are counted one by one in Python; the same counts as NumPy's
+    from greeksmargin.margin import rules
+
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 3, 15, 40):
+        group = rng.integers(0, 4, n)
+        kind = rng.integers(0, 3, n).astype(np.int8)
+        quantity = rng.integers(-5, 6, n) * rng.choice([1.0, 0.5], n)
+        multiplier = rng.choice([1.0, 100.0], n)
+        few = rules.count_positions(group, kind, quantity, multiplier, 4)
+        monkeypatch.setattr(rules, "_FEW", -1)
+        many = rules.count_positions(group, kind, quantity, multiplier, 4)
+        monkeypatch.setattr(rules, "_FEW", 16)
+        for a, b in zip(few, many, strict=True):
+            assert_close(a, b, 1e-15)

@@ -216,3 +216,48 @@ def test_any_cell_reads_or_is_refused_by_name(tmp_path: Path, column: str, cell:
         assert str(path) in str(error) or "risk arrays" in str(error)
         return
     assert arrays.contract.size == 2 and np.all(np.isfinite(arrays.loss))
+
+
+def _random_book(rng: np.random.Generator, n: int) -> Book:
+    # futures and options on corn and beans across three months, both signs
+    months = np.array(["2025-03-14", "2025-05-14", "2025-07-14"], dtype="datetime64[s]")
+    under = rng.choice(["C", "S"], n)
+    kind = rng.integers(0, 3, n)
+    spot = np.where(under == "C", 4.375, 10.0)
+    strike = np.where(kind == 0, np.nan, np.round(spot * rng.uniform(0.85, 1.15, n), 2))
+    return Book([f"r{k}" for k in range(n)], under, kind, strike, rng.choice(months, n),
+                rng.integers(-6, 7, n) + rng.choice([0.0, 0.5], n), [5000.0] * n)
+
+
+RANDOM_SPREADS = SpanSpreads(
+    tiers={key: (SpanTier(1, "2025-03", "2025-03"), SpanTier(2, "2025-05", "2025-05"),
+                 SpanTier(3, "2025-07", "2025-07")) for key in ("C", "S")},
+    intra={key: (IntraSpread(120, ((1, 1), (2, -1))), IntraSpread(90, ((2, 1), (3, -1))),
+                 IntraSpread(40, ((1, 1), (2, -2), (3, 1)))) for key in ("C", "S")},
+    delivery={"C": DeliveryCharge(1, 15, 35)},
+    inter=(InterSpread(0.5, (("C", 2), ("S", -1))), InterSpread(0.25, (("C", 1), ("S", 1)))))
+RANDOM_METHOD = span(None, price_scan_amount={"C": 1750, "S": 2500}, short_option_minimum=150,
+                     spreads=RANDOM_SPREADS)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_books_margin_the_same_from_their_arrays_and_split_rows(seed: int,
+                                                                       tmp_path: Path) -> None:
+    from tests.margin.test_net_contracts import _split
+
+    rng = np.random.default_rng(seed)
+    book = _random_book(rng, int(rng.integers(2, 12)))
+    direct = compute_margin(book, MARKET, RANDOM_METHOD)
+    arrays, positions = span_risk_arrays(book, MARKET, RANDOM_METHOD)
+    path = write_risk_arrays(arrays, tmp_path / "a.csv")
+    _same(direct, margin_from_risk_arrays(read_risk_arrays(path), positions, RANDOM_METHOD))
+    # rows cut into pieces of either sign and shuffled: the same net book, the same spreads
+    split, market = _split(book, MARKET, seed)
+    _same(direct, compute_margin(split, market, RANDOM_METHOD))
+    # the parts add up to the requirement, and the spreads are charges and credits as signed
+    frame = direct.to_frame()
+    parts = frame[["scan_risk", "intra_spread", "delivery", "inter_credit",
+                   "short_option_minimum"]].sum(axis=1)
+    np.testing.assert_allclose(parts, frame["initial_margin"], rtol=1e-12, atol=1e-9)
+    assert (frame["intra_spread"] >= 0).all() and (frame["delivery"] >= 0).all()
+    assert (frame["inter_credit"] <= 0).all()
