@@ -39,6 +39,14 @@ from ..kernels._revalue import Positions, Scenarios
 from ..margin.concentration import margin_grids
 from ..margin.result import MarginResult, margin_from_pnl
 from ..margin.rules import GroupFacts, GroupRules, count_positions
+from ..margin.span import (
+    DELTA_GRID,
+    SpanPositions,
+    composite_deltas,
+    contract_sizes,
+    tier_columns,
+    tier_deltas,
+)
 from ..measures.revalue import (
     PnLMatrix,
     RevaluationPlan,
@@ -194,13 +202,6 @@ class Account:
         if self.im_over_mm is not None and not (np.isfinite(self.im_over_mm)
                                                 and self.im_over_mm >= 1.0):
             raise InputError(f"im_over_mm must be >= 1 and finite; got {self.im_over_mm!r}")
-        if isinstance(self.method, Methodology) and self.method.spreads is not None:
-            # the spreads are formed from the whole group's deltas: an order's effect on them is
-            # not the sum of its parts, and what-if, ticks and liquidation do not re-form them
-            raise MethodologyError(f"account {self.account_id!r}: SPAN spreads (intra- and"
-                                   " inter-commodity, delivery) are margined on whole books"
-                                   " (compute_margin, margin_accounts), not yet in accounts;"
-                                   " use span() without spreads here")
 
     def evaluate(self, market: MarketData) -> AccountState:
         """Margin the account at ``market`` and cache what what-if and liquidation need.
@@ -222,9 +223,11 @@ class Account:
         grids = built if isinstance(built, tuple) else (built,) * resolved.n_groups
         rules = self.method if isinstance(self.method, Methodology) else None
         pnl = revalue(resolved, grids, keep_positions=True)
-        facts = GroupFacts.from_resolved(resolved, pnl.currency)  # revalue's group currencies
+        spreads = rules.spreads if rules is not None else None
+        facts = GroupFacts.from_resolved(resolved, pnl.currency, spreads)  # revalue's currencies
         group_rules = GroupRules.of(grids, pnl.row_labels, pnl.currency, rules,
-                                    market.quote_currency, pnl.group_class)
+                                    market.quote_currency, pnl.group_class,
+                                    resolved.group_account)
         at_risk = _collateral_at_risk(self, resolved, grids, pnl.currency, market)
         if at_risk is not None:  # the collateral's scenario P&L joins its group's
             pnl = dataclasses.replace(pnl, values=pnl.values + at_risk.pnl(market.spot))
@@ -306,6 +309,21 @@ def _collateral_at_risk(account: Account, resolved: ResolvedBook,
                             np.stack(shifts), resolved.n_groups)
 
 
+def refuse_spreads(state: AccountState, what: str) -> None:
+    """Refuse ``what`` on an account margined with SPAN spreads (it does not model them).
+
+    Raises
+    ------
+    MethodologyError
+        The account's methodology has SPAN spreads.
+    """
+    if state.rules_arrays.spreads is not None:
+        raise MethodologyError(
+            f"{what} writes the requirement as linear pieces of each position, which SPAN's"
+            " spreads (formed from the groups' deltas) are not; the account's margin, what-if,"
+            " check, ticks and minimise_margin do include them")
+
+
 @dataclass(frozen=True, slots=True)
 class PreparedOrder:
     """An order's legs revalued on a cached account's grids, ready for repeated what-if checks.
@@ -324,6 +342,10 @@ class PreparedOrder:
     value: float
     leg_held: np.ndarray  # the account's net quantity in each leg's contract (0: none)
     held: _Held | None = None  # the contracts the order trades that the account holds
+    # SPAN spreads: each leg's composite delta and tier column (facts.tier_delta holds every
+    # leg's, the held contracts' legs included: deltas add up)
+    leg_delta: np.ndarray | None = None
+    leg_column: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,7 +517,18 @@ class AccountState(_Figures):
         new_rows = first[new_codes] - mine.quantity.size  # a leg row of each new contract
         facts = self.facts.with_counts(count_positions(
             rows[resolved.group_index[new_rows]], resolved.kind[new_rows], traded[new_codes],
-            resolved.multiplier[new_rows], n))
+            resolved.multiplier[new_rows], n)).with_tier_delta(None)
+        leg_delta = leg_column = None
+        spreads = self.rules_arrays.spreads
+        if spreads is not None:  # the legs' deltas, on the account's groups
+            found = SpanPositions.from_resolved(resolved, spreads)
+            group = rows[found.group]
+            moved = dataclasses.replace(found, group=group)
+            facts = facts.with_tier_delta(tier_deltas(spreads, moved, self.pnl.group_class))
+            leg_delta, leg_column = np.empty(legs.n_positions), np.empty(legs.n_positions, np.intp)
+            leg_delta[resolved.order] = found.delta
+            leg_column[resolved.order] = tier_columns(spreads, group, found.month,
+                                                      self.pnl.group_class)
         held = None
         if on_held.any():
             codes = np.unique(leg_code[on_held])
@@ -509,14 +542,13 @@ class AccountState(_Figures):
         base_by_leg[resolved.order] = base_sorted
         return PreparedOrder(legs, group_pnl, leg_pnl, leg_group,
                              base_by_leg * to_quote, facts, float(np.sum(base_by_leg * to_quote)),
-                             leg_held, held)
+                             leg_held, held, leg_delta, leg_column)
 
     def _facts_after(self, order: PreparedOrder, scale: float) -> GroupFacts:
         """Return the account's facts to reduce with ``scale`` x the order's (:class:`_Held`)."""
         if order.held is None:
             return self.facts
-        change = order.held.change(scale, self.pnl.values.shape[0])
-        return self.facts.plus(self.facts.with_counts(change))
+        return self.facts.plus_counts(order.held.change(scale, self.pnl.values.shape[0]))
 
     def _margins(self, values: np.ndarray, facts: GroupFacts) -> tuple[float, float]:
         return self.rules_arrays.margins(values, facts, self.account.im_over_mm)
@@ -556,7 +588,11 @@ class AccountState(_Figures):
                 leg = _Held(np.zeros(1, np.intp), order.leg_group[k:k + 1], legs.kind[k:k + 1],
                             legs.multiplier[k:k + 1],
                             order.leg_held[k:k + 1], legs.quantity[k:k + 1])
-                one = self.facts.plus(self.facts.with_counts(leg.change(scale, v.shape[0])))
+                one = self.facts.plus_counts(leg.change(scale, v.shape[0]))
+                if order.leg_delta is not None and order.leg_column is not None:
+                    tiers = np.array(one.tier_delta)
+                    tiers[order.leg_group[k], order.leg_column[k]] += scale * order.leg_delta[k]
+                    one = one.with_tier_delta(tiers)
                 incremental[k] = self._margins(v, one)[0] - float(self.initial)
         return WhatIf(initial, maintenance, equity, _state(equity, initial, maintenance),
                       equity >= initial, float(self.initial), incremental)
@@ -612,7 +648,8 @@ class MarginTicker:
     __slots__ = ("state", "_plan", "_flat_rows", "_flat_underlying", "_quote_index",
                  "_first_underlying", "_collateral", "_im_over_mm", "_position_fields",
                  "_item_fields", "_scenario_fields", "_vol_field", "_linear_size",
-                 "_linear_underlying", "_linear_spot", "_at_risk")
+                 "_linear_underlying", "_linear_spot", "_at_risk", "_delta_plan", "_delta_size",
+                 "_delta_column")
 
     def __init__(self, state: AccountState) -> None:
         self.state = state
@@ -637,6 +674,29 @@ class MarginTicker:
         self._linear_underlying = resolved.underlying_index[linear]
         self._linear_spot = np.asarray(state.market.spot, dtype=float)[self._linear_underlying]
         self._at_risk = state.at_risk
+        # SPAN spreads form from deltas at the tick's market: a two-scenario plan for them
+        self._delta_plan = self._delta_size = self._delta_column = None
+        spreads = state.rules_arrays.spreads
+        if spreads is not None:
+            self._delta_plan = RevaluationPlan.build(resolved, (DELTA_GRID,) * resolved.n_groups,
+                                                     parallel=False)
+            self._delta_size = contract_sizes(resolved, spreads)
+            self._delta_column = tier_columns(spreads, resolved.group_index,
+                                              resolved.expiry_dates().astype("datetime64[M]"),
+                                              state.pnl.group_class)
+
+    def _tier_deltas(self, spot: np.ndarray, vol: np.ndarray) -> np.ndarray | None:
+        # the groups' SPAN tier deltas at the tick's spots and vols (None without spreads)
+        plan = self._delta_plan
+        if plan is None or self._delta_size is None or self._delta_column is None:
+            return None
+        _, _, moved = plan.run(spot, keep_positions=True, vol=vol)
+        resolved = self.state.resolved
+        delta = composite_deltas(moved, spot[resolved.underlying_index], self._delta_size)
+        assert self.state.facts.tier_delta is not None
+        out = np.zeros_like(self.state.facts.tier_delta)
+        np.add.at(out, (resolved.group_index, self._delta_column), delta)
+        return out
 
     def tick(self, spot: object, vol: object = None) -> Tick:
         """Re-margin the account at new spots and, optionally, flat vols.
@@ -672,14 +732,19 @@ class MarginTicker:
         groups_and_rules = (
             plan.group_offsets, self._quote_index, self._first_underlying, rules.fields,
             facts.count_fields, rules.mm_factor, self._im_over_mm or 0.0)
-        if self._at_risk is not None:  # collateral in the scenarios: add its P&L, then reduce
+        if self._at_risk is not None or self._delta_plan is not None:
+            # collateral in the scenarios (its P&L added) or SPAN spreads (formed from the
+            # deltas at this market): the P&L per group, then the reduction in Python
             partial, base, _ = plan.run(spot_now, vol=position_vol)
             values, base_value = group_sums(partial, plan.first_items, base, plan.group_offsets)
-            values = values + self._at_risk.pnl(spot_now)
+            if self._at_risk is not None:
+                values = values + self._at_risk.pnl(spot_now)
             to_quote = np.where(self._quote_index < 0, 1.0,
                                 spot_now[np.maximum(self._quote_index, 0)])
             group_spot = spot_now[self._first_underlying]
             moved = facts.with_spot(group_spot, to_quote)
+            if self._delta_plan is not None:
+                moved = moved.with_tier_delta(self._tier_deltas(spot_now, position_vol))
             initial, maintenance = rules.margins(values, moved, self._im_over_mm)
             book_value = float(np.sum(base_value * to_quote))
         elif plan.parallel:  # a large book: the parallel kernels, then the compiled reduction

@@ -43,7 +43,7 @@ from ..kernels._margin import Counts
 from ..margin.rules import GroupFacts
 from ..measures.revalue import position_values
 from ..model.book import Book
-from .account import AccountState, PreparedOrder, State, _Held
+from .account import AccountState, PreparedOrder, State, _Held, refuse_spreads
 
 __all__ = ["SpreadCost", "LiquidationStep", "LiquidationResult", "liquidate", "HedgeResult",
            "minimise_margin", "LotHedge", "best_hedge"]
@@ -161,6 +161,7 @@ def liquidate(state: AccountState, cost: Callable[[int, float, float, float], fl
         releases at least this share of the best single release compete on release per cost
         (0: pure release per cost; 1: always the largest release).
     """
+    refuse_spreads(state, "liquidate")
     if not (0.0 <= min_release_share <= 1.0):
         raise InputError(f"min_release_share must be in [0, 1]; got {min_release_share!r}")
     if target not in ("maintenance", "initial"):
@@ -761,6 +762,7 @@ def best_hedge(state: AccountState, candidates: Book, bounds: Sequence[tuple[int
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
 
+    refuse_spreads(state, "best_hedge")
     if candidates.n_positions != len(bounds):
         raise InputError(f"one (low, high) bound per candidate; got {len(bounds)} for"
                          f" {candidates.n_positions} candidates")

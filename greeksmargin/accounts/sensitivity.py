@@ -26,7 +26,7 @@ from ..enums import OptionKind
 from ..errors import InputError
 from ..kernels import _margin
 from ..margin.rules import GroupFacts
-from .account import AccountState, MarginTicker
+from .account import AccountState, MarginTicker, refuse_spreads
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,6 +47,7 @@ def attribution(state: AccountState) -> pd.Series:
     """
     import pandas as pd
 
+    refuse_spreads(state, "attribution")
     pnl = state.pnl
     assert pnl.position_values is not None and pnl.position_group is not None
     book = state.account.book

@@ -20,6 +20,7 @@ common currency, or converted to the quote currency at spot when groups settle i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -41,7 +42,7 @@ from ..model.market import MarketData
 from ..model.scenarios import ScenarioGrid
 from .concentration import CONCENTRATION_POINTS, margin_grids
 from .rules import GroupFacts, GroupRules
-from .span import SpanPositions, SpreadParts, spread_parts
+from .span import SpanPositions, SpreadParts, tier_deltas
 
 _log = logging.getLogger(__name__)
 
@@ -240,32 +241,28 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
         raise InputError(f"scenario P&L is not finite ({float(values[g, j])!r}) for group"
                          f" {pnl.row_labels[g]!r}, scenario {pnl.grids[g].labels[j]!r}"
                          f"{_culprits(pnl, j)}")
+    spreads = methodology.spreads if methodology is not None else None
     if facts is None and resolved is not None:
-        facts = GroupFacts.from_resolved(resolved, pnl.currency)
+        facts = GroupFacts.from_resolved(resolved, pnl.currency, spreads)
+    if spreads is not None and n_groups and (facts is None or facts.tier_delta is None):
+        if facts is None or (span_positions is None and resolved is None):
+            raise MethodologyError(f"{methodology.name}: SPAN spreads are formed from the"  # type: ignore[union-attr]
+                                   " positions' deltas; pass resolved= or span_positions=")
+        found = span_positions if span_positions is not None else \
+            SpanPositions.from_resolved(resolved, spreads)  # type: ignore[arg-type]
+        facts = facts.with_tier_delta(tier_deltas(spreads, found, pnl.group_class))
+    accounts = resolved.group_account if resolved is not None else (
+        span_positions.group_account if span_positions is not None else None)
     # without the positions' facts, add-ons and the dampener cannot be counted: scan risk only
     if rules is None or facts is None:
         rules = GroupRules.of(pnl.grids, pnl.row_labels, pnl.currency,
                               methodology if facts is not None else None,
                               facts.quote_currency if facts is not None else pnl.currency[0],
-                              pnl.group_class)
+                              pnl.group_class, accounts)
     reduce_facts = facts if facts is not None else GroupFacts(
         Counts(*(np.zeros(n_groups) for _ in Counts._fields)), np.ones(n_groups), np.ones(n_groups),
         pnl.currency[0] if n_groups else "")
-    parts = rules.reduce(values, reduce_facts)
-    spread = None
-    if methodology is not None and methodology.spreads is not None and n_groups:
-        if span_positions is None and resolved is None:
-            raise MethodologyError(f"{methodology.name}: SPAN spreads are formed from the"
-                                   " positions' deltas; pass resolved= or span_positions=")
-        if span_positions is None:
-            assert resolved is not None
-            span_positions = SpanPositions.from_resolved(resolved, methodology.spreads)
-        spread = spread_parts(methodology.spreads, span_positions, values, pnl.grids,
-                              parts[_margin.SCAN], parts[_margin.WORST].astype(np.intp),
-                              pnl.group_class)
-        reduce_facts = reduce_facts.with_counts(
-            reduce_facts.counts._replace(spread_charge=spread.charge))
-        parts = rules.reduce(values, reduce_facts)
+    parts, spread = rules.reduce_parts(values, reduce_facts)
     requirement, scan = parts[_margin.REQUIREMENT], parts[_margin.SCAN]
     worst = parts[_margin.WORST].astype(np.intp)
     addons = _spread_addons(spread)
@@ -274,8 +271,8 @@ def margin_from_pnl(pnl: PnLMatrix, *, methodology: Methodology | None = None,
         # the house points reported apart: the same reduction without them is the base
         weight = np.array(rules.arrays.weight)
         weight[:, -CONCENTRATION_POINTS:] = 0.0
-        base = GroupRules(rules.arrays._replace(weight=weight), rules.mm_factor, rules.addons,
-                          rules.labels).reduce(values, reduce_facts)
+        base = dataclasses.replace(rules, arrays=rules.arrays._replace(weight=weight)).reduce(
+            values, reduce_facts)
         scan = base[_margin.SCAN]
         addons = _spread_addons(spread)
         addons.update({name: base[_margin.PARTS.index(name)] for name in rules.addons})

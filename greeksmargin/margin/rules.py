@@ -23,12 +23,14 @@ import numpy as np
 
 from .._arrays import distinct_objects, distinct_rows
 from ..enums import OptionKind
-from ..errors import InputError
+from ..errors import InputError, MethodologyError
 from ..kernels import _margin
 from ..kernels._margin import Counts, RuleArrays
 from ..methodology import Methodology
+from ..methodology.span_spreads import SpanSpreads
 from ..model.book import ResolvedBook
 from ..model.scenarios import ScenarioGrid
+from .span import SpanPositions, SpreadParts, spread_parts, tier_deltas
 
 __all__ = ["ADDONS", "GroupFacts", "GroupRules", "count_positions", "scan_risk"]
 
@@ -79,6 +81,9 @@ class GroupFacts:
     spot: np.ndarray  # spot of the group's first underlying (for the Deribit dampener)
     to_quote: np.ndarray  # value of one unit of the group's currency in the quote currency
     quote_currency: str
+    # SPAN's composite deltas per group and tier (the last column: no tier; margin.span), for a
+    # methodology with spreads; they add up as the counts do (the spreads formed from them do not)
+    tier_delta: np.ndarray | None = None
     count_fields: tuple[np.ndarray, ...] = field(init=False, repr=False)  # tuple(counts)
 
     def __post_init__(self) -> None:
@@ -101,29 +106,45 @@ class GroupFacts:
         return self.counts.linear_notional
 
     @classmethod
-    def from_resolved(cls, resolved: ResolvedBook, currency: Sequence[str]) -> GroupFacts:
+    def from_resolved(cls, resolved: ResolvedBook, currency: Sequence[str],
+                      spreads: SpanSpreads | None = None) -> GroupFacts:
         """Facts of every group of ``resolved`` (groups with settlement ``currency``).
 
         The add-ons count net contracts: rows holding one contract in a group
         (:meth:`~greeksmargin.model.book.ResolvedBook.contracts`) count as one position of
         their summed quantity, as a broker's account holds one net position per contract.
+        With SPAN ``spreads``, the groups' tier deltas too (:func:`~greeksmargin.margin.span.
+        tier_deltas`).
         """
         market = resolved.market
         contract, first = resolved.contracts()
         quantity = np.bincount(contract, weights=resolved.quantity, minlength=first.size)
         counts = count_positions(resolved.group_index[first], resolved.kind[first], quantity,
                                  resolved.multiplier[first], resolved.n_groups)
+        tiers = None
+        if spreads is not None:
+            tiers = tier_deltas(spreads, SpanPositions.from_resolved(resolved, spreads),
+                                resolved.group_class)
         return cls(counts, np.array(market.spot[resolved.group_first_underlying()], dtype=float),
-                   np.array(market.to_quote(currency), dtype=float), market.quote_currency)
+                   np.array(market.to_quote(currency), dtype=float), market.quote_currency,
+                   tiers)
 
     def with_spot(self, spot: np.ndarray, to_quote: np.ndarray) -> GroupFacts:
         """Return the same counts at other group spots and conversion rates (a moved market)."""
         return GroupFacts(self.counts, np.asarray(spot, float), np.asarray(to_quote, float),
-                          self.quote_currency)
+                          self.quote_currency, self.tier_delta)
 
     def with_counts(self, counts: Counts) -> GroupFacts:
         """Return the same groups with other counts."""
-        return GroupFacts(counts, self.spot, self.to_quote, self.quote_currency)
+        return GroupFacts(counts, self.spot, self.to_quote, self.quote_currency, self.tier_delta)
+
+    def with_tier_delta(self, tier_delta: np.ndarray | None) -> GroupFacts:
+        """Return the same groups with other SPAN tier deltas."""
+        return GroupFacts(self.counts, self.spot, self.to_quote, self.quote_currency, tier_delta)
+
+    def with_spread_charge(self, charge: np.ndarray) -> GroupFacts:
+        """Return the same facts with SPAN's spread charge per group (what the reduction adds)."""
+        return self.with_counts(self.counts._replace(spread_charge=np.asarray(charge, float)))
 
     def scaled(self, factor: float) -> GroupFacts:
         """Return the counts times ``factor`` (a negative factor removes positions).
@@ -132,7 +153,9 @@ class GroupFacts:
         (:meth:`position` with the opposite quantity; the reduction does this for an order
         traded with a negative scale).
         """
-        return self.with_counts(Counts(*(c * factor for c in self.counts)))
+        return GroupFacts(Counts(*(c * factor for c in self.counts)), self.spot, self.to_quote,
+                          self.quote_currency,
+                          None if self.tier_delta is None else self.tier_delta * factor)
 
     def traded(self, scale: float) -> GroupFacts:
         """Return the counts of ``scale`` x these positions traded as new positions.
@@ -146,22 +169,35 @@ class GroupFacts:
                            long_call_quantity=c.short_call_quantity,
                            short_put_quantity=c.long_put_quantity,
                            long_put_quantity=c.short_put_quantity)
-        return self.with_counts(Counts(*(x * abs(scale) for x in c)))
+        return GroupFacts(Counts(*(x * abs(scale) for x in c)), self.spot, self.to_quote,
+                          self.quote_currency,
+                          None if self.tier_delta is None else self.tier_delta * scale)
 
     def zero(self) -> GroupFacts:
         """Return the same groups with nothing in them."""
         return self.scaled(0.0)
 
     def position(self, group: int, kind: int, quantity: float, multiplier: float) -> GroupFacts:
-        """Facts of one position of ``group`` alone (every other group 0), same groups as self."""
+        """Facts of one position of ``group`` alone (every other group 0), same groups as self.
+
+        Its counts only (no tier deltas: adding it to facts leaves theirs as they are).
+        """
         return self.with_counts(count_positions(
             np.array([group]), np.array([kind]), np.array([quantity], float),
-            np.array([multiplier], float), self.spot.size))
+            np.array([multiplier], float), self.spot.size)).with_tier_delta(None)
+
+    def plus_counts(self, counts: Counts) -> GroupFacts:
+        """Return these facts with ``counts`` added (tier deltas unchanged)."""
+        return self.with_counts(Counts(*(a + b for a, b in zip(self.counts, counts,
+                                                               strict=True))))
 
     def plus(self, other: GroupFacts) -> GroupFacts:
-        """Facts of the combined positions of the same groups."""
-        return self.with_counts(Counts(*(a + b for a, b in zip(self.counts, other.counts,
-                                                               strict=True))))
+        """Facts of the combined positions of the same groups (tier deltas: None adds none)."""
+        tiers = self.tier_delta if other.tier_delta is None else (
+            other.tier_delta if self.tier_delta is None else self.tier_delta + other.tier_delta)
+        return GroupFacts(Counts(*(a + b for a, b in zip(self.counts, other.counts,
+                                                         strict=True))),
+                          self.spot, self.to_quote, self.quote_currency, tiers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +215,19 @@ class GroupRules:
         The add-ons this methodology charges (a subset of :data:`ADDONS`, in order).
     labels : tuple of str
         Group names, for error messages.
+    spreads : SpanSpreads, optional
+        SPAN's spreads, formed before each reduction from the facts' tier deltas
+        (:meth:`spreads_of`); with ``grids``, ``classes`` and ``accounts`` of the groups.
     """
 
     arrays: RuleArrays
     mm_factor: float
     addons: tuple[str, ...]
     labels: tuple[str, ...]
+    spreads: SpanSpreads | None = None
+    grids: tuple[ScenarioGrid, ...] = ()
+    classes: tuple[str, ...] = ()
+    accounts: np.ndarray | None = None  # each group's account (-1: none)
     fields: tuple[object, ...] = field(init=False, repr=False)  # tuple(arrays), for the kernels
 
     def __post_init__(self) -> None:
@@ -194,12 +237,14 @@ class GroupRules:
     @classmethod
     def of(cls, grids: Sequence[ScenarioGrid], labels: Sequence[str], currency: Sequence[str],
            methodology: Methodology | None, quote_currency: str,
-           classes: Sequence[str] | None = None) -> GroupRules:
+           classes: Sequence[str] | None = None, accounts: np.ndarray | None = None
+           ) -> GroupRules:
         """Lay a methodology's rules out per group.
 
         Rules of groups ``labels`` (with their grids and settlement currencies) under
         ``methodology`` (None: scan risk only, MM = IM); per-group parameters are looked up by
-        each group's class group (``classes``, default the labels).
+        each group's class group (``classes``, default the labels); ``accounts`` is each
+        group's account (SPAN's inter-commodity spreads form within one; default: one account).
         """
         keys = tuple(labels) if classes is None else tuple(classes)
         n = len(labels)
@@ -242,26 +287,75 @@ class GroupRules:
                             float(m.contract_minimum) if m else 0.0,
                             float(m.short_option_minimum) if m else 0.0,
                             liquidity_p[index], volume_p[index])
-        return cls(arrays, float(m.mm_factor) if m else 1.0, addons, tuple(labels))
+        return cls(arrays, float(m.mm_factor) if m else 1.0, addons, tuple(labels),
+                   m.spreads if m else None, tuple(grids), keys,
+                   np.full(n, -1, np.intp) if accounts is None else np.asarray(accounts, np.intp))
 
-    def reduce(self, values: np.ndarray, facts: GroupFacts) -> np.ndarray:
-        """Reduce a P&L matrix to every group's margin parts.
+    def spreads_of(self, values: np.ndarray, facts: GroupFacts, order: np.ndarray | None = None,
+                   scale: float = 0.0, order_facts: GroupFacts | None = None
+                   ) -> SpreadParts | None:
+        """Form SPAN's spreads of ``values`` (+ ``scale`` x ``order``); None without spreads.
 
-        The parts of every group's margin, shape (len(PARTS), n_groups): requirement, scan
-        risk, each add-on, worst scenario index (see ``kernels._margin.PARTS``).
+        The deltas are the facts' tier deltas (+ ``scale`` x the order's); the scan risk and
+        worst scenario they need come from the reduction without spreads (``margin.span``).
 
         Raises
         ------
+        MethodologyError
+            Spreads without tier deltas in ``facts``.
         InputError
-            A scenario P&L that is not finite, naming the group and scenario.
+            A scenario P&L that is not finite.
         """
+        if self.spreads is None:
+            return None
+        tiers = facts.tier_delta
+        if order_facts is not None and order_facts.tier_delta is not None and tiers is not None:
+            tiers = tiers + scale * order_facts.tier_delta
+        if tiers is None:
+            raise MethodologyError("SPAN spreads are formed from the groups' deltas; the facts"
+                                   " carry none (GroupFacts.from_resolved(..., spreads=...))")
+        values = np.ascontiguousarray(values, dtype=float)
+        other = np.ascontiguousarray(order if order is not None else values, dtype=float)
+        plain = facts.with_spread_charge(np.zeros(values.shape[0]))
+        out = np.empty((len(_margin.PARTS), values.shape[0]))
+        if not _margin.group_requirements(values, other, float(scale), self.fields,
+                                          plain.count_fields,
+                                          (order_facts or facts.zero()).count_fields,
+                                          facts.spot, out):
+            self._name_non_finite(values if order is None else values + scale * other)
+        combined = values if order is None else values + scale * other
+        return spread_parts(self.spreads, tiers, combined, self.grids, out[_margin.SCAN],
+                            out[_margin.WORST].astype(np.intp), self.classes,
+                            self.accounts if self.accounts is not None
+                            else np.full(values.shape[0], -1, np.intp))
+
+    def reduce_parts(self, values: np.ndarray, facts: GroupFacts
+                     ) -> tuple[np.ndarray, SpreadParts | None]:
+        """Return :meth:`reduce`'s parts and the SPAN spreads they include (None: none)."""
+        spread = self.spreads_of(values, facts)
+        if spread is not None:
+            facts = facts.with_spread_charge(spread.charge)
         values = np.ascontiguousarray(values, dtype=float)
         out = np.empty((len(_margin.PARTS), values.shape[0]))
         zero = facts.zero()
         if not _margin.group_requirements(values, values, 0.0, self.fields, facts.count_fields,
                                           zero.count_fields, facts.spot, out):
             self._name_non_finite(values)
-        return out
+        return out, spread
+
+    def reduce(self, values: np.ndarray, facts: GroupFacts) -> np.ndarray:
+        """Reduce a P&L matrix to every group's margin parts.
+
+        The parts of every group's margin, shape (len(PARTS), n_groups): requirement, scan
+        risk, each add-on, worst scenario index (see ``kernels._margin.PARTS``); SPAN's spreads
+        (if any) are formed first and enter the requirement.
+
+        Raises
+        ------
+        InputError
+            A scenario P&L that is not finite, naming the group and scenario.
+        """
+        return self.reduce_parts(values, facts)[0]
 
     def margins(self, values: np.ndarray, facts: GroupFacts, im_over_mm: float | None,
                 order: np.ndarray | None = None, scale: float = 0.0,
@@ -276,6 +370,9 @@ class GroupRules:
         InputError
             A scenario P&L that is not finite.
         """
+        spread = self.spreads_of(values, facts, order, scale, order_facts)
+        if spread is not None:
+            facts = facts.with_spread_charge(spread.charge)
         order_fields = (order_facts if order_facts is not None else facts.zero()).count_fields
         initial, maintenance = _margin.account_margins(
             values, values if order is None else order, float(scale), self.fields,

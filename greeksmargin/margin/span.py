@@ -49,8 +49,9 @@ if TYPE_CHECKING:
 
     from .result import MarginResult
 
-__all__ = ["SpanPositions", "SpreadParts", "spread_parts", "span_risk_arrays",
-           "margin_from_risk_arrays", "DELTA_STEP"]
+__all__ = ["SpanPositions", "SpreadParts", "spread_parts", "tier_deltas", "tier_width",
+           "tier_columns", "composite_deltas", "contract_sizes", "span_risk_arrays",
+           "margin_from_risk_arrays", "DELTA_STEP", "DELTA_GRID"]
 
 DELTA_STEP = 1e-4  # relative spot step of the composite delta's central difference
 
@@ -93,31 +94,53 @@ class SpanPositions:
         """
         from ..measures.revalue import revalue
 
-        step = ScenarioGrid.product([-DELTA_STEP, DELTA_STEP], name="composite delta")
-        moved = revalue(resolved, step, keep_positions=True).position_values
+        size = contract_sizes(resolved, spreads, one_size)
+        moved = revalue(resolved, DELTA_GRID, keep_positions=True).position_values
         assert moved is not None
-        spot = np.asarray(resolved.market.spot, float)[resolved.underlying_index]
-        per_unit = (moved[resolved.order, 1] - moved[resolved.order, 0]) / (2 * DELTA_STEP * spot)
-        size = np.array(resolved.multiplier, float)
-        keys = np.asarray(resolved.group_class, dtype=object)
-        given = np.array([spreads.contract_size.get(k, np.nan) for k in keys.tolist()], float)
-        row_given = given[resolved.group_index]
-        size = np.where(np.isnan(row_given), size, row_given)
-        offsets = np.asarray(resolved.group_offsets)
-        filled = np.flatnonzero(offsets[1:] > offsets[:-1])
-        if one_size and filled.size:
-            low = np.minimum.reduceat(size, offsets[filled])
-            high = np.maximum.reduceat(size, offsets[filled])
-            if np.any(low != high):
-                g = int(filled[np.flatnonzero(low != high)[0]])
-                rows = slice(offsets[g], offsets[g + 1])
-                raise MethodologyError(
-                    f"SPAN deltas of group {resolved.group_labels[g]!r} count futures-equivalent"
-                    f" contracts, but its positions have multipliers"
-                    f" {np.unique(size[rows]).tolist()}; give SpanSpreads(contract_size=...)")
-        month = resolved.expiry_dates().astype("datetime64[M]")
-        return cls(np.asarray(resolved.group_index, np.intp), month, per_unit / size,
+        spot = np.asarray(resolved.market.spot, float)
+        delta = composite_deltas(moved[resolved.order], spot[resolved.underlying_index], size)
+        return cls(np.asarray(resolved.group_index, np.intp),
+                   resolved.expiry_dates().astype("datetime64[M]"), delta,
                    np.asarray(resolved.group_account, np.intp))
+
+
+DELTA_GRID = ScenarioGrid.product([-DELTA_STEP, DELTA_STEP], name="composite delta")
+
+
+def composite_deltas(moved: np.ndarray, spot: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """Return each position's delta in contracts from its P&L under :data:`DELTA_GRID`.
+
+    ``moved`` (positions x 2) is the P&L at ``-DELTA_STEP`` and ``+DELTA_STEP``, ``spot`` each
+    position's underlying price, ``size`` the units of underlying one delta counts.
+    """
+    return (moved[:, 1] - moved[:, 0]) / (2 * DELTA_STEP * spot) / size
+
+
+def contract_sizes(resolved: ResolvedBook, spreads: SpanSpreads, one_size: bool = True
+                   ) -> np.ndarray:
+    """Return the units of underlying one delta counts, per sorted row of ``resolved``.
+
+    ``spreads.contract_size`` of the row's class group, else its own multiplier (with
+    ``one_size``, one value per group, or a MethodologyError naming the group).
+    """
+    size = np.array(resolved.multiplier, float)
+    keys = np.asarray(resolved.group_class, dtype=object)
+    given = np.array([spreads.contract_size.get(k, np.nan) for k in keys.tolist()], float)
+    row_given = given[resolved.group_index] if given.size else np.zeros(0)
+    size = np.where(np.isnan(row_given), size, row_given)
+    offsets = np.asarray(resolved.group_offsets)
+    filled = np.flatnonzero(offsets[1:] > offsets[:-1])
+    if one_size and filled.size:
+        low = np.minimum.reduceat(size, offsets[filled])
+        high = np.maximum.reduceat(size, offsets[filled])
+        if np.any(low != high):
+            g = int(filled[np.flatnonzero(low != high)[0]])
+            rows = slice(offsets[g], offsets[g + 1])
+            raise MethodologyError(
+                f"SPAN deltas of group {resolved.group_labels[g]!r} count futures-equivalent"
+                f" contracts, but its positions have multipliers"
+                f" {np.unique(size[rows]).tolist()}; give SpanSpreads(contract_size=...)")
+    return size
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,57 +200,81 @@ def _risk_split(values: np.ndarray, grids: Sequence[ScenarioGrid], scan: np.ndar
     return time_risk, vol_risk
 
 
-def spread_parts(spreads: SpanSpreads, positions: SpanPositions, values: np.ndarray,
+def tier_width(spreads: SpanSpreads) -> int:
+    """Return the columns of a tier-delta matrix: the most tiers of a class group, plus one."""
+    return max((len(t) for t in spreads.tiers.values()), default=0) + 1
+
+
+def tier_columns(spreads: SpanSpreads, group: np.ndarray, month: np.ndarray,
+                 group_class: Sequence[str]) -> np.ndarray:
+    """Return each position's column of a tier-delta matrix (:func:`tier_deltas`)."""
+    width = tier_width(spreads)
+    column = np.full(np.size(group), width - 1, np.intp)
+    keys = np.asarray(group_class, dtype=object)[group] if len(group_class) else \
+        np.zeros(0, object)
+    for key, tiers in spreads.tiers.items():
+        mine = keys == key
+        for t, tier in enumerate(tiers):
+            first, last = tier.months()
+            column[mine & (month >= first) & (month <= last)] = t
+    return column
+
+
+def tier_deltas(spreads: SpanSpreads, positions: SpanPositions,
+                group_class: Sequence[str]) -> np.ndarray:
+    """Sum the positions' deltas per group and tier: ``(n_groups, tier_width(spreads))``.
+
+    Column ``t`` holds the delta of the group's class's ``t``-th tier (in the order
+    ``spreads.tiers`` gives them), the last column the delta in no tier. Deltas add up, so the
+    matrix of a combined book is the sum of its parts' (an order's legs, a held book).
+    """
+    out = np.zeros((len(group_class), tier_width(spreads)))
+    column = tier_columns(spreads, positions.group, positions.month, group_class)
+    np.add.at(out, (positions.group, column), positions.delta)
+    return out
+
+
+def spread_parts(spreads: SpanSpreads, tier_delta: np.ndarray, values: np.ndarray,
                  grids: Sequence[ScenarioGrid], scan: np.ndarray, worst: np.ndarray,
-                 group_class: Sequence[str]) -> SpreadParts:
+                 group_class: Sequence[str], group_account: np.ndarray) -> SpreadParts:
     """Form every group's spreads and price them (module docstring).
 
-    ``values`` is the groups' scenario P&L, ``scan`` and ``worst`` the scan risk and worst
-    scenario of each group without spreads.
+    ``tier_delta`` is the groups' deltas per tier (:func:`tier_deltas`), ``values`` their
+    scenario P&L, ``scan`` and ``worst`` the scan risk and worst scenario of each group without
+    spreads, ``group_account`` each group's account (-1: none; inter-commodity spreads form
+    within one account).
     """
     n = values.shape[0]
     keys = np.asarray(group_class, dtype=object)
     intra, delivery, remaining = np.zeros(n), np.zeros(n), np.zeros(n)
-    net_delta = np.bincount(positions.group, weights=positions.delta, minlength=n)
+    net_delta = tier_delta.sum(axis=1) if n else np.zeros(0)
     for key in sorted(set(group_class)):
         groups = np.flatnonzero(keys == key)
-        row_of = np.full(n, -1, np.intp)
-        row_of[groups] = np.arange(groups.size)
         tiers = spreads.tiers.get(key, ())
-        mine = np.flatnonzero(row_of[positions.group] >= 0)
-        column = np.full(mine.size, -1, np.intp)
-        for t, tier in enumerate(tiers):
-            first, last = tier.months()
-            month = positions.month[mine]
-            column[(month >= first) & (month <= last)] = t
-        tiered = column >= 0
-        tier_delta = np.zeros((groups.size, len(tiers)))
-        np.add.at(tier_delta, (row_of[positions.group[mine[tiered]]], column[tiered]),
-                  positions.delta[mine[tiered]])
-        original = tier_delta.copy()
+        tier = tier_delta[groups][:, :len(tiers)].copy()
+        original = tier.copy()
         number = {t.number: k for k, t in enumerate(tiers)}
         for calendar in spreads.intra.get(key, ()):
             cols = np.array([number[t] for t, _ in calendar.legs])
-            legs = tier_delta[:, cols]
+            legs = tier[:, cols]
             intra[groups] += calendar.rate * _form(legs, np.array([r for _, r in calendar.legs]))
-            tier_delta[:, cols] = legs
-        left = net_delta[groups] - original.sum(axis=1) + tier_delta.sum(axis=1)
+            tier[:, cols] = legs
+        left = tier.sum(axis=1) + tier_delta[groups, -1]  # what the calendars left, and no tier
         charge = spreads.delivery.get(key)
         if charge is not None:
             col = number[charge.tier]
-            used = np.abs(original[:, col]) - np.abs(tier_delta[:, col])
+            used = np.abs(original[:, col]) - np.abs(tier[:, col])
             delivery[groups] = (charge.spread_rate * used
-                                + charge.outright_rate * np.abs(tier_delta[:, col]))
-            left = left - tier_delta[:, col]
+                                + charge.outright_rate * np.abs(tier[:, col]))
+            left = left - tier[:, col]
         remaining[groups] = left
     time_risk, vol_risk = _risk_split(values, grids, scan, worst)
     price_risk = np.maximum(scan - time_risk - vol_risk, 0.0)
     wpr = np.divide(price_risk, np.abs(net_delta), out=np.zeros(n), where=net_delta != 0)
     inter = np.zeros(n)
-    if spreads.inter:
-        account = np.asarray(positions.group_account, np.intp)
-        _, account_row = np.unique(account, return_inverse=True)
-        n_accounts = int(account_row.max()) + 1 if n else 0
+    if spreads.inter and n:
+        _, account_row = np.unique(np.asarray(group_account, np.intp), return_inverse=True)
+        n_accounts = int(account_row.max()) + 1
         for spread in spreads.inter:
             leg_group = np.full((n_accounts, len(spread.legs)), -1, np.intp)
             for k, (leg_key, _) in enumerate(spread.legs):
@@ -400,5 +447,7 @@ def margin_from_risk_arrays(arrays: RiskArrays, positions: pd.DataFrame,
     span_positions = SpanPositions(net.row.astype(np.intp), arrays.month[net.col],
                                    net.data * arrays.delta[net.col],
                                    np.asarray(group_account, np.intp))
+    if methodology.spreads is not None:
+        facts = facts.with_tier_delta(tier_deltas(methodology.spreads, span_positions, classes))
     return margin_from_pnl(pnl, methodology=methodology, facts=facts,
                            span_positions=span_positions)

@@ -18,7 +18,6 @@ import pytest
 from scipy.stats import norm
 
 from greeksmargin import Book, MarketData, compute_margin
-from greeksmargin.accounts.account import Account, Collateral
 from greeksmargin.errors import MethodologyError
 from greeksmargin.front.batch import margin_accounts
 from greeksmargin.margin.result import margin_from_pnl
@@ -256,7 +255,7 @@ def test_mixed_multipliers_need_a_contract_size() -> None:
     assert float(compute_margin(book, market, sized).total) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_spreads_need_positions_and_accounts_refuse_them() -> None:
+def test_spreads_need_positions() -> None:
     method = span(None, price_scan_amount={"C": 1750, "S": 2500}, spreads=SpanSpreads(
         inter=(InterSpread(0.55, (("C", 2), ("S", -1))),)))
     result = compute_margin(_futures(["C", "S"], [2.0, -1.0]), _grains(), span(
@@ -264,5 +263,3 @@ def test_spreads_need_positions_and_accounts_refuse_them() -> None:
     assert result.pnl is not None
     with pytest.raises(MethodologyError, match="resolved= or span_positions="):
         margin_from_pnl(result.pnl, methodology=method)
-    with pytest.raises(MethodologyError, match="not yet in accounts"):
-        Account("acct", _futures(["C"], [1.0]), Collateral.of({"USD": 10_000.0}, {"USD": 1.0}), method)
