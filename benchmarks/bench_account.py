@@ -73,11 +73,21 @@ def main() -> None:
         assert close(tick.variation, variation, 1e-12)
         assert close(tick.equity, expected.equity + variation, 1e-12)
         assert close(state.check(order)[1], full.initial, 1e-10)
+        # an order on a contract the account holds: its counts are recounted, not added
+        i = int(np.flatnonzero(book.kind != 0)[0])
+        held_leg = Book(["h1"], book.underlying[i:i + 1], book.kind[i:i + 1], book.strike[i:i + 1],
+                        book.expiry[i:i + 1], [-2.0], book.multiplier[i:i + 1])
+        held_order = state.prepare_order(held_leg)
+        assert held_order.held is not None
+        held_full = Account("bench", book.concat(held_leg), cash, method).evaluate(market)
+        assert close(state.check(held_order)[1], held_full.initial, 1e-10)
         assert close(state.whatif(order).initial, full.initial, 1e-10)
         calls[(label, "MarginTicker.tick (new spots and vols)")] = (
             lambda t=ticker: t.tick(tick_spot, tick_vol), 200)
         calls[(label, "AccountState.check (order path)")] = (lambda s=state, o=order: s.check(o),
                                                              2000)
+        calls[(label, "AccountState.check (order on a held contract)")] = (
+            lambda s=state, o=held_order: s.check(o), 2000)
         calls[(label, "AccountState.whatif (result object)")] = (
             lambda s=state, o=order: s.whatif(o), 500)
         calls[(label, "AccountState.prepare_order (once per order)")] = (
