@@ -35,6 +35,7 @@ from ..io.inputs import Inputs, read_inputs
 from ..io.markets import read_correlation, read_market
 from ..io.option_table import read_option_table, sample_path
 from ..io.samples import sample_paths
+from ..io.tables import read_json
 from ..io.writes import check_output, csv_safe, write_atomic
 from ..margin.result import MarginResult, compute_margin
 from ..measures.greeks import greeks_by_underlying_table, greeks_table
@@ -116,7 +117,15 @@ def _span(args: argparse.Namespace, short_option_minimum: float = 0.0) -> Method
     amounts = _psr_amounts(args)
     psr = args.psr if args.psr is not None else (None if amounts else SPAN_PSR)
     return methodology.span(psr, _or(args.vsr, SPAN_VSR), price_scan_amount=amounts,
-                            short_option_minimum=short_option_minimum)
+                            short_option_minimum=short_option_minimum, spreads=_spreads(args))
+
+
+def _spreads(args: argparse.Namespace) -> methodology.SpanSpreads | None:
+    """Read the SPAN spreads of ``--spreads FILE`` (JSON); None without the option."""
+    path = getattr(args, "spreads", None)
+    if not path:
+        return None
+    return methodology.SpanSpreads.from_mapping(read_json(Path(path), "SPAN spreads"), str(path))
 
 
 def _methodology(args: argparse.Namespace) -> Methodology | ScenarioGrid:
@@ -190,7 +199,7 @@ def _cmd_span_margin(args: argparse.Namespace) -> int:
     arrays = read_risk_arrays(args.arrays)
     positions = read_table(Path(args.positions), "positions")
     result = margin_from_risk_arrays(arrays, positions, methodology.span(
-        SPAN_PSR, short_option_minimum=args.som))
+        SPAN_PSR, short_option_minimum=args.som, spreads=_spreads(args)))
     table = result.to_frame().reset_index()
     if args.format == "json":
         json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
@@ -618,6 +627,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--psr-amount", action="append", metavar="CLASS=AMOUNT",
                            help="SPAN price scan range of a class group in currency per contract"
                            " (CME's form), e.g. ES=30000; repeat per class")
+            p.add_argument("--spreads", metavar="FILE", help="SPAN spreads JSON: tiers, intra, delivery, inter,"
+                           " contract_size (docs/methodology.md)")
             if name == "margin":
                 p.add_argument("--by", choices=("group", "underlying", "position"),
                                default="group")
@@ -660,6 +671,8 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--vsr", type=float, default=None, help="SPAN vol scan range (0.35)")
     sa.add_argument("--psr-amount", action="append", metavar="CLASS=AMOUNT",
                     help="SPAN price scan range of a class group in currency per contract")
+    sa.add_argument("--spreads", metavar="FILE", help="SPAN spreads JSON (contract sizes for"
+                    " the deltas)")
     sa.add_argument("--out", required=True, help="risk-array file to write (CSV or .parquet)")
     sa.add_argument("--positions-out", help="also write the book's positions on the contracts"
                     " (CSV: position_id, contract, quantity)")
@@ -671,8 +684,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="positions CSV/Parquet: contract, quantity, [account]")
     sm.add_argument("--som", type=float, default=0.0,
                     help="short option minimum per short call or short put (currency)")
+    sm.add_argument("--spreads", metavar="FILE", help="SPAN spreads JSON: tiers, intra,"
+                    " delivery, inter (docs/methodology.md)")
     sm.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    sm.set_defaults(func=_cmd_span_margin)
+    sm.set_defaults(func=_cmd_span_margin, preset="span")
     bt = sub.add_parser("batch", parents=common,
                         help="margin every account of a Parquet dataset on Dask")
     bt.add_argument("positions", help="Parquet file or directory: account + book columns")
@@ -689,6 +704,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--vsr", type=float, default=None, help="SPAN vol scan range (0.35)")
     bt.add_argument("--psr-amount", action="append", metavar="CLASS=AMOUNT",
                     help="SPAN price scan range of a class group in currency per contract")
+    bt.add_argument("--spreads", metavar="FILE", help="SPAN spreads JSON")
     bt.add_argument("--out", required=True, help="results Parquet file")
     bt.add_argument("--on-invalid", choices=("raise", "exclude"), default="raise",
                     help="a bad row fails the batch (raise) or only its account (exclude)")
@@ -729,7 +745,7 @@ def _shown(key: str, value: object) -> str:
 def _input_paths(args: argparse.Namespace) -> list[str]:
     """Every file the command reads (an output may not overwrite one)."""
     names = ("book", "market", "positions", "grid", "scenarios", "correlation", "history",
-             "arrays")
+             "arrays", "spreads")
     return [str(getattr(args, n)) for n in names if getattr(args, n, None)]
 
 
@@ -748,9 +764,11 @@ def _check_arguments(args: argparse.Namespace) -> None:
     if out and positions_out and Path(out).resolve() == Path(positions_out).resolve():
         raise InputError(f"--out and --positions-out are the same file {out}; give two")
     preset = getattr(args, "preset", None)
-    if getattr(args, "psr_amount", None) and preset != "span":
-        raise InputError("--psr-amount applies to --preset span only; remove it or add"
-                         " --preset span")
+    for option in ("psr_amount", "spreads"):
+        if getattr(args, option, None) and preset != "span":
+            flag = "--" + option.replace("_", "-")
+            raise InputError(f"{flag} applies to --preset span only; remove it or add"
+                             " --preset span")
     for option in ("psr", "vsr"):
         value = getattr(args, option, None)
         if value is None:

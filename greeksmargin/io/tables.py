@@ -1,9 +1,9 @@
-"""Reading an input table (CSV, or Parquet by suffix) with errors that name the file."""
+"""Reading an input table (CSV, or Parquet by suffix) or a JSON file, with errors that name the file."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 
@@ -32,3 +32,22 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError,
             OSError) as exc:
         raise InputError(f"{what} file {path} could not be read: {exc}") from None
+
+
+def read_json(path: Path, what: str) -> Any:
+    """``path`` parsed as JSON; an :class:`InputError` naming the file (and line, column)."""
+    import json
+
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InputError(f"{what} file not found: {path}") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} file {path} is a directory") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{what} file {path} could not be read: {exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{what} file {path} is not JSON: {exc.msg} at line {exc.lineno},"
+                         f" column {exc.colno}") from None

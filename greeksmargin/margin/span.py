@@ -139,7 +139,8 @@ def contract_sizes(resolved: ResolvedBook, spreads: SpanSpreads, one_size: bool 
             raise MethodologyError(
                 f"SPAN deltas of group {resolved.group_labels[g]!r} count futures-equivalent"
                 f" contracts, but its positions have multipliers"
-                f" {np.unique(size[rows]).tolist()}; give SpanSpreads(contract_size=...)")
+                f" {np.unique(size[rows]).tolist()}; give its contract size (SpanSpreads("
+                f"contract_size=...), \"contract_size\" in a spreads file)")
     return size
 
 

@@ -17,14 +17,17 @@ long (legs all on one side form with all long or all short). CME's example "Corn
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from ..errors import MethodologyError
 
 __all__ = ["SpanTier", "IntraSpread", "DeliveryCharge", "InterSpread", "SpanSpreads"]
+
+T = TypeVar("T")
 
 
 def _month(text: str, what: str) -> np.datetime64:
@@ -182,6 +185,105 @@ class SpanSpreads:
         for key, size in self.contract_size.items():
             if not (np.isfinite(size) and size > 0):
                 raise MethodologyError(f"contract size of {key!r} must be > 0; got {size!r}")
+
+    @classmethod
+    def from_mapping(cls, data: object, where: str = "spreads") -> SpanSpreads:
+        """Build the spreads from plain data (a parsed JSON file), naming the key of any fault.
+
+        ``{"tiers": {class: [[number, "YYYY-MM", "YYYY-MM"], ...]}, "intra": {class:
+        [{"rate": r, "legs": [[tier, ratio], ...]}, ...]}, "delivery": {class: {"tier": t,
+        "spread_rate": r, "outright_rate": r}}, "inter": [{"rate": r, "legs": [[class, ratio],
+        ...]}, ...], "contract_size": {class: size}}``; every key optional, none other allowed.
+
+        Raises
+        ------
+        MethodologyError
+            A missing or unknown key, a wrong type or a value out of range, named by its path
+            (``where`` first, e.g. the file name).
+        """
+        def fail(path: str, why: str) -> MethodologyError:
+            return MethodologyError(f"{where}: {path}: {why}")
+
+        def mapping(value: object, path: str) -> Mapping[str, object]:
+            if not isinstance(value, Mapping):
+                raise fail(path, f"must be an object; got {type(value).__name__}")
+            return value
+
+        def listing(value: object, path: str) -> list[object]:
+            if not isinstance(value, list):
+                raise fail(path, f"must be a list; got {type(value).__name__}")
+            return value
+
+        def number(value: object, path: str) -> float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise fail(path, f"must be a number; got {value!r}")
+            return float(value)
+
+        def legs(value: object, path: str) -> tuple[tuple[object, float], ...]:
+            out = []
+            for k, leg in enumerate(listing(value, path)):
+                pair = listing(leg, f"{path}[{k}]")
+                if len(pair) != 2:
+                    raise fail(f"{path}[{k}]", f"must be [key, ratio]; got {leg!r}")
+                out.append((pair[0], number(pair[1], f"{path}[{k}][1]")))
+            return tuple(out)
+
+        def built(path: str, make: Callable[..., T], *args: object) -> T:
+            try:
+                return make(*args)
+            except MethodologyError as exc:
+                raise fail(path, str(exc)) from None
+
+        top = mapping(data, "(top)")
+        unknown = sorted(set(top) - {"tiers", "intra", "delivery", "inter", "contract_size"})
+        if unknown:
+            raise fail("(top)", f"unknown keys {unknown}; known: tiers, intra, delivery, inter,"
+                       " contract_size")
+        tiers: dict[str, tuple[SpanTier, ...]] = {}
+        for key, rows in mapping(top.get("tiers", {}), "tiers").items():
+            made = []
+            for k, row in enumerate(listing(rows, f"tiers.{key}")):
+                path = f"tiers.{key}[{k}]"
+                cells = listing(row, path)
+                if len(cells) != 3 or not isinstance(cells[0], int) or isinstance(cells[0], bool):
+                    raise fail(path, f"must be [number, \"YYYY-MM\", \"YYYY-MM\"]; got {row!r}")
+                made.append(built(path, SpanTier, int(str(cells[0])), str(cells[1]),
+                                  str(cells[2])))
+            tiers[str(key)] = tuple(made)
+        intra: dict[str, tuple[IntraSpread, ...]] = {}
+        for key, rows in mapping(top.get("intra", {}), "intra").items():
+            made_intra = []
+            for k, row in enumerate(listing(rows, f"intra.{key}")):
+                path = f"intra.{key}[{k}]"
+                spread = mapping(row, path)
+                rate = number(spread.get("rate"), f"{path}.rate")
+                pairs = legs(spread.get("legs"), f"{path}.legs")
+                for j, (tier, _) in enumerate(pairs):
+                    if isinstance(tier, bool) or not isinstance(tier, int):
+                        raise fail(f"{path}.legs[{j}][0]", f"must be a tier number; got {tier!r}")
+                made_intra.append(built(path, IntraSpread, rate,
+                                        tuple((int(str(t)), q) for t, q in pairs)))
+            intra[str(key)] = tuple(made_intra)
+        delivery: dict[str, DeliveryCharge] = {}
+        for key, row in mapping(top.get("delivery", {}), "delivery").items():
+            path = f"delivery.{key}"
+            charge = mapping(row, path)
+            tier = charge.get("tier")
+            if isinstance(tier, bool) or not isinstance(tier, int):
+                raise fail(f"{path}.tier", f"must be a tier number; got {tier!r}")
+            spread_rate = number(charge.get("spread_rate"), f"{path}.spread_rate")
+            outright_rate = number(charge.get("outright_rate"), f"{path}.outright_rate")
+            delivery[str(key)] = built(path, DeliveryCharge, tier, spread_rate, outright_rate)
+        inter = []
+        for k, row in enumerate(listing(top.get("inter", []), "inter")):
+            path = f"inter[{k}]"
+            spread = mapping(row, path)
+            rate = number(spread.get("rate"), f"{path}.rate")
+            pairs = legs(spread.get("legs"), f"{path}.legs")
+            inter.append(built(path, InterSpread, rate, tuple((str(c), q) for c, q in pairs)))
+        sizes = {str(key): number(value, f"contract_size.{key}") for key, value in
+                 mapping(top.get("contract_size", {}), "contract_size").items()}
+        return built("(top)", cls, tiers, intra, delivery, tuple(inter), sizes)
 
     def describe(self) -> dict[str, object]:
         """Plain parameters, for reports."""

@@ -70,3 +70,55 @@ def test_span_margin_names_a_bad_position(tmp_path: Path,
     assert "row 1: contract 'QQQ 2025-07-18 C 999' has no risk array" in capsys.readouterr().err
     assert main(["span-arrays", "--sample", "--out", str(positions), "--positions-out",
                  str(positions)]) == 2
+
+
+SPREADS = {"contract_size": {"AAPL": 100, "QQQ": 100, "SPX-basket": 100},
+           "inter": [{"rate": 0.5, "legs": [["QQQ", 1], ["SPX-basket", 1]]},
+                     {"rate": 0.3, "legs": [["AAPL", 1], ["SPX-basket", -1]]}]}
+
+
+def test_spreads_file_margins_as_the_library_and_through_risk_arrays(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from greeksmargin import compute_margin
+    from greeksmargin.front.cli import sample_margin_paths
+    from greeksmargin.io.inputs import read_inputs
+    from greeksmargin.methodology import SpanSpreads, span
+
+    spreads = tmp_path / "spreads.json"
+    spreads.write_text(json.dumps(SPREADS))
+    cli = _json(capsys, ["margin", "--sample", "--preset", "span", "--spreads", str(spreads),
+                         "--format", "json"])
+    inputs = read_inputs(*sample_margin_paths())
+    library = compute_margin(inputs.book, inputs.market,
+                             span(0.07, 0.35, spreads=SpanSpreads.from_mapping(SPREADS)))
+    assert cli["total_initial_margin"] == pytest.approx(float(library.total), rel=1e-12)
+    assert sum(g["inter_credit"] for g in cli["groups"]) < -1000.0
+    arrays, positions = tmp_path / "a.csv", tmp_path / "p.csv"
+    assert main(["span-arrays", "--sample", "--spreads", str(spreads), "--out", str(arrays),
+                 "--positions-out", str(positions), "-q"]) == 0
+    from_file = _json(capsys, ["span-margin", str(arrays), "--positions", str(positions),
+                               "--spreads", str(spreads), "--format", "json"])
+    assert from_file["total_initial_margin"] == pytest.approx(cli["total_initial_margin"],
+                                                              rel=1e-12)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"inter": 3}', "inter: must be a list; got int"),
+    ('{"tiers": {"C": [[1, "2025-13", "2025-12"]]}}', "tiers.C[0]: tier first_month"),
+    ('{"inter": [{"rate": 0.5, "legs": [["QQQ", "one"], ["SPX", -1]]}]}',
+     "inter[0].legs[0][1]: must be a number"),
+    ('{"tier": {}}', "unknown keys ['tier']"),
+    ('{"inter": [', "is not JSON"),
+    (None, "not found"),
+])
+def test_bad_spreads_files_exit_2_naming_the_key(tmp_path: Path, content: str | None,
+                                                 message: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "spreads.json"
+    if content is not None:
+        path.write_text(content)
+    assert main(["margin", "--sample", "--preset", "span", "--spreads", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "spreads.json" in err
+    assert main(["margin", "--sample", "--spreads", str(path)]) == 2
+    assert "--spreads applies to --preset span only" in capsys.readouterr().err
