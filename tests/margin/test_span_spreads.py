@@ -15,6 +15,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import norm
 
 from greeksmargin import Book, MarketData, compute_margin
@@ -263,3 +265,56 @@ def test_spreads_need_positions() -> None:
     assert result.pnl is not None
     with pytest.raises(MethodologyError, match="resolved= or span_positions="):
         margin_from_pnl(result.pnl, methodology=method)
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-5, 5) | st.floats(-2, 2)
+                     | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=12)
+_KEYS = st.sampled_from(["tiers", "intra", "delivery", "inter", "contract_size", "tier"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.dictionaries(_KEYS, _JSON, max_size=3) | _JSON)
+def test_any_spreads_data_builds_or_is_refused_by_name(data: object) -> None:
+    # a spreads file's content, whatever it holds: SpanSpreads or a MethodologyError, never
+    # another exception
+    try:
+        SpanSpreads.from_mapping(data, "fuzz.json")
+    except MethodologyError as error:
+        assert str(error).startswith("fuzz.json: ")
+
+
+_VALID = {"tiers": {"C": [[1, "2025-03", "2025-03"], [2, "2025-05", "2025-07"]]},
+          "intra": {"C": [{"rate": 150, "legs": [[1, 1], [2, -1]]}]},
+          "delivery": {"C": {"tier": 1, "spread_rate": 10, "outright_rate": 20}},
+          "inter": [{"rate": 0.55, "legs": [["C", 2], ["S", -1]]}],
+          "contract_size": {"C": 5000}}
+
+
+def _leaves(value: object, path: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _leaves(v, (*path, k))] + [path]
+    if isinstance(value, list):
+        return [p for k, v in enumerate(value) for p in _leaves(v, (*path, k))] + [path]
+    return [path]
+
+
+@settings(max_examples=300, deadline=None)
+@given(where=st.sampled_from(_leaves(_VALID)), cell=_JSON)
+def test_a_valid_spreads_file_with_one_cell_changed_builds_or_is_refused(where: tuple,  # type: ignore[type-arg]
+                                                                         cell: object) -> None:
+    import copy
+
+    data: object = copy.deepcopy(_VALID)
+    if where:
+        parent = data
+        for key in where[:-1]:
+            parent = parent[key]  # type: ignore[index]
+        parent[where[-1]] = cell  # type: ignore[index]
+    else:
+        data = cell
+    try:
+        SpanSpreads.from_mapping(data, "fuzz.json")
+    except MethodologyError as error:
+        assert str(error).startswith("fuzz.json: ")
