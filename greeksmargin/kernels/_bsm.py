@@ -497,8 +497,8 @@ def _price_off_plain(spot, strike, expiry_years, vol, rate, carry, kind, prices,
                 continue
         if n == 0:
             continue
-        gather_and_price(n, forward, strike_, log_moneyness, total_vol, discount, sign, value,
-                         applies)
+        gather_and_price(np.int64(n), forward, strike_, log_moneyness, total_vol, discount,
+                         sign, value, applies)  # int64, not a literal: compiled once
         for k in range(n):
             prices[row[k]] = value[k]
         n = 0

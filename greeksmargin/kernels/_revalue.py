@@ -485,10 +485,12 @@ def pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fiel
                 # price the pending blocks' flagged lanes once there are enough to fill the
                 # vectorised loop (a short-dated book: every block) or no slot is left
                 if n_pending == PENDING or n_redo >= FLUSH_LANES:
-                    _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell,
-                                   r_coin, r_forward, r_strike, r_log_moneyness, r_total_vol,
-                                   r_discount, r_sign, r_value, r_applies, index, notional, base,
-                                   row, keep_positions, position_out)
+                    # counts as int64 (not literals: one specialization, compiled once)
+                    _finish_blocks(np.int64(n_pending), np.int64(m), p_term, p_block, p_n_block,
+                                   np.int64(n_redo), r_cell, r_coin, r_forward, r_strike,
+                                   r_log_moneyness, r_total_vol, r_discount, r_sign, r_value,
+                                   r_applies, index, notional, base, row, keep_positions,
+                                   position_out)
                     n_pending = n_redo = 0
                 slot = n_pending
                 l_term = p_term[slot]
@@ -606,10 +608,10 @@ def pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fiel
                                 l_term[lane] = l_notional[lane] * (value * coin) - l_base[lane]
                 p_n_block[slot] = n_block
                 n_pending += 1
-            _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell, r_coin,
-                           r_forward, r_strike, r_log_moneyness, r_total_vol, r_discount, r_sign,
-                           r_value, r_applies, index, notional, base, row, keep_positions,
-                           position_out)
+            _finish_blocks(np.int64(n_pending), np.int64(m), p_term, p_block, p_n_block,
+                           np.int64(n_redo), r_cell, r_coin, r_forward, r_strike,
+                           r_log_moneyness, r_total_vol, r_discount, r_sign, r_value, r_applies,
+                           index, notional, base, row, keep_positions, position_out)
 
 
 @parallel_jit(f"void({_POSITIONS}, {_UNDERLYINGS}, {_ITEMS}, {_SCENARIOS}, f8[::1], f8[:, ::1],"
