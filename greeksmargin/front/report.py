@@ -246,11 +246,14 @@ def _account_section(book: Book, market: MarketData, method: Methodology | Scena
 
     moves = pd.DataFrame({"move": list(d.down), "spot fall": [pct(d.down[k]) for k in d.down],
                           "spot rise": [pct(d.up[k]) for k in d.up]})
+    head = (_table(figures, index=False)
+            + f"<p>the smallest move that takes equity to the maintenance margin; all vols"
+              f" together: {html.escape(pct(d.vol_up))}</p>" + _table(moves, index=False))
+    if state.rules_arrays.spreads is not None:  # spreads are not shared out position by position
+        return head + ("<p>no attribution to positions: SPAN's spreads are formed from the"
+                       " groups' deltas, not from each position's</p>")
     shares = attribution(state).sort_values(ascending=False)
     top = pd.DataFrame({"position": shares.index[:10], f"share of IM ({quote})":
                         shares.to_numpy()[:10]})
-    return (_table(figures, index=False)
-            + f"<p>the smallest move that takes equity to the maintenance margin; all vols"
-              f" together: {html.escape(pct(d.vol_up))}</p>"
-            + _table(moves, index=False) + "<p>largest contributions to the initial margin"
-              " (Euler allocation; they sum to it)</p>" + _table(top, index=False))
+    return (head + "<p>largest contributions to the initial margin"
+            " (Euler allocation; they sum to it)</p>" + _table(top, index=False))

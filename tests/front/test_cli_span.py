@@ -122,3 +122,14 @@ def test_bad_spreads_files_exit_2_naming_the_key(tmp_path: Path, content: str | 
     assert message in err and "spreads.json" in err
     assert main(["margin", "--sample", "--spreads", str(path)]) == 2
     assert "--spreads applies to --preset span only" in capsys.readouterr().err
+
+
+def test_report_with_spreads_and_cash_says_it_does_not_attribute(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spreads = tmp_path / "spreads.json"
+    spreads.write_text(json.dumps(SPREADS))
+    out = tmp_path / "r.html"
+    assert main(["report", "--sample", "--preset", "span", "--spreads", str(spreads), "--cash",
+                 "100000", "--out", str(out), "-q"]) == 0
+    text = out.read_text()
+    assert "no attribution to positions" in text and "inter_credit" in text
