@@ -523,6 +523,7 @@ class AccountState(_Figures):
         if spreads is not None:  # the legs' deltas, on the account's groups
             found = SpanPositions.from_resolved(resolved, spreads)
             group = rows[found.group]
+            self._check_leg_sizes(contract_sizes(resolved, spreads), group, resolved)
             moved = dataclasses.replace(found, group=group)
             facts = facts.with_tier_delta(tier_deltas(spreads, moved, self.pnl.group_class))
             leg_delta, leg_column = np.empty(legs.n_positions), np.empty(legs.n_positions, np.intp)
@@ -543,6 +544,25 @@ class AccountState(_Figures):
         return PreparedOrder(legs, group_pnl, leg_pnl, leg_group,
                              base_by_leg * to_quote, facts, float(np.sum(base_by_leg * to_quote)),
                              leg_held, held, leg_delta, leg_column)
+
+    def _check_leg_sizes(self, size: np.ndarray, group: np.ndarray, legs: ResolvedBook) -> None:
+        # a leg's delta must count the contracts its group's deltas count (SPAN spreads)
+        cache = self._cache
+        if "group_size" not in cache:
+            mine = self.resolved
+            held = contract_sizes(mine, self.rules_arrays.spreads)  # type: ignore[arg-type]
+            first = np.full(mine.n_groups, np.nan)
+            filled = np.flatnonzero(mine.group_offsets[1:] > mine.group_offsets[:-1])
+            first[filled] = held[mine.group_offsets[filled]]
+            cache["group_size"] = first
+        expected = cache["group_size"][group]
+        bad = np.flatnonzero(~np.isnan(expected) & (size != expected))
+        if bad.size:
+            k = int(bad[0])
+            raise MethodologyError(
+                f"order leg {str(legs.position_id[k])!r}: its SPAN delta counts contracts of"
+                f" {size[k]:g}, its group {self.pnl.row_labels[int(group[k])]!r} of"
+                f" {expected[k]:g}; give the class a contract size (contract_size)")
 
     def _facts_after(self, order: PreparedOrder, scale: float) -> GroupFacts:
         """Return the account's facts to reduce with ``scale`` x the order's (:class:`_Held`)."""

@@ -119,3 +119,10 @@ def test_linear_programmes_and_attribution_refuse_spreads() -> None:
         best_hedge(state, _legs([("h", "S", 0, np.nan, MARCH, 1.0)]), [(-2, 2)])
     with pytest.raises(MethodologyError, match="attribution"):
         attribution(state)
+
+
+def test_an_order_leg_of_another_contract_size_is_refused_by_name() -> None:
+    state = Account("a", _book(), CASH, METHOD).evaluate(MARKET)
+    mini = Book(["m1"], ["C"], [0], [np.nan], [MARCH], [1.0], [1000.0])  # a mini contract
+    with pytest.raises(MethodologyError, match="'m1'.*contract size"):
+        state.prepare_order(mini)
