@@ -318,3 +318,16 @@ def test_a_valid_spreads_file_with_one_cell_changed_builds_or_is_refused(where: 
         SpanSpreads.from_mapping(data, "fuzz.json")
     except MethodologyError as error:
         assert str(error).startswith("fuzz.json: ")
+
+
+def test_the_documented_spreads_file_builds() -> None:
+    # docs/methodology.md's JSON example is a valid spreads file
+    import json
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "methodology.md").read_text()
+    block = re.search(r"```json\n(.*?)```", text, re.S)
+    assert block is not None
+    spreads = SpanSpreads.from_mapping(json.loads(block.group(1)), "docs/methodology.md")
+    assert spreads.inter[0].legs == (("C", 2.0), ("S", -1.0))
