@@ -490,10 +490,20 @@ class AccountState(_Figures):
         rows = np.array([row_of[label] for label in resolved.group_labels], np.intp)
         # the legs revalued on the account's scenario arrays of their groups (one serial run)
         grids = tuple(self.grids[r] for r in rows.tolist())
+        scenarios = Scenarios(*(np.ascontiguousarray(f[rows]) for f in cache["scenarios"]))
+        offsets = self.resolved.group_offsets
+        emptied = offsets[rows + 1] == offsets[rows]
+        if emptied.any() and isinstance(self.rules, Methodology) and \
+                self.rules.concentration is None:
+            # a group whose positions netted to nothing: its grid may depend on the positions
+            # (SPAN's per-contract scan range), so the legs' own grid prices them there
+            own = margin_grids(self.rules, resolved)
+            own = own if isinstance(own, tuple) else (own,) * resolved.n_groups
+            grids = tuple(own[k] if emptied[k] else grids[k] for k in range(len(grids)))
+            scenarios = scenario_bundle(grids)
         positions, underlyings = kernel_inputs(resolved, vol_scale(resolved, grids))
         plan = RevaluationPlan.with_scenarios(
-            positions, underlyings, resolved.group_offsets,
-            Scenarios(*(np.ascontiguousarray(f[rows]) for f in cache["scenarios"])), parallel=False)
+            positions, underlyings, resolved.group_offsets, scenarios, parallel=False)
         partial, base_sorted, position_out = plan.run(underlyings.spot, keep_positions=True)
         values, _ = group_sums(partial, plan.first_items, base_sorted, plan.group_offsets)
         group_pnl = np.zeros_like(self.pnl.values)

@@ -164,7 +164,11 @@ def work_items(group_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def group_currency(resolved: ResolvedBook) -> tuple[str, ...]:
-    """Settlement currency per group; a group cannot mix settlement currencies."""
+    """Settlement currency per group; a group cannot mix settlement currencies.
+
+    A group with no position (its rows netted to nothing) settles in the quote currency: it
+    gains and loses nothing in any.
+    """
     market = resolved.market
     # currency code per position: -1 the quote currency, else the index of the coin underlying
     code = np.where(resolved.inverse == Settlement.INVERSE, resolved.underlying_index, -1)
@@ -177,6 +181,9 @@ def group_currency(resolved: ResolvedBook) -> tuple[str, ...]:
     out = []
     for g, label in enumerate(resolved.group_labels):
         codes = np.unique(code[resolved.group_offsets[g]:resolved.group_offsets[g + 1]])
+        if codes.size == 0:  # a group whose rows net to nothing: 0 in the quote currency
+            out.append(market.quote_currency)
+            continue
         names = sorted(market.quote_currency if c < 0 else market.underlyings[c] for c in codes)
         if len(names) != 1:
             raise InputError(f"group {label!r} mixes settlement currencies {names}; margin"

@@ -26,6 +26,7 @@ __all__ = ["span", "SpanGrids", "DEFAULT_VERSION"]
 
 NAME = "span"
 DEFAULT_VERSION = "2019.1"
+EMPTY_GROUP_RANGE = 0.01  # the nominal relative range of a group with no position
 
 
 @lru_cache(maxsize=256)
@@ -100,14 +101,22 @@ class SpanGrids:
         return dataclasses.replace(grid, name="SPAN risk arrays (extremes already weighted)")
 
     def grids(self, resolved: ResolvedBook) -> tuple[ScenarioGrid, ...]:
-        """One grid per group of ``resolved``."""
+        """One grid per group of ``resolved``.
+
+        A group left with no position (its rows net to nothing) has no contract to value a
+        per-contract range by; its P&L is 0 under any grid, and it gets a nominal 1% range.
+        """
         values = np.full(resolved.n_groups, np.nan)
         amounts = self.price_scan_amount or {}
+        offsets = np.asarray(resolved.group_offsets)
+        empty = offsets[1:] == offsets[:-1]
         if amounts:
             spot = np.asarray(resolved.market.spot, float)[resolved.group_first_underlying()]
-            for g in (g for g, key in enumerate(resolved.group_class) if key in amounts):
+            for g in (g for g, key in enumerate(resolved.group_class)
+                      if key in amounts and not empty[g]):
                 values[g] = self._contract_value(resolved, g, float(spot[g]))
-        return tuple(_grid(self.scan_range(label, key, float(values[g])), self.scenarios,
+        return tuple(_grid(EMPTY_GROUP_RANGE if empty[g] and key in amounts else
+                           self.scan_range(label, key, float(values[g])), self.scenarios,
                            self.vol_scan_range, int(self.vol_shift_type), self.extreme_multiple,
                            self.extreme_coverage, self.look_ahead_days)
                      for g, (label, key) in enumerate(zip(resolved.group_labels,

@@ -126,3 +126,25 @@ def test_an_order_leg_of_another_contract_size_is_refused_by_name() -> None:
     mini = Book(["m1"], ["C"], [0], [np.nan], [MARCH], [1.0], [1000.0])  # a mini contract
     with pytest.raises(MethodologyError, match="'m1'.*contract size"):
         state.prepare_order(mini)
+
+
+def test_a_group_netted_to_nothing_evaluates_and_takes_orders() -> None:
+    # corn bought and sold back: the account holds an empty corn group. It used to fail
+    # ("mixes settlement currencies []"); its scan range per contract comes from an order's legs
+    book = Book(["a", "b", "s"], ["C", "C", "S"], [0, 0, 0], [np.nan] * 3, [MARCH] * 3,
+                [2.0, -2.0, 1.0], [5000.0] * 3)
+    for method in (METHOD, span(0.07)):
+        state = Account("a", book, CASH, method).evaluate(MARKET)
+        assert float(state.initial) == pytest.approx(
+            float(compute_margin(book, MARKET, method).initial_quote), rel=1e-12)
+        for quantity in (2.0, -3.0):
+            leg = _legs([("o", "C", 0, np.nan, MAY, quantity)])
+            expected = float(compute_margin(book.concat(leg), MARKET, method).initial_quote)
+            assert state.check(state.prepare_order(leg))[1] == pytest.approx(expected, rel=1e-9)
+        if method is METHOD:
+            continue  # a tick keeps per-contract ranges at the evaluation's price (above)
+        moved = MarketData(MARKET.valuation, MARKET.underlyings, [4.5, 10.2], 0.0, 0.0,
+                           [0.25, 0.2])
+        tick = state.ticker().tick(np.array([4.5, 10.2]))
+        assert float(tick.initial) == pytest.approx(
+            float(compute_margin(book, moved, method).initial_quote), rel=1e-9)
