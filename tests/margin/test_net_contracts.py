@@ -215,3 +215,19 @@ def test_count_positions_few_rows_path_equals_the_array_path(monkeypatch):
         monkeypatch.setattr(rules, "_FEW", 16)
         for a, b in zip(few, many, strict=True):
             assert_close(a, b, 1e-15)
+
+
+@pytest.mark.parametrize("preset", ["occ", "span"])
+def test_an_account_whose_group_nets_to_nothing_evaluates(preset):
+    # XYZ calls bought and sold back, stock of another underlying held: the empty XYZ group
+    # used to fail the evaluation ("mixes settlement currencies []")
+    market = MarketData("2025-01-02T15:00:00", ["XYZ", "ABC"], [100.0, 50.0], [0.04, 0.04],
+                        [0.03, 0.03], [0.25, 0.3])
+    book = Book(["c1", "c2", "s"], ["XYZ", "XYZ", "ABC"], [1, 1, 0], [110.0, 110.0, np.nan],
+                [EXPIRY, EXPIRY, np.datetime64("NaT")], [3.0, -3.0, 100.0], [100.0, 100.0, 1.0])
+    method = PRESETS[preset]
+    state = Account("a", book, Collateral.of({"USD": 1e5}, {"USD": 1.0}), method).evaluate(market)
+    assert_close(float(state.initial), float(compute_margin(book, market, method).total), 1e-12)
+    leg = Book(["o"], ["XYZ"], [2], [95.0], [EXPIRY], [-2.0], [100.0])
+    expected = float(compute_margin(book.concat(leg), market, method).total)
+    assert_close(state.check(state.prepare_order(leg))[1], expected, 1e-9)
