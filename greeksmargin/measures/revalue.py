@@ -472,7 +472,10 @@ def group_sums(partial: np.ndarray, first_items: np.ndarray, base: np.ndarray,
     else:
         out = np.add.reduceat(partial, first_items, axis=0) if n_groups else \
             np.empty((0, partial.shape[1]))
-    base_value = np.add.reduceat(base, group_offsets[:-1]) if base.size else np.zeros(n_groups)
+    # an empty group's offset may be the end of base (a trailing group netted to nothing): a
+    # zero appended keeps every offset an index for reduceat (and adds nothing to a sum)
+    padded = np.append(np.asarray(base, float), 0.0)
+    base_value = np.add.reduceat(padded, group_offsets[:-1]) if n_groups else np.zeros(0)
     base_value[group_offsets[:-1] == group_offsets[1:]] = 0.0
     return out, base_value
 
