@@ -380,3 +380,17 @@ def test_revalue_arrays_equals_the_book_path_bitwise_and_names_bad_rows():
                           ({"kind": ["c", "x", "p"]}, "kind must be 'call'/'c' or 'put'/'p'")):
         with pytest.raises(InputError, match=words):
             revalue_arrays(**{**base, **change})
+
+
+@pytest.mark.parametrize(("offsets", "expected"), [
+    ([0, 3, 3], [7.0, 0.0]), ([0, 0, 3], [0.0, 7.0]), ([0, 1, 1, 3], [1.0, 0.0, 6.0]),
+    ([0, 3], [7.0]), ([0, 0], [0.0]),
+])
+def test_group_sums_values_groups_with_empty_ones_anywhere(offsets, expected):
+    from greeksmargin.measures.revalue import group_sums
+
+    o = np.array(offsets)
+    n = o.size - 1
+    base = np.array([1.0, 2.0, 4.0])[:o[-1]]
+    _, value = group_sums(np.zeros((n, 2)), np.arange(n), base, o)
+    np.testing.assert_array_equal(value, expected)
