@@ -393,9 +393,9 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
                 (arrays.contract_minimum, contract_count, facts.option_contracts,
                  hedge.count("option_contracts", g), hedge.count("option_contracts", g)),
                 # CME's SOM: short calls or short puts, whichever more: one row for each side
-                (arrays.short_option_minimum, short_calls, facts.counts.short_call_quantity,
+                (float(arrays.short_option_minimum[g]), short_calls, facts.counts.short_call_quantity,
                  hedge.count("short_call_quantity", g), hedge.count("long_call_quantity", g)),
-                (arrays.short_option_minimum, short_puts, facts.counts.short_put_quantity,
+                (float(arrays.short_option_minimum[g]), short_puts, facts.counts.short_put_quantity,
                  hedge.count("short_put_quantity", g), hedge.count("long_put_quantity", g))):
             if rate > 0:
                 row = fraction_row(rate * count[members], members)
@@ -799,9 +799,9 @@ def best_hedge(state: AccountState, candidates: Book, bounds: Sequence[tuple[int
         for rate, bought, sold, now in (
                 (arrays.contract_minimum, count["option_contracts"][:, g],
                  count["option_contracts"][:, g], facts.option_contracts[g]),
-                (arrays.short_option_minimum, count["short_call_quantity"][:, g],
+                (float(arrays.short_option_minimum[g]), count["short_call_quantity"][:, g],
                  count["long_call_quantity"][:, g], facts.counts.short_call_quantity[g]),
-                (arrays.short_option_minimum, count["short_put_quantity"][:, g],
+                (float(arrays.short_option_minimum[g]), count["short_put_quantity"][:, g],
                  count["long_put_quantity"][:, g], facts.counts.short_put_quantity[g])):
             if rate > 0:
                 row = np.zeros(nx)

@@ -57,7 +57,7 @@ class RuleArrays(NamedTuple):
     coin_group: np.ndarray  # bool (groups,): settles in a coin (the dampener is converted)
     roll_rate: np.ndarray  # float64 (groups,): roll shock per unit of linear notional (0: none)
     contract_minimum: float  # per option contract x multiplier (0: none)
-    short_option_minimum: float  # per short call or short put, whichever more (0: none)
+    short_option_minimum: np.ndarray  # float64 (groups,): per short call or put, whichever more
     liquidity_rate: np.ndarray  # float64 (groups,): share of the gross size's value (0: none)
     daily_volume: np.ndarray  # float64 (groups,): underlying units a day (inf: no size effect)
 
@@ -159,7 +159,7 @@ def _requirements(values, order, scale, rules, counts, order_counts, group_spot,
         # CME: the short calls or the short puts, whichever are more
         short = max(counts.short_call_quantity[g] + size * order_calls,
                     counts.short_put_quantity[g] + size * order_puts)
-        som = _minimum_addon(rules.short_option_minimum, short, requirement)
+        som = _minimum_addon(rules.short_option_minimum[g], short, requirement)
         requirement = requirement + som
         roll = rules.roll_rate[g] * (counts.linear_notional[g]
                                      + size * order_counts.linear_notional[g])

@@ -264,11 +264,13 @@ class GroupRules:
         extended_p = np.zeros((n_pairs, weight.shape[1] if n else 0), bool)
         dampener_p, range_p, roll_p = np.zeros(n_pairs), np.ones(n_pairs), np.zeros(n_pairs)
         liquidity_p, volume_p = np.zeros(n_pairs), np.full(n_pairs, np.inf)
+        som_p = np.zeros(n_pairs)
         addons: tuple[str, ...] = ()
         m = methodology
         if m is not None:
             for k, (key, grid) in enumerate(pairs):
                 roll_p[k] = m.roll_shock_rate.get(key, 0.0)
+                som_p[k] = m.short_option_minimum_of(key)
                 liquidity_p[k] = m.liquidity_rate.get(key, 0.0)
                 volume_p[k] = m.daily_volume.get(key, np.inf)
                 table = m.extended_table.get(key)
@@ -278,14 +280,14 @@ class GroupRules:
                     range_p[k] = table.price_range
                     extended_p[k, table.first_scenario:] = True
             addons = tuple(name for name, on in zip(ADDONS, (
-                m.contract_minimum > 0, m.short_option_minimum > 0, bool(m.roll_shock_rate),
+                m.contract_minimum > 0, bool((som_p > 0).any()), bool(m.roll_shock_rate),
                 bool(m.liquidity_rate)), strict=True) if on)
         extended, dampener, price_range, roll = (extended_p[index], dampener_p[index],
                                                  range_p[index], roll_p[index])
         arrays = RuleArrays(weight, extended, spot_shift, dampener, price_range,
                             np.asarray(currency, dtype=np.str_) != quote_currency, roll,
                             float(m.contract_minimum) if m else 0.0,
-                            float(m.short_option_minimum) if m else 0.0,
+                            som_p[index],
                             liquidity_p[index], volume_p[index])
         return cls(arrays, float(m.mm_factor) if m else 1.0, addons, tuple(labels),
                    m.spreads if m else None, tuple(grids), keys,

@@ -99,8 +99,9 @@ class Methodology:
     contract_minimum : float
         Per option contract, times its multiplier (OCC $0.375): the group requirement is at
         least ``contract_minimum x sum |quantity| x multiplier`` over its options.
-    short_option_minimum : float
-        Per short call or short put, whichever are more (SPAN SOM), in the group's currency.
+    short_option_minimum : float or mapping of str to float
+        Per short call or short put, whichever are more (SPAN SOM), in the group's currency:
+        one rate for every group, or one per class group (CME sets it per product; absent: 0).
     mm_factor : float
         Maintenance margin = ``mm_factor`` x initial margin (Deribit 0.8; 1 where the system has
         one requirement).
@@ -132,7 +133,7 @@ class Methodology:
     grid_rule: GridRule
     parameters: dict[str, Any] = field(default_factory=dict)
     contract_minimum: float = 0.0
-    short_option_minimum: float = 0.0
+    short_option_minimum: float | Mapping[str, float] = 0.0
     mm_factor: float = 1.0
     roll_shock_rate: Mapping[str, float] = field(default_factory=dict)
     extended_table: Mapping[str, ExtendedTable] = field(default_factory=dict)
@@ -144,8 +145,15 @@ class Methodology:
 
     def __post_init__(self) -> None:
         """Copy, freeze and validate the fields (see the class docstring)."""
-        for name in ("contract_minimum", "short_option_minimum"):
-            value = getattr(self, name)
+        som = self.short_option_minimum
+        if isinstance(som, Mapping):
+            object.__setattr__(self, "short_option_minimum",
+                               {str(k): float(v) for k, v in som.items()})
+        checked = [("contract_minimum", self.contract_minimum)] + [
+            ("short_option_minimum" + (f"[{k!r}]" if k else ""), v) for k, v in (
+                self.short_option_minimum.items() if isinstance(self.short_option_minimum, Mapping)
+                else [("", self.short_option_minimum)])]
+        for name, value in checked:
             if not (np.isfinite(value) and value >= 0):
                 raise MethodologyError(f"{self.name}: {name} must be >= 0 and finite; got"
                                        f" {value!r}")
@@ -167,6 +175,11 @@ class Methodology:
             if not (np.isfinite(rate) and rate >= 0):
                 raise MethodologyError(f"{self.name}: roll shock rate for {group!r} must be >= 0"
                                        f" and finite; got {rate!r}")
+
+    def short_option_minimum_of(self, key: str) -> float:
+        """Return the SOM rate of class group ``key`` (0 where none is set)."""
+        som = self.short_option_minimum
+        return float(som.get(key, 0.0)) if isinstance(som, Mapping) else float(som)
 
     def build_grids(self, resolved: ResolvedBook) -> tuple[ScenarioGrid, ...]:
         """One scenario grid per group of ``resolved``."""

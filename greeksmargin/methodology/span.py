@@ -140,7 +140,8 @@ def span(price_scan_range: float | Mapping[str, float] | None,
          price_scan_amount: Mapping[str, float] | None = None,
          vol_shift_type: ShiftType = ShiftType.RELATIVE, extreme_multiple: float | None = None,
          extreme_coverage: float | None = None, look_ahead_days: float | None = None,
-         short_option_minimum: float = 0.0, spreads: SpanSpreads | None = None,
+         short_option_minimum: float | Mapping[str, float] = 0.0,
+         spreads: SpanSpreads | None = None,
          version: str = DEFAULT_VERSION) -> Methodology:
     """CME SPAN's 16 scenarios (``docs/methodology.md``).
 
@@ -163,8 +164,9 @@ def span(price_scan_range: float | Mapping[str, float] | None,
         (the version's 2 and 0.35 by default; NYMEX Gasoil 3 and 0.33).
     look_ahead_days : float, optional
         Clock advance of every scenario (the version's one day by default).
-    short_option_minimum : float
-        SOM per short call or short put, whichever are more, in the group's currency (0: none).
+    short_option_minimum : float or mapping of str to float
+        SOM per short call or short put, whichever are more, in the group's currency (0: none);
+        one for every group or one per class group (CME publishes it per product).
     spreads : SpanSpreads, optional
         Tiers, intra-commodity spreads, delivery charges and inter-commodity spreads
         (:mod:`~greeksmargin.methodology.span_spreads`); the requirement of a combined commodity
@@ -204,6 +206,8 @@ def span(price_scan_range: float | Mapping[str, float] | None,
          "vol_scan_range": vsr,
          "vol_shift_type": ShiftType(vol_shift_type).name, "extreme_multiple": multiple,
          "extreme_coverage": coverage, "look_ahead_days": days,
-         "short_option_minimum": short_option_minimum,
+         "short_option_minimum": (dict(short_option_minimum)
+                                  if isinstance(short_option_minimum, Mapping)
+                                  else short_option_minimum),
          "spreads": spreads.describe() if spreads is not None else None},
         short_option_minimum=short_option_minimum, spreads=spreads)

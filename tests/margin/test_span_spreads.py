@@ -331,3 +331,19 @@ def test_the_documented_spreads_file_builds() -> None:
     assert block is not None
     spreads = SpanSpreads.from_mapping(json.loads(block.group(1)), "docs/methodology.md")
     assert spreads.inter[0].legs == (("C", 2.0), ("S", -1.0))
+
+
+def test_short_option_minimum_per_class_group() -> None:
+    # CME sets the SOM per product: 800 a short option in corn, none in beans; 3 short corn
+    # calls and 2 short bean calls far out of the money (scan below the floors)
+    book = Book(["c", "s"], ["C", "S"], [1, 1], [9.0, 20.0], [MARCH, MARCH], [-3.0, -2.0],
+                [5000.0, 5000.0])
+    result = compute_margin(book, _grains(), span(0.08, short_option_minimum={"C": 800.0}))
+    frame = result.to_frame()
+    assert frame.loc["C", "initial_margin"] == pytest.approx(
+        max(frame.loc["C", "scan_risk"], 3 * 800.0), rel=1e-12)
+    assert frame.loc["S", "short_option_minimum"] == 0.0
+    assert frame.loc["S", "initial_margin"] == pytest.approx(frame.loc["S", "scan_risk"],
+                                                             rel=1e-12)
+    with pytest.raises(MethodologyError, match=r"short_option_minimum\['C'\]"):
+        span(0.08, short_option_minimum={"C": -1.0})
