@@ -90,25 +90,49 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def _psr_amounts(args: argparse.Namespace) -> dict[str, float]:
-    """``--psr-amount CLASS=AMOUNT`` options as a dict (amounts finite and > 0)."""
+def _class_amounts(texts: Sequence[str] | None, flag: str, what: str, example: str,
+                   zero: bool) -> dict[str, float]:
+    """``CLASS=AMOUNT`` options as a dict (amounts finite, > 0 or >= 0 with ``zero``)."""
     amounts: dict[str, float] = {}
-    for text in getattr(args, "psr_amount", None) or ():
+    for text in texts or ():
         key, sep, value = str(text).rpartition("=")
         try:
             amount = float(value)
         except ValueError:
             amount = float("nan")
-        if not sep or not key.strip() or not (np.isfinite(amount) and amount > 0):
-            raise InputError(f"--psr-amount takes CLASS=AMOUNT (the price scan range in currency"
-                             f" per contract, > 0), e.g. ES=30000; got {text!r}")
+        if not sep or not key.strip() or not (np.isfinite(amount)
+                                               and (amount >= 0 if zero else amount > 0)):
+            raise InputError(f"{flag} takes CLASS=AMOUNT ({what}), e.g. {example}; got {text!r}")
         if key.strip() in amounts:
-            raise InputError(f"--psr-amount gives class {key.strip()!r} twice")
+            raise InputError(f"{flag} gives class {key.strip()!r} twice")
         amounts[key.strip()] = amount
     return amounts
 
 
-def _span(args: argparse.Namespace, short_option_minimum: float = 0.0) -> Methodology:
+def _psr_amounts(args: argparse.Namespace) -> dict[str, float]:
+    """``--psr-amount CLASS=AMOUNT`` options as a dict (amounts finite and > 0)."""
+    return _class_amounts(getattr(args, "psr_amount", None), "--psr-amount",
+                          "the price scan range in currency per contract, > 0", "ES=30000",
+                          zero=False)
+
+
+def _som(args: argparse.Namespace) -> float | dict[str, float]:
+    """``--som AMOUNT`` (every class group) or ``--som CLASS=AMOUNT`` (repeated), else 0."""
+    texts = getattr(args, "som", None) or []
+    if len(texts) == 1 and "=" not in str(texts[0]):
+        try:
+            amount = float(texts[0])
+        except ValueError:
+            amount = float("nan")
+        if not (np.isfinite(amount) and amount >= 0):
+            raise InputError(f"--som takes AMOUNT or CLASS=AMOUNT (per short call or short put,"
+                             f" >= 0); got {texts[0]!r}")
+        return amount
+    return _class_amounts(texts, "--som", "per short call or short put, >= 0", "ES=250",
+                          zero=True)
+
+
+def _span(args: argparse.Namespace) -> Methodology:
     """Build the SPAN preset from --psr, --vsr and --psr-amount.
 
     A class without an amount takes --psr (0.07 by default); with amounts and no --psr, every
@@ -117,7 +141,7 @@ def _span(args: argparse.Namespace, short_option_minimum: float = 0.0) -> Method
     amounts = _psr_amounts(args)
     psr = args.psr if args.psr is not None else (None if amounts else SPAN_PSR)
     return methodology.span(psr, _or(args.vsr, SPAN_VSR), price_scan_amount=amounts,
-                            short_option_minimum=short_option_minimum, spreads=_spreads(args))
+                            short_option_minimum=_som(args), spreads=_spreads(args))
 
 
 def _spreads(args: argparse.Namespace) -> methodology.SpanSpreads | None:
@@ -199,7 +223,7 @@ def _cmd_span_margin(args: argparse.Namespace) -> int:
     arrays = read_risk_arrays(args.arrays)
     positions = read_table(Path(args.positions), "positions")
     result = margin_from_risk_arrays(arrays, positions, methodology.span(
-        SPAN_PSR, short_option_minimum=args.som, spreads=_spreads(args)))
+        SPAN_PSR, short_option_minimum=_som(args), spreads=_spreads(args)))
     table = result.to_frame().reset_index()
     if args.format == "json":
         json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
@@ -627,6 +651,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--psr-amount", action="append", metavar="CLASS=AMOUNT",
                            help="SPAN price scan range of a class group in currency per contract"
                            " (CME's form), e.g. ES=30000; repeat per class")
+            p.add_argument("--som", action="append", metavar="[CLASS=]AMOUNT",
+                           help="SPAN short option minimum per short call or short put, for"
+                           " every class or per class (repeat)")
             p.add_argument("--spreads", metavar="FILE", help="SPAN spreads JSON: tiers, intra, delivery, inter,"
                            " contract_size (docs/methodology.md)")
             if name == "margin":
@@ -682,8 +709,9 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("arrays", help="risk-array file (CSV/Parquet; see span-arrays)")
     sm.add_argument("--positions", required=True,
                     help="positions CSV/Parquet: contract, quantity, [account]")
-    sm.add_argument("--som", type=float, default=0.0,
-                    help="short option minimum per short call or short put (currency)")
+    sm.add_argument("--som", action="append", metavar="[CLASS=]AMOUNT",
+                    help="short option minimum per short call or short put (currency), for"
+                    " every class or per class (repeat)")
     sm.add_argument("--spreads", metavar="FILE", help="SPAN spreads JSON: tiers, intra,"
                     " delivery, inter (docs/methodology.md)")
     sm.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -705,6 +733,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--psr-amount", action="append", metavar="CLASS=AMOUNT",
                     help="SPAN price scan range of a class group in currency per contract")
     bt.add_argument("--spreads", metavar="FILE", help="SPAN spreads JSON")
+    bt.add_argument("--som", action="append", metavar="[CLASS=]AMOUNT",
+                    help="SPAN short option minimum (every class, or per class)")
     bt.add_argument("--out", required=True, help="results Parquet file")
     bt.add_argument("--on-invalid", choices=("raise", "exclude"), default="raise",
                     help="a bad row fails the batch (raise) or only its account (exclude)")
@@ -764,7 +794,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
     if out and positions_out and Path(out).resolve() == Path(positions_out).resolve():
         raise InputError(f"--out and --positions-out are the same file {out}; give two")
     preset = getattr(args, "preset", None)
-    for option in ("psr_amount", "spreads"):
+    for option in ("psr_amount", "spreads", "som"):
         if getattr(args, option, None) and preset != "span":
             flag = "--" + option.replace("_", "-")
             raise InputError(f"{flag} applies to --preset span only; remove it or add"

@@ -133,3 +133,34 @@ def test_report_with_spreads_and_cash_says_it_does_not_attribute(
                  "100000", "--out", str(out), "-q"]) == 0
     text = out.read_text()
     assert "no attribution to positions" in text and "inter_credit" in text
+
+
+@pytest.mark.parametrize(("argv", "som"), [
+    (["--som", "3000"], 3000.0),
+    (["--som", "QQQ=2500", "--som", "AAPL=0"], {"QQQ": 2500.0, "AAPL": 0.0}),
+])
+def test_som_for_every_class_or_per_class_as_the_library(
+        argv: list[str], som: object, capsys: pytest.CaptureFixture[str]) -> None:
+    from greeksmargin import compute_margin
+    from greeksmargin.front.cli import sample_margin_paths
+    from greeksmargin.io.inputs import read_inputs
+    from greeksmargin.methodology import span
+
+    cli = _json(capsys, ["margin", "--sample", "--preset", "span", *argv, "--format", "json"])
+    inputs = read_inputs(*sample_margin_paths())
+    library = compute_margin(inputs.book, inputs.market,
+                             span(0.07, 0.35, short_option_minimum=som))  # type: ignore[arg-type]
+    assert cli["total_initial_margin"] == pytest.approx(float(library.total), rel=1e-12)
+    assert any(g["short_option_minimum"] > 0 for g in cli["groups"])
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--som", "x"], "--som takes AMOUNT or CLASS=AMOUNT"),
+    (["--som", "-5"], "--som takes AMOUNT or CLASS=AMOUNT"),
+    (["--som", "QQQ=-1"], "--som takes CLASS=AMOUNT"),
+    (["--som", "QQQ=1", "--som", "QQQ=2"], "gives class 'QQQ' twice"),
+])
+def test_bad_som_exits_2(argv: list[str], message: str,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["margin", "--sample", "--preset", "span", *argv]) == 2
+    assert message in capsys.readouterr().err
