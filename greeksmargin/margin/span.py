@@ -21,8 +21,13 @@ calculation examples):
    loss of the scenarios at an unchanged price, volatility risk half the loss difference between
    the worst scenario and its pair (same price move, opposite vol move; 0 when unpaired).
 
-The group's spread charge ``intra + delivery - inter`` enters the one reduction before the
-minimums (``kernels._margin``): requirement = ``max(scan + intra + delivery - inter, SOM)``.
+The deltas per group and tier (:func:`tier_deltas`) are facts that add up
+(``GroupFacts.tier_delta``: a held book plus an order's legs); the spreads formed from them do
+not, so ``GroupRules.spreads_of`` forms them anew before every reduction, and the group's
+charge ``intra + delivery - inter`` enters the one reduction before the minimums
+(``kernels._margin``): requirement = ``max(scan + intra + delivery - inter, SOM)``. Below, the
+risk arrays of contracts (:func:`span_risk_arrays`) and the margin of positions on them
+(:func:`margin_from_risk_arrays`).
 """
 
 from __future__ import annotations
