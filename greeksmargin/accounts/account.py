@@ -57,6 +57,7 @@ from ..measures.revalue import (
     vol_scale,
 )
 from ..methodology import Methodology
+from ..methodology.span import SpanGrids
 from ..model.amount import Amount
 from ..model.book import Book, ResolvedBook
 from ..model.market import MarketData, checked_moves
@@ -679,7 +680,7 @@ class MarginTicker:
                  "_first_underlying", "_collateral", "_im_over_mm", "_position_fields",
                  "_item_fields", "_scenario_fields", "_vol_field", "_linear_size",
                  "_linear_underlying", "_linear_spot", "_at_risk", "_delta_plan", "_delta_size",
-                 "_delta_column")
+                 "_delta_column", "_per_contract", "_evaluated_spot")
 
     def __init__(self, state: AccountState) -> None:
         self.state = state
@@ -704,6 +705,15 @@ class MarginTicker:
         self._linear_underlying = resolved.underlying_index[linear]
         self._linear_spot = np.asarray(state.market.spot, dtype=float)[self._linear_underlying]
         self._at_risk = state.at_risk
+        # SPAN scan ranges given per contract are a relative move of amount / (multiplier x
+        # price): at the tick's price the groups' moves scale by evaluated / new price
+        rules = state.rules
+        amounts = (rules.grid_rule.price_scan_amount or {}) if isinstance(rules, Methodology) \
+            and isinstance(rules.grid_rule, SpanGrids) else {}
+        filled = resolved.group_offsets[1:] > resolved.group_offsets[:-1]
+        self._per_contract = np.flatnonzero(filled & np.isin(
+            np.asarray(state.pnl.group_class, dtype=object), list(amounts)))
+        self._evaluated_spot = np.asarray(state.market.spot, float)[self._first_underlying]
         # SPAN spreads form from deltas at the tick's market: a two-scenario plan for them
         self._delta_plan = self._delta_size = self._delta_column = None
         spreads = state.rules_arrays.spreads
@@ -759,13 +769,25 @@ class MarginTicker:
             k = self._vol_field  # a NamedTuple's _replace costs ~1.5 us: splice the tuple
             position_fields = (*position_fields[:k], position_vol, *position_fields[k + 1:])
         facts, rules = self.state.facts, self.state.rules_arrays
+        scenarios = None
+        scenario_fields = self._scenario_fields
+        if self._per_contract.size:
+            g = self._per_contract
+            factor = (self._evaluated_spot[g] / spot_now[self._first_underlying[g]])[:, None]
+            moved_shift = np.array(plan.scenarios.spot_shift)
+            moved_linear = np.array(plan.scenarios.linear_spot_shift)
+            moved_shift[g] *= factor
+            moved_linear[g] *= factor
+            scenarios = plan.scenarios._replace(spot_shift=moved_shift,
+                                                linear_spot_shift=moved_linear)
+            scenario_fields = tuple(scenarios)
         groups_and_rules = (
             plan.group_offsets, self._quote_index, self._first_underlying, rules.fields,
             facts.count_fields, rules.mm_factor, self._im_over_mm or 0.0)
         if self._at_risk is not None or self._delta_plan is not None:
             # collateral in the scenarios (its P&L added) or SPAN spreads (formed from the
             # deltas at this market): the P&L per group, then the reduction in Python
-            partial, base, _ = plan.run(spot_now, vol=position_vol)
+            partial, base, _ = plan.run(spot_now, vol=position_vol, scenarios=scenarios)
             values, base_value = group_sums(partial, plan.first_items, base, plan.group_offsets)
             if self._at_risk is not None:
                 values = values + self._at_risk.pnl(spot_now)
@@ -778,15 +800,15 @@ class MarginTicker:
             initial, maintenance = rules.margins(values, moved, self._im_over_mm)
             book_value = float(np.sum(base_value * to_quote))
         elif plan.parallel:  # a large book: the parallel kernels, then the compiled reduction
-            partial, base, _ = plan.run(spot_now, vol=position_vol)
+            partial, base, _ = plan.run(spot_now, vol=position_vol, scenarios=scenarios)
             initial, maintenance, book_value = _margin.tick_reduce(
                 partial, base, plan.items.group, spot_now, *groups_and_rules)
         else:  # a small book: the whole tick in one compiled call
             initial, maintenance, book_value = _margin.tick_margins(
                 position_fields, (spot_now, plan.rate, plan.carry), self._item_fields,
-                self._scenario_fields, *groups_and_rules)
+                scenario_fields, *groups_and_rules)
         if not math.isfinite(initial):  # a scenario P&L is not finite: name it
-            partial, base, _ = plan.run(spot_now, vol=position_vol)
+            partial, base, _ = plan.run(spot_now, vol=position_vol, scenarios=scenarios)
             values, _ = group_sums(partial, plan.first_items, base, plan.group_offsets)
             rules.margins(values, facts, self._im_over_mm)
         quote = self.state.market.quote_currency  # checked when the account was evaluated

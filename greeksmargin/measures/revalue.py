@@ -318,15 +318,16 @@ class RevaluationPlan:
         return cls(positions, underlyings.rate, underlyings.carry, scenarios, items,
                    np.searchsorted(items.group, np.arange(n_groups)), offsets, use_parallel)
 
-    def run(self, spot: np.ndarray, keep_positions: bool = False, vol: np.ndarray | None = None
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def run(self, spot: np.ndarray, keep_positions: bool = False, vol: np.ndarray | None = None,
+            scenarios: Scenarios | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Revalue the planned book at a spot and vols.
 
         Revalue at ``spot`` (per underlying, float64, contiguous) and ``vol`` (per position in
         sorted row order; default ``positions.vol``): ``(partial, base, position_out)``, the
         P&L per work item x scenario, each position's value now, and the position x scenario P&L
-        (empty unless kept).
+        (empty unless kept). ``scenarios`` replaces the planned ones (same shapes).
         """
+        scenario_fields = tuple(self.scenarios if scenarios is None else scenarios)
         positions = self.positions if vol is None else self.positions._replace(vol=vol)
         position_fields = tuple(positions)
         underlying_fields = (spot, self.rate, self.carry)
@@ -337,12 +338,12 @@ class RevaluationPlan:
         if self.parallel and parallel_allowed():  # a plan made before a fork runs serially after
             _revalue.base_parallel(position_fields, underlying_fields, base, n_chunks())
             _revalue.pnl_parallel(position_fields, underlying_fields, tuple(self.items),
-                                  tuple(self.scenarios), base, partial, keep_positions,
+                                  scenario_fields, base, partial, keep_positions,
                                   position_out, self.items.group.size)  # one chunk per item
         else:
             _revalue.base_range(position_fields, underlying_fields, base, 0, n)
             _revalue.pnl_range(position_fields, underlying_fields, tuple(self.items),
-                               tuple(self.scenarios), base, partial, keep_positions, position_out,
+                               scenario_fields, base, partial, keep_positions, position_out,
                                0, self.items.group.size)
         return partial, base, position_out
 

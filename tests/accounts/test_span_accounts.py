@@ -82,10 +82,12 @@ def test_whatif_and_check_equal_margining_the_combined_book(name: str, scale: fl
         assert increments[k] == pytest.approx(alone - float(state.initial), rel=1e-9, abs=1e-6)
 
 
-def test_tick_equals_evaluating_the_moved_market() -> None:
-    # relative scan ranges: a tick keeps the evaluation's grids (a range given per contract is
-    # a relative one at the evaluation's price)
-    relative = span({"C": 0.08, "S": 0.05}, short_option_minimum=150, spreads=SPREADS)
+@pytest.mark.parametrize("per_contract", [False, True])
+def test_tick_equals_evaluating_the_moved_market(per_contract: bool) -> None:
+    # relative scan ranges, or ranges per contract (a relative move of amount / (multiplier x
+    # price), so the tick rescales them to its prices)
+    relative = METHOD if per_contract else span({"C": 0.08, "S": 0.05},
+                                                short_option_minimum=150, spreads=SPREADS)
     account = Account("a", _book(), CASH, relative)
     ticker = account.evaluate(MARKET).ticker()
     for spot, vol in (([4.5, 9.6], [0.3, 0.22]), ([4.1, 10.4], None)):
@@ -141,10 +143,18 @@ def test_a_group_netted_to_nothing_evaluates_and_takes_orders() -> None:
             leg = _legs([("o", "C", 0, np.nan, MAY, quantity)])
             expected = float(compute_margin(book.concat(leg), MARKET, method).initial_quote)
             assert state.check(state.prepare_order(leg))[1] == pytest.approx(expected, rel=1e-9)
-        if method is METHOD:
-            continue  # a tick keeps per-contract ranges at the evaluation's price (above)
         moved = MarketData(MARKET.valuation, MARKET.underlyings, [4.5, 10.2], 0.0, 0.0,
                            [0.25, 0.2])
         tick = state.ticker().tick(np.array([4.5, 10.2]))
         assert float(tick.initial) == pytest.approx(
             float(compute_margin(book, moved, method).initial_quote), rel=1e-9)
+
+
+def test_tick_rescales_per_contract_scan_ranges_without_spreads() -> None:
+    # the compiled small-book tick (no spreads): ranges given per contract follow the price
+    method = span(None, price_scan_amount={"C": 1750, "S": 2500}, short_option_minimum=150)
+    ticker = Account("a", _book(), CASH, method).evaluate(MARKET).ticker()
+    for spot in ([4.6, 9.4], [4.0, 10.9]):
+        moved = MarketData(MARKET.valuation, MARKET.underlyings, spot, 0.0, 0.0, [0.25, 0.2])
+        expected = float(compute_margin(_book(), moved, method).initial_quote)
+        assert float(ticker.tick(np.array(spot)).initial) == pytest.approx(expected, rel=1e-9)
