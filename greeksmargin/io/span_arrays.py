@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,7 +36,10 @@ from ..enums import OptionKind
 from ..errors import InputError
 from .tables import read_table
 
-__all__ = ["RiskArrays", "read_risk_arrays", "write_risk_arrays", "COLUMNS"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["RiskArrays", "read_risk_arrays", "write_risk_arrays", "text_cells", "COLUMNS"]
 
 COLUMNS = ("contract", "class_group", "currency", "kind", "month", "multiplier", "delta",
            "value")
@@ -83,6 +87,12 @@ class RiskArrays:
     def n_scenarios(self) -> int:
         """Number of scenarios of every array."""
         return int(self.loss.shape[1])
+
+
+def text_cells(column: pd.Series) -> pd.Series:
+    """Return a column's cells as stripped text, ``""`` where empty (whatever type pandas read)."""
+    raw = column.astype(object)
+    return raw.where(raw.notna(), "").astype(str).str.strip()
 
 
 def write_risk_arrays(arrays: RiskArrays, path: str | Path, *, parquet: bool | None = None
@@ -137,9 +147,7 @@ def read_risk_arrays(path: str | Path) -> RiskArrays:
                          f" {str(frame[column].iloc[r])!r} {why}")
 
     def cells(column: str) -> pd.Series:
-        # a column's cells as stripped text, "" where empty (whatever type pandas read)
-        raw = frame[column].astype(object)
-        return raw.where(raw.notna(), "").astype(str).str.strip()
+        return text_cells(frame[column])
 
     text = {}
     for column in ("contract", "class_group", "currency"):

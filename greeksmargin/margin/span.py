@@ -41,7 +41,7 @@ import numpy as np
 
 from .._arrays import distinct_objects
 from ..errors import CurrencyError, InputError, MethodologyError
-from ..io.span_arrays import RiskArrays
+from ..io.span_arrays import RiskArrays, text_cells
 from ..methodology.base import Methodology
 from ..methodology.span import SpanGrids
 from ..methodology.span_spreads import SpanSpreads
@@ -410,8 +410,7 @@ def margin_from_risk_arrays(arrays: RiskArrays, positions: pd.DataFrame,
     if currencies.size > 1:
         raise CurrencyError(f"risk arrays in several currencies {currencies.tolist()}; margin"
                             " each currency's contracts apart (no market here to convert)")
-    raw = positions["contract"].astype(object)
-    names = raw.where(raw.notna(), "").astype(str).str.strip().to_numpy(dtype=np.str_)
+    names = text_cells(positions["contract"]).to_numpy(dtype=np.str_)
     order = np.argsort(arrays.contract)
     at = np.minimum(np.searchsorted(arrays.contract[order], names), max(order.size - 1, 0))
     known = order.size > 0
