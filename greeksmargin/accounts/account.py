@@ -535,12 +535,12 @@ class AccountState(_Figures):
             found = SpanPositions.from_resolved(resolved, spreads)
             group = rows[found.group]
             self._check_leg_sizes(contract_sizes(resolved, spreads), group, resolved)
-            moved = dataclasses.replace(found, group=group)
-            facts = facts.with_tier_delta(tier_deltas(spreads, moved, self.pnl.group_class))
+            column = tier_columns(spreads, group, found.month, self.pnl.group_class)
+            facts = facts.with_tier_delta(tier_deltas(
+                spreads, dataclasses.replace(found, group=group), self.pnl.group_class, column))
             leg_delta, leg_column = np.empty(legs.n_positions), np.empty(legs.n_positions, np.intp)
             leg_delta[resolved.order] = found.delta
-            leg_column[resolved.order] = tier_columns(spreads, group, found.month,
-                                                      self.pnl.group_class)
+            leg_column[resolved.order] = column
         held = None
         if on_held.any():
             codes = np.unique(leg_code[on_held])
@@ -680,7 +680,7 @@ class MarginTicker:
                  "_first_underlying", "_collateral", "_im_over_mm", "_position_fields",
                  "_item_fields", "_scenario_fields", "_vol_field", "_linear_size",
                  "_linear_underlying", "_linear_spot", "_at_risk", "_delta_plan", "_delta_size",
-                 "_delta_column", "_per_contract", "_evaluated_spot")
+                 "_delta_column", "_delta_positions", "_per_contract", "_evaluated_spot")
 
     def __init__(self, state: AccountState) -> None:
         self.state = state
@@ -715,28 +715,30 @@ class MarginTicker:
             np.asarray(state.pnl.group_class, dtype=object), list(amounts)))
         self._evaluated_spot = np.asarray(state.market.spot, float)[self._first_underlying]
         # SPAN spreads form from deltas at the tick's market: a two-scenario plan for them
-        self._delta_plan = self._delta_size = self._delta_column = None
+        self._delta_plan = self._delta_size = self._delta_column = self._delta_positions = None
         spreads = state.rules_arrays.spreads
         if spreads is not None:
             self._delta_plan = RevaluationPlan.build(resolved, (DELTA_GRID,) * resolved.n_groups,
                                                      parallel=False)
             self._delta_size = contract_sizes(resolved, spreads)
-            self._delta_column = tier_columns(spreads, resolved.group_index,
-                                              resolved.expiry_dates().astype("datetime64[M]"),
+            month = resolved.expiry_dates().astype("datetime64[M]")
+            # the positions as the spreads see them, their deltas set at each tick
+            self._delta_positions = SpanPositions(resolved.group_index, month,
+                                                  np.zeros(month.size), resolved.group_account)
+            self._delta_column = tier_columns(spreads, resolved.group_index, month,
                                               state.pnl.group_class)
 
     def _tier_deltas(self, spot: np.ndarray, vol: np.ndarray) -> np.ndarray | None:
         # the groups' SPAN tier deltas at the tick's spots and vols (None without spreads)
-        plan = self._delta_plan
-        if plan is None or self._delta_size is None or self._delta_column is None:
+        plan, spreads = self._delta_plan, self.state.rules_arrays.spreads
+        if plan is None or spreads is None or self._delta_size is None \
+                or self._delta_positions is None:
             return None
         _, _, moved = plan.run(spot, keep_positions=True, vol=vol)
-        resolved = self.state.resolved
-        delta = composite_deltas(moved, spot[resolved.underlying_index], self._delta_size)
-        assert self.state.facts.tier_delta is not None
-        out = np.zeros_like(self.state.facts.tier_delta)
-        np.add.at(out, (resolved.group_index, self._delta_column), delta)
-        return out
+        delta = composite_deltas(moved, spot[self.state.resolved.underlying_index],
+                                 self._delta_size)
+        return tier_deltas(spreads, dataclasses.replace(self._delta_positions, delta=delta),
+                           self.state.pnl.group_class, self._delta_column)
 
     def tick(self, spot: object, vol: object = None) -> Tick:
         """Re-margin the account at new spots and, optionally, flat vols.

@@ -226,16 +226,18 @@ def tier_columns(spreads: SpanSpreads, group: np.ndarray, month: np.ndarray,
     return column
 
 
-def tier_deltas(spreads: SpanSpreads, positions: SpanPositions,
-                group_class: Sequence[str]) -> np.ndarray:
+def tier_deltas(spreads: SpanSpreads, positions: SpanPositions, group_class: Sequence[str],
+                column: np.ndarray | None = None) -> np.ndarray:
     """Sum the positions' deltas per group and tier: ``(n_groups, tier_width(spreads))``.
 
     Column ``t`` holds the delta of the group's class's ``t``-th tier (in the order
     ``spreads.tiers`` gives them), the last column the delta in no tier. Deltas add up, so the
     matrix of a combined book is the sum of its parts' (an order's legs, a held book).
+    ``column`` is the positions' :func:`tier_columns` when the caller has them already.
     """
     out = np.zeros((len(group_class), tier_width(spreads)))
-    column = tier_columns(spreads, positions.group, positions.month, group_class)
+    if column is None:
+        column = tier_columns(spreads, positions.group, positions.month, group_class)
     np.add.at(out, (positions.group, column), positions.delta)
     return out
 
