@@ -707,12 +707,9 @@ class MarginTicker:
         self._at_risk = state.at_risk
         # SPAN scan ranges given per contract are a relative move of amount / (multiplier x
         # price): at the tick's price the groups' moves scale by evaluated / new price
-        rules = state.rules
-        amounts = (rules.grid_rule.price_scan_amount or {}) if isinstance(rules, Methodology) \
-            and isinstance(rules.grid_rule, SpanGrids) else {}
-        filled = resolved.group_offsets[1:] > resolved.group_offsets[:-1]
-        self._per_contract = np.flatnonzero(filled & np.isin(
-            np.asarray(state.pnl.group_class, dtype=object), list(amounts)))
+        rule = state.rules.grid_rule if isinstance(state.rules, Methodology) else None
+        self._per_contract = np.flatnonzero(rule.per_contract(resolved)) \
+            if isinstance(rule, SpanGrids) else np.zeros(0, np.intp)
         self._evaluated_spot = np.asarray(state.market.spot, float)[self._first_underlying]
         # SPAN spreads form from deltas at the tick's market: a two-scenario plan for them
         self._delta_plan = self._delta_size = self._delta_column = self._delta_positions = None

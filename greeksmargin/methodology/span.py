@@ -108,19 +108,30 @@ class SpanGrids:
         """
         values = np.full(resolved.n_groups, np.nan)
         amounts = self.price_scan_amount or {}
-        offsets = np.asarray(resolved.group_offsets)
-        empty = offsets[1:] == offsets[:-1]
-        if amounts:
+        per_contract = self.per_contract(resolved)
+        nominal = np.isin(np.asarray(resolved.group_class, dtype=object), list(amounts)) \
+            & ~per_contract  # a group left empty
+        if per_contract.any():
             spot = np.asarray(resolved.market.spot, float)[resolved.group_first_underlying()]
-            for g in (g for g, key in enumerate(resolved.group_class)
-                      if key in amounts and not empty[g]):
+            for g in np.flatnonzero(per_contract).tolist():
                 values[g] = self._contract_value(resolved, g, float(spot[g]))
-        return tuple(_grid(EMPTY_GROUP_RANGE if empty[g] and key in amounts else
+        return tuple(_grid(EMPTY_GROUP_RANGE if nominal[g] else
                            self.scan_range(label, key, float(values[g])), self.scenarios,
                            self.vol_scan_range, int(self.vol_shift_type), self.extreme_multiple,
                            self.extreme_coverage, self.look_ahead_days)
                      for g, (label, key) in enumerate(zip(resolved.group_labels,
                                                           resolved.group_class, strict=True)))
+
+    def per_contract(self, resolved: ResolvedBook) -> np.ndarray:
+        """Return which groups take their range per contract: a ``price_scan_amount`` and a position.
+
+        Their relative move is ``amount / (multiplier x price)``: it follows the price (a tick
+        rescales it).
+        """
+        amounts = self.price_scan_amount or {}
+        offsets = np.asarray(resolved.group_offsets)
+        return (offsets[1:] > offsets[:-1]) & np.isin(
+            np.asarray(resolved.group_class, dtype=object), list(amounts))
 
     @staticmethod
     def _contract_value(resolved: ResolvedBook, g: int, spot: float) -> float:
