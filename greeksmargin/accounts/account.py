@@ -35,7 +35,7 @@ from ..enums import NamedIntEnum, OptionKind, VolSource
 from ..errors import CurrencyError, InputError, MarketDataError, MethodologyError
 from ..kernels import _margin
 from ..kernels._margin import Counts
-from ..kernels._revalue import Positions, Scenarios
+from ..kernels._revalue import Scenarios
 from ..margin.concentration import margin_grids
 from ..margin.result import MarginResult, margin_from_pnl
 from ..margin.rules import GroupFacts, GroupRules, count_positions
@@ -66,6 +66,7 @@ from ..model.scenarios import ScenarioGrid
 __all__ = ["Collateral", "risk_haircuts", "Account", "AccountState", "State", "PreparedOrder",
            "WhatIf", "MarginTicker", "Tick"]
 
+_NO_VOL = np.zeros(0)  # a tick without new vols (empty: nothing can write to it)
 
 class State(NamedIntEnum):
     """Account state; thresholds in the module docstring."""
@@ -678,9 +679,9 @@ class MarginTicker:
 
     __slots__ = ("state", "_plan", "_flat_rows", "_flat_underlying", "_quote_index",
                  "_first_underlying", "_collateral", "_im_over_mm", "_position_fields",
-                 "_item_fields", "_scenario_fields", "_vol_field", "_linear_size",
-                 "_linear_underlying", "_linear_spot", "_at_risk", "_delta_plan", "_delta_size",
-                 "_delta_column", "_delta_positions", "_per_contract", "_evaluated_spot")
+                 "_item_fields", "_scenario_fields", "_linear_size", "_linear_underlying",
+                 "_linear_spot", "_at_risk", "_delta_plan", "_delta_size", "_delta_column",
+                 "_delta_positions", "_per_contract", "_evaluated_spot", "_one_call")
 
     def __init__(self, state: AccountState) -> None:
         self.state = state
@@ -690,7 +691,6 @@ class MarginTicker:
         self._position_fields = tuple(self._plan.positions)
         self._item_fields = tuple(self._plan.items)
         self._scenario_fields = tuple(self._plan.scenarios)
-        self._vol_field = Positions._fields.index("vol")
         flat = resolved.vol_source == VolSource.FLAT
         self._flat_rows = np.flatnonzero(flat)
         self._flat_underlying = resolved.underlying_index[flat]
@@ -724,6 +724,10 @@ class MarginTicker:
                                                   np.zeros(month.size), resolved.group_account)
             self._delta_column = tier_columns(spreads, resolved.group_index, month,
                                               state.pnl.group_class)
+        # a small book with nothing but positions in its scenarios: the whole tick, checks
+        # included, in one compiled call (kernels._margin.tick_moved)
+        self._one_call = (not self._plan.parallel and self._at_risk is None
+                          and self._delta_plan is None and not self._per_contract.size)
 
     def _tier_deltas(self, spot: np.ndarray, vol: np.ndarray) -> np.ndarray | None:
         # the groups' SPAN tier deltas at the tick's spots and vols (None without spreads)
@@ -750,24 +754,44 @@ class MarginTicker:
             A spot or vol of the wrong length or out of range, naming the underlying; a NaN vol
             for an underlying whose options take the flat vol, naming the position.
         """
+        plan = self._plan
+        facts, rules = self.state.facts, self.state.rules_arrays
+        quote = self.state.market.quote_currency  # checked when the account was evaluated
+        if self._one_call:
+            # read, never written (the kernel copies what it moves); contiguous, writeable
+            # float64, so no new specialization is compiled for the caller's arrays
+            spot_in = np.ascontiguousarray(spot, dtype=np.float64)
+            vol_in = _NO_VOL if vol is None else np.ascontiguousarray(vol, dtype=np.float64)
+            if not (spot_in.flags.writeable and vol_in.flags.writeable):  # one specialization
+                spot_in, vol_in = spot_in.copy(), vol_in.copy()
+            n = len(self.state.market.underlyings)
+            if spot_in.shape == (n,) and (vol is None or vol_in.shape == (n,)):
+                ok, initial, maintenance, book_value, variation = _margin.tick_moved(
+                    spot_in, vol_in, self._position_fields, plan.rate, plan.carry,
+                    self._item_fields, self._scenario_fields, plan.group_offsets,
+                    self._quote_index, self._first_underlying, rules.fields, facts.count_fields,
+                    rules.mm_factor, self._im_over_mm or 0.0, self._flat_rows,
+                    self._flat_underlying, self._linear_size, self._linear_underlying,
+                    self._linear_spot)
+                if ok:
+                    return Tick(Amount.trusted(initial, quote), Amount.trusted(maintenance, quote),
+                                Amount.trusted(self._collateral + book_value + variation, quote),
+                                Amount.trusted(book_value, quote), Amount.trusted(variation, quote))
+            # else the checked path below: it names the bad input
         names = self.state.market.underlyings
         spot_now, vol_now = checked_moves(names, spot, vol)
         assert spot_now is not None
-        plan = self._plan
         position_fields, position_vol = self._position_fields, np.asarray(plan.positions.vol)
         if vol_now is not None:
-            moved = vol_now[self._flat_underlying]
-            bad = np.flatnonzero(np.isnan(moved))
-            if bad.size:
-                pid = str(self.state.resolved.position_id[self._flat_rows[bad[0]]])
+            position_vol, bad = _margin.moved_vols(position_vol, self._flat_rows,
+                                                   self._flat_underlying, vol_now)
+            if bad >= 0:
+                pid = str(self.state.resolved.position_id[self._flat_rows[bad]])
                 raise MarketDataError(f"vol is NaN for underlying"
-                                      f" {names[self._flat_underlying[bad[0]]]!r}, whose flat vol"
+                                      f" {names[self._flat_underlying[bad]]!r}, whose flat vol"
                                       f" prices position {pid!r}")
-            position_vol = position_vol.copy()  # the evaluated vols, flat ones moved
-            position_vol[self._flat_rows] = moved
-            k = self._vol_field  # a NamedTuple's _replace costs ~1.5 us: splice the tuple
+            k = _margin.VOL_FIELD  # a NamedTuple's _replace costs ~1.5 us: splice the tuple
             position_fields = (*position_fields[:k], position_vol, *position_fields[k + 1:])
-        facts, rules = self.state.facts, self.state.rules_arrays
         scenarios = None
         scenario_fields = self._scenario_fields
         if self._per_contract.size:
@@ -810,9 +834,8 @@ class MarginTicker:
             partial, base, _ = plan.run(spot_now, vol=position_vol, scenarios=scenarios)
             values, _ = group_sums(partial, plan.first_items, base, plan.group_offsets)
             rules.margins(values, facts, self._im_over_mm)
-        quote = self.state.market.quote_currency  # checked when the account was evaluated
-        variation = float(self._linear_size @ (spot_now[self._linear_underlying]
-                                               - self._linear_spot))
+        variation = _margin.linear_variation(self._linear_size, self._linear_underlying,
+                                             self._linear_spot, spot_now)
         if self._at_risk is not None:  # the collateral is worth what its underlying is now
             variation += self._at_risk.value(spot_now) - self._at_risk.value(
                 np.asarray(self.state.market.spot, dtype=float))

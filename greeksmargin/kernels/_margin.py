@@ -37,8 +37,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._bsm import MAX_VOL
 from ._jit import scalar_jit
-from ._revalue import FIRST_ROW, NO, base_range, pnl_range
+from ._revalue import FIRST_ROW, MAX_SPOT, NO, Positions, base_range, pnl_range
+
+VOL_FIELD = Positions._fields.index("vol")  # the positions bundle's vol, moved by a tick
+AFTER_VOL = VOL_FIELD + 1  # (a constant for the kernels' static tuple slices)
 
 # rows of the ``out`` array of group_requirements
 REQUIREMENT, SCAN, CONTRACT_MINIMUM, SHORT_OPTION_MINIMUM, ROLL_SHOCK, LIQUIDITY, WORST = range(7)
@@ -255,3 +259,64 @@ def tick_margins(position_fields, underlying_fields, item_fields, scenario_field
     return tick_reduce(partial, base, item_fields[0], underlying_fields[0], group_offsets,
                        quote_index, first_underlying, rule_fields, count_fields, mm_factor,
                        im_over_mm)
+
+
+@scalar_jit
+def moved_vols(position_vol, flat_rows, flat_underlying, vol):  # type: ignore[no-untyped-def]
+    """Move the flat vols of a tick.
+
+    ``(vols, bad)``: a copy of ``position_vol`` with row ``flat_rows[k]`` set to the new flat vol
+    of its underlying, ``vol[flat_underlying[k]]``; ``bad`` is the first ``k`` whose new vol is
+    NaN (-1 when none is: the caller names that position).
+    """
+    out = position_vol.copy()
+    for k in range(flat_rows.shape[0]):
+        v = vol[flat_underlying[k]]
+        if v != v:
+            return out, k
+        out[flat_rows[k]] = v
+    return out, -1
+
+
+@scalar_jit
+def linear_variation(size, underlying, spot_then, spot_now):  # type: ignore[no-untyped-def]
+    """P&L of linear positions since the evaluation: sum of ``size x (spot now - spot then)``."""
+    total = 0.0
+    for k in range(size.shape[0]):
+        total += size[k] * (spot_now[underlying[k]] - spot_then[k])
+    return total
+
+
+@scalar_jit
+def tick_moved(spot, vol, position_fields, rate, carry, item_fields, scenario_fields,  # type: ignore[no-untyped-def]
+               group_offsets, quote_index, first_underlying, rule_fields, count_fields,
+               mm_factor, im_over_mm, flat_rows, flat_underlying, linear_size,
+               linear_underlying, linear_spot):
+    """Run a small book's whole tick from the new spots and (optional) flat vols.
+
+    ``(ok, initial, maintenance, book value, variation)``: :func:`tick_margins` at ``spot``
+    with the flat vols moved to ``vol`` (:func:`moved_vols`; an empty ``vol`` keeps the
+    evaluated vols), and :func:`linear_variation`. ``ok`` is False, and nothing else is
+    computed, when a spot is outside (0, MAX_SPOT], a vol outside [0, MAX_VOL] and not NaN, a
+    flat vol NaN, or the margin not finite: the caller's checked path names the culprit (the
+    same checks as ``model.market.checked_moves``).
+    """
+    for u in range(spot.shape[0]):
+        if not (spot[u] > 0.0 and spot[u] <= MAX_SPOT):
+            return False, math.nan, math.nan, math.nan, math.nan
+    fields = position_fields
+    if vol.shape[0] > 0:
+        for u in range(vol.shape[0]):
+            if not (vol[u] != vol[u] or (vol[u] >= 0.0 and vol[u] <= MAX_VOL)):
+                return False, math.nan, math.nan, math.nan, math.nan
+        new_vol, bad = moved_vols(position_fields[VOL_FIELD], flat_rows, flat_underlying, vol)
+        if bad >= 0:
+            return False, math.nan, math.nan, math.nan, math.nan
+        fields = position_fields[:VOL_FIELD] + (new_vol,) + position_fields[AFTER_VOL:]
+    initial, maintenance, book_value = tick_margins(
+        fields, (spot, rate, carry), item_fields, scenario_fields, group_offsets, quote_index,
+        first_underlying, rule_fields, count_fields, mm_factor, im_over_mm)
+    if not math.isfinite(initial):
+        return False, math.nan, math.nan, math.nan, math.nan
+    return (True, initial, maintenance, book_value,
+            linear_variation(linear_size, linear_underlying, linear_spot, spot))

@@ -4,9 +4,12 @@ margin-minimising hedge, and bad input."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from greeksmargin import Book, MarketData, ScenarioGrid, methodology
 from greeksmargin.accounts.account import Account, Collateral, State
@@ -309,6 +312,59 @@ def test_ticker_on_a_large_book_takes_the_parallel_path():
     assert variation != 0.0
     assert_close(tick.equity, float(full.equity) + variation, 1e-12)
 
+
+
+_SPOTS = st.sampled_from([100.0, 50.0, 520.0, 1e-300, 1e15, 1.0000001e15, 0.0, -1.0, math.nan,
+                          math.inf, 1e308, 3.5])
+_VOLS = st.sampled_from([0.3, 0.0, 5.0, 5.0000001, -0.01, math.nan, math.inf, 1e-9, 1.2])
+
+
+@settings(max_examples=150, deadline=None)
+@given(spot=st.lists(_SPOTS, min_size=2, max_size=4),
+       vol=st.none() | st.lists(_VOLS, min_size=2, max_size=4),
+       read_only=st.booleans(), strided=st.booleans())
+def test_the_one_call_tick_equals_the_checked_path(spot, vol, read_only, strided):
+    # the compiled small-book tick (checks inside the kernel) and the checked Python path give
+    # the same numbers, or the same error, on any spots and vols, whatever the caller's arrays
+    state = Account("a", _book(), CASH, OCC).evaluate(MARKET)
+    one_call, checked = state.ticker(), state.ticker()
+    assert one_call._one_call
+    checked._one_call = False
+
+    def as_given(values):
+        if values is None:
+            return None
+        arr = np.repeat(np.array(values), 2)[::2] if strided else np.array(values)
+        arr.flags.writeable = not read_only
+        return arr
+
+    outcomes = []
+    for ticker in (one_call, checked):
+        try:
+            tick = ticker.tick(as_given(spot), as_given(vol))
+            outcomes.append((tick.initial, tick.maintenance, tick.equity, tick.book_value,
+                             tick.variation))
+        except MarketDataError as exc:
+            outcomes.append(str(exc))
+    if isinstance(outcomes[0], tuple):
+        np.testing.assert_allclose(outcomes[0], outcomes[1], rtol=1e-13, atol=1e-9)
+    else:
+        assert outcomes[0] == outcomes[1]
+
+
+def test_a_valid_tick_of_a_small_book_is_one_compiled_call(monkeypatch):
+    # the checked Python path is not taken (it would call checked_moves) for valid input
+    ticker = Account("a", _book(), CASH, OCC).evaluate(MARKET).ticker()
+    expected = ticker.tick([101.0, 49.0, 515.0], [0.31, 0.42, 0.2])
+
+    def not_called(*args, **kwargs):
+        raise AssertionError("the checked path ran")
+
+    monkeypatch.setattr("greeksmargin.accounts.account.checked_moves", not_called)
+    tick = ticker.tick([101.0, 49.0, 515.0], [0.31, 0.42, 0.2])
+    assert (tick.initial, tick.equity) == (expected.initial, expected.equity)
+    with pytest.raises(AssertionError, match="the checked path ran"):
+        ticker.tick([101.0, -49.0, 515.0])
 
 def test_a_tick_counts_the_linear_instruments_pnl_since_the_evaluation():
     # 100 shares bought at 100 and 10,000 cash: at 90 the equity is 9,000, not 10,000
