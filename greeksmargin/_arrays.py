@@ -14,6 +14,16 @@ T = TypeVar("T")
 SMALL_ROWS = 256  # distinct_rows: up to this many rows, one dict of row tuples
 
 
+
+def kernel_array(value: object, dtype: npt.DTypeLike) -> np.ndarray:
+    """Return ``value`` as a writeable C-contiguous array of ``dtype``, copied only if need be.
+
+    What a compiled kernel declared for that type takes without compiling another
+    specialization (Numba types read-only and strided arrays apart); the kernel only reads it.
+    """
+    arr = np.ascontiguousarray(value, dtype=dtype)
+    return arr if arr.flags.writeable else arr.copy()
+
 def frozen_array(value: object, dtype: npt.DTypeLike, name: str) -> np.ndarray:
     """Return a read-only C-contiguous copy of ``value`` as ``dtype``; an InputError names ``name``.
 

@@ -97,8 +97,10 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
             else np.arange(1, n + 1))
     files = positions[FILE].astype(str).to_numpy() if FILE in positions.columns else None
     account_cells = positions["account"]
-    missing = account_cells.isna().to_numpy() | (account_cells.astype(str).str.strip() == "")
-    accounts = np.where(missing, NO_ACCOUNT, account_cells.astype(str).to_numpy())
+    account_text = account_cells.astype(str)
+    missing = account_cells.isna().to_numpy() | (account_text.str.strip() == "").to_numpy()
+    account_text = account_text.where(~missing, NO_ACCOUNT).reset_index(drop=True)
+    accounts = account_text.to_numpy()
     frame = positions.drop(columns=[c for c in ("account", ROW, FILE) if c in positions.columns])
     if "position_id" in frame.columns:  # an empty or missing id is its row's, as in read_book
         ids = frame["position_id"].astype(str).reset_index(drop=True)
@@ -108,9 +110,11 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
             ids[empty] = [f"row{k}" for k in rows[empty].tolist()]
     else:
         ids = pd.Series([f"row{k}" for k in rows.tolist()], dtype="str")
-    # no missing cell may reach to_numpy(dtype=str): pandas would cut every cell to one character
-    frame = frame.assign(position_id=(pd.Series(accounts, dtype="str") + "/" + ids
-                                      ).to_numpy(dtype=np.str_))
+    # pandas' string kernels join the columns (no missing cell on either side: the reader's
+    # to_numpy(dtype=str) would cut every cell to one character after one)
+    prefixed = account_text + "/" + ids
+    prefixed.index = frame.index
+    frame = frame.assign(position_id=prefixed)
     # rows are numbered by position in this frame here (a dataset's files repeat row numbers),
     # and named by their file and row in messages
     position = np.arange(n, dtype=np.int64)
@@ -136,7 +140,7 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
     reasons: dict[str, list[str]] = {}
     for f in failures:
         reasons.setdefault(str(accounts[f.row]), []).append(named(f))
-    counts = pd.Series(accounts).value_counts()
+    counts = account_text.value_counts()
     out = (_margined(book, accounts[book.source_row], market, method, set(reasons))
            if book is not None else _empty())
     if reasons:

@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._bsm import MAX_VOL
-from ._jit import scalar_jit
+from ._jit import array_jit, scalar_jit
 from ._revalue import FIRST_ROW, MAX_SPOT, NO, Positions, base_range, pnl_range
 
 VOL_FIELD = Positions._fields.index("vol")  # the positions bundle's vol, moved by a tick
@@ -79,6 +79,28 @@ class Counts(NamedTuple):
     # formed from the group's deltas; an order's counts carry 0, accounts refuse SPAN spreads)
     spread_charge: np.ndarray
 
+
+
+@array_jit("f8[:, ::1](i8[::1], i1[::1], f8[::1], f8[::1], i8)")
+def count_rows(group, kind, quantity, multiplier, n_groups):  # type: ignore[no-untyped-def]
+    """Count the first six :class:`Counts` of positions (one row each) per group, in row order.
+
+    Row ``k`` of the ``(6, n_groups)`` result is field ``k`` of :class:`Counts`: options'
+    ``|quantity| x multiplier``; short calls' and short puts' ``|quantity|``; linear
+    instruments' ``|quantity| x multiplier``; long calls' and long puts' quantity.
+    """
+    out = np.zeros((6, n_groups))
+    for i in range(group.shape[0]):
+        g = group[i]
+        q = quantity[i]
+        size = abs(q) * multiplier[i]
+        if kind[i] == 1 or kind[i] == 2:
+            out[0, g] += size
+            side = 0 if q < 0.0 else 3  # short: rows 1 and 2, long: rows 4 and 5
+            out[kind[i] + side, g] += abs(q)
+        else:
+            out[3, g] += size
+    return out
 
 @scalar_jit
 def _minimum_addon(rate, count, requirement):  # type: ignore[no-untyped-def]

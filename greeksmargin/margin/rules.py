@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._arrays import distinct_objects, distinct_rows
-from ..enums import OptionKind
+from .._arrays import distinct_objects, distinct_rows, kernel_array
 from ..errors import InputError, MethodologyError
 from ..kernels import _margin
-from ..kernels._margin import Counts, RuleArrays
+from ..kernels._margin import Counts, RuleArrays, count_rows
 from ..methodology import Methodology
 from ..methodology.span_spreads import SpanSpreads
 from ..model.book import ResolvedBook
@@ -37,35 +36,13 @@ __all__ = ["ADDONS", "GroupFacts", "GroupRules", "count_positions", "scan_risk"]
 ADDONS = ("contract_minimum", "short_option_minimum", "roll_shock", "liquidity")
 
 
-_LINEAR, _CALL, _PUT = int(OptionKind.LINEAR), int(OptionKind.CALL), int(OptionKind.PUT)
-_FEW = 16  # rows counted one by one in Python below this (NumPy's per-call cost dominates)
-
 
 def count_positions(group: np.ndarray, kind: np.ndarray, quantity: np.ndarray,
                     multiplier: np.ndarray, n_groups: int) -> Counts:
     """Count what the add-ons count of positions (one row each) in ``n_groups`` groups."""
-    if np.size(quantity) <= _FEW:  # a pre-trade order's few legs: plain floats (~4 us)
-        sums = [[0.0] * n_groups for _ in range(6)]
-        for g, k, q, m in zip(np.asarray(group).tolist(), np.asarray(kind).tolist(),
-                              np.asarray(quantity, float).tolist(),
-                              np.asarray(multiplier, float).tolist(), strict=True):
-            row = (0, 1, 4) if k == _CALL else (0, 2, 5) if k == _PUT else (3, -1, -1)
-            sums[row[0]][g] += abs(q) * m
-            if row[1] >= 0:
-                sums[row[1] if q < 0 else row[2]][g] += abs(q)
-        few = [np.array(c, float) for c in sums]
-        return Counts(few[0], few[1], few[2], few[3], few[4], few[5], np.zeros(n_groups))
-    # the six counts as one weighted bincount (count k of group g at k * n_groups + g)
-    quantity = np.asarray(quantity, float)
-    kind = np.asarray(kind)
-    option = kind != _LINEAR
-    call, put = kind == _CALL, kind == _PUT
-    contracts = np.abs(quantity) * multiplier
-    short, long_ = np.maximum(-quantity, 0.0), np.maximum(quantity, 0.0)
-    weights = np.concatenate([contracts * option, short * call, short * put, contracts * ~option,
-                              long_ * call, long_ * put])
-    slots = (np.arange(6)[:, None] * n_groups + np.asarray(group)).ravel()
-    out = np.bincount(slots, weights=weights, minlength=6 * n_groups).reshape(6, n_groups)
+    out = count_rows(kernel_array(group, np.intp), kernel_array(kind, np.int8),
+                     kernel_array(quantity, np.float64), kernel_array(multiplier, np.float64),
+                     n_groups)
     return Counts(out[0], out[1], out[2], out[3], out[4], out[5], np.zeros(n_groups))
 
 

@@ -296,13 +296,18 @@ class Book:
             group_account = np.full(len(classes), -1, np.intp)
             account_names: tuple[str, ...] = ()
         else:
-            account_of = np.asarray(accounts).astype(str)
+            account_of = np.asarray(accounts)
             if account_of.shape != (n,):
                 raise InputError(f"accounts must have one entry per position ({n}); got shape"
                                  f" {account_of.shape}")
             import pandas as pd
 
-            account_index, names_a = pd.factorize(account_of, sort=True)  # hash, sort the names
+            # hash, sort the names: on pandas' string column (Arrow's kernels where pandas has
+            # them, 5x faster than on NumPy text); a missing name is text, as str() has it
+            text = pd.Series(account_of, dtype="str", copy=False)
+            if text.isna().any():
+                text = pd.Series(account_of.astype(str), dtype="str")
+            account_index, names_a = pd.factorize(text, sort=True)
             account_names = tuple(names_a.tolist())
             keys, group_index = np.unique(account_index * max(len(classes), 1) + class_index,
                                           return_inverse=True)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._arrays import frozen_array
+from .._arrays import SMALL_ROWS, frozen_array
 from ..errors import InputError, MarketDataError
 from ..kernels._bsm import MAX_VOL
 from ..kernels._revalue import MAX_SPOT
@@ -240,8 +240,13 @@ class MarketData:
         Per settlement currency: -1 for the quote currency, else the index of the coin's
         underlying (its spot converts it, see :meth:`to_quote`).
         """
-        return np.array([-1 if c == self.quote_currency else self.index_of(c)
-                         for c in currencies], np.int64)
+        if len(currencies) <= SMALL_ROWS:
+            return np.array([-1 if c == self.quote_currency else self.index_of(c)
+                             for c in currencies], np.int64)
+        import pandas as pd  # a batch's groups: a few currencies repeated, hashed in one pass
+
+        code, distinct = pd.factorize(np.asarray(currencies, dtype=object), use_na_sentinel=False)
+        return self.currency_index(distinct.tolist())[code]
 
     def to_quote(self, currencies: Sequence[str]) -> np.ndarray:
         """Return the value of one unit of each currency in the quote currency.

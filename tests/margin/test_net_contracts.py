@@ -199,22 +199,34 @@ def test_instruments_shared_across_accounts_and_grids_equal_each_row_revalued():
     assert_close(net.base_value, each.base_value, 1e-9, atol=1e-9 * np.abs(each.base_value).max())
 
 
-def test_count_positions_few_rows_path_equals_the_array_path(monkeypatch):
-    # a pre-trade order's few legs are counted one by one in Python; the same counts as NumPy's
+def test_count_positions_equals_a_hand_count():
+    # the compiled count against the rule counted by hand in Python, row by row: options'
+    # contracts x multiplier, short and long calls and puts, linear notional (any dtype the
+    # callers pass, read-only arrays too)
     from greeksmargin.margin import rules
 
     rng = np.random.default_rng(5)
-    for n in (0, 1, 3, 15, 40):
-        group = rng.integers(0, 4, n)
+    for n in (0, 1, 3, 15, 40, 500):
+        group = rng.integers(0, 4, n).astype(rng.choice([np.int32, np.int64]))
         kind = rng.integers(0, 3, n).astype(np.int8)
         quantity = rng.integers(-5, 6, n) * rng.choice([1.0, 0.5], n)
         multiplier = rng.choice([1.0, 100.0], n)
-        few = rules.count_positions(group, kind, quantity, multiplier, 4)
-        monkeypatch.setattr(rules, "_FEW", -1)
-        many = rules.count_positions(group, kind, quantity, multiplier, 4)
-        monkeypatch.setattr(rules, "_FEW", 16)
-        for a, b in zip(few, many, strict=True):
-            assert_close(a, b, 1e-15)
+        kind.flags.writeable = False
+        expected = {name: np.zeros(4) for name in ("option_contracts", "short_call_quantity",
+                                                   "short_put_quantity", "linear_notional",
+                                                   "long_call_quantity", "long_put_quantity")}
+        for g, k, q, m in zip(group.tolist(), kind.tolist(), quantity.tolist(),
+                              multiplier.tolist(), strict=True):
+            if k == 0:
+                expected["linear_notional"][g] += abs(q * m)
+                continue
+            expected["option_contracts"][g] += abs(q) * m
+            side = "short" if q < 0 else "long"
+            expected[f"{side}_{'call' if k == 1 else 'put'}_quantity"][g] += abs(q)
+        counts = rules.count_positions(group, kind, quantity, multiplier, 4)
+        for name, values in expected.items():
+            assert_close(getattr(counts, name), values, 1e-15)
+        assert not counts.spread_charge.any()
 
 
 @pytest.mark.parametrize("preset", ["occ", "span"])

@@ -164,3 +164,34 @@ def test_grid_validation_errors():
         VolScaling(0.3, 0.13, floor_days=0.0)
     with pytest.raises(InputError, match="VolScaling.min_vol_up must be >= 0"):
         VolScaling(0.3, 0.13, min_vol_up=-1.0)
+
+
+def test_currency_index_of_many_groups_equals_the_one_by_one_lookup():
+    # a batch's hundreds of thousands of groups are hashed in one pass: the same indexes as the
+    # lookup one currency at a time, and an unknown coin (or a missing value) still named
+    market = MarketData("2025-01-02T15:00:00", ["BTC", "ETH", "XYZ"], [90_000.0, 3_000.0, 100.0],
+                        0.0, 0.0, 0.5)
+    rng = np.random.default_rng(3)
+    currencies = [str(c) for c in rng.choice(["USD", "BTC", "ETH"], 1_000)]
+    expected = [-1 if c == "USD" else ["BTC", "ETH", "XYZ"].index(c) for c in currencies]
+    assert market.currency_index(currencies).tolist() == expected
+    np.testing.assert_array_equal(market.to_quote(currencies),
+                                  [1.0 if c == "USD" else market.spot[i]
+                                   for c, i in zip(currencies, expected, strict=True)])
+    for bad in ("SOL", None):
+        with pytest.raises(MarketDataError, match="no market data for underlying"):
+            market.currency_index([*currencies, bad])
+
+
+def test_resolve_names_accounts_as_text_whatever_their_type():
+    # account names as the batch front passes them (text), numbers, or a missing one (text,
+    # as str() has it): the same groups as the names written out
+    book = Book(["a", "b", "c", "d"], "XYZ", [1, 2, 1, 2], 100.0, "2025-03-21", 1.0, 100.0)
+    market = MarketData("2025-01-02T15:00:00", ["XYZ"], [100.0], 0.04, 0.0, 0.3)
+    for accounts, names in ((["x", "y", "x", "y"], ("x", "y")),
+                            (np.array([7, 3, 7, 3]), ("3", "7")),
+                            (np.array(["x", None, "x", None], dtype=object), ("None", "x"))):
+        resolved = book.resolve(market, accounts=accounts)
+        assert resolved.account_names == names
+        assert [resolved.account_names[a] for a in resolved.group_account] == list(names)
+        assert resolved.group_labels == tuple(f"{a}/XYZ" for a in names)
