@@ -171,28 +171,34 @@ def _margined(book: Book, position_account: np.ndarray, market: MarketData,
     pnl = revalue(resolved, grids)
     result = margin_from_pnl(pnl, methodology=rules, resolved=resolved)
     facts_to_quote = market.to_quote(result.currency)
-    group_account = np.array(resolved.account_names)[resolved.group_account]
-    per_group = pd.DataFrame({
-        "account": group_account,
-        "initial_margin": result.initial * facts_to_quote,
-        "maintenance_margin": result.maintenance * facts_to_quote,
-        "scan_risk": result.scan_risk * facts_to_quote,
-        **{name: values * facts_to_quote for name, values in result.addons.items()},
-        "worst_group": list(resolved.group_class),
-        "worst_scenario": list(result.worst_label),
+    # groups come sorted by account (resolve), so each account is one run of groups: its sums
+    # and its worst group (the first with the largest initial margin) are taken per run
+    group_account = resolved.group_account
+    starts = np.flatnonzero(np.r_[True, group_account[1:] != group_account[:-1]])
+    if np.any(np.diff(group_account[starts]) <= 0):  # pragma: no cover - resolve sorts them
+        raise AssertionError("resolve returned groups not sorted by account")
+    columns = {"initial_margin": result.initial, "maintenance_margin": result.maintenance,
+               "scan_risk": result.scan_risk,
+               **{name: result.addons.get(name, np.zeros(resolved.n_groups)) for name in ADDONS}}
+    sums = {name: np.add.reduceat(values * facts_to_quote, starts) if starts.size else
+            np.zeros(0) for name, values in columns.items()}
+    initial = result.initial * facts_to_quote
+    run = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, initial.size]))
+    largest = np.fmax.reduceat(initial, starts) if starts.size else np.zeros(0)
+    hits = np.flatnonzero(initial == largest[run])
+    worst = starts.copy()  # a run of NaN margins (none is largest): its first group
+    first_runs, first_hits = np.unique(run[hits], return_index=True)
+    worst[first_runs] = hits[first_hits]
+    out = pd.DataFrame({
+        "account": np.array(resolved.account_names, dtype=object)[group_account[starts]],
+        **sums,
+        "worst_group": np.array(resolved.group_class, dtype=object)[worst],
+        "worst_scenario": np.array(result.worst_label, dtype=object)[worst],
     })
-    for name in ADDONS:
-        if name not in per_group.columns:
-            per_group[name] = 0.0
-    sums = per_group.groupby("account", sort=True)[
-        ["initial_margin", "maintenance_margin", "scan_risk", *ADDONS]].sum()
-    top = per_group.sort_values("initial_margin", ascending=False, kind="stable") \
-        .drop_duplicates("account").set_index("account")[["worst_group", "worst_scenario"]]
-    out = sums.join(top)
     out["n_positions"] = 0  # set by the caller from the input rows
     out["currency"] = market.quote_currency
     out["excluded"] = ""
-    return out.reset_index()[RESULT_COLUMNS]
+    return out[RESULT_COLUMNS]
 
 
 def _partition(frame: pd.DataFrame, market: MarketData, method: Methodology | ScenarioGrid,

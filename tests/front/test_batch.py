@@ -42,6 +42,15 @@ def test_batch_equals_each_account_margined_alone(sample, method):
         assert got["maintenance_margin"] == pytest.approx(alone.total_maintenance, rel=RTOL,
                                                           abs=1e-9)
         assert got["n_positions"] == len(rows)
+        # the parts and the worst group (the first with the largest initial margin) as alone
+        assert got["scan_risk"] == pytest.approx(float(np.sum(alone.scan_risk * alone.to_quote)),
+                                                 rel=RTOL, abs=1e-9)
+        for name, values in alone.addons.items():
+            assert got[name] == pytest.approx(float(np.sum(values * alone.to_quote)), rel=RTOL,
+                                              abs=1e-9)
+        worst = int(np.argmax(alone.initial * alone.to_quote))
+        assert got["worst_group"] == alone.group_labels[worst]
+        assert got["worst_scenario"] == alone.worst_label[worst]
 
 
 def test_deribit_accounts_in_coin_convert_to_the_quote_currency():
