@@ -725,9 +725,17 @@ class MarginTicker:
             self._delta_column = tier_columns(spreads, resolved.group_index, month,
                                               state.pnl.group_class)
         # a small book with nothing but positions in its scenarios: the whole tick, checks
-        # included, in one compiled call (kernels._margin.tick_moved)
-        self._one_call = (not self._plan.parallel and self._at_risk is None
-                          and self._delta_plan is None and not self._per_contract.size)
+        # included, in one compiled call (kernels._margin.tick_moved) on its packed inputs
+        self._one_call = None
+        if (not self._plan.parallel and self._at_risk is None and self._delta_plan is None
+                and not self._per_contract.size):
+            plan, rules = self._plan, state.rules_arrays
+            self._one_call = _margin.pack_tick(_margin.tick_leaves(
+                self._position_fields, plan.rate, plan.carry, self._item_fields,
+                self._scenario_fields, plan.group_offsets, self._quote_index,
+                self._first_underlying, rules.fields, state.facts.count_fields, rules.mm_factor,
+                self._im_over_mm or 0.0, self._flat_rows, self._flat_underlying,
+                self._linear_size, self._linear_underlying, self._linear_spot))
 
     def _tier_deltas(self, spot: np.ndarray, vol: np.ndarray) -> np.ndarray | None:
         # the groups' SPAN tier deltas at the tick's spots and vols (None without spreads)
@@ -754,30 +762,26 @@ class MarginTicker:
             A spot or vol of the wrong length or out of range, naming the underlying; a NaN vol
             for an underlying whose options take the flat vol, naming the position.
         """
-        plan = self._plan
-        facts, rules = self.state.facts, self.state.rules_arrays
         quote = self.state.market.quote_currency  # checked when the account was evaluated
-        if self._one_call:
+        if self._one_call is not None:
             # read, never written (the kernel copies what it moves); contiguous, writeable
             # float64, so no new specialization is compiled for the caller's arrays
             spot_in = np.ascontiguousarray(spot, dtype=np.float64)
             vol_in = _NO_VOL if vol is None else np.ascontiguousarray(vol, dtype=np.float64)
             if not (spot_in.flags.writeable and vol_in.flags.writeable):  # one specialization
                 spot_in, vol_in = spot_in.copy(), vol_in.copy()
-            n = len(self.state.market.underlyings)
-            if spot_in.shape == (n,) and (vol is None or vol_in.shape == (n,)):
+            shape = self._plan.rate.shape  # one per underlying
+            if spot_in.shape == shape and (vol is None or vol_in.shape == shape):
                 ok, initial, maintenance, book_value, variation = _margin.tick_moved(
-                    spot_in, vol_in, self._position_fields, plan.rate, plan.carry,
-                    self._item_fields, self._scenario_fields, plan.group_offsets,
-                    self._quote_index, self._first_underlying, rules.fields, facts.count_fields,
-                    rules.mm_factor, self._im_over_mm or 0.0, self._flat_rows,
-                    self._flat_underlying, self._linear_size, self._linear_underlying,
-                    self._linear_spot)
+                    spot_in, vol_in, *self._one_call)
                 if ok:
-                    return Tick(Amount.trusted(initial, quote), Amount.trusted(maintenance, quote),
-                                Amount.trusted(self._collateral + book_value + variation, quote),
-                                Amount.trusted(book_value, quote), Amount.trusted(variation, quote))
+                    trusted = Amount.trusted
+                    return Tick(trusted(initial, quote), trusted(maintenance, quote),
+                                trusted(self._collateral + book_value + variation, quote),
+                                trusted(book_value, quote), trusted(variation, quote))
             # else the checked path below: it names the bad input
+        plan = self._plan
+        facts, rules = self.state.facts, self.state.rules_arrays
         names = self.state.market.underlyings
         spot_now, vol_now = checked_moves(names, spot, vol)
         assert spot_now is not None

@@ -443,6 +443,9 @@ def pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fiel
     r_value = floats[30 + PENDING]
     r_applies = flags[2]
     log_move = np.empty(n_scenarios)
+    # the spot shift each log_move is the log1p of: groups on one grid (a batch's accounts, an
+    # account's class groups) reuse it instead of recomputing n_scenarios logarithms each
+    log_move_of = np.full(n_scenarios, np.nan)
     # American exercise boundaries of the position at hand, per (vol, expiry) of its scenarios
     boundaries = (np.empty((BOUNDARY_CACHE, 2)),
                   np.empty((BOUNDARY_CACHE, ALO_TABLE_ROWS, ALO_PREMIUM_NODES)),
@@ -453,7 +456,9 @@ def pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fiel
         floor = min_vol_up[g]
         for j in range(n_scenarios):
             row[j] = 0.0
-            log_move[j] = math.log1p(spot_shift[g, j])
+            if spot_shift[g, j] != log_move_of[j]:
+                log_move_of[j] = spot_shift[g, j]
+                log_move[j] = math.log1p(spot_shift[g, j])
         for chunk_start in range(item_start[c], item_stop[c], CHUNK):
             m = 0
             for i in range(chunk_start, min(chunk_start + CHUNK, item_stop[c])):
@@ -520,23 +525,24 @@ def pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fiel
                         l_growth[q] = exp_simd(c_carry[q] * t1)
                         l_log_forward_strike[q] = c_log_spot_strike[q] + c_carry[q] * t1
                         l_forward_over_strike[q] = l_spot[q] * l_growth[q] / l_strike[q]
-                    for lane in range(m, per_block * m):  # replicate for the block's scenarios
-                        q = lane % m
-                        l_spot[lane] = l_spot[q]
-                        l_strike[lane] = l_strike[q]
-                        l_sign[lane] = l_sign[q]
-                        l_vol[lane] = l_vol[q]
-                        l_scale[lane] = l_scale[q]
-                        l_notional[lane] = l_notional[q]
-                        l_inverse[lane] = l_inverse[q]
-                        l_coin_per_quote[lane] = l_coin_per_quote[q]
-                        l_base[lane] = l_base[q]
-                        l_t1[lane] = l_t1[q]
-                        l_sqrt_t[lane] = l_sqrt_t[q]
-                        l_discount[lane] = l_discount[q]
-                        l_growth[lane] = l_growth[q]
-                        l_log_forward_strike[lane] = l_log_forward_strike[q]
-                        l_forward_over_strike[lane] = l_forward_over_strike[q]
+                    for b in range(1, per_block):  # replicate for the block's scenarios
+                        for q in range(m):  # (no lane % m: an integer division a lane)
+                            lane = b * m + q
+                            l_spot[lane] = l_spot[q]
+                            l_strike[lane] = l_strike[q]
+                            l_sign[lane] = l_sign[q]
+                            l_vol[lane] = l_vol[q]
+                            l_scale[lane] = l_scale[q]
+                            l_notional[lane] = l_notional[q]
+                            l_inverse[lane] = l_inverse[q]
+                            l_coin_per_quote[lane] = l_coin_per_quote[q]
+                            l_base[lane] = l_base[q]
+                            l_t1[lane] = l_t1[q]
+                            l_sqrt_t[lane] = l_sqrt_t[q]
+                            l_discount[lane] = l_discount[q]
+                            l_growth[lane] = l_growth[q]
+                            l_log_forward_strike[lane] = l_log_forward_strike[q]
+                            l_forward_over_strike[lane] = l_forward_over_strike[q]
                 n_lanes = n_block * m
                 if n_block > 1:  # the scenarios' parts per lane
                     for b in range(n_block):

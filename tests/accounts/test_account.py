@@ -328,8 +328,8 @@ def test_the_one_call_tick_equals_the_checked_path(spot, vol, read_only, strided
     # the same numbers, or the same error, on any spots and vols, whatever the caller's arrays
     state = Account("a", _book(), CASH, OCC).evaluate(MARKET)
     one_call, checked = state.ticker(), state.ticker()
-    assert one_call._one_call
-    checked._one_call = False
+    assert one_call._one_call is not None
+    checked._one_call = None
 
     def as_given(values):
         if values is None:
@@ -365,6 +365,42 @@ def test_a_valid_tick_of_a_small_book_is_one_compiled_call(monkeypatch):
     assert (tick.initial, tick.equity) == (expected.initial, expected.equity)
     with pytest.raises(AssertionError, match="the checked path ran"):
         ticker.tick([101.0, -49.0, 515.0])
+
+
+def test_the_packed_tick_inputs_unpack_to_the_bundles_they_came_from():
+    # the five arrays of a packed tick hold every leaf, in place, with its dtype and shape
+    import numba
+
+    from greeksmargin.kernels import _margin
+
+    @numba.njit
+    def unpacked(floats, ints, smalls, flags, layout):
+        return _margin.unpack_tick(floats, ints, smalls, flags, layout)
+
+    def leaves(nested):
+        for item in nested:
+            if isinstance(item, tuple):
+                yield from leaves(item)
+            else:
+                yield item
+
+    for method in (OCC, methodology.span(0.07, 0.35),
+                   ScenarioGrid.product(np.linspace(-0.2, 0.2, 9), [-0.3, 0.0, 0.3])):
+        state = Account("a", _book(), CASH, method).evaluate(MARKET)
+        ticker = state.ticker()
+        plan, rules = ticker._plan, state.rules_arrays
+        given = _margin.tick_leaves(
+            ticker._position_fields, plan.rate, plan.carry, ticker._item_fields,
+            ticker._scenario_fields, plan.group_offsets, ticker._quote_index,
+            ticker._first_underlying, rules.fields, state.facts.count_fields, rules.mm_factor,
+            ticker._im_over_mm or 0.0, ticker._flat_rows, ticker._flat_underlying,
+            ticker._linear_size, ticker._linear_underlying, ticker._linear_spot)
+        got = list(leaves(unpacked(*ticker._one_call)))
+        assert len(got) == len(given) == 49
+        for k, (a, b) in enumerate(zip(got, given, strict=True)):
+            a, b = np.asarray(a), np.asarray(b)
+            assert a.dtype == b.dtype and a.shape == b.shape, k
+            np.testing.assert_array_equal(a, b, err_msg=str(k))
 
 def test_a_tick_counts_the_linear_instruments_pnl_since_the_evaluation():
     # 100 shares bought at 100 and 10,000 cash: at 90 the equity is 9,000, not 10,000
