@@ -469,13 +469,14 @@ def _price_off_plain(spot, strike, expiry_years, vol, rate, carry, kind, prices,
     # a three-way code there measured 10-15% slower. Returns how many rows are left flagged (the
     # caller's scalar loop over the flags runs only then).
     row = np.empty(REDO_BLOCK, np.int64)
-    forward = np.empty(REDO_BLOCK)
-    strike_ = np.empty(REDO_BLOCK)
-    log_moneyness = np.empty(REDO_BLOCK)
-    total_vol = np.empty(REDO_BLOCK)
-    discount = np.empty(REDO_BLOCK)
-    sign = np.empty(REDO_BLOCK)
-    value = np.empty(REDO_BLOCK)
+    scratch = np.empty((7, REDO_BLOCK))  # one allocation for the seven float rows
+    forward = scratch[0]
+    strike_ = scratch[1]
+    log_moneyness = scratch[2]
+    total_vol = scratch[3]
+    discount = scratch[4]
+    sign = scratch[5]
+    value = scratch[6]
     applies = np.empty(REDO_BLOCK, np.bool_)
     n = 0
     n_left = 0

@@ -103,7 +103,7 @@ def count_rows(group, kind, quantity, multiplier, n_groups):  # type: ignore[no-
             out[3, g] += size
     return out
 
-@scalar_jit
+@inline_jit
 def _minimum_addon(rate, count, requirement):  # type: ignore[no-untyped-def]
     # what a per-contract minimum (rate x count; 0: none) adds on top of the requirement so far
     if rate > 0.0:
@@ -111,7 +111,7 @@ def _minimum_addon(rate, count, requirement):  # type: ignore[no-untyped-def]
     return 0.0
 
 
-@scalar_jit
+@inline_jit
 def group_requirements(values, order, scale, rule_fields, count_fields, order_count_fields,  # type: ignore[no-untyped-def]
                        group_spot, out):
     """Reduce scenario P&L to each group's margin parts.
@@ -123,7 +123,7 @@ def group_requirements(values, order, scale, rule_fields, count_fields, order_co
                          Counts(*order_count_fields), group_spot, out)
 
 
-@scalar_jit
+@inline_jit
 def _dampening(rules, g, j, group_spot):  # type: ignore[no-untyped-def]
     # Deribit's extended-table dampener of group g at scenario j, in the group's currency:
     # (max(|m| / R, 1) - 1) D, divided by S (1 + sign(m) R) for a coin-settled group
@@ -153,7 +153,7 @@ def dampening(rule_fields, group_spot):  # type: ignore[no-untyped-def]
     return out
 
 
-@scalar_jit
+@inline_jit
 def _requirements(values, order, scale, rules, counts, order_counts, group_spot, out):  # type: ignore[no-untyped-def]
     # the rule itself (module docstring), on the named bundles
     n_groups, n_scenarios = values.shape
@@ -207,7 +207,7 @@ def _requirements(values, order, scale, rules, counts, order_counts, group_spot,
     return True
 
 
-@scalar_jit
+@inline_jit
 def account_margins(values, order, scale, rule_fields, count_fields, order_count_fields,  # type: ignore[no-untyped-def]
                     group_spot, to_quote, mm_factor, im_over_mm):
     """Total initial and maintenance margin in the quote currency.
