@@ -68,6 +68,7 @@ __all__ = ["Collateral", "risk_haircuts", "Account", "AccountState", "State", "P
 
 _NO_VOL = np.zeros(0)  # a tick without new vols (empty: nothing can write to it)
 
+
 class State(NamedIntEnum):
     """Account state; thresholds in the module docstring."""
 
