@@ -264,6 +264,7 @@ def test_ticker_equals_evaluate_at_the_moved_market(method):
     for house in (None, 1.3):
         account = Account("t", book, cash, method, im_over_mm=house)
         ticker = account.evaluate(market).ticker()
+        assert ticker._one_call is not None  # the packed one-call path is the one checked here
         rng = np.random.default_rng(7)
         for _ in range(4):
             spot = market.spot * rng.uniform(0.8, 1.25, market.n_underlyings)
