@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import distinct_rows, frozen_array
+from .._arrays import distinct_rows, frozen_array, kernel_array
 from ..enums import NamedIntEnum, OptionKind, VolSource
 from ..errors import CurrencyError, InputError, MarketDataError, MethodologyError
 from ..kernels import _margin
@@ -765,12 +765,9 @@ class MarginTicker:
         """
         quote = self.state.market.quote_currency  # checked when the account was evaluated
         if self._one_call is not None:
-            # read, never written (the kernel copies what it moves); contiguous, writeable
-            # float64, so no new specialization is compiled for the caller's arrays
-            spot_in = np.ascontiguousarray(spot, dtype=np.float64)
-            vol_in = _NO_VOL if vol is None else np.ascontiguousarray(vol, dtype=np.float64)
-            if not (spot_in.flags.writeable and vol_in.flags.writeable):  # one specialization
-                spot_in, vol_in = spot_in.copy(), vol_in.copy()
+            # read, never written (the kernel copies what it moves)
+            spot_in = kernel_array(spot, np.float64)
+            vol_in = _NO_VOL if vol is None else kernel_array(vol, np.float64)
             shape = self._plan.rate.shape  # one per underlying
             if spot_in.shape == shape and (vol is None or vol_in.shape == shape):
                 ok, initial, maintenance, book_value, variation = _margin.tick_moved(
