@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._arrays import SMALL_ROWS, frozen_array
+from .._arrays import SMALL_ROWS, distinct_rows, frozen_array
 from ..errors import InputError, MarketDataError
 from ..kernels._bsm import MAX_VOL
 from ..kernels._revalue import MAX_SPOT
@@ -243,10 +243,9 @@ class MarketData:
         if len(currencies) <= SMALL_ROWS:
             return np.array([-1 if c == self.quote_currency else self.index_of(c)
                              for c in currencies], np.int64)
-        import pandas as pd  # a batch's groups: a few currencies repeated, hashed in one pass
-
-        code, distinct = pd.factorize(np.asarray(currencies, dtype=object), use_na_sentinel=False)
-        return self.currency_index(distinct.tolist())[code]
+        # a batch's groups: a few currencies repeated, hashed in one pass
+        code, first = distinct_rows(np.asarray(currencies, dtype=object))
+        return self.currency_index([currencies[i] for i in first.tolist()])[code]
 
     def to_quote(self, currencies: Sequence[str]) -> np.ndarray:
         """Return the value of one unit of each currency in the quote currency.
