@@ -177,14 +177,14 @@ def _margined(book: Book, position_account: np.ndarray, market: MarketData,
     starts = np.flatnonzero(np.r_[True, group_account[1:] != group_account[:-1]])
     if np.any(np.diff(group_account[starts]) <= 0):  # pragma: no cover - resolve sorts them
         raise AssertionError("resolve returned groups not sorted by account")
-    columns = {"initial_margin": result.initial, "maintenance_margin": result.maintenance,
-               "scan_risk": result.scan_risk,
-               **{name: result.addons.get(name, np.zeros(resolved.n_groups)) for name in ADDONS}}
-    sums = {name: np.add.reduceat(values * facts_to_quote, starts) if starts.size else
-            np.zeros(0) for name, values in columns.items()}
-    initial = result.initial * facts_to_quote
+    in_quote = {name: values * facts_to_quote for name, values in (
+        ("initial_margin", result.initial), ("maintenance_margin", result.maintenance),
+        ("scan_risk", result.scan_risk),
+        *((name, result.addons.get(name, np.zeros(resolved.n_groups))) for name in ADDONS))}
+    sums = {name: np.add.reduceat(values, starts) for name, values in in_quote.items()}
+    initial = in_quote["initial_margin"]
     run = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, initial.size]))
-    largest = np.fmax.reduceat(initial, starts) if starts.size else np.zeros(0)
+    largest = np.fmax.reduceat(initial, starts)
     hits = np.flatnonzero(initial == largest[run])
     worst = starts.copy()  # a run of NaN margins (none is largest): its first group
     first_runs, first_hits = np.unique(run[hits], return_index=True)
