@@ -228,6 +228,11 @@ class SpanSpreads:
                 out.append((pair[0], number(pair[1], f"{path}[{k}][1]")))
             return tuple(out)
 
+        def tier_number(value: object, path: str) -> int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise fail(path, f"must be a tier number; got {value!r}")
+            return value
+
         def built(path: str, make: Callable[..., T], *args: object) -> T:
             try:
                 return make(*args)
@@ -258,19 +263,15 @@ class SpanSpreads:
                 spread = mapping(row, path)
                 rate = number(spread.get("rate"), f"{path}.rate")
                 pairs = legs(spread.get("legs"), f"{path}.legs")
-                for j, (tier, _) in enumerate(pairs):
-                    if isinstance(tier, bool) or not isinstance(tier, int):
-                        raise fail(f"{path}.legs[{j}][0]", f"must be a tier number; got {tier!r}")
-                made_intra.append(built(path, IntraSpread, rate,
-                                        tuple((int(str(t)), q) for t, q in pairs)))
+                made_intra.append(built(path, IntraSpread, rate, tuple(
+                    (tier_number(t, f"{path}.legs[{j}][0]"), q)
+                    for j, (t, q) in enumerate(pairs))))
             intra[str(key)] = tuple(made_intra)
         delivery: dict[str, DeliveryCharge] = {}
         for key, row in mapping(top.get("delivery", {}), "delivery").items():
             path = f"delivery.{key}"
             charge = mapping(row, path)
-            tier = charge.get("tier")
-            if isinstance(tier, bool) or not isinstance(tier, int):
-                raise fail(f"{path}.tier", f"must be a tier number; got {tier!r}")
+            tier = tier_number(charge.get("tier"), f"{path}.tier")
             spread_rate = number(charge.get("spread_rate"), f"{path}.spread_rate")
             outright_rate = number(charge.get("outright_rate"), f"{path}.outright_rate")
             delivery[str(key)] = built(path, DeliveryCharge, tier, spread_rate, outright_rate)
