@@ -14,7 +14,6 @@ T = TypeVar("T")
 SMALL_ROWS = 256  # distinct_rows: up to this many rows, one dict of row tuples
 
 
-
 def kernel_array(value: object, dtype: npt.DTypeLike) -> np.ndarray:
     """Return ``value`` as a writeable C-contiguous array of ``dtype``, copied only if need be.
 
@@ -23,6 +22,7 @@ def kernel_array(value: object, dtype: npt.DTypeLike) -> np.ndarray:
     """
     arr = np.ascontiguousarray(value, dtype=dtype)
     return arr if arr.flags.writeable else arr.copy()
+
 
 def frozen_array(value: object, dtype: npt.DTypeLike, name: str) -> np.ndarray:
     """Return a read-only C-contiguous copy of ``value`` as ``dtype``; an InputError names ``name``.

@@ -81,7 +81,6 @@ class Counts(NamedTuple):
     spread_charge: np.ndarray
 
 
-
 @array_jit("f8[:, ::1](i8[::1], i1[::1], f8[::1], f8[::1], i8)")
 def count_rows(group, kind, quantity, multiplier, n_groups):  # type: ignore[no-untyped-def]
     """Count the first six :class:`Counts` of positions (one row each) per group, in row order.
@@ -102,6 +101,7 @@ def count_rows(group, kind, quantity, multiplier, n_groups):  # type: ignore[no-
         else:
             out[3, g] += size
     return out
+
 
 @inline_jit
 def _minimum_addon(rate, count, requirement):  # type: ignore[no-untyped-def]

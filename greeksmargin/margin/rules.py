@@ -36,7 +36,6 @@ __all__ = ["ADDONS", "GroupFacts", "GroupRules", "count_positions", "scan_risk"]
 ADDONS = ("contract_minimum", "short_option_minimum", "roll_shock", "liquidity")
 
 
-
 def count_positions(group: np.ndarray, kind: np.ndarray, quantity: np.ndarray,
                     multiplier: np.ndarray, n_groups: int) -> Counts:
     """Count what the add-ons count of positions (one row each) in ``n_groups`` groups."""
