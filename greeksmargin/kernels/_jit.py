@@ -40,10 +40,10 @@ PARALLEL_OPTIONS: dict[str, Any] = {**SCALAR_OPTIONS, "parallel": True}
 scalar_jit: Any = njit(**SCALAR_OPTIONS)
 
 
-DECLARED: list[tuple[Any, str]] = []  # every array kernel and the signature its callers use
+DECLARED: list[tuple[Any, Any]] = []  # every array kernel and the signature its callers use
 
 
-def _declared(signature: str, options: dict[str, Any]) -> Any:
+def _declared(signature: Any, options: dict[str, Any]) -> Any:
     def wrap(fn: Any) -> Any:
         dispatcher = njit(**options)(fn)
         DECLARED.append((dispatcher, signature))
@@ -51,7 +51,7 @@ def _declared(signature: str, options: dict[str, Any]) -> Any:
     return wrap
 
 
-def array_jit(signature: str) -> Any:
+def array_jit(signature: Any) -> Any:
     """Declare a serial array kernel for ``signature``, compiled on its first call.
 
     Compiled (or loaded from the on-disk cache) on first use rather than at import, so a

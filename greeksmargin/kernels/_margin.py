@@ -91,16 +91,20 @@ def count_rows(group, kind, quantity, multiplier, n_groups):  # type: ignore[no-
     """
     out = np.zeros((6, n_groups))
     for i in range(group.shape[0]):
-        g = group[i]
-        q = quantity[i]
-        size = abs(q) * multiplier[i]
-        if kind[i] == 1 or kind[i] == 2:
-            out[0, g] += size
-            side = 0 if q < 0.0 else 3  # short: rows 1 and 2, long: rows 4 and 5
-            out[kind[i] + side, g] += abs(q)
-        else:
-            out[3, g] += size
+        count_row(out, group[i], kind[i], quantity[i], multiplier[i])
     return out
+
+
+@inline_jit
+def count_row(out, g, kind, q, multiplier):  # type: ignore[no-untyped-def]
+    """Add one position (``kind``, signed quantity ``q``) of group ``g`` to ``out`` (:func:`count_rows`)."""
+    size = abs(q) * multiplier
+    if kind == 1 or kind == 2:
+        out[0, g] += size
+        side = 0 if q < 0.0 else 3  # short: rows 1 and 2, long: rows 4 and 5
+        out[kind + side, g] += abs(q)
+    else:
+        out[3, g] += size
 
 
 @inline_jit

@@ -130,14 +130,14 @@ class Scenarios(NamedTuple):
     order: np.ndarray  # int64: each group's scenarios sorted by time shift
 
 
-_POSITIONS = "Tuple((i8[::1], i1[::1], f8[::1], f8[::1], f8[::1], f8[::1], i1[::1], i1[::1], f8[::1]))"
-_UNDERLYINGS = "UniTuple(f8[::1], 3)"
-_ITEMS = "UniTuple(i8[::1], 3)"
-_SCENARIOS = ("Tuple((f8[:, ::1], f8[:, ::1], f8[:, ::1], i1[:, ::1], f8[:, ::1], f8[::1],"
+POSITIONS_TYPE = "Tuple((i8[::1], i1[::1], f8[::1], f8[::1], f8[::1], f8[::1], i1[::1], i1[::1], f8[::1]))"
+UNDERLYINGS_TYPE = "UniTuple(f8[::1], 3)"
+ITEMS_TYPE = "UniTuple(i8[::1], 3)"
+SCENARIOS_TYPE = ("Tuple((f8[:, ::1], f8[:, ::1], f8[:, ::1], i1[:, ::1], f8[:, ::1], f8[::1],"
               " i8[:, ::1]))")
 
 
-@array_jit(f"void({_POSITIONS}, {_UNDERLYINGS}, f8[::1], i8, i8)")
+@array_jit(f"void({POSITIONS_TYPE}, {UNDERLYINGS_TYPE}, f8[::1], i8, i8)")
 def base_range(positions_fields, underlyings_fields, out, start, stop):  # type: ignore[no-untyped-def]
     """Compute, serially, ``out[i]`` = value now of position ``i`` (notional x unit value, coin if inverse).
 
@@ -184,7 +184,7 @@ def base_range(positions_fields, underlyings_fields, out, start, stop):  # type:
         out[i] = notional[i] * v
 
 
-@parallel_jit(f"void({_POSITIONS}, {_UNDERLYINGS}, f8[::1], i8)")
+@parallel_jit(f"void({POSITIONS_TYPE}, {UNDERLYINGS_TYPE}, f8[::1], i8)")
 def base_parallel(positions_fields, underlyings_fields, out, n_chunks):  # type: ignore[no-untyped-def]
     """Parallel over ``n_chunks`` contiguous chunks of :func:`base_range`."""
     n = out.shape[0]
@@ -335,7 +335,7 @@ def _finish_blocks(n_pending, m, p_term, p_block, p_n_block, n_redo, r_cell, r_c
             row[j] += (total0 + total1) + (total2 + total3)
 
 
-@array_jit(f"void({_POSITIONS}, {_UNDERLYINGS}, {_ITEMS}, {_SCENARIOS}, f8[::1], f8[:, ::1], b1,"
+@array_jit(f"void({POSITIONS_TYPE}, {UNDERLYINGS_TYPE}, {ITEMS_TYPE}, {SCENARIOS_TYPE}, f8[::1], f8[:, ::1], b1,"
            " f8[:, ::1], i8, i8)")
 def pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fields, base,  # type: ignore[no-untyped-def]
               partial, keep_positions, position_out, start, stop):
@@ -627,7 +627,7 @@ def pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fiel
                            index, notional, base, row, keep_positions, position_out)
 
 
-@parallel_jit(f"void({_POSITIONS}, {_UNDERLYINGS}, {_ITEMS}, {_SCENARIOS}, f8[::1], f8[:, ::1],"
+@parallel_jit(f"void({POSITIONS_TYPE}, {UNDERLYINGS_TYPE}, {ITEMS_TYPE}, {SCENARIOS_TYPE}, f8[::1], f8[:, ::1],"
               " b1, f8[:, ::1], i8)")
 def pnl_parallel(positions_fields, underlyings_fields, items_fields, scenarios_fields, base,  # type: ignore[no-untyped-def]
                  partial, keep_positions, position_out, n_chunks):

@@ -198,11 +198,16 @@ def vol_scale(resolved: ResolvedBook, grids: Sequence[ScenarioGrid]) -> np.ndarr
     Multiplier of each position's relative vol shifts (sorted rows): the group grid's
     ``VolScaling`` of its time to expiry, 1 without one (and for linear instruments).
     """
-    return _vol_scale(resolved.expiry_years, resolved.group_offsets, grids)
+    return vol_scale_of(resolved.expiry_years, resolved.group_offsets, grids)
 
 
-def _vol_scale(expiry_years: np.ndarray, group_offsets: np.ndarray,
-               grids: Sequence[ScenarioGrid]) -> np.ndarray:
+def vol_scale_of(expiry_years: np.ndarray, group_offsets: np.ndarray,
+                 grids: Sequence[ScenarioGrid]) -> np.ndarray:
+    """Multiplier of relative vol shifts of rows sorted by group (CSR ``group_offsets``).
+
+    The group grid's ``VolScaling`` of each row's time to expiry, 1 without one or without an
+    expiry: the one home of the rule (:func:`vol_scale`, the order path's legs).
+    """
     scale = np.ones(expiry_years.size)
     for g, grid in enumerate(grids):
         if grid.vol_scaling is not None:
@@ -453,7 +458,7 @@ def _revalue_instruments(resolved: ResolvedBook, grids: Sequence[ScenarioGrid],
     rows = first[by_grid]
     offsets = np.searchsorted(unit_grid[by_grid], np.arange(len(distinct) + 1))
     positions, underlyings = kernel_inputs(
-        resolved, _vol_scale(resolved.expiry_years[rows], offsets, distinct), rows=rows,
+        resolved, vol_scale_of(resolved.expiry_years[rows], offsets, distinct), rows=rows,
         notional=resolved.multiplier[rows])  # one unit of each instrument
     plan = RevaluationPlan.from_bundles(positions, underlyings, offsets, distinct, parallel)
     _, base_sorted, unit_sorted = plan.run(underlyings.spot, keep_positions=True)

@@ -18,7 +18,7 @@ import sys
 SCRIPT = r"""
 import json
 import numpy as np
-from greeksmargin import ScenarioGrid, ShiftType, compute_margin, methodology
+from greeksmargin import Book, ScenarioGrid, ShiftType, compute_margin, methodology
 from greeksmargin.kernels import _jit, compile_all
 from greeksmargin.measures.revalue import revalue
 from greeksmargin.pricing import american, greeks, implied_vol, price
@@ -37,6 +37,16 @@ for inverse in (False, True):
         state = Account("a", book, Collateral.of({"USD": 1e7}, {"USD": 1.0}),
                         methodology.occ_tims()).evaluate(market)
         state.ticker().tick(market.spot * 1.01)
+        # a new order's compiled path (kernels._orders): the legs' read-only columns as they are
+        option = int(np.flatnonzero(book.kind != 0)[0])
+        import dataclasses
+
+        flat = dataclasses.replace(market, vol=np.full(market.spot.size, 0.3))
+        state = Account("a", book, Collateral.of({"USD": 1e7}, {"USD": 1.0}),
+                        methodology.occ_tims()).evaluate(flat)
+        state.prepare_order(Book(["n1", "n2"], book.underlying[[option, option]], [1, 2],
+                                 [100.0, 90.0], book.expiry[[option, option]], [1.0, -1.0],
+                                 [100.0, 100.0]))
 n = 50_000
 s, k, t, v = np.full(n, 100.0), np.linspace(80, 120, n), np.full(n, 0.5), np.full(n, 0.3)
 for kind in ("call", "put"):
@@ -69,7 +79,8 @@ def test_kernels_compile_lazily_for_the_declared_types_only(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     used, after = report["used"], report["after"]
-    assert {"pnl_range", "pnl_parallel", "base_range", "price_parallel"} <= set(used)
+    assert {"pnl_range", "pnl_parallel", "base_range", "price_parallel", "order_legs",
+            "order_values"} <= set(used)
     for name, signatures in used.items():
         assert len(signatures) == 1, (name, signatures)
         assert after[name] == 1, name  # compiling the declared signature added nothing
