@@ -38,6 +38,7 @@ __all__ = ["PnLMatrix", "RevaluationPlan", "revalue", "revalue_arrays"]
 
 PARALLEL_CELLS = 256  # below this many (group, scenario) cells x positions/group, run serially
 ITEM_POSITIONS = 4096  # positions per work item of the revaluation kernel ...
+FEW_ROWS = 32  # up to this many positions, values now are computed one row at a time
 MAX_ITEMS_PER_GROUP = 64  # ... and at most this many items per group (memory: items x scenarios)
 
 
@@ -255,8 +256,19 @@ def position_values(resolved: ResolvedBook) -> np.ndarray:
     n = resolved.position_id.size
     positions, underlyings = kernel_inputs(resolved, np.ones(n))
     out = np.empty(n)
-    _revalue.base_range(tuple(positions), tuple(underlyings), out, 0, n)
+    _base_values(tuple(positions), tuple(underlyings), out)
     return out
+
+
+def _base_values(position_fields: tuple[np.ndarray, ...],
+                 underlying_fields: tuple[np.ndarray, ...], out: np.ndarray) -> None:
+    # each position's value now, serially: one row at a time for a few rows (the same bits as
+    # the vectorised pass, which a handful of rows does not repay, nor its compile time)
+    n = out.size
+    if n <= FEW_ROWS:
+        _revalue.base_rows(position_fields, underlying_fields, out, 0, n)
+    else:
+        _revalue.base_range(position_fields, underlying_fields, out, 0, n)
 
 
 def position_values_in_quote(resolved: ResolvedBook) -> np.ndarray:
@@ -346,7 +358,7 @@ class RevaluationPlan:
                                   scenario_fields, base, partial, keep_positions,
                                   position_out, self.items.group.size)  # one chunk per item
         else:
-            _revalue.base_range(position_fields, underlying_fields, base, 0, n)
+            _base_values(position_fields, underlying_fields, base)
             _revalue.pnl_range(position_fields, underlying_fields, tuple(self.items),
                                scenario_fields, base, partial, keep_positions, position_out,
                                0, self.items.group.size)

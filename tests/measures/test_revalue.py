@@ -109,8 +109,9 @@ def test_unshifted_scenario_has_zero_pnl_and_base_value_is_the_book_value():
 
 def test_value_now_is_the_scalar_pricers_on_every_kind_of_row_bitwise():
     # base_range's vectorised pass (the plain formula) and its scalar redo of the rows it flags,
-    # against price1 / alo1 called one row at a time: European rows on and off the plain formula
-    # (expiries from an hour), zero vol, American and linear rows, linear and inverse settlement
+    # and base_rows (a few rows), against price1 / alo1 called one row at a time: European rows
+    # on and off the plain formula (expiries from an hour), zero vol, American and linear rows,
+    # linear and inverse settlement
     import dataclasses
 
     from greeksmargin.kernels._american import alo1
@@ -146,6 +147,20 @@ def test_value_now_is_the_scalar_pricers_on_every_kind_of_row_bitwise():
             expected[k] = resolved.notional[k] * value
         assert off_plain > 10 and np.any(resolved.american) and np.any(resolved.kind == 0)
         assert np.array_equal(got, expected), np.flatnonzero(got != expected)
+        # the one-row-at-a-time kernel (what a book of a few rows takes) gives the same bits
+        from greeksmargin.kernels import _revalue
+        from greeksmargin.measures.revalue import FEW_ROWS, kernel_inputs
+
+        positions, underlyings = kernel_inputs(resolved, np.ones(got.size))
+        one_by_one = np.empty_like(got)
+        _revalue.base_rows(tuple(positions), tuple(underlyings), one_by_one, 0, got.size)
+        assert np.array_equal(one_by_one, expected), np.flatnonzero(one_by_one != expected)
+        few = dataclasses.replace(resolved, **{
+            name: getattr(resolved, name)[:FEW_ROWS] for name in (
+                "position_id", "group_index", "underlying_index", "kind", "strike",
+                "expiry_years", "vol", "quantity", "multiplier", "american", "inverse", "order",
+                "vol_source")}, group_offsets=np.minimum(resolved.group_offsets, FEW_ROWS))
+        assert np.array_equal(position_values(few), expected[:FEW_ROWS])
 
 
 def _near_the_money_book(n, seed):
