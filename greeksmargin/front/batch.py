@@ -100,7 +100,6 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
     account_text = account_cells.astype(str)
     missing = account_cells.isna().to_numpy() | (account_text.str.strip() == "").to_numpy()
     account_text = account_text.where(~missing, NO_ACCOUNT).reset_index(drop=True)
-    accounts = account_text.to_numpy()
     frame = positions.drop(columns=[c for c in ("account", ROW, FILE) if c in positions.columns])
     if "position_id" in frame.columns:  # an empty or missing id is its row's, as in read_book
         ids = frame["position_id"].astype(str).reset_index(drop=True)
@@ -138,10 +137,12 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
         raise InputError(f"{len(failures)} invalid position row(s):\n"
                          + "\n".join(named(f) for f in failures))
     reasons: dict[str, list[str]] = {}
-    for f in failures:
-        reasons.setdefault(str(accounts[f.row]), []).append(named(f))
+    if failures:
+        accounts = account_text.to_numpy()
+        for f in failures:
+            reasons.setdefault(str(accounts[f.row]), []).append(named(f))
     counts = account_text.value_counts()
-    out = (_margined(book, accounts[book.source_row], market, method, set(reasons))
+    out = (_margined(book, account_text.take(book.source_row), market, method, set(reasons))
            if book is not None else _empty())
     if reasons:
         excluded = _empty().reindex(range(len(reasons)))
@@ -155,13 +156,13 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
     return out.sort_values("account", kind="stable").reset_index(drop=True)[RESULT_COLUMNS]
 
 
-def _margined(book: Book, position_account: np.ndarray, market: MarketData,
+def _margined(book: Book, position_account: pd.Series, market: MarketData,
               method: Methodology | ScenarioGrid, excluded: set[str]) -> pd.DataFrame:
-    # the accounts with no bad row, margined together in one revaluation
+    # the accounts (each position's, text) with no bad row, margined together in one revaluation
     import pandas as pd
 
     if excluded:
-        keep = ~np.isin(position_account, list(excluded))
+        keep = ~position_account.isin(excluded).to_numpy()
         if not keep.any():
             return _empty()
         book, position_account = book.take(keep), position_account[keep]

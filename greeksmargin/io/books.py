@@ -18,7 +18,7 @@ from ..enums import ExerciseStyle, OptionKind, Settlement
 from ..errors import Failure, InputError
 from ..model.book import MAX_MULTIPLIER, MAX_QUANTITY, Book
 from .symbols import VENUE_MULTIPLIER, parse_expiry, parse_symbol
-from .tables import read_table
+from .tables import fixed_width_text, read_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -280,18 +280,18 @@ def _columns(frame: pd.DataFrame, venue: str | None, columns: set[str], numbers:
         assert error is not None
         failures.append(Failure(int(numbers[i]), str(ids[i]), error.field, error.reason))
     ok = ~bad & ~per_row
-    fields = {
-        "position_id": ids[ok],
-        "underlying": np.array(parsed["underlying"], dtype=np.str_)[inverse][ok],
-        "kind": kind[ok],
-        "strike": strike[ok],
-        "expiry": np.array(parsed["expiry"], dtype="datetime64[s]")[inverse][ok],
-        "quantity": quantity[ok],
-        "multiplier": np.array(parsed["multiplier"], dtype=np.float64)[inverse][ok],
-        "exercise": np.array(parsed["exercise"], dtype=np.int8)[inverse][ok],
-        "settlement": np.array(parsed["settlement"], dtype=np.int8)[inverse][ok],
-        "source_row": numbers[ok],
-    }
+    every = bool(ok.all())  # then no copy of the columns (the ids alone are ~80 bytes a row)
+    fields = {name: column if every else column[ok] for name, column in (
+        ("position_id", ids),
+        ("underlying", np.array(parsed["underlying"], dtype=np.str_)[inverse]),
+        ("kind", kind),
+        ("strike", strike),
+        ("expiry", np.array(parsed["expiry"], dtype="datetime64[s]")[inverse]),
+        ("quantity", quantity),
+        ("multiplier", np.array(parsed["multiplier"], dtype=np.float64)[inverse]),
+        ("exercise", np.array(parsed["exercise"], dtype=np.int8)[inverse]),
+        ("settlement", np.array(parsed["settlement"], dtype=np.int8)[inverse]),
+        ("source_row", numbers))}
     alone = np.flatnonzero(per_row)
     if alone.size:  # the rows no combination stands for, by the row parser, merged in order
         extra, extra_failures = _rows(frame.iloc[alone], venue, columns, numbers[alone])
@@ -317,7 +317,7 @@ def _position_ids(frame: pd.DataFrame, columns: set[str], numbers: np.ndarray) -
         text = values.astype(str).to_numpy(dtype=np.str_)
     elif values.dtype != object and pd.api.types.is_string_dtype(values.dtype):
         # pandas' text dtypes: strip as _text does; missing cells are empty
-        text = values.str.strip().fillna("").to_numpy(dtype=np.str_)
+        text = fixed_width_text(values.str.strip())
     else:
         text = np.array([_text(v) for v in values.tolist()], dtype=np.str_)
     empty = text == ""

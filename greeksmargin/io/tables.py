@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..errors import InputError
+from ..kernels._text import utf8_to_utf32
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,3 +54,31 @@ def read_json(path: Path, what: str) -> Any:
     except json.JSONDecodeError as exc:
         raise InputError(f"{what} file {path} is not JSON: {exc.msg} at line {exc.lineno},"
                          f" column {exc.colno}") from None
+
+
+def fixed_width_text(values: pd.Series) -> np.ndarray:
+    """Return a pandas text column as NumPy fixed-width text (``<U n``), a missing cell empty.
+
+    An Arrow-backed column (pandas' ``str`` dtype) is decoded from its buffers in one compiled
+    pass (``kernels._text``: ~0.06 s for 1.2 million ids, where pandas converts one Python
+    string at a time in ~0.2-0.5 s); any other column through pandas. The same array either way
+    (tested).
+    """
+    if getattr(values.dtype, "storage", None) == "pyarrow":  # pyarrow is there, then
+        import pyarrow as pa
+
+        arr = pa.array(values.array)
+        arr = (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).cast(
+            pa.large_string())
+        _, offsets_buffer, data_buffer = arr.buffers()
+        offsets = np.frombuffer(offsets_buffer, np.int64, count=len(arr) + 1,
+                                offset=arr.offset * 8)
+        data = (np.frombuffer(data_buffer, np.uint8) if data_buffer is not None
+                else np.zeros(0, np.uint8))
+        valid = np.ascontiguousarray(arr.is_valid().to_numpy(zero_copy_only=False), bool)
+        width = utf8_to_utf32(offsets, data, valid, np.zeros((0, 0), np.uint32))
+        if width >= 0:
+            out = np.empty((len(arr), max(width, 1)), np.uint32)
+            if utf8_to_utf32(offsets, data, valid, out) >= 0:
+                return out.view(f"<U{max(width, 1)}").reshape(len(arr))
+    return values.fillna("").to_numpy(dtype=np.str_)

@@ -195,3 +195,32 @@ def test_resolve_names_accounts_as_text_whatever_their_type():
         assert resolved.account_names == names
         assert [resolved.account_names[a] for a in resolved.group_account] == list(names)
         assert resolved.group_labels == tuple(f"{a}/XYZ" for a in names)
+
+
+def test_resolve_takes_a_pandas_column_of_accounts_as_the_same_names():
+    # the batch front passes its text column as it is: the same groups as from NumPy text;
+    # many accounts x classes lay their groups out by table or by sort, the same either way
+    from greeksmargin.model.book import _dense_codes
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    underlyings = ["A", "B", "C", "D"]
+    market = MarketData("2025-01-02T15:00:00", underlyings, [100.0, 50.0, 20.0, 10.0], 0.04,
+                        0.0, 0.3, group_of={"D": "C"})
+    book = Book([f"p{k}" for k in range(n)], np.array(underlyings)[rng.integers(0, 4, n)],
+                rng.integers(1, 3, n), 100.0, "2025-03-21", 1.0, 100.0)
+    names = np.array([f"acct{k}" for k in rng.integers(0, 700, n)])
+    by_numpy = book.resolve(market, accounts=names)
+    column = pd.Series(names, dtype="str", index=np.arange(n) * 2)  # any index
+    by_column = book.resolve(market, accounts=column)
+    for field in ("group_labels", "account_names", "group_class"):
+        assert getattr(by_column, field) == getattr(by_numpy, field)
+    for field in ("group_index", "group_account", "order", "group_offsets"):
+        assert np.array_equal(getattr(by_column, field), getattr(by_numpy, field))
+    with pytest.raises(InputError, match="one entry per position"):
+        book.resolve(market, accounts=column.iloc[1:])
+    for bound in (50, 10**7):  # a table of the bound's size, then a sort
+        key = rng.integers(0, 50, 400)
+        keys, code = _dense_codes(key, bound)
+        expected_keys, expected_code = np.unique(key, return_inverse=True)
+        assert np.array_equal(keys, expected_keys) and np.array_equal(code, expected_code)
