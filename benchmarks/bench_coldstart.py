@@ -9,6 +9,7 @@ section of ``docs/benchmarks.md``. Run: ``python benchmarks/bench_coldstart.py``
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -28,6 +29,33 @@ def run(env: dict[str, str]) -> float:
     return seconds
 
 
+# the first run again, in-process, with each top-level compilation timed (its callees compiled
+# for it included): which kernels the first run pays for
+PROFILE = r"""
+import json, sys, time
+from numba.core import dispatcher
+compile_one = dispatcher.Dispatcher.compile
+depth, spent = [0], {}
+def timed(self, sig):
+    start = time.perf_counter()
+    depth[0] += 1
+    try:
+        return compile_one(self, sig)
+    finally:
+        depth[0] -= 1
+        if depth[0] == 0:
+            name = f"{self.py_func.__module__}.{self.py_func.__name__}"
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+dispatcher.Dispatcher.compile = timed
+from greeksmargin.front.cli import main
+try:
+    main(["margin", "--sample"])
+except SystemExit:
+    pass
+print(json.dumps(spent), file=sys.stderr)
+"""
+
+
 def main() -> None:
     env = dict(os.environ)
     run(env)  # make sure the cache is warm
@@ -38,6 +66,13 @@ def main() -> None:
     imports = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as cache:
         cold = run({**env, "NUMBA_CACHE_DIR": cache})
+    with tempfile.TemporaryDirectory() as cache:
+        done = subprocess.run([sys.executable, "-c", PROFILE], capture_output=True, text=True,
+                              env={**env, "NUMBA_CACHE_DIR": cache}, check=True)
+    spent = json.loads(done.stderr.strip().splitlines()[-1])
+    by_kernel = [f"| `{name.removeprefix('greeksmargin.kernels.')}` | {seconds:.1f} |"
+                 for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1])
+                 if seconds >= 0.05]
     lines = ["## Cold start (`python benchmarks/bench_coldstart.py`)", "",
              "`greeksmargin margin --sample` in a fresh process, wall time including Python start"
              " and imports.", "",
@@ -48,21 +83,21 @@ def main() -> None:
              "Target of issue 7: 2 s with a warm cache; of issue 24: 20 s with an empty one."
              " The array kernels compile on their first call (all of them were compiled at"
              " import before: 82 s here). Numba compiles every jitted function it meets into"
-             " machine code of its own, with the code of everything it calls linked in, so a"
-             " shared callee is compiled again inside each caller: the serial base-value kernel"
-             " alone takes 13.3 s to compile, the scenario kernel alone 16.9 s, both 21-22.5 s"
-             " (from an empty cache, `compile()` of each). Each function's own share of the"
-             " first run (Numba's compile events, callees subtracted): the base-value kernel"
-             " 9.7 s (its module holds the vectorised European pricer and the American one),"
-             " the scenario kernel 4.0 s, the American fixed point and its pieces about 7 s,"
-             " the careful European pricer and its quadrature about 7 s, the vectorised chunk"
-             " 2.9 s (two specializations on purpose: scenario parts shared by every lane, or"
-             " one per lane), the reduction about 1.2 s. Measured and dropped: Numba-level"
-             " inlining of the per-position valuation, the American cache and the general"
-             " position P&L into their callers (24.7 -> 24.3 s: the code then compiles inside"
-             " both callers); the base values computed inside the scenario kernel, one module"
-             " for both (24.7 -> 25.4 s: the merged module costs as much as the two, so the time"
-             " is LLVM on the large vectorised pricers, not the repetition)."
+             " machine code of its own, with the code of everything it calls linked in; the"
+             " first run's compile time by top-level kernel (what it called compiled with it,"
+             f" in the order met; {sum(spent.values()):.1f} s in all, measured in-process):", "",
+             "| kernel | seconds |", "|---|---:|", *by_kernel, "",
+             "The value now of a few positions (up to 32, a serial book) is priced one row at a"
+             " time by the scalar pricer (`base_rows`: the same bits as the vectorised pass,"
+             " tested), which a handful of rows does not repay and whose compilation cost the"
+             " first run about 5 s (25-27 -> 22.5-23 s). Measured and dropped: American options"
+             " in kernels of their own, compiled only for books that hold them (the sample holds"
+             " one: 19.7 -> 22.0 s in-process, two more modules); Numba-level inlining of the"
+             " per-position valuation, the American cache and the general position P&L into"
+             " their callers (24.7 -> 24.3 s: the code then compiles inside both callers); the"
+             " base values computed inside the scenario kernel, one module for both (24.7 ->"
+             " 25.4 s: the merged module costs as much as the two, so the time is LLVM on the"
+             " large vectorised pricers, not the repetition)."
              " `greeksmargin.kernels.compile_all()` compiles everything ahead."]
     for line in lines[4:]:
         print(line)

@@ -56,6 +56,7 @@ RESOLVED, ON_SURFACE = -1, -2  # order_legs' status when every leg is resolved
 # rows of order_facts' ``held``: the columns of ResolvedBook.contract_columns, then the quantity
 HELD_ROWS = ("group", "underlying", "code", "vol_source", "strike", "expiry_years", "vol",
              "multiplier", "quantity")
+HELD_ROWS_NAMING = 8  # the rows that name a contract (the quantity's row comes after them)
 
 # a Book's columns are read-only arrays: declared as such, so the legs pass without a copy
 _LEGS_SIGNATURE = types.int64(_I8, _RO_I1, _RO_F8, _RO_I8, _RO_F8, _RO_F8, _RO_I1, _RO_I1,
@@ -150,12 +151,20 @@ def order_facts(row, und, floats, smalls, leg_pnl, leg_value, held, to_quote, gr
     ``smalls`` are :func:`order_legs`' buffers.
     """
     n = row.shape[0]
-    kind, american, inverse, source = smalls[KIND], smalls[AMERICAN], smalls[INVERSE], \
-        smalls[SOURCE]
-    strike, years, vol = floats[STRIKE], floats[YEARS], floats[VOL]
-    quantity, multiplier = floats[QUANTITY], floats[MULTIPLIER]
+    kind, quantity, multiplier = smalls[KIND], floats[QUANTITY], floats[MULTIPLIER]
     value, leg_held, traded = out[0], out[1], out[2]
     n_held = held.shape[1]
+    # the legs' contract columns, laid out as the held ones (HELD_ROWS, the quantity left out)
+    mine = np.empty((HELD_ROWS_NAMING, n))
+    for k in range(n):
+        mine[0, k] = row[k]
+        mine[1, k] = und[k]
+        mine[2, k] = kind[k] * 4 + smalls[AMERICAN, k] * 2 + smalls[INVERSE, k]
+        mine[3, k] = smalls[SOURCE, k]
+        mine[4, k] = floats[STRIKE, k]
+        mine[5, k] = floats[YEARS, k]
+        mine[6, k] = floats[VOL, k]
+        mine[7, k] = multiplier[k]
     total = 0.0
     on = np.full(n, -1, np.int64)  # the held position of each leg
     for k in range(n):
@@ -164,15 +173,11 @@ def order_facts(row, und, floats, smalls, leg_pnl, leg_value, held, to_quote, gr
             group_pnl[g, j] += leg_pnl[k, j]
         value[k] = leg_value[k] * to_quote[g]
         total += value[k]
-        code = kind[k] * 4 + american[k] * 2 + inverse[k]
         leg_held[k] = 0.0
         for p in range(n_held):
-            if (held[0, p] == g and held[1, p] == und[k] and held[2, p] == code
-                    and held[3, p] == source[k] and _same(held[4, p], strike[k])
-                    and _same(held[5, p], years[k]) and _same(held[6, p], vol[k])
-                    and held[7, p] == multiplier[k]):
+            if _same_contract(held, p, mine, k):
                 on[k] = p
-                leg_held[k] = held[8, p]
+                leg_held[k] = held[HELD_ROWS_NAMING, p]
                 break
     traded_on = np.zeros(n_held)
     touched = np.zeros(n_held, np.bool_)
@@ -183,14 +188,14 @@ def order_facts(row, und, floats, smalls, leg_pnl, leg_value, held, to_quote, gr
             continue
         first = True  # the first leg of its contract counts the contract's summed quantity
         for i in range(k):
-            if on[i] < 0 and _same_leg(row, und, smalls, floats, i, k):
+            if on[i] < 0 and _same_contract(mine, i, mine, k):
                 first = False
                 break
         if not first:
             continue
         q = quantity[k]
         for i in range(k + 1, n):
-            if on[i] < 0 and _same_leg(row, und, smalls, floats, i, k):
+            if on[i] < 0 and _same_contract(mine, i, mine, k):
                 q += quantity[i]
         count_row(counts, row[k], kind[k], q, multiplier[k])
     m = 0
@@ -205,20 +210,11 @@ def order_facts(row, und, floats, smalls, leg_pnl, leg_value, held, to_quote, gr
 
 
 @inline_jit
-def _same(a, b):  # type: ignore[no-untyped-def]
-    # equal, NaN equal to NaN (a contract column's equality)
-    return a == b or (a != a and b != b)
-
-
-@inline_jit
-def _same_leg(row, und, smalls, floats, i, k):  # type: ignore[no-untyped-def]
-    # legs i and k on one contract (order_legs' buffers)
-    if row[i] != row[k] or und[i] != und[k]:
-        return False
-    for r in range(smalls.shape[0]):
-        if smalls[r, i] != smalls[r, k]:
+def _same_contract(a, i, b, k):  # type: ignore[no-untyped-def]
+    # column i of a and column k of b name one contract: their first HELD_ROWS_NAMING rows
+    # equal, NaN equal to NaN (ResolvedBook.contracts' equality; codes are exact as floats)
+    for r in range(HELD_ROWS_NAMING):
+        x, y = a[r, i], b[r, k]
+        if not (x == y or (x != x and y != y)):
             return False
-    return (_same(floats[STRIKE, i], floats[STRIKE, k])
-            and _same(floats[YEARS, i], floats[YEARS, k])
-            and _same(floats[VOL, i], floats[VOL, k])
-            and floats[MULTIPLIER, i] == floats[MULTIPLIER, k])
+    return True

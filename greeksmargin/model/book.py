@@ -427,10 +427,7 @@ def _resolve_vols(book: Book, market: MarketData, und_index: np.ndarray,
                               " position")
     vol[rows] = flat
     source[rows] = VolSource.FLAT
-    for u, surface in market.surfaces.items():
-        rows = np.flatnonzero((source == VolSource.SURFACE) & (book.underlying == u))
-        if rows.size:
-            vol[rows] = surface.vol(book.strike[rows], expiry_years[rows])
+    surface_vols(vol, source, book.underlying, book.strike, expiry_years, market)
     rows = np.flatnonzero(source == VolSource.PRICE)
     for style in (ExerciseStyle.EUROPEAN, ExerciseStyle.AMERICAN):
         sub = rows[book.exercise[rows] == style]  # type: ignore[index]
@@ -455,6 +452,15 @@ def _resolve_vols(book: Book, market: MarketData, und_index: np.ndarray,
             raise InputError(f"option_price has no implied vol for {names}: {exc}") from None
         vol[sub] = iv.vol
     return vol, source
+
+
+def surface_vols(vol: np.ndarray, source: np.ndarray, underlying: np.ndarray, strike: np.ndarray,
+                 expiry_years: np.ndarray, market: MarketData) -> None:
+    """Set, in place, the ``vol`` of the rows whose ``source`` is SURFACE from their surface."""
+    for u, surface in market.surfaces.items():
+        rows = np.flatnonzero((source == VolSource.SURFACE) & (underlying == u))
+        if rows.size:
+            vol[rows] = surface.vol(strike[rows], expiry_years[rows])
 
 
 @dataclass(frozen=True, slots=True)
