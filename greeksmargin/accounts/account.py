@@ -41,6 +41,7 @@ from ..kernels._orders import (
     KIND,
     NOTIONAL,
     ON_SURFACE,
+    RESOLVED,
     SOURCE,
     STRIKE,
     VOL,
@@ -406,13 +407,14 @@ class _Held:
 class _OrderLookup:
     """What the compiled order path looks an order's legs up in, built once per evaluated state.
 
-    :meth:`prepare` resolves, prices and counts the legs in two compiled calls
-    (``kernels._orders``): the numbers of the general path (``Book.resolve``, a revaluation plan,
-    the contracts hashed with the account's; tested equal), about fifteen times faster. It
-    returns None for what it leaves to the general path, which names every error: a leg on an
-    unknown underlying or group, an expiry in the past, a missing vol, a vol given or implied
-    for the leg's id, a group whose positions netted to nothing under a methodology (its grid
-    may depend on the positions). Accounts with SPAN spreads take the general path.
+    :meth:`prepare` resolves, prices and counts the legs in one compiled call, two with vol
+    surfaces or scaled vol shifts (``kernels._orders``): the numbers of the general path
+    (``Book.resolve``, a revaluation plan, the contracts hashed with the account's; tested
+    equal), about fifteen times faster. It returns None for what it leaves to the general
+    path, which names every error: a leg on an unknown underlying or group, an expiry in the
+    past, a missing vol, a vol given or implied for the leg's id, a group whose positions
+    netted to nothing under a methodology (its grid may depend on the positions). Accounts with
+    SPAN spreads take the general path.
     """
 
     underlying: dict[str, int]  # market index of each underlying
@@ -425,6 +427,7 @@ class _OrderLookup:
     held: np.ndarray  # float64 (9, n): the account's net positions (kernels._orders.HELD_ROWS)
     to_quote: np.ndarray  # float64 per group
     scaled: bool  # some group's grid scales relative vol shifts (Deribit)
+    plain: bool  # neither scaled shifts nor surfaces: one compiled call (order_prepare)
     no_charge: np.ndarray  # zero spread charge per group (read-only): an order's counts carry 0
     items: dict[int, tuple[np.ndarray, np.ndarray]]  # one work item per leg: starts, stops
 
@@ -440,6 +443,7 @@ class _OrderLookup:
         rows = [row_of.get(market.group_of.get(u, u), -1) for u in market.underlyings]
         group_row = np.array([-1 if r < 0 or own_grid[r] else r for r in rows], np.int64)
         held = np.array([*mine.contract_columns(), mine.quantity], np.float64)  # HELD_ROWS
+        scaled = any(g.vol_scaling is not None for g in state.grids)
         return cls({u: k for k, u in enumerate(market.underlyings)}, group_row,
                    kernel_array(market.vol, np.float64),
                    np.array([u in market.surfaces for u in market.underlyings], bool),
@@ -447,7 +451,7 @@ class _OrderLookup:
                    tuple(kernel_array(a, np.float64) for a in (market.spot, market.rate,
                                                                market.carry)),
                    tuple(scenarios), held, kernel_array(state.facts.to_quote, np.float64),
-                   any(g.vol_scaling is not None for g in state.grids),
+                   scaled, not scaled and not market.surfaces,
                    frozen_array(np.zeros(mine.n_groups), np.float64, "spread_charge"), {})
 
     def prepare(self, state: AccountState, legs: Book, ids: list[str]) -> PreparedOrder | None:
@@ -462,33 +466,40 @@ class _OrderLookup:
             return None
         und = np.array(found, np.int64)
         n = und.size
-        row = np.empty(n, np.int64)
-        floats = np.empty((7, n))
-        smalls = np.empty((4, n), np.int8)
-        status = _orders.order_legs(und, legs.kind, legs.strike, legs.expiry.view(np.int64),
-                                    legs.quantity, legs.multiplier, legs.exercise,
-                                    legs.settlement, self.valuation_seconds, self.group_row,
-                                    self.flat_vol, self.has_surface, row, floats, smalls)
-        if status >= 0:
-            return None
-        f, i = floats, smalls
-        positions = (und, i[KIND], f[STRIKE], f[YEARS], f[VOL], f[NOTIONAL], i[AMERICAN],
-                     i[INVERSE], f[VOL_SCALE])  # kernels._revalue.Positions' fields
-        if status == ON_SURFACE:  # the vols of legs on a surface, as Book.resolve has them
-            surface_vols(f[VOL], i[SOURCE], legs.underlying, f[STRIKE], f[YEARS], market)
-        if self.scaled:  # one "group" per leg: its row's grid scales its vol shifts
-            f[VOL_SCALE] = vol_scale_of(f[YEARS], np.arange(n + 1),
-                                        [state.grids[r] for r in row.tolist()])
         if n not in self.items:
             self.items[n] = (np.arange(n, dtype=np.int64), np.arange(1, n + 1, dtype=np.int64))
         n_groups, n_scenarios = self.scenarios[0].shape
+        row, floats, smalls = np.empty(n, np.int64), np.empty((7, n)), np.empty((4, n), np.int8)
         base, leg_pnl = np.empty(n), np.empty((n, n_scenarios))
         group_pnl, counts = np.zeros((n_groups, n_scenarios)), np.zeros((6, n_groups))
         out = np.empty((3, n))  # value, held quantity per leg; traded per held position
         held_rows = np.empty(n, np.int64)
-        total = _orders.order_values(positions, self.underlyings, (row, *self.items[n]),
-                                     self.scenarios, floats, smalls, self.held, self.to_quote,
-                                     base, leg_pnl, group_pnl, counts, out, held_rows)
+        legs_fields = (und, legs.kind, legs.strike, legs.expiry.view(np.int64), legs.quantity,
+                       legs.multiplier, legs.exercise, legs.settlement, self.valuation_seconds,
+                       self.group_row, self.flat_vol)
+        if self.plain:  # flat vols, unscaled shifts: nothing to do between the steps
+            status, total = _orders.order_prepare(
+                *legs_fields, self.underlyings, *self.items[n], self.scenarios, self.held,
+                self.to_quote, row, floats, smalls, base, leg_pnl, group_pnl, counts, out,
+                held_rows)
+            if status != RESOLVED:
+                return None
+        else:
+            status = _orders.order_legs(*legs_fields, self.has_surface, row, floats, smalls)
+            if status >= 0:
+                return None
+            f, i = floats, smalls
+            positions = (und, i[KIND], f[STRIKE], f[YEARS], f[VOL], f[NOTIONAL], i[AMERICAN],
+                         i[INVERSE], f[VOL_SCALE])  # kernels._revalue.Positions' fields
+            if status == ON_SURFACE:  # the vols of legs on a surface, as Book.resolve has them
+                surface_vols(f[VOL], i[SOURCE], legs.underlying, f[STRIKE], f[YEARS], market)
+            if self.scaled:  # one "group" per leg: its row's grid scales its vol shifts
+                f[VOL_SCALE] = vol_scale_of(f[YEARS], np.arange(n + 1),
+                                            [state.grids[r] for r in row.tolist()])
+            total = _orders.order_values(positions, self.underlyings, (row, *self.items[n]),
+                                         self.scenarios, floats, smalls, self.held,
+                                         self.to_quote, base, leg_pnl, group_pnl, counts, out,
+                                         held_rows)
         facts = state.facts
         facts = GroupFacts(Counts(counts[0], counts[1], counts[2], counts[3], counts[4],
                                   counts[5], self.no_charge), facts.spot, facts.to_quote,

@@ -56,15 +56,18 @@ def read_json(path: Path, what: str) -> Any:
                          f" column {exc.colno}") from None
 
 
+FEW_CELLS = 4096  # below this many cells, pandas' conversion (no kernel to compile on a first run)
+
+
 def fixed_width_text(values: pd.Series) -> np.ndarray:
     """Return a pandas text column as NumPy fixed-width text (``<U n``), a missing cell empty.
 
-    An Arrow-backed column (pandas' ``str`` dtype) is decoded from its buffers in one compiled
-    pass (``kernels._text``: ~0.06 s for 1.2 million ids, where pandas converts one Python
-    string at a time in ~0.2-0.5 s); any other column through pandas. The same array either way
-    (tested).
+    An Arrow-backed column (pandas' ``str`` dtype; pyarrow is there, then) of at least
+    ``FEW_CELLS`` cells is decoded from its buffers in one compiled pass (``kernels._text``:
+    ~0.06 s for 1.2 million ids, where pandas converts one Python string at a time in ~0.2-0.5
+    s); any other column through pandas. The same array either way (tested).
     """
-    if getattr(values.dtype, "storage", None) == "pyarrow":  # pyarrow is there, then
+    if len(values) >= FEW_CELLS and getattr(values.dtype, "storage", None) == "pyarrow":
         import pyarrow as pa
 
         arr = pa.array(values.array)

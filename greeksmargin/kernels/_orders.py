@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 from numba import types
+from numba.core import sigutils
 
 from ._elementary import inline_jit
 from ._jit import array_jit
@@ -30,7 +31,7 @@ from ._revalue import (
     POSITIONS_TYPE,
     SCENARIOS_TYPE,
     UNDERLYINGS_TYPE,
-    base_range,
+    base_rows,
     pnl_range,
 )
 
@@ -59,8 +60,18 @@ HELD_ROWS = ("group", "underlying", "code", "vol_source", "strike", "expiry_year
 HELD_ROWS_NAMING = 8  # the rows that name a contract (the quantity's row comes after them)
 
 # a Book's columns are read-only arrays: declared as such, so the legs pass without a copy
-_LEGS_SIGNATURE = types.int64(_I8, _RO_I1, _RO_F8, _RO_I8, _RO_F8, _RO_F8, _RO_I1, _RO_I1,
-                              types.int64, _I8, _F8, _B1, _I8, _F8_2D, _I1_2D)
+_LEGS = (_I8, _RO_I1, _RO_F8, _RO_I8, _RO_F8, _RO_F8, _RO_I1, _RO_I1, types.int64, _I8, _F8)
+_LEGS_SIGNATURE = types.int64(*_LEGS, _B1, _I8, _F8_2D, _I1_2D)
+
+
+def _declared(text: str) -> types.Type:
+    # a Numba type written as in a signature string (the revaluation kernels' bundles)
+    return sigutils.normalize_signature(f"void({text})")[0][0]
+
+
+_PREPARE_SIGNATURE = types.Tuple((types.int64, types.float64))(
+    *_LEGS, _declared(UNDERLYINGS_TYPE), _I8, _I8, _declared(SCENARIOS_TYPE), _F8_2D, _F8, _I8,
+    _F8_2D, _I1_2D, _F8, _F8_2D, _F8_2D, _F8_2D, _F8_2D, _I8)
 
 
 @array_jit(_LEGS_SIGNATURE)
@@ -77,6 +88,16 @@ def order_legs(underlying, kind, strike, expiry_seconds, quantity, multiplier, e
     (-1), an expiry before the valuation, an option whose underlying has neither a surface nor
     a finite flat vol.
     """
+    return _resolve_legs(underlying, kind, strike, expiry_seconds, quantity, multiplier,
+                         exercise, settlement, valuation_seconds, group_row, flat_vol,
+                         has_surface, row, floats, smalls)
+
+
+@inline_jit
+def _resolve_legs(underlying, kind, strike, expiry_seconds, quantity, multiplier, exercise,  # type: ignore[no-untyped-def]
+                  settlement, valuation_seconds, group_row, flat_vol, has_surface, row, floats,
+                  smalls):
+    # order_legs' work (see it)
     status = RESOLVED
     for k in range(underlying.shape[0]):
         u = underlying[k]
@@ -118,16 +139,51 @@ def order_values(positions_fields, underlyings_fields, items_fields, scenarios_f
     """Price the resolved legs on the account's scenarios, then :func:`order_facts`.
 
     ``base`` gets each leg's value now, ``leg_pnl`` its P&L per scenario (``kernels._revalue``:
-    :func:`base_range`, :func:`pnl_range` with one work item per leg, ``items_fields``); one
+    :func:`base_rows`, :func:`pnl_range` with one work item per leg, ``items_fields``); one
     compiled call for both, and the facts. Returns the order's value now (quote currency).
     """
+    return _price_legs(positions_fields, underlyings_fields, items_fields, scenarios_fields,
+                       floats, smalls, held, to_quote, base, leg_pnl, group_pnl, counts, out,
+                       held_rows)
+
+
+@inline_jit
+def _price_legs(positions_fields, underlyings_fields, items_fields, scenarios_fields, floats,  # type: ignore[no-untyped-def]
+                smalls, held, to_quote, base, leg_pnl, group_pnl, counts, out, held_rows):
+    # order_values' work (see it)
     n = base.shape[0]
-    base_range(positions_fields, underlyings_fields, base, FIRST_ROW, n)
+    base_rows(positions_fields, underlyings_fields, base, FIRST_ROW, n)  # a few rows
     not_kept = np.empty((0, 0))  # the position x scenario P&L (leg_pnl is that already)
     pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fields, base, leg_pnl,
               NO, not_kept, FIRST_ROW, n)
     return order_facts(items_fields[0], positions_fields[0], floats, smalls, leg_pnl, base, held,
                        to_quote, group_pnl, counts, out, held_rows)
+
+
+@array_jit(_PREPARE_SIGNATURE)
+def order_prepare(underlying, kind, strike, expiry_seconds, quantity, multiplier, exercise,  # type: ignore[no-untyped-def]
+                  settlement, valuation_seconds, group_row, flat_vol, underlyings_fields,
+                  item_start, item_stop, scenarios_fields, held, to_quote, row, floats, smalls,
+                  base, leg_pnl, group_pnl, counts, out, held_rows):
+    """:func:`order_legs` then :func:`order_values`, in one call, for legs on flat vols.
+
+    For an account whose grids do not scale vol shifts and whose market has no surface (the
+    steps between the two calls then do nothing). Returns ``(status, value now)``: the status
+    of :func:`order_legs`; the value is NaN, and nothing priced, unless it is
+    :data:`RESOLVED`. ``item_start``/``item_stop`` are ``0..n-1``/``1..n`` (one item a leg).
+    """
+    no_surface = np.zeros(flat_vol.shape[0], np.bool_)
+    status = _resolve_legs(underlying, kind, strike, expiry_seconds, quantity, multiplier,
+                           exercise, settlement, valuation_seconds, group_row, flat_vol,
+                           no_surface, row, floats, smalls)
+    if status != RESOLVED:
+        return status, math.nan
+    positions = (underlying, smalls[KIND], floats[STRIKE], floats[YEARS], floats[VOL],
+                 floats[NOTIONAL], smalls[AMERICAN], smalls[INVERSE], floats[VOL_SCALE])
+    total = _price_legs(positions, underlyings_fields, (row, item_start, item_stop),
+                        scenarios_fields, floats, smalls, held, to_quote, base, leg_pnl,
+                        group_pnl, counts, out, held_rows)
+    return status, total
 
 
 @inline_jit

@@ -131,6 +131,8 @@ def test_the_compiled_path_serves_the_ordinary_order():
         state.prepare_order(legs)
         fast = state._cache["lookup"].prepare(state, legs, ["x", "y", "z"])
         assert fast is not None, preset
+        # flat vols and unscaled shifts: one compiled call; Deribit scales its vol shifts
+        assert state._cache["lookup"].plain == (preset != "deribit")
         assert fast.held is not None and fast.held.traded.tolist() == [5.0]
         _assert_same_order(fast, state._prepare_general(legs))
 

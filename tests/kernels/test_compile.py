@@ -44,9 +44,15 @@ for inverse in (False, True):
         flat = dataclasses.replace(market, vol=np.full(market.spot.size, 0.3))
         state = Account("a", book, Collateral.of({"USD": 1e7}, {"USD": 1.0}),
                         methodology.occ_tims()).evaluate(flat)
-        state.prepare_order(Book(["n1", "n2"], book.underlying[[option, option]], [1, 2],
-                                 [100.0, 90.0], book.expiry[[option, option]], [1.0, -1.0],
-                                 [100.0, 100.0]))
+        legs = Book(["n1", "n2"], book.underlying[[option, option]], [1, 2], [100.0, 90.0],
+                    book.expiry[[option, option]], [1.0, -1.0], [100.0, 100.0])
+        state.prepare_order(legs)  # flat vols: one call (order_prepare)
+        from greeksmargin.model.market import VolSurface
+
+        surface = VolSurface([50.0, 150.0], [0.1, 2.0], [[0.3, 0.3], [0.3, 0.3]])
+        on_surface = dataclasses.replace(flat, surfaces={str(book.underlying[option]): surface})
+        Account("a", book, Collateral.of({"USD": 1e7}, {"USD": 1.0}),
+                methodology.occ_tims()).evaluate(on_surface).prepare_order(legs)  # two calls
 n = 50_000
 s, k, t, v = np.full(n, 100.0), np.linspace(80, 120, n), np.full(n, 0.5), np.full(n, 0.3)
 for kind in ("call", "put"):
@@ -80,7 +86,7 @@ def test_kernels_compile_lazily_for_the_declared_types_only(tmp_path):
     report = json.loads(done.stdout.strip().splitlines()[-1])
     used, after = report["used"], report["after"]
     assert {"pnl_range", "pnl_parallel", "base_range", "price_parallel", "order_legs",
-            "order_values"} <= set(used)
+            "order_values", "order_prepare"} <= set(used)
     for name, signatures in used.items():
         assert len(signatures) == 1, (name, signatures)
         assert after[name] == 1, name  # compiling the declared signature added nothing
