@@ -92,6 +92,8 @@ def main() -> None:
             lambda s=state, o=order: s.whatif(o), 500)
         calls[(label, "AccountState.prepare_order (once per order)")] = (
             lambda s=state: s.prepare_order(legs), 50)
+        calls[(label, "a new order: prepare_order + check")] = (
+            lambda s=state: s.check(s.prepare_order(legs)), 50)
         calls[(label, "Account.evaluate (resolve, grids, revalue, margin)")] = (
             lambda a=account: a.evaluate(moved), 50)
     for fn, batch in calls.values():  # warm up

@@ -141,18 +141,19 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
         accounts = account_text.to_numpy()
         for f in failures:
             reasons.setdefault(str(accounts[f.row]), []).append(named(f))
-    counts = account_text.value_counts()
     out = (_margined(book, account_text.take(book.source_row), market, method, set(reasons))
            if book is not None else _empty())
-    if reasons:
+    if reasons:  # an excluded account's rows: every row of it in the input
+        counts = account_text[account_text.isin(reasons)].value_counts()
         excluded = _empty().reindex(range(len(reasons)))
         excluded["account"] = list(reasons)
+        excluded["n_positions"] = counts.reindex(list(reasons)).to_numpy().astype("int64")
         excluded["currency"] = market.quote_currency
         excluded["excluded"] = ["; ".join(r[:3]) + (f"; and {len(r) - 3} more" if len(r) > 3
                                                      else "") for r in reasons.values()]
         out = pd.concat([out.astype(excluded.dtypes.to_dict()) if len(out) else _empty(),
                          excluded], ignore_index=True)
-    out["n_positions"] = counts.reindex(out["account"]).to_numpy().astype("int64")
+    out["n_positions"] = out["n_positions"].astype("int64")
     return out.sort_values("account", kind="stable").reset_index(drop=True)[RESULT_COLUMNS]
 
 
@@ -196,7 +197,9 @@ def _margined(book: Book, position_account: pd.Series, market: MarketData,
         "worst_group": np.array(resolved.group_class, dtype=object)[worst],
         "worst_scenario": np.array(result.worst_label, dtype=object)[worst],
     })
-    out["n_positions"] = 0  # set by the caller from the input rows
+    # an account margined here has every row of it in the book (a bad row excludes its account)
+    out["n_positions"] = np.bincount(group_account[resolved.group_index],
+                                     minlength=len(resolved.account_names))[group_account[starts]]
     out["currency"] = market.quote_currency
     out["excluded"] = ""
     return out[RESULT_COLUMNS]

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .._arrays import SMALL_ROWS, distinct_rows, frozen_array
+from .._arrays import SMALL_ROWS, distinct_rows, frozen_array, kernel_array
 from ..enums import ExerciseStyle, OptionKind, Settlement, VolSource
 from ..errors import Failure, ImpliedVolError, InputError, MarketDataError
 from ..kernels._revalue import MAX_MULTIPLIER, MAX_QUANTITY
+from ..kernels._rows import group_contracts
 from ..kernels._text import fnv_rows
 from .market import MarketData
 
@@ -532,7 +533,14 @@ class ResolvedBook:
         cache = self._contracts
         if "contracts" not in cache:
             if "instruments" in cache or self.quantity.size > SMALL_ROWS:
-                cache["contracts"] = distinct_rows(self.group_index, self.instruments()[0])
+                instrument, first = self.instruments()
+                # rows sorted by group: one compiled pass with a table of the instruments
+                ok, code, first_row = group_contracts(kernel_array(self.group_index, np.int64),
+                                                      kernel_array(instrument, np.int64),
+                                                      first.size)
+                cache["contracts"] = ((code.astype(np.intp, copy=False),
+                                       first_row.astype(np.intp, copy=False)) if ok
+                                      else distinct_rows(self.group_index, instrument))
             else:  # a small book (an account): one pass over all the columns
                 cache["contracts"] = distinct_rows(*self.contract_columns())
         return cache["contracts"]

@@ -213,6 +213,12 @@ def test_a_bad_row_excludes_only_its_account_and_names_its_file_row(sample, tmp_
     assert np.isnan(got.loc[accounts[0], "initial_margin"])
     assert f"row {row_a + 1}" in got.loc[accounts[0], "excluded"]
     assert got.loc["(no account)", "n_positions"] == 1
+    # rows per account, excluded or margined, as the input has them
+    sizes = bad["account"].value_counts()
+    assert got.loc[accounts[0], "n_positions"] == sizes[accounts[0]]
+    margined = got[got["excluded"] == ""]
+    assert len(margined) == len(sizes) - 1
+    assert (margined["n_positions"] == sizes.reindex(margined.index)).all()
     # every other account as margined alone (the one that lost its row is margined without it)
     good = bad[(bad["account"] != accounts[0]) & bad["account"].notna()]
     expected = margin_accounts(good.astype({"account": str}), market,

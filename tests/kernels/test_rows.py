@@ -1,0 +1,30 @@
+"""A sorted book's contracts found in one pass equal the hashed rows' codes."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from greeksmargin._arrays import distinct_rows
+from greeksmargin.kernels._rows import group_contracts
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(0, 400), groups=st.integers(1, 30),
+       instruments=st.integers(1, 12))
+def test_group_contracts_equals_distinct_rows_on_rows_sorted_by_group(seed, n, groups,
+                                                                        instruments):
+    rng = np.random.default_rng(seed)
+    group = np.sort(rng.integers(0, groups, n))
+    instrument = rng.integers(0, instruments, n)
+    ok, code, first = group_contracts(group, instrument, instruments)
+    expected_code, expected_first = distinct_rows(group, instrument) if n else (
+        np.zeros(0, np.intp), np.zeros(0, np.intp))
+    assert ok
+    assert np.array_equal(code, expected_code) and np.array_equal(first, expected_first)
+
+
+def test_rows_not_sorted_by_group_are_refused():
+    ok, code, first = group_contracts(np.array([0, 2, 1]), np.array([0, 0, 0]), 1)
+    assert not ok and code.size == 0 and first.size == 0
