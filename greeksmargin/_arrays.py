@@ -24,13 +24,17 @@ def kernel_array(value: object, dtype: npt.DTypeLike) -> np.ndarray:
     return arr if arr.flags.writeable else arr.copy()
 
 
-def frozen_array(value: object, dtype: npt.DTypeLike, name: str) -> np.ndarray:
+def frozen_array(value: object, dtype: npt.DTypeLike, name: str, copy: bool = True
+                 ) -> np.ndarray:
     """Return a read-only C-contiguous copy of ``value`` as ``dtype``; an InputError names ``name``.
 
-    The copy matters: freezing the caller's own array would be a hidden side effect.
+    The copy matters: freezing the caller's own array would be a hidden side effect. With
+    ``copy=False`` the caller hands the array over (one it built for this): an array of the
+    right dtype and layout is frozen in place, not copied.
     """
     try:
-        arr: np.ndarray = np.array(value, dtype=dtype, order="C", copy=True)
+        arr: np.ndarray = (np.array(value, dtype=dtype, order="C", copy=True) if copy else
+                           np.asarray(value, dtype=np.dtype(dtype), order="C"))
     except (TypeError, ValueError) as exc:
         raise InputError(f"{name} must be convertible to {np.dtype(dtype).name}: {exc}") from None
     arr.flags.writeable = False

@@ -104,7 +104,7 @@ def _from_frame(frame: pd.DataFrame, venue: str | None,
         raise InputError(f"book is missing column(s) {', '.join(missing)}; columns:"
                          f" {', '.join(map(str, frame.columns))}")
     numbers = (np.arange(1, len(frame) + 1, dtype=np.int64) if row_numbers is None
-               else np.asarray(row_numbers, np.int64))
+               else np.array(row_numbers, np.int64))  # a copy: the book takes it over
     try:
         fields, failures = _columns(frame, venue, columns, numbers)
     except _NotColumnar:  # cells pandas cannot factorise (unhashable, a signalling NaN)
@@ -115,9 +115,11 @@ def _from_frame(frame: pd.DataFrame, venue: str | None,
     if not fields["position_id"].size and not allow_empty:
         raise InputError("book has no valid positions" + (
             f" ({len(failures)} rows excluded)" if failures else ""))
-    book = Book(fields["position_id"], fields["underlying"], fields["kind"], fields["strike"], fields["expiry"],
-                fields["quantity"], fields["multiplier"], fields["exercise"],
-                fields["settlement"], fields["source_row"])
+    # every column is an array built here (none is a view of the caller's frame): the book
+    # takes them over instead of copying them (the ids alone are ~80 bytes a row)
+    book = Book(fields["position_id"], fields["underlying"], fields["kind"], fields["strike"],
+                fields["expiry"], fields["quantity"], fields["multiplier"], fields["exercise"],
+                fields["settlement"], fields["source_row"], copy=False)
     return LoadResult(book, tuple(failures))
 
 
@@ -224,7 +226,7 @@ def _columns(frame: pd.DataFrame, venue: str | None, columns: set[str], numbers:
     quantity = np.full(n, np.nan)
     quantity_error: dict[int, _RowError] = {}
     if values.dtype.kind in "iuf":
-        quantity = values.to_numpy(np.float64)
+        quantity = values.to_numpy(np.float64, copy=True)  # the book takes it over
         for i in np.flatnonzero(~(np.abs(quantity) <= MAX_QUANTITY)).tolist():
             try:
                 _quantity(values.iloc[[i]].tolist()[0])

@@ -284,3 +284,29 @@ def test_duplicated_position_ids_are_named_in_small_and_large_books(n):
         Book(dup, **kwargs)
     # ids that differ only past a shared prefix, and the empty id
     assert _unique(np.array(["", "a", "aa", "aaa"])) and not _unique(np.array(["", "a", ""]))
+
+
+def test_a_book_copies_the_callers_arrays_unless_they_are_handed_over():
+    quantity = np.array([1.0, -2.0])
+    ids = np.array(["a", "b"])
+    kept = Book(ids, "XYZ", 1, 100.0, "2025-03-21", quantity, 100.0)
+    quantity[0] = 99.0  # the caller's array: the book holds its own copy
+    assert kept.quantity.tolist() == [1.0, -2.0] and quantity.flags.writeable
+    taken = Book(ids, "XYZ", 1, 100.0, "2025-03-21", quantity, 100.0, copy=False)
+    assert np.shares_memory(taken.quantity, quantity) and not quantity.flags.writeable
+    assert np.shares_memory(taken.position_id, ids)
+    with pytest.raises(InputError, match="quantity must be"):  # still checked
+        Book(ids, "XYZ", 1, 100.0, "2025-03-21", np.array([1.0, np.nan]), 100.0, copy=False)
+
+
+def test_read_book_leaves_no_column_tied_to_the_callers_frame():
+    frame = pd.DataFrame({"position_id": ["a", "b"], "underlying": ["XYZ", "XYZ"],
+                          "kind": ["call", "put"], "strike": [100.0, 90.0],
+                          "expiry": ["2025-03-21", "2025-03-21"], "quantity": [1.0, -2.0],
+                          "multiplier": [100.0, 100.0]})
+    rows = np.array([7, 8])
+    book = read_book(frame, row_numbers=rows).value
+    frame.loc[0, "quantity"] = 99.0
+    rows[0] = 0
+    assert book.quantity.tolist() == [1.0, -2.0] and book.source_row.tolist() == [7, 8]
+    assert rows.flags.writeable  # the caller's row numbers: not frozen by the book
