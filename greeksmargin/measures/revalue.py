@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .._arrays import distinct_objects, distinct_rows
+from .._arrays import distinct_objects, distinct_rows, kernel_array
 from ..enums import Settlement
 from ..errors import InputError
-from ..kernels import _revalue
+from ..kernels import _revalue, _rows
 from ..kernels._jit import n_chunks, parallel_allowed
 from ..kernels._revalue import Positions, Scenarios, Underlyings, WorkItems
 from ..model.book import ResolvedBook
@@ -460,9 +460,15 @@ def _revalue_instruments(resolved: ResolvedBook, grids: Sequence[ScenarioGrid],
     n = resolved.quantity.size
     if n == 0 or pd.unique(resolved.strike).size > 0.75 * n:
         return None  # at least as many instruments as strikes: too few repeats (cheap test first)
-    instrument, _ = resolved.instruments()
+    instrument, instrument_row = resolved.instruments()
     distinct, grid_of_group = distinct_objects(grids)
-    key, first = distinct_rows(grid_of_group[resolved.group_index], instrument)
+    unit_of_row = grid_of_group[resolved.group_index]
+    if len(distinct) * instrument_row.size <= 4 * n + 1024:  # a few grids: a table of pairs
+        key, first = _rows.pair_codes(kernel_array(unit_of_row, np.int64),
+                                      kernel_array(instrument, np.int64), len(distinct),
+                                      instrument_row.size)
+    else:
+        key, first = distinct_rows(unit_of_row, instrument)
     if first.size > 0.75 * n:
         return None
     unit_grid = grid_of_group[resolved.group_index[first]]

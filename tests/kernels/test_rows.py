@@ -28,3 +28,16 @@ def test_group_contracts_equals_distinct_rows_on_rows_sorted_by_group(seed, n, g
 def test_rows_not_sorted_by_group_are_refused():
     ok, code, first = group_contracts(np.array([0, 2, 1]), np.array([0, 0, 0]), 1)
     assert not ok and code.size == 0 and first.size == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 400), n_a=st.integers(1, 5),
+       n_b=st.integers(1, 40))
+def test_pair_codes_equals_distinct_rows(seed, n, n_a, n_b):
+    from greeksmargin.kernels._rows import pair_codes
+
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, n_a, n), rng.integers(0, n_b, n)
+    code, first = pair_codes(a, b, n_a, n_b)
+    expected_code, expected_first = distinct_rows(a, b)
+    assert np.array_equal(code, expected_code) and np.array_equal(first, expected_first)
