@@ -121,8 +121,9 @@ def margin_accounts(positions: pd.DataFrame, market: MarketData,
                 for k in np.flatnonzero(missing)]
     book = None
     if (~missing).any():  # a file-level problem (a missing column) raises here
-        loaded = read_book(frame[~missing], venue=venue, on_invalid="exclude",
-                           row_numbers=position[~missing], allow_empty=True)
+        named_rows = ~missing if missing.any() else slice(None)  # no copy of a whole frame
+        loaded = read_book(frame[named_rows], venue=venue, on_invalid="exclude",
+                           row_numbers=position[named_rows], allow_empty=True)
         book = loaded.value if loaded.value.n_positions else None
         failures += loaded.failures
     if book is not None:
