@@ -376,7 +376,7 @@ def _optimal(state: AccountState, model: Callable[[int, float, float, float], fl
         row[zs + members] = weights * per_rest[members]
         return row
 
-    weight = arrays.weight
+    weight = state.rules_arrays.weight_by_group()
     credit = _margin.dampening(state.rules_arrays.fields, facts.spot)
     for g in range(n_groups):
         members = np.flatnonzero(group == g)
@@ -790,7 +790,7 @@ def best_hedge(state: AccountState, candidates: Book, bounds: Sequence[tuple[int
     for g in range(n_groups):
         for j in range(n_scen):
             row = np.zeros(nx)
-            w = arrays.weight[g, j]
+            w = arrays.weight[arrays.grid_row[g], j]
             row[nb:nb + n_c] = w * group_pnl[:, g, j]
             row[ns:ns + n_c] = -w * group_pnl[:, g, j]
             row[nt + g] = 1.0  # t_g >= -w (V + sum q O) - credit

@@ -54,7 +54,7 @@ def attribution(state: AccountState) -> pd.Series:
     group = pnl.position_group
     parts = state.rules_arrays.reduce(pnl.values, state.facts)
     worst = parts[_margin.WORST].astype(np.int64)
-    weight = state.rules_arrays.arrays.weight
+    weight = state.rules_arrays.weight_by_group()
     n = book.n_positions
     share = np.zeros(n)
     scan = parts[_margin.SCAN]

@@ -52,11 +52,16 @@ PARTS = ("requirement", "scan_risk", "contract_minimum", "short_option_minimum",
 
 
 class RuleArrays(NamedTuple):
-    """A methodology's rules per group (shapes: ``(n_groups, n_scenarios)`` or ``(n_groups,)``)."""
+    """A methodology's rules per group: ``(n_groups,)``, and per grid row and scenario.
 
-    weight: np.ndarray  # float64 (groups, scenarios): loss multiplier
-    extended: np.ndarray  # bool (groups, scenarios): a dampened (Deribit extended-table) scenario
-    spot_shift: np.ndarray  # float64 (groups, scenarios): the scenario's relative spot move
+    The scenario rules are one row per distinct (class, grid) pair of the groups (a batch's
+    470,000 groups share a few): ``grid_row[g]`` is group ``g``'s row. Laid out per group they
+    were two arrays of groups x scenarios (37 MB each for 470,000 groups of 10 scenarios).
+    """
+
+    weight: np.ndarray  # float64 (grid rows, scenarios): loss multiplier
+    extended: np.ndarray  # bool (grid rows, scenarios): a dampened (Deribit extended) scenario
+    spot_shift: np.ndarray  # float64 (grid rows, scenarios): the scenario's relative spot move
     dampener: np.ndarray  # float64 (groups,): extended-table dampener, quote currency (0: none)
     price_range: np.ndarray  # float64 (groups,): the standard table's range R (1 where none)
     coin_group: np.ndarray  # bool (groups,): settles in a coin (the dampener is converted)
@@ -65,6 +70,7 @@ class RuleArrays(NamedTuple):
     short_option_minimum: np.ndarray  # float64 (groups,): per short call or put, whichever more
     liquidity_rate: np.ndarray  # float64 (groups,): share of the gross size's value (0: none)
     daily_volume: np.ndarray  # float64 (groups,): underlying units a day (inf: no size effect)
+    grid_row: np.ndarray  # int64 (groups,): the group's row of weight, extended, spot_shift
 
 
 class Counts(NamedTuple):
@@ -131,7 +137,7 @@ def group_requirements(values, order, scale, rule_fields, count_fields, order_co
 def _dampening(rules, g, j, group_spot):  # type: ignore[no-untyped-def]
     # Deribit's extended-table dampener of group g at scenario j, in the group's currency:
     # (max(|m| / R, 1) - 1) D, divided by S (1 + sign(m) R) for a coin-settled group
-    m = rules.spot_shift[g, j]
+    m = rules.spot_shift[rules.grid_row[g], j]
     r = rules.price_range[g]
     amount = (max(abs(m) / r, 1.0) - 1.0) * rules.dampener[g]
     if rules.coin_group[g]:
@@ -147,12 +153,12 @@ def dampening(rule_fields, group_spot):  # type: ignore[no-untyped-def]
     ``max(-x - credit, 0)``, linear in the positions (the liquidation optimiser uses it).
     """
     rules = RuleArrays(*rule_fields)
-    n_groups, n_scenarios = rules.weight.shape
+    n_groups, n_scenarios = rules.grid_row.shape[0], rules.weight.shape[1]
     out = np.zeros((n_groups, n_scenarios))
     for g in range(n_groups):
         if rules.dampener[g] > 0.0:
             for j in range(n_scenarios):
-                if rules.extended[g, j]:
+                if rules.extended[rules.grid_row[g], j]:
                     out[g, j] = _dampening(rules, g, j, group_spot)
     return out
 
@@ -166,11 +172,12 @@ def _requirements(values, order, scale, rules, counts, order_counts, group_spot,
         worst_loss = -math.inf
         worst_j = 0
         damp = rules.dampener[g]
+        row = rules.grid_row[g]
         for j in range(n_scenarios):
-            weighted = rules.weight[g, j] * (values[g, j] + scale * order[g, j])
+            weighted = rules.weight[row, j] * (values[g, j] + scale * order[g, j])
             if not math.isfinite(weighted):
                 return False
-            if damp > 0.0 and rules.extended[g, j]:
+            if damp > 0.0 and rules.extended[row, j]:
                 weighted = weighted + min(_dampening(rules, g, j, group_spot), abs(weighted))
             if -weighted > worst_loss:
                 worst_loss = -weighted
@@ -244,7 +251,8 @@ def tick_reduce(partial, base, item_group, spot, group_offsets, quote_index, fir
     converts at ``spot[quote_index[g]]`` (1 where the index is negative) and its dampener at
     ``spot[first_underlying[g]]``; the book value is in the quote currency.
     """
-    n_groups, n_scenarios = RuleArrays(*rule_fields).weight.shape
+    rules = RuleArrays(*rule_fields)
+    n_groups, n_scenarios = rules.grid_row.shape[0], rules.weight.shape[1]
     values = np.zeros((n_groups, n_scenarios))
     for c in range(item_group.shape[0]):
         for j in range(n_scenarios):
@@ -380,9 +388,10 @@ def unpack_tick(floats, ints, smalls, flags, layout):  # type: ignore[no-untyped
     """Rebuild :func:`tick_moved`'s bundles from a :class:`TickPack` (views, no copies).
 
     The leaves in :func:`tick_leaves` order: positions 0-8, rate 9, carry 10, work items
-    11-13, scenarios 14-20, group offsets 21, quote index 22, first underlying 23, rules 24-34
-    (the contract minimum, a scalar, 31), counts 35-41, the factors 42-43, flat rows and
-    their underlyings 44-45, the linear positions' size, underlying and spot 46-48.
+    11-13, scenarios 14-20, group offsets 21, quote index 22, first underlying 23, rules 24-35
+    (the contract minimum, a scalar, 31; the grid rows 35), counts 36-42, the factors 43-44,
+    flat rows and their underlyings 45-46, the linear positions' size, underlying and spot
+    47-49.
     """
     f, i, s, b, lay = floats, ints, smalls, flags, layout
     positions = (_one(i, lay, 0), _one(s, lay, 1), _one(f, lay, 2), _one(f, lay, 3),
@@ -393,13 +402,13 @@ def unpack_tick(floats, ints, smalls, flags, layout):  # type: ignore[no-untyped
                  _two(f, lay, 18), _one(f, lay, 19), _two(i, lay, 20))
     rules = (_two(f, lay, 24), _two(b, lay, 25), _two(f, lay, 26), _one(f, lay, 27),
              _one(f, lay, 28), _one(b, lay, 29), _one(f, lay, 30), f[lay[31, 0]],
-             _one(f, lay, 32), _one(f, lay, 33), _one(f, lay, 34))
-    counts = (_one(f, lay, 35), _one(f, lay, 36), _one(f, lay, 37), _one(f, lay, 38),
-              _one(f, lay, 39), _one(f, lay, 40), _one(f, lay, 41))
+             _one(f, lay, 32), _one(f, lay, 33), _one(f, lay, 34), _one(i, lay, 35))
+    counts = (_one(f, lay, 36), _one(f, lay, 37), _one(f, lay, 38), _one(f, lay, 39),
+              _one(f, lay, 40), _one(f, lay, 41), _one(f, lay, 42))
     return (positions, _one(f, lay, 9), _one(f, lay, 10), items, scenarios, _one(i, lay, 21),
-            _one(i, lay, 22), _one(i, lay, 23), rules, counts, f[lay[42, 0]], f[lay[43, 0]],
-            _one(i, lay, 44), _one(i, lay, 45), _one(f, lay, 46), _one(i, lay, 47),
-            _one(f, lay, 48))
+            _one(i, lay, 22), _one(i, lay, 23), rules, counts, f[lay[43, 0]], f[lay[44, 0]],
+            _one(i, lay, 45), _one(i, lay, 46), _one(f, lay, 47), _one(i, lay, 48),
+            _one(f, lay, 49))
 
 
 @scalar_jit

@@ -183,8 +183,8 @@ class GroupRules:
     Attributes
     ----------
     arrays : RuleArrays
-        Weights, dampened scenarios, spot shifts (groups x scenarios); dampener, price range,
-        coin flag, roll rate per group; per-contract minimums.
+        Weights, dampened scenarios, spot shifts (one row per distinct grid, ``grid_row`` per
+        group); dampener, price range, coin flag, roll rate per group; per-contract minimums.
     mm_factor : float
         Maintenance margin = ``mm_factor`` x the requirement.
     addons : tuple of str
@@ -233,9 +233,9 @@ class GroupRules:
         index, first = distinct_rows(grid_index, np.asarray(keys, dtype=object))
         pairs = [(keys[i], grids[i]) for i in first.tolist()]
         n_pairs = len(pairs)
-        weight = (np.array(np.stack([g.weight for _, g in pairs]), float)[index] if n
+        weight = (np.array(np.stack([g.weight for _, g in pairs]), float) if n
                   else np.zeros((0, 0)))
-        spot_shift = (np.array(np.stack([g.spot_shift for _, g in pairs]), float)[index] if n
+        spot_shift = (np.array(np.stack([g.spot_shift for _, g in pairs]), float) if n
                       else weight)
         extended_p = np.zeros((n_pairs, weight.shape[1] if n else 0), bool)
         dampener_p, range_p, roll_p = np.zeros(n_pairs), np.ones(n_pairs), np.zeros(n_pairs)
@@ -258,16 +258,19 @@ class GroupRules:
             addons = tuple(name for name, on in zip(ADDONS, (
                 m.contract_minimum > 0, bool((som_p > 0).any()), bool(m.roll_shock_rate),
                 bool(m.liquidity_rate)), strict=True) if on)
-        extended, dampener, price_range, roll = (extended_p[index], dampener_p[index],
-                                                 range_p[index], roll_p[index])
-        arrays = RuleArrays(weight, extended, spot_shift, dampener, price_range,
+        dampener, price_range, roll = dampener_p[index], range_p[index], roll_p[index]
+        arrays = RuleArrays(weight, extended_p, spot_shift, dampener, price_range,
                             np.asarray(currency, dtype=np.str_) != quote_currency, roll,
                             float(m.contract_minimum) if m else 0.0,
                             som_p[index],
-                            liquidity_p[index], volume_p[index])
+                            liquidity_p[index], volume_p[index], index.astype(np.int64))
         return cls(arrays, float(m.mm_factor) if m else 1.0, addons, tuple(labels),
                    m.spreads if m else None, tuple(grids), keys,
                    np.full(n, -1, np.intp) if accounts is None else np.asarray(accounts, np.intp))
+
+    def weight_by_group(self) -> np.ndarray:
+        """Each group's scenario weights, (n_groups, n_scenarios) (the rules keep one row a grid)."""
+        return self.arrays.weight[self.arrays.grid_row]
 
     def spreads_of(self, values: np.ndarray, facts: GroupFacts, order: np.ndarray | None = None,
                    scale: float = 0.0, order_facts: GroupFacts | None = None
@@ -361,7 +364,7 @@ class GroupRules:
         return initial, maintenance
 
     def _name_non_finite(self, values: np.ndarray) -> None:
-        bad = ~np.isfinite(self.arrays.weight * values)
+        bad = ~np.isfinite(self.weight_by_group() * values)
         g, j = np.argwhere(bad)[0] if bad.any() else (0, 0)
         raise InputError(f"scenario P&L is not finite ({float(values[g, j])!r}) for group"
                          f" {self.labels[g]!r}, scenario {int(j)}")

@@ -397,7 +397,7 @@ def test_the_packed_tick_inputs_unpack_to_the_bundles_they_came_from():
             ticker._im_over_mm or 0.0, ticker._flat_rows, ticker._flat_underlying,
             ticker._linear_size, ticker._linear_underlying, ticker._linear_spot)
         got = list(leaves(unpacked(*ticker._one_call)))
-        assert len(got) == len(given) == 49
+        assert len(got) == len(given) == 50
         for k, (a, b) in enumerate(zip(got, given, strict=True)):
             a, b = np.asarray(a), np.asarray(b)
             assert a.dtype == b.dtype and a.shape == b.shape, k

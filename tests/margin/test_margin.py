@@ -358,3 +358,20 @@ def test_a_non_finite_pnl_names_its_positions_revaluing_only_its_group(monkeypat
                                          r" 'spot\+1e\+300'; positions: a1"):
         compute_margin(book, market, ScenarioGrid.product([-0.5, 0.0, 1e300]))
     assert seen == [(3, False), (2, True)]  # the whole book once, then group A's 2 positions
+
+
+def test_group_rules_keep_one_scenario_row_per_grid_and_class():
+    # 6 groups on two grid objects and two classes: three distinct (class, grid) rows, each
+    # group's weights those of its own grid
+    a = ScenarioGrid.product([-0.1, 0.0, 0.1], [0.0])
+    b = ScenarioGrid([0.2, -0.2, 0.0], [0.0] * 3, [1] * 3, [0.0] * 3, [1.0, 0.5, 0.25],
+                     ("up", "down", "flat"))
+    grids = (a, b, a, a, b, a)
+    classes = ("x", "y", "x", "z", "y", "x")
+    rules = GroupRules.of(grids, [f"g{k}" for k in range(6)], ["USD"] * 6,
+                          methodology.occ_tims(), "USD", classes)
+    assert rules.arrays.weight.shape == (3, 3)
+    assert rules.arrays.grid_row.tolist() == [0, 1, 0, 2, 1, 0]
+    assert np.array_equal(rules.weight_by_group(), np.stack([g.weight for g in grids]))
+    assert np.array_equal(rules.arrays.spot_shift[rules.arrays.grid_row],
+                          np.stack([g.spot_shift for g in grids]))
