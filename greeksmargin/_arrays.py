@@ -54,13 +54,25 @@ def distinct_objects(items: Sequence[T]) -> tuple[list[T], np.ndarray]:
     if n <= SMALL_ROWS:
         code, first = _first_codes([id(x) for x in items])
         return [items[i] for i in first.tolist()], code
+    last = _LAST_DISTINCT[0]  # one read: another thread may replace the entry, not change it
+    if last is not None and last[0] is items:  # the same tuple again (a batch asks 4 times)
+        return list(last[1]), last[2].copy()
     ids = np.fromiter(map(id, items), np.int64, n)
     if ids.min() == ids.max():
-        return [items[0]], np.zeros(n, np.intp)
-    import pandas as pd
+        distinct, code = [items[0]], np.zeros(n, np.intp)
+    else:
+        import pandas as pd
 
-    code = pd.factorize(ids)[0].astype(np.intp)
-    return [items[int(i)] for i in _first_rows(code)], code
+        code = pd.factorize(ids)[0].astype(np.intp)
+        distinct = [items[int(i)] for i in _first_rows(code)]
+    if type(items) is tuple:  # immutable: its identity names its content while it is held
+        _LAST_DISTINCT[0] = (items, list(distinct), code.copy())
+    return distinct, code
+
+
+# distinct_objects' last large tuple and its answer (a tuple cannot be weakly referenced: the
+# one entry holds it until the next large call)
+_LAST_DISTINCT: list[tuple[Any, list[Any], np.ndarray] | None] = [None]
 
 
 def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

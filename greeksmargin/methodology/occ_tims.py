@@ -91,7 +91,9 @@ class OccGrids:
             group_code[nonempty] = low
         grids = [_grid(*self.ranges[c], self.points_per_side, self.vol_shifts,
                        int(self.vol_shift_type), c) for c in known]
-        return tuple(grids[c] for c in group_code.tolist())
+        table = np.empty(len(grids), dtype=object)
+        table[:] = grids
+        return tuple(table[group_code].tolist())  # one C loop for a batch's 470,000 groups
 
 
 def occ_tims(product_class: Mapping[str, str] | None = None, *, default_class: str = "equity",

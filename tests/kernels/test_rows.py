@@ -41,3 +41,22 @@ def test_pair_codes_equals_distinct_rows(seed, n, n_a, n_b):
     code, first = pair_codes(a, b, n_a, n_b)
     expected_code, expected_first = distinct_rows(a, b)
     assert np.array_equal(code, expected_code) and np.array_equal(first, expected_first)
+
+
+def test_distinct_objects_answers_a_tuple_asked_again_and_never_a_changed_list():
+    from greeksmargin._arrays import SMALL_ROWS, distinct_objects
+
+    a, b, c = object(), object(), object()
+    items = tuple([a, b, a, c] * SMALL_ROWS)
+    distinct, code = distinct_objects(items)
+    assert distinct == [a, b, c] and code[:4].tolist() == [0, 1, 0, 2]
+    code[:] = 9  # the caller's copy: the next answer is not changed by it
+    distinct.append(b)
+    again, code_again = distinct_objects(items)
+    assert again == [a, b, c] and code_again[:4].tolist() == [0, 1, 0, 2]
+    # an equal tuple, another list: answered afresh
+    assert distinct_objects(tuple(items))[0] == [a, b, c]
+    listed = list(items)
+    distinct_objects(listed)
+    listed[0] = c  # a list may change between calls: never answered from memory
+    assert distinct_objects(listed)[0] == [c, b, a]
