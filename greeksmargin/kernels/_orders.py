@@ -6,8 +6,9 @@ handful of legs against an account it has cached: each leg's year fraction, flat
 (``kernels._revalue``), which of them trade a contract the account holds, the counts of the new
 contracts and the order's P&L per group. The general path (``Book.resolve``, a revaluation plan,
 hashing the legs with the account's contracts) does the same in ~20 NumPy steps of 5-35 us each;
-here it is two compiled calls. Whatever these kernels cannot settle (an unknown group, an expiry
-in the past, a missing vol) they hand back to the general path, which names the culprit.
+here it is one compiled call (two with vol surfaces or scaled vol shifts). Whatever these kernels
+cannot settle (an unknown group, an expiry in the past, a missing vol) they hand back to the
+general path, which names the culprit.
 
 Units as in ``kernels._revalue``: year fractions ACT/365 from the valuation second; vol
 annualised decimal; notional = signed quantity x multiplier.
@@ -21,6 +22,7 @@ import numpy as np
 from numba import types
 from numba.core import sigutils
 
+from ..enums import VolSource
 from ._elementary import inline_jit
 from ._jit import array_jit
 from ._margin import count_row
@@ -35,10 +37,10 @@ from ._revalue import (
     pnl_range,
 )
 
-SECONDS_PER_YEAR = 365.0 * 86400.0
+SECONDS_PER_YEAR = 365.0 * 86400.0  # ACT/365: the year fraction of model.book, which imports it
 NAT = np.iinfo(np.int64).min  # datetime64's NaT as int64
-# VolSource codes (greeksmargin.enums, a layer above): none (linear), surface, flat
-SOURCE_NONE, SOURCE_SURFACE, SOURCE_FLAT = 0, 3, 4
+SOURCE_NONE, SOURCE_SURFACE, SOURCE_FLAT = (int(VolSource.NONE), int(VolSource.SURFACE),
+                                            int(VolSource.FLAT))
 
 _I8 = types.Array(types.int64, 1, "C")
 _F8 = types.Array(types.float64, 1, "C")
