@@ -32,12 +32,12 @@ from ._revalue import (
     NO,
     POSITIONS_TYPE,
     SCENARIOS_TYPE,
+    SECONDS_PER_YEAR,
     UNDERLYINGS_TYPE,
     base_rows,
     pnl_range,
 )
 
-SECONDS_PER_YEAR = 365.0 * 86400.0  # ACT/365: the year fraction of model.book, which imports it
 NAT = np.iinfo(np.int64).min  # datetime64's NaT as int64
 SOURCE_NONE, SOURCE_SURFACE, SOURCE_FLAT = (int(VolSource.NONE), int(VolSource.SURFACE),
                                             int(VolSource.FLAT))

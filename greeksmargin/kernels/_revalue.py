@@ -680,6 +680,7 @@ ROW_FIELDS = ("kind", "spot", "strike", "expiry_years", "vol", "rate", "carry", 
 MAX_SPOT = 1e15  # per unit of the underlying: beyond it a value is a unit error, not a price
 MAX_QUANTITY = 1e9  # contracts (or coin) per position
 MAX_MULTIPLIER = 1e9  # units per contract (JPY futures are 12.5 million yen)
+SECONDS_PER_YEAR = 365.0 * 86400.0  # ACT/365: year fractions from the valuation second
 
 
 @array_jit("UniTuple(i8, 3)(i1[::1], f8[::1], f8[::1], f8[::1], f8[::1], f8[::1], f8[::1],"

@@ -24,8 +24,7 @@ import numpy as np
 from .._arrays import SMALL_ROWS, distinct_rows, frozen_array, kernel_array
 from ..enums import ExerciseStyle, OptionKind, Settlement, VolSource
 from ..errors import Failure, ImpliedVolError, InputError, MarketDataError
-from ..kernels._orders import SECONDS_PER_YEAR
-from ..kernels._revalue import MAX_MULTIPLIER, MAX_QUANTITY
+from ..kernels._revalue import MAX_MULTIPLIER, MAX_QUANTITY, SECONDS_PER_YEAR
 from ..kernels._rows import group_contracts
 from ..kernels._text import fnv_rows
 from .market import MarketData
