@@ -14,6 +14,15 @@ T = TypeVar("T")
 SMALL_ROWS = 256  # distinct_rows: up to this many rows, one dict of row tuples
 
 
+def small_table(bound: int, n_rows: int) -> bool:
+    """Whether a table of ``bound`` entries is cheap beside ``n_rows`` rows (one pass, no hash).
+
+    At most four entries a row, plus 1,024: the table is then filled and read faster than the
+    rows' codes could be hashed or sorted.
+    """
+    return bound <= 4 * n_rows + 1024
+
+
 def kernel_array(value: object, dtype: npt.DTypeLike) -> np.ndarray:
     """Return ``value`` as a writeable C-contiguous array of ``dtype``, copied only if need be.
 
@@ -26,7 +35,7 @@ def kernel_array(value: object, dtype: npt.DTypeLike) -> np.ndarray:
 
 def frozen_array(value: object, dtype: npt.DTypeLike, name: str, copy: bool = True
                  ) -> np.ndarray:
-    """Return a read-only C-contiguous copy of ``value`` as ``dtype``; an InputError names ``name``.
+    """Return ``value`` as a read-only C-contiguous ``dtype`` copy; an InputError names ``name``.
 
     The copy matters: freezing the caller's own array would be a hidden side effect. With
     ``copy=False`` the caller hands the array over (one it built for this): an array of the

@@ -500,10 +500,9 @@ class _OrderLookup:
                                          self.scenarios, floats, smalls, self.held,
                                          self.to_quote, base, leg_pnl, group_pnl, counts, out,
                                          held_rows)
-        facts = state.facts
-        facts = GroupFacts(Counts(counts[0], counts[1], counts[2], counts[3], counts[4],
-                                  counts[5], self.no_charge), facts.spot, facts.to_quote,
-                           facts.quote_currency)
+        # the account's groups with the new contracts' counts (no tier deltas: no spreads here)
+        facts = state.facts.with_counts(Counts(counts[0], counts[1], counts[2], counts[3],
+                                               counts[4], counts[5], self.no_charge))
         held = None
         if held_rows[0] >= 0:
             at = held_rows[held_rows >= 0]

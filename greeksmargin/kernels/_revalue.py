@@ -134,7 +134,7 @@ POSITIONS_TYPE = "Tuple((i8[::1], i1[::1], f8[::1], f8[::1], f8[::1], f8[::1], i
 UNDERLYINGS_TYPE = "UniTuple(f8[::1], 3)"
 ITEMS_TYPE = "UniTuple(i8[::1], 3)"
 SCENARIOS_TYPE = ("Tuple((f8[:, ::1], f8[:, ::1], f8[:, ::1], i1[:, ::1], f8[:, ::1], f8[::1],"
-              " i8[:, ::1]))")
+                  " i8[:, ::1]))")
 
 
 @array_jit(f"void({POSITIONS_TYPE}, {UNDERLYINGS_TYPE}, f8[::1], i8, i8)")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .._arrays import distinct_objects, distinct_rows, kernel_array
+from .._arrays import distinct_objects, distinct_rows, kernel_array, small_table
 from ..enums import Settlement
 from ..errors import InputError
 from ..kernels import _revalue, _rows
@@ -463,7 +463,7 @@ def _revalue_instruments(resolved: ResolvedBook, grids: Sequence[ScenarioGrid],
     instrument, instrument_row = resolved.instruments()
     distinct, grid_of_group = distinct_objects(grids)
     unit_of_row = grid_of_group[resolved.group_index]
-    if len(distinct) * instrument_row.size <= 4 * n + 1024:  # a few grids: a table of pairs
+    if small_table(len(distinct) * instrument_row.size, n):  # a few grids: a table of pairs
         key, first = _rows.pair_codes(kernel_array(unit_of_row, np.int64),
                                       kernel_array(instrument, np.int64), len(distinct),
                                       instrument_row.size)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .._arrays import SMALL_ROWS, distinct_rows, frozen_array, kernel_array
+from .._arrays import SMALL_ROWS, distinct_rows, frozen_array, kernel_array, small_table
 from ..enums import ExerciseStyle, OptionKind, Settlement, VolSource
 from ..errors import Failure, ImpliedVolError, InputError, MarketDataError
 from ..kernels._revalue import MAX_MULTIPLIER, MAX_QUANTITY, SECONDS_PER_YEAR
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["Book", "ResolvedBook"]
-
 
 
 def _unique(ids: np.ndarray) -> bool:
@@ -69,8 +68,8 @@ def _index_of(names: np.ndarray, known: Sequence[str]) -> np.ndarray:
 
 def _dense_codes(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
     # np.unique(key, return_inverse=True) for integer keys in [0, bound): a table of the
-    # bound's size when it is not much larger than the keys (one pass, no sort), else a sort
-    if bound > 4 * key.size + 1024:
+    # bound's size when it is small beside the keys (one pass, no sort), else a sort
+    if not small_table(bound, key.size):
         return np.unique(key, return_inverse=True)
     present = np.zeros(bound, bool)
     present[key] = True
