@@ -36,10 +36,6 @@ from ..errors import CurrencyError, InputError, MarketDataError, MethodologyErro
 from ..kernels import _margin, _orders
 from ..kernels._margin import Counts
 from ..kernels._orders import (
-    AMERICAN,
-    INVERSE,
-    KIND,
-    NOTIONAL,
     ON_SURFACE,
     RESOLVED,
     SOURCE,
@@ -489,14 +485,12 @@ class _OrderLookup:
             if status >= 0:
                 return None
             f, i = floats, smalls
-            positions = (und, i[KIND], f[STRIKE], f[YEARS], f[VOL], f[NOTIONAL], i[AMERICAN],
-                         i[INVERSE], f[VOL_SCALE])  # kernels._revalue.Positions' fields
             if status == ON_SURFACE:  # the vols of legs on a surface, as Book.resolve has them
                 surface_vols(f[VOL], i[SOURCE], legs.underlying, f[STRIKE], f[YEARS], market)
             if self.scaled:  # one "group" per leg: its row's grid scales its vol shifts
                 f[VOL_SCALE] = vol_scale_of(f[YEARS], np.arange(n + 1),
                                             [state.grids[r] for r in row.tolist()])
-            total = _orders.order_values(positions, self.underlyings, (row, *self.items[n]),
+            total = _orders.order_values(und, self.underlyings, (row, *self.items[n]),
                                          self.scenarios, floats, smalls, self.held,
                                          self.to_quote, base, leg_pnl, group_pnl, counts, out,
                                          held_rows)

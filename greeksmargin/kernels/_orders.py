@@ -30,7 +30,6 @@ from ._revalue import (
     FIRST_ROW,
     ITEMS_TYPE,
     NO,
-    POSITIONS_TYPE,
     SCENARIOS_TYPE,
     SECONDS_PER_YEAR,
     UNDERLYINGS_TYPE,
@@ -133,33 +132,36 @@ def _resolve_legs(underlying, kind, strike, expiry_seconds, quantity, multiplier
     return status
 
 
-@array_jit(f"f8({POSITIONS_TYPE}, {UNDERLYINGS_TYPE}, {ITEMS_TYPE}, {SCENARIOS_TYPE}, f8[:, ::1], i1[:, ::1],"
+@array_jit(f"f8(i8[::1], {UNDERLYINGS_TYPE}, {ITEMS_TYPE}, {SCENARIOS_TYPE}, f8[:, ::1], i1[:, ::1],"
            " f8[:, ::1], f8[::1], f8[::1], f8[:, ::1], f8[:, ::1], f8[:, ::1], f8[:, ::1],"
            " i8[::1])")
-def order_values(positions_fields, underlyings_fields, items_fields, scenarios_fields, floats,  # type: ignore[no-untyped-def]
-                 smalls, held, to_quote, base, leg_pnl, group_pnl, counts, out, held_rows):
-    """Price the resolved legs on the account's scenarios, then :func:`order_facts`.
+def order_values(underlying, underlyings_fields, items_fields, scenarios_fields, floats, smalls,  # type: ignore[no-untyped-def]
+                 held, to_quote, base, leg_pnl, group_pnl, counts, out, held_rows):
+    """Price the legs :func:`order_legs` resolved on the account's scenarios, then :func:`order_facts`.
 
     ``base`` gets each leg's value now, ``leg_pnl`` its P&L per scenario (``kernels._revalue``:
-    :func:`base_rows`, :func:`pnl_range` with one work item per leg, ``items_fields``); one
-    compiled call for both, and the facts. Returns the order's value now (quote currency).
+    :func:`base_rows`, :func:`pnl_range` with one work item per leg, ``items_fields``, whose
+    groups are the legs' rows); one compiled call for both, and the facts. Returns the order's
+    value now (quote currency).
     """
-    return _price_legs(positions_fields, underlyings_fields, items_fields, scenarios_fields,
-                       floats, smalls, held, to_quote, base, leg_pnl, group_pnl, counts, out,
-                       held_rows)
+    return _price_legs(underlying, underlyings_fields, items_fields, scenarios_fields, floats,
+                       smalls, held, to_quote, base, leg_pnl, group_pnl, counts, out, held_rows)
 
 
 @inline_jit
-def _price_legs(positions_fields, underlyings_fields, items_fields, scenarios_fields, floats,  # type: ignore[no-untyped-def]
-                smalls, held, to_quote, base, leg_pnl, group_pnl, counts, out, held_rows):
-    # order_values' work (see it)
+def _price_legs(underlying, underlyings_fields, items_fields, scenarios_fields, floats, smalls,  # type: ignore[no-untyped-def]
+                held, to_quote, base, leg_pnl, group_pnl, counts, out, held_rows):
+    # order_values' work (see it); the positions (kernels._revalue.Positions' order) are views
+    # of the legs' buffers
+    positions_fields = (underlying, smalls[KIND], floats[STRIKE], floats[YEARS], floats[VOL],
+                        floats[NOTIONAL], smalls[AMERICAN], smalls[INVERSE], floats[VOL_SCALE])
     n = base.shape[0]
     base_rows(positions_fields, underlyings_fields, base, FIRST_ROW, n)  # a few rows
     not_kept = np.empty((0, 0))  # the position x scenario P&L (leg_pnl is that already)
     pnl_range(positions_fields, underlyings_fields, items_fields, scenarios_fields, base, leg_pnl,
               NO, not_kept, FIRST_ROW, n)
-    return order_facts(items_fields[0], positions_fields[0], floats, smalls, leg_pnl, base, held,
-                       to_quote, group_pnl, counts, out, held_rows)
+    return order_facts(items_fields[0], underlying, floats, smalls, leg_pnl, base, held, to_quote,
+                       group_pnl, counts, out, held_rows)
 
 
 @array_jit(_PREPARE_SIGNATURE)
@@ -180,9 +182,7 @@ def order_prepare(underlying, kind, strike, expiry_seconds, quantity, multiplier
                            no_surface, row, floats, smalls)
     if status != RESOLVED:
         return status, math.nan
-    positions = (underlying, smalls[KIND], floats[STRIKE], floats[YEARS], floats[VOL],
-                 floats[NOTIONAL], smalls[AMERICAN], smalls[INVERSE], floats[VOL_SCALE])
-    total = _price_legs(positions, underlyings_fields, (row, item_start, item_stop),
+    total = _price_legs(underlying, underlyings_fields, (row, item_start, item_stop),
                         scenarios_fields, floats, smalls, held, to_quote, base, leg_pnl,
                         group_pnl, counts, out, held_rows)
     return status, total
