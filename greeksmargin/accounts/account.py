@@ -62,6 +62,7 @@ from ..measures.revalue import (
     group_sums,
     kernel_inputs,
     revalue,
+    runs_serially,
     scenario_bundle,
     vol_scale,
     vol_scale_of,
@@ -209,6 +210,7 @@ class Account:
     method: Methodology | ScenarioGrid
     im_over_mm: float | None = None  # house factor: IM = factor x MM; None: the methodology's
     collateral_at_risk: bool = True  # collateral on a book underlying moves in its scenarios
+    _memo: _Memo = field(default_factory=lambda: _Memo(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Copy, freeze and validate the fields (see the class docstring)."""
@@ -222,6 +224,16 @@ class Account:
         Every figure of the state is in the account currency (the market's quote currency):
         coin-settled groups' margins and values are converted at the coin's spot.
 
+        A small account evaluated again at a market that moved only in spots and flat vols
+        (:meth:`MarketData.same_but_moves` its last full evaluation's) reuses that evaluation's
+        structure: its margin, equity and book value come from the account's
+        :class:`MarginTicker` (one compiled call, the numbers of the full evaluation: tested),
+        and the rest of the state (resolved book, grids, scenario P&L, result) is built when
+        first asked for. Full evaluations otherwise: a collateral at risk, SPAN spreads or
+        scan ranges given per contract, a concentration add-on (its groups are chosen at the
+        spots), vols implied from option prices (re-implied at the spots), or a book too large
+        to revalue on one thread.
+
         Raises
         ------
         CurrencyError
@@ -231,6 +243,18 @@ class Account:
             raise CurrencyError(f"account {self.account_id!r}: collateral is priced in"
                                 f" {self.collateral.currency} but the market quotes in"
                                 f" {market.quote_currency}; price both in one currency")
+        memo = self._memo
+        base = memo.state
+        if base is not None and market.same_but_moves(base.market):
+            state = memo.moved(self, market)
+            if state is not None:
+                return state
+        state = self._evaluate_full(market)
+        memo.keep(state)
+        return state
+
+    def _evaluate_full(self, market: MarketData) -> AccountState:
+        # resolve, net, grids, revalue, reduce: every part of the state (currency checked)
         account, resolved = self._netted(self.book.resolve(market))
         built = margin_grids(self.method, resolved)
         grids = built if isinstance(built, tuple) else (built,) * resolved.n_groups
@@ -246,9 +270,13 @@ class Account:
             pnl = dataclasses.replace(pnl, values=pnl.values + at_risk.pnl(market.spot))
         result = margin_from_pnl(pnl, methodology=rules, facts=facts, rules=group_rules)
         book_value = Amount(float(np.sum(pnl.base_value * facts.to_quote)), market.quote_currency)
-        return AccountState(account, market, resolved, tuple(grids), rules, pnl, facts, result,
-                            self.collateral.value + book_value, book_value, group_rules,
-                            at_risk)
+        maintenance = result.maintenance_quote
+        initial = self.im_over_mm * maintenance if self.im_over_mm is not None \
+            else result.initial_quote
+        return AccountState(account, market, self.collateral.value + book_value, book_value,
+                            maintenance, initial,
+                            _Detail(resolved, tuple(grids), rules, pnl, facts, result,
+                                    group_rules, at_risk))
 
     def _netted(self, resolved: ResolvedBook) -> tuple[Account, ResolvedBook]:
         """Return the account holding one net position per contract, and its resolved book.
@@ -264,6 +292,59 @@ class Account:
         netted = self.book.netted(rows, net.position_id, net.quantity)
         return (dataclasses.replace(self, book=netted),
                 dataclasses.replace(net, order=np.arange(rows.size, dtype=np.intp)))
+
+
+class _Memo:
+    """An account's last full evaluation, reused by its evaluations at moved markets.
+
+    ``state`` is the last full evaluation when it can serve (:meth:`Account.evaluate` says
+    when), else None; ``ticker`` its :class:`MarginTicker`, built at the first evaluation at a
+    moved market. Pickles and copies empty: a copy elsewhere evaluates afresh.
+    """
+
+    __slots__ = ("state", "ticker")
+
+    def __init__(self) -> None:
+        self.state: AccountState | None = None
+        self.ticker: MarginTicker | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle empty."""
+        return (_Memo, ())
+
+    def keep(self, state: AccountState) -> None:
+        """Keep a full evaluation as the base of later ones if it can serve."""
+        detail = state._full()
+        rules, resolved = detail.rules, detail.resolved
+        serves = ((rules is None or rules.concentration is None)
+                  and runs_serially(resolved.quantity.size, detail.pnl.values.shape[1])
+                  and not np.any(resolved.vol_source == VolSource.PRICE))
+        self.state, self.ticker = (state if serves else None), None
+
+    def moved(self, account: Account, market: MarketData) -> AccountState | None:
+        """Return the state of ``account`` at a market that moved from the kept one's.
+
+        ``market`` is :meth:`MarketData.same_but_moves` the kept state's; the figures come from
+        the ticker's one compiled call. None: evaluate in full.
+        """
+        base, ticker = self.state, self.ticker
+        assert base is not None
+        if ticker is None:
+            ticker = MarginTicker(base)
+            if ticker._one_call is None:  # collateral at risk, spreads, per-contract ranges
+                self.state = None
+                return None
+            self.ticker = ticker
+        assert ticker._one_call is not None
+        ok, initial, maintenance, book_value, _ = _margin.tick_moved(
+            kernel_array(market.spot, np.float64), kernel_array(market.vol, np.float64),
+            *ticker._one_call)
+        if not ok:  # a vol or P&L the kernel refuses: the full evaluation names it
+            return None
+        quote, trusted = market.quote_currency, Amount.trusted
+        return AccountState(base.account, market, trusted(ticker._collateral + book_value, quote),
+                            trusted(book_value, quote), trusted(maintenance, quote),
+                            trusted(initial, quote), None, account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -554,32 +635,87 @@ class _Figures:
 
 
 @dataclass(frozen=True, slots=True)
-class AccountState(_Figures):
-    """An evaluated account: margin, equity, state, and the cached scenario vectors."""
+class _Detail:
+    """What an evaluation computes besides the figures (:class:`AccountState`'s properties)."""
 
-    account: Account
-    market: MarketData
     resolved: ResolvedBook
     grids: tuple[ScenarioGrid, ...]
     rules: Methodology | None
     pnl: PnLMatrix
     facts: GroupFacts
     margin: MarginResult
-    equity: float
-    book_value: float
     rules_arrays: GroupRules
-    at_risk: CollateralAtRisk | None = None  # collateral moving in its group's scenarios
+    at_risk: CollateralAtRisk | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState(_Figures):
+    """An evaluated account: margin, equity, state, and the cached scenario vectors.
+
+    ``equity``, ``book_value``, ``maintenance`` and ``initial`` are in the account currency
+    (coin groups converted at spot; ``initial`` the methodology's, or ``im_over_mm`` x MM).
+    The rest (``resolved``, ``grids``, ``rules``, ``pnl``, ``facts``, ``margin``,
+    ``rules_arrays``, ``at_risk``) is the full evaluation's; an evaluation that reused the
+    account's structure (:meth:`Account.evaluate`) builds it when first asked for.
+    """
+
+    account: Account
+    market: MarketData
+    equity: Amount
+    book_value: Amount
+    maintenance: Amount
+    initial: Amount
+    _detail: _Detail | None = field(default=None, repr=False, compare=False)
+    _source: Account | None = field(default=None, repr=False, compare=False)  # builds _detail
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
-    maintenance: Amount = field(init=False)  # account currency (coin groups converted at spot)
-    initial: Amount = field(init=False)  # account currency: the methodology's, or im_over_mm x MM
 
-    def __post_init__(self) -> None:
-        """Copy, freeze and validate the fields (see the class docstring)."""
-        maintenance = self.margin.maintenance_quote
-        object.__setattr__(self, "maintenance", maintenance)
-        object.__setattr__(self, "initial", self.account.im_over_mm * maintenance
-                           if self.account.im_over_mm is not None else self.margin.initial_quote)
+    def _full(self) -> _Detail:
+        detail = self._detail
+        if detail is None:
+            assert self._source is not None
+            detail = self._source._evaluate_full(self.market)._full()
+            object.__setattr__(self, "_detail", detail)
+        return detail
 
+    @property
+    def resolved(self) -> ResolvedBook:
+        """The account's net positions resolved at the market (sorted by group)."""
+        return self._full().resolved
+
+    @property
+    def grids(self) -> tuple[ScenarioGrid, ...]:
+        """Each group's scenario grid."""
+        return self._full().grids
+
+    @property
+    def rules(self) -> Methodology | None:
+        """The methodology (None for a plain grid)."""
+        return self._full().rules
+
+    @property
+    def pnl(self) -> PnLMatrix:
+        """Scenario P&L per group (and per position), the collateral at risk's included."""
+        return self._full().pnl
+
+    @property
+    def facts(self) -> GroupFacts:
+        """The groups' facts (counts, spots, conversion to the account currency)."""
+        return self._full().facts
+
+    @property
+    def margin(self) -> MarginResult:
+        """The methodology's result (per group and account)."""
+        return self._full().margin
+
+    @property
+    def rules_arrays(self) -> GroupRules:
+        """The margin rules laid out per group (what-if, check, ticks)."""
+        return self._full().rules_arrays
+
+    @property
+    def at_risk(self) -> CollateralAtRisk | None:
+        """Collateral moving in its group's scenarios (None: none)."""
+        return self._full().at_risk
 
     def ticker(self) -> MarginTicker:
         """Prepare the account for re-margining at moving spots and vols (:class:`MarginTicker`)."""

@@ -282,6 +282,11 @@ def position_values_in_quote(resolved: ResolvedBook) -> np.ndarray:
     return position_values(resolved) * to_quote
 
 
+def runs_serially(n_positions: int, n_scenarios: int) -> bool:
+    """Whether a plan of ``n_positions`` x ``n_scenarios`` runs on one thread ("auto")."""
+    return n_positions * n_scenarios < PARALLEL_CELLS * 64
+
+
 @dataclass(frozen=True, slots=True)
 class RevaluationPlan:
     """The kernels' arguments for one resolved book under its grids, built once.
@@ -330,7 +335,7 @@ class RevaluationPlan:
         n_groups, n_scen = scenarios.spot_shift.shape
         offsets = np.ascontiguousarray(group_offsets, np.int64)
         items = WorkItems(*work_items(offsets))
-        use_parallel = (positions.kind.size * n_scen >= PARALLEL_CELLS * 64) \
+        use_parallel = not runs_serially(positions.kind.size, n_scen) \
             if parallel == "auto" else bool(parallel)
         return cls(positions, underlyings.rate, underlyings.carry, scenarios, items,
                    np.searchsorted(items.group, np.arange(n_groups)), offsets, use_parallel)

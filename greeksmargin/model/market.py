@@ -256,6 +256,29 @@ class MarketData:
         index = self.currency_index(currencies)
         return np.where(index < 0, 1.0, self.spot[index])
 
+    def same_but_moves(self, other: MarketData) -> bool:
+        """Whether this market is ``other`` but for its spots and flat vols.
+
+        True when the two share the valuation, underlyings, rates, carry, quote currency,
+        surfaces (the same objects: a surface is immutable), per-position vols, option prices,
+        groups and reference data: the moves a :class:`~greeksmargin.accounts.account.
+        MarginTicker` follows. Arrays compare by their bytes: identical data only (NaN equals
+        NaN, 0.0 differs from -0.0).
+        """
+        if self is other:
+            return True
+        return bool(self.valuation == other.valuation and self.underlyings == other.underlyings
+                    and self.quote_currency == other.quote_currency
+                    and self.rate.tobytes() == other.rate.tobytes()
+                    and self.carry.tobytes() == other.carry.tobytes()
+                    and self.surfaces.keys() == other.surfaces.keys()
+                    and all(s is other.surfaces[k] for k, s in self.surfaces.items())
+                    and self.position_vol == other.position_vol
+                    and self.option_price == other.option_price
+                    and self.group_of == other.group_of
+                    and self.product_class == other.product_class
+                    and self.product_group == other.product_group)
+
     def with_position_data(self, position_vol: Mapping[str, float] | None = None,
                            option_price: Mapping[str, float] | None = None) -> MarketData:
         """Return a copy with more per-position vols or option prices."""
