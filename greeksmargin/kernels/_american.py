@@ -36,7 +36,8 @@ import math
 import numpy as np
 from numba import prange
 
-from ._bsm import CALL, PUT, norm_cdf, price1
+from ._bsm import CALL, PUT, price1
+from ._elementary import norm_cdf_call
 from ._jit import array_jit, parallel_jit, scalar_jit
 
 N_AMERICAN = 7  # price, delta, gamma, theta, vega, rho, carry_rho
@@ -122,7 +123,7 @@ def _critical_price(strike: float, expiry_years: float, vol: float, rate: float,
     for _ in range(200):
         d1 = (math.log(s / strike) + (carry + 0.5 * vol * vol) * expiry_years) / sd
         european = price1(s, strike, expiry_years, vol, rate, carry, kind)
-        cdf = norm_cdf(sign * d1)
+        cdf = norm_cdf_call(sign * d1)
         lhs = sign * (s - strike)
         rhs = european + sign * (1.0 - carry_discount * cdf) * s / q
         slope_lhs = sign
@@ -208,7 +209,7 @@ def baw1(spot: float, strike: float, expiry_years: float, vol: float, rate: floa
         return sign * (spot - strike)
     sd = vol * math.sqrt(expiry_years)
     d1 = (math.log(s_star / strike) + (carry + 0.5 * vol * vol) * expiry_years) / sd
-    a = sign * (s_star / q) * (1.0 - math.exp((carry - rate) * expiry_years) * norm_cdf(sign * d1))
+    a = sign * (s_star / q) * (1.0 - math.exp((carry - rate) * expiry_years) * norm_cdf_call(sign * d1))
     return european + a * (spot / s_star) ** q
 
 
@@ -364,12 +365,12 @@ def _fixed_point(expiry_years: float, vol: float, rate: float, dividend: float,
                 sd = vol * math.sqrt(m)
                 d_plus = (math.log(b / (x_max * _boundary_at(h, u, expiry_years)))
                           + carry * m) / sd + 0.5 * sd
-                n_int += weight * math.exp(rate * u) * norm_cdf(d_plus - sd)
-                d_int += weight * math.exp(dividend * u) * norm_cdf(d_plus)
+                n_int += weight * math.exp(rate * u) * norm_cdf_call(d_plus - sd)
+                d_int += weight * math.exp(dividend * u) * norm_cdf_call(d_plus)
             sd = vol * math.sqrt(tau)
             d_plus = (math.log(b) + carry * tau) / sd + 0.5 * sd
-            numerator = norm_cdf(d_plus - sd) + rate * n_int
-            denominator = norm_cdf(d_plus) + dividend * d_int
+            numerator = norm_cdf_call(d_plus - sd) + rate * n_int
+            denominator = norm_cdf_call(d_plus) + dividend * d_int
             alpha = math.exp(-carry * tau)
             f = alpha * numerator / denominator
             if step == 0:  # Jacobi-Newton: solve b = f(b) with f's slope in its local terms
@@ -394,8 +395,8 @@ def alo_put(spot: float, strike: float, expiry_years: float, vol: float, rate: f
     for k in range(table.shape[1]):
         sd = table[1, k]
         d_plus = (log_spot_strike - math.log(table[0, k]) + table[2, k]) / sd + 0.5 * sd
-        premium += (strike * table[3, k] * norm_cdf(sd - d_plus)
-                    - spot * table[4, k] * norm_cdf(-d_plus))
+        premium += (strike * table[3, k] * norm_cdf_call(sd - d_plus)
+                    - spot * table[4, k] * norm_cdf_call(-d_plus))
     value = european + (premium if premium > 0.0 else 0.0)
     exercise = strike - spot
     return value if value > exercise else exercise

@@ -31,7 +31,7 @@ from ._elementary import (
     log_simd,
     mills_complement_positive,
     mills_ratio_positive,
-    norm_cdf,
+    norm_cdf_call,
     norm_cdf_pair,
 )
 from ._jit import array_jit, parallel_jit, scalar_jit
@@ -110,7 +110,7 @@ def normalized_otm_call(x: float, s: float) -> float:
     a = -h - 0.5 * s  # = -d1
     if plain_formula_is_accurate(a + s, s):
         d1 = -a
-        return math.exp(0.5 * x) * norm_cdf(d1) - math.exp(-0.5 * x) * norm_cdf(d1 - s)
+        return math.exp(0.5 * x) * norm_cdf_call(d1) - math.exp(-0.5 * x) * norm_cdf_call(d1 - s)
     if s < QUADRATURE_RATIO * max(a, 1.0):
         if a >= 0.0:
             return quadrature_otm_call(h, a, s)

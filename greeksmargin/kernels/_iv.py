@@ -37,7 +37,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._bsm import CANCELLATION_LIMIT, INV_SQRT_2PI, norm_cdf, normalized_otm_call
+from ._bsm import CANCELLATION_LIMIT, INV_SQRT_2PI, normalized_otm_call
 from ._elementary import (
     SMALLEST_NORMAL,
     exp_simd,
@@ -46,6 +46,7 @@ from ._elementary import (
     log_positive,
     log_simd,
     mills_ratio_pair,
+    norm_cdf,
 )
 from ._jit import array_jit, parallel_jit, scalar_jit
 
