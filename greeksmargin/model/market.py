@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._arrays import SMALL_ROWS, distinct_rows, frozen_array
+from .._arrays import SMALL_ROWS, distinct_objects, distinct_rows, frozen_array
 from ..errors import InputError, MarketDataError
 from ..kernels._bsm import MAX_VOL
 from ..kernels._revalue import MAX_SPOT
@@ -243,9 +243,13 @@ class MarketData:
         if len(currencies) <= SMALL_ROWS:
             return np.array([-1 if c == self.quote_currency else self.index_of(c)
                              for c in currencies], np.int64)
-        # a batch's groups: a few currencies repeated, hashed in one pass
-        code, first = distinct_rows(np.asarray(currencies, dtype=object))
-        return self.currency_index([currencies[i] for i in first.tolist()])[code]
+        # a batch's groups: a few currency objects repeated (one per currency from the
+        # revaluation), told apart by identity, then by value
+        names, code = distinct_objects(currencies)
+        if len(names) > SMALL_ROWS:  # many objects (equal text apart): hash the text
+            by_value, first = distinct_rows(np.asarray(names, dtype=object))
+            names, code = [names[i] for i in first.tolist()], by_value[code]
+        return self.currency_index(names)[code]
 
     def to_quote(self, currencies: Sequence[str]) -> np.ndarray:
         """Return the value of one unit of each currency in the quote currency.

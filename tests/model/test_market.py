@@ -172,15 +172,23 @@ def test_currency_index_of_many_groups_equals_the_one_by_one_lookup():
     market = MarketData("2025-01-02T15:00:00", ["BTC", "ETH", "XYZ"], [90_000.0, 3_000.0, 100.0],
                         0.0, 0.0, 0.5)
     rng = np.random.default_rng(3)
-    currencies = [str(c) for c in rng.choice(["USD", "BTC", "ETH"], 1_000)]
-    expected = [-1 if c == "USD" else ["BTC", "ETH", "XYZ"].index(c) for c in currencies]
-    assert market.currency_index(currencies).tolist() == expected
-    np.testing.assert_array_equal(market.to_quote(currencies),
-                                  [1.0 if c == "USD" else market.spot[i]
-                                   for c, i in zip(currencies, expected, strict=True)])
-    for bad in ("SOL", None):
-        with pytest.raises(MarketDataError, match="no market data for underlying"):
-            market.currency_index([*currencies, bad])
+    drawn = rng.choice(["USD", "BTC", "ETH"], 1_000)
+    # each a string object of its own (equal text told apart by hashing it), or the few objects
+    # a revaluation hands out repeated (told apart by identity), or both mixed
+    separate = [str(c) for c in drawn]
+    shared = tuple(np.array(["USD", "BTC", "ETH"], dtype=object)[
+        np.searchsorted(["BTC", "ETH", "USD"], drawn).choose([1, 2, 0])].tolist())
+    assert list(shared) == separate and len({id(c) for c in shared}) == 3
+    mixed = [*shared[:500], *separate[500:]]
+    expected = [-1 if c == "USD" else ["BTC", "ETH", "XYZ"].index(c) for c in separate]
+    for currencies in (separate, shared, mixed):
+        assert market.currency_index(currencies).tolist() == expected
+        np.testing.assert_array_equal(market.to_quote(currencies),
+                                      [1.0 if c == "USD" else market.spot[i]
+                                       for c, i in zip(currencies, expected, strict=True)])
+        for bad in ("SOL", None):
+            with pytest.raises(MarketDataError, match="no market data for underlying"):
+                market.currency_index([*currencies, bad])
 
 
 def test_resolve_names_accounts_as_text_whatever_their_type():
