@@ -299,7 +299,7 @@ class _Memo:
 
     ``state`` is the last full evaluation when it can serve (:meth:`Account.evaluate` says
     when), else None; ``ticker`` its :class:`MarginTicker`, built at the first evaluation at a
-    moved market. Pickles and copies empty: a copy elsewhere evaluates afresh.
+    moved market. Pickles (and deep-copies) empty: a copy in another process evaluates afresh.
     """
 
     __slots__ = ("state", "ticker")

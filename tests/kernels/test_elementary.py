@@ -12,7 +12,14 @@ import pytest
 from numba import njit
 
 from greeksmargin.kernels import _revalue
-from greeksmargin.kernels._elementary import exp_simd, log_positive, log_simd, norm_cdf, norm_cdf_pair
+from greeksmargin.kernels._elementary import (
+    exp_simd,
+    log_positive,
+    log_simd,
+    norm_cdf,
+    norm_cdf_call,
+    norm_cdf_pair,
+)
 
 EPS = 2.0**-52
 
@@ -111,6 +118,12 @@ def test_vector_lanes_and_scalar_calls_agree_bitwise():
     vector = _vector(_cdf_loop, x)
     scalar = np.array([_cdf_scalar(v) for v in x])
     assert np.array_equal(vector, scalar)
+    # the compiled call scalar code takes instead (one copy, not inlined at every site)
+    edges = np.array([-40.0, -37.5, -1e-300, 0.0, -0.0, 1e-300, 8.3, 40.0, np.inf, -np.inf])
+    every = np.concatenate([x, edges])
+    called = np.array([norm_cdf_call(v) for v in every])
+    assert np.array_equal(called, _vector(_cdf_loop, every))
+    assert math.isnan(norm_cdf_call(math.nan))
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 instruction names")
