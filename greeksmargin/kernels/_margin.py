@@ -275,14 +275,17 @@ def tick_reduce(partial, base, item_group, spot, group_offsets, quote_index, fir
     return initial, maintenance, book_value
 
 
-@scalar_jit
+@inline_jit
 def tick_margins(position_fields, underlying_fields, item_fields, scenario_fields, group_offsets,  # type: ignore[no-untyped-def]
                  quote_index, first_underlying, rule_fields, count_fields, mm_factor, im_over_mm):
     """Run the whole tick of a small book in one call.
 
     The whole tick of a small book: the serial revaluation kernels on their bundles
     (``kernels._revalue``: positions, underlyings, work items, scenarios), then
-    :func:`tick_reduce` (the group layout and the rule bundles).
+    :func:`tick_reduce` (the group layout and the rule bundles). Inlined into
+    :func:`tick_moved` (still callable on its own): a call that passes its bundles through
+    takes and drops a reference to every array in them, an atomic operation each (about
+    0.3 us of a 20-position tick).
     """
     n = position_fields[0].shape[0]
     base = np.empty(n)
