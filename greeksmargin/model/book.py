@@ -331,10 +331,11 @@ class Book:
             keys, group_index = _dense_codes(account_index * max(len(classes), 1) + class_index,
                                              len(account_names) * max(len(classes), 1))
             group_account, class_of_group = np.divmod(keys, max(len(classes), 1))
-            class_names = np.array(classes, dtype=object)[class_of_group]
-            group_class = tuple(class_names.tolist())
-            labels = tuple((np.array(account_names, dtype=object)[group_account] + "/"
-                            + class_names).tolist())
+            group_class = tuple(np.array(classes, dtype=object)[class_of_group].tolist())
+            # "account/class": one concatenation per group (each class's "/class" made once)
+            suffix = np.array([f"/{c}" for c in classes], dtype=object)
+            labels = tuple((np.array(account_names, dtype=object)[group_account]
+                            + suffix[class_of_group]).tolist())
             group_index = group_index.astype(np.intp)
         order = np.argsort(group_index, kind="stable")
         offsets = np.zeros(len(labels) + 1, np.intp)
