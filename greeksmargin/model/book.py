@@ -37,16 +37,16 @@ __all__ = ["Book", "ResolvedBook"]
 
 def _unique(ids: np.ndarray) -> bool:
     # FNV-1a of each id's code units, 64 bits, in one compiled pass (kernels._text): no two
-    # equal hashes proves the ids distinct (10x faster than hashing them as Python strings);
-    # any equal pair (a duplicate, or a collision) is settled exactly
+    # equal hashes (pandas' hash table of the integers: 42 ms for 1.2M, sorting them 67)
+    # proves the ids distinct (10x faster than hashing them as Python strings); any equal pair
+    # (a duplicate, or a collision) is settled exactly
+    import pandas as pd
+
     width = ids.itemsize // 4
     if width:
         h = fnv_rows(np.ascontiguousarray(ids).view(np.uint32).reshape(ids.size, width))
-        h.sort()
-        if not (h[1:] == h[:-1]).any():
+        if pd.Index(h, copy=False).is_unique:
             return True
-    import pandas as pd
-
     return bool(pd.Index(ids).is_unique)
 
 

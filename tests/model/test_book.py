@@ -286,6 +286,17 @@ def test_duplicated_position_ids_are_named_in_small_and_large_books(n):
     assert _unique(np.array(["", "a", "aa", "aaa"])) and not _unique(np.array(["", "a", ""]))
 
 
+def test_a_hash_collision_of_distinct_ids_is_settled_exactly(monkeypatch):
+    # every id hashed alike (a collision at each pair): the ids are compared as text instead
+    from greeksmargin.model import book as book_module
+
+    monkeypatch.setattr(book_module, "fnv_rows", lambda rows: np.zeros(rows.shape[0], np.uint64))
+    ids = np.array([f"acct{k:06d}" for k in range(5000)])
+    assert book_module._unique(ids)
+    ids[7] = ids[4000]
+    assert not book_module._unique(ids)
+
+
 def test_a_book_copies_the_callers_arrays_unless_they_are_handed_over():
     quantity = np.array([1.0, -2.0])
     ids = np.array(["a", "b"])
