@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from .._arrays import distinct_rows
 from ..enums import ExerciseStyle, OptionKind, Settlement
 from ..errors import Failure, InputError
 from ..model.book import MAX_MULTIPLIER, MAX_QUANTITY, Book
@@ -189,8 +190,9 @@ def _columns(frame: pd.DataFrame, venue: str | None, columns: set[str], numbers:
             radix *= size
     except (TypeError, ValueError, ArithmeticError) as exc:
         raise _NotColumnar from exc
-    combos, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    representatives = frame.iloc[first][keys].to_dict("records") if keys else [{}] * len(combos)
+    # the combinations by hashing (first appearance order; a sort took 56 ms for 1.2M rows)
+    inverse, first = distinct_rows(key)
+    representatives = frame.iloc[first][keys].to_dict("records") if keys else [{}] * first.size
     fields_of = ("underlying", "kind", "strike", "expiry", "settlement", "exercise", "multiplier")
     parsed: dict[str, list[object]] = {f: [] for f in fields_of}
     instrument_error: list[_RowError | None] = []
