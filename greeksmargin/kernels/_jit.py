@@ -97,7 +97,7 @@ def announce_first_compile() -> None:
     import sys
 
     if sys.stderr is not None and sys.stderr.isatty() and _cache_is_cold():
-        print("greeksmargin: compiling the kernels this run needs for this machine (about 30 s,"
+        print("greeksmargin: compiling the kernels this run needs for this machine (about 20 s,"
               " once; cached afterwards)", file=sys.stderr, flush=True)
 
 
