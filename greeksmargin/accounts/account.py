@@ -32,7 +32,13 @@ import numpy as np
 
 from .._arrays import distinct_rows, frozen_array, kernel_array
 from ..enums import NamedIntEnum, OptionKind, VolSource
-from ..errors import CurrencyError, InputError, MarketDataError, MethodologyError
+from ..errors import (
+    CurrencyError,
+    GreeksMarginError,
+    InputError,
+    MarketDataError,
+    MethodologyError,
+)
 from ..kernels import _margin, _orders
 from ..kernels._margin import Counts
 from ..kernels._orders import (
@@ -227,12 +233,13 @@ class Account:
         A small account evaluated again at a market that moved only in spots and flat vols
         (:meth:`MarketData.same_but_moves` its last full evaluation's) reuses that evaluation's
         structure: its margin, equity and book value come from the account's
-        :class:`MarginTicker` (one compiled call, the numbers of the full evaluation: tested),
-        and the rest of the state (resolved book, grids, scenario P&L, result) is built when
-        first asked for. Full evaluations otherwise: a collateral at risk, SPAN spreads or
-        scan ranges given per contract, a concentration add-on (its groups are chosen at the
-        spots), vols implied from option prices (re-implied at the spots), or a book too large
-        to revalue on one thread.
+        :class:`MarginTicker` (one compiled call; with collateral at risk, the tick's checked
+        path: the numbers of the full evaluation, tested), and the rest of the state (resolved
+        book, grids, scenario P&L, result) is built when first asked for. Full evaluations
+        otherwise: SPAN spreads or scan ranges given per contract (a tick follows them to
+        rounding only), a concentration add-on (its groups are chosen at the spots), vols
+        implied from option prices (re-implied at the spots), or a book too large to revalue
+        on one thread.
 
         Raises
         ------
@@ -331,16 +338,24 @@ class _Memo:
         assert base is not None
         if ticker is None:
             ticker = MarginTicker(base)
-            if ticker._one_call is None:  # collateral at risk, spreads, per-contract ranges
+            if ticker._delta_plan is not None or ticker._per_contract.size:
+                # SPAN spreads (formed from deltas) or ranges per contract (scaled by the
+                # price): a tick follows them to rounding only
                 self.state = None
                 return None
             self.ticker = ticker
-        assert ticker._one_call is not None
-        ok, initial, maintenance, book_value, _ = _margin.tick_moved(
-            kernel_array(market.spot, np.float64), kernel_array(market.vol, np.float64),
-            *ticker._one_call)
-        if not ok:  # a vol or P&L the kernel refuses: the full evaluation names it
-            return None
+        if ticker._one_call is not None:
+            ok, initial, maintenance, book_value, _ = _margin.tick_moved(
+                kernel_array(market.spot, np.float64), kernel_array(market.vol, np.float64),
+                *ticker._one_call)
+            if not ok:  # a vol or P&L the kernel refuses: the full evaluation names it
+                return None
+        else:  # collateral at risk: its scenario P&L at the new spots joins its group's
+            try:
+                tick = ticker.tick(market.spot, market.vol)
+            except GreeksMarginError:  # the full evaluation names what is wrong its own way
+                return None
+            initial, maintenance, book_value = tick.initial, tick.maintenance, tick.book_value
         quote, trusted = market.quote_currency, Amount.trusted
         return AccountState(base.account, market, trusted(ticker._collateral + book_value, quote),
                             trusted(book_value, quote), trusted(maintenance, quote),

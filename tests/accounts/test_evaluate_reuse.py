@@ -17,6 +17,7 @@ from greeksmargin import Book, MarketData, ScenarioGrid, methodology
 from greeksmargin.accounts.account import Account, Collateral, MarginTicker
 from greeksmargin.enums import Settlement
 from greeksmargin.errors import MarketDataError
+from greeksmargin.methodology import InterSpread, IntraSpread, SpanSpreads, SpanTier
 from greeksmargin.methodology.base import Concentration
 from greeksmargin.model.market import VolSurface
 from greeksmargin.pricing import price
@@ -71,11 +72,11 @@ def _assert_same_state(got, full) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 30), seed=st.integers(0, 10_000), method=st.sampled_from(sorted(METHODS)),
-       house=st.sampled_from([None, 1.25]), american=st.booleans(),
+       house=st.sampled_from([None, 1.25]), american=st.booleans(), at_risk=st.booleans(),
        moves=st.lists(st.tuples(st.floats(0.7, 1.4), st.floats(0.6, 1.6)), min_size=1,
                       max_size=3))
 def test_a_moved_market_reuses_the_structure_with_the_full_numbers(n, seed, method, house,
-                                                                    american, moves):
+                                                                    american, at_risk, moves):
     inverse = method == "deribit"
     book, market = random_book(n, seed, n_underlyings=2, inverse=inverse,
                                american_share=0.3 if american else 0.0)
@@ -83,6 +84,11 @@ def test_a_moved_market_reuses_the_structure_with_the_full_numbers(n, seed, meth
         book, market = _coins(book, market)
     market = _with_flat_vols((book, market), [0.35, 0.5])
     cash = Collateral.of({"USD": 2e5}, {"USD": 1.0})
+    held = market.underlyings[0]
+    if at_risk:  # units of a book underlying: they move in its group's scenarios (coin
+        # groups hold their own coin at par: not at risk there)
+        cash = Collateral.of({"USD": 2e5, held: 40.0}, {"USD": 1.0, held: float(market.spot[0])},
+                             {held: 0.2})
     account = Account("a", book, cash, METHODS[method], im_over_mm=house)
     first = account.evaluate(market)
     assert not _reused(first)
@@ -148,16 +154,16 @@ def test_a_market_that_moved_in_more_than_spots_and_flat_vols_is_evaluated_in_fu
         assert moved.same_but_moves(base) and base.same_but_moves(base)
 
 
-@pytest.mark.parametrize("case", ["concentration", "collateral at risk", "implied vols",
-                                  "per-contract ranges", "large book"])
+@pytest.mark.parametrize("case", ["concentration", "implied vols", "per-contract ranges",
+                                  "spreads", "large book"])
 def test_what_the_reuse_cannot_follow_is_evaluated_in_full(case):
     book, market = random_book(8, 11, n_underlyings=2)
     market = _with_flat_vols((book, market), [0.3, 0.4])
     method, cash = methodology.occ_tims(), CASH
     if case == "concentration":  # the concentrated groups are chosen at the spots
         method = dataclasses.replace(method, concentration=Concentration(top=1, spot_range=0.3))
-    elif case == "collateral at risk":  # the collateral moves in its group's scenarios
-        cash = Collateral.of({"U0": 100.0}, {"U0": float(market.spot[0])}, {"U0": 0.2})
+    elif case == "spreads":  # formed from the groups' deltas at the spots
+        book, market, method = _span_with_spreads()
     elif case == "implied vols":  # re-implied from the option's price at each spot
         resolved = Account("a", book, cash, method).evaluate(market).resolved
         k = int(np.flatnonzero((resolved.kind != 0) & (resolved.american == 0))[0])
@@ -182,6 +188,44 @@ def test_what_the_reuse_cannot_follow_is_evaluated_in_full(case):
         got = account.evaluate(moved)
         assert not _reused(got)
         assert_close(got.initial, _fresh(account).evaluate(moved).initial, 1e-15)
+
+
+def _span_with_spreads() -> tuple[Book, MarketData, object]:
+    # a calendar and an inter-commodity spread (two tiers of C, one of S)
+    market = MarketData("2025-01-02", ["C", "S"], [4.375, 10.0], 0.0, 0.0, [0.25, 0.2])
+    march, may = np.datetime64("2025-03-14"), np.datetime64("2025-05-14")
+    spreads = SpanSpreads(
+        tiers={"C": (SpanTier(1, "2025-03", "2025-03"), SpanTier(2, "2025-05", "2025-07"))},
+        intra={"C": (IntraSpread(150, ((1, 1), (2, -1))),)},
+        inter=(InterSpread(0.5, (("C", 2), ("S", -1))),))
+    method = methodology.span(None, price_scan_amount={"C": 1750, "S": 2500},
+                              short_option_minimum=150, spreads=spreads)
+    book = Book(["f1", "f2", "c1", "s1"], ["C", "C", "C", "S"], [0, 0, 1, 0],
+                [np.nan, np.nan, 4.5, np.nan], [march, may, march, march], [7.0, -2.0, -5.0, -2.0],
+                [5000.0] * 4)
+    return book, market, method
+
+
+def test_collateral_at_risk_is_reused_with_its_moves_in_the_scenarios():
+    # BTC held against a short BTC put (quote-settled): the reused figures follow the
+    # collateral's scenario P&L at the new spot, as the full evaluation does
+    market = MarketData("2025-06-02T08:00:00", ["BTC"], [100_000.0], 0.0, 0.0, [0.6])
+    exp = np.datetime64("2025-06-27T08:00:00", "s")
+    book = Book(["short-put"], ["BTC"], [2], [90_000.0], [exp], [-2.0], [1.0])
+    cash = Collateral.of({"BTC": 1.0, "USD": 5_000.0}, {"BTC": 100_000.0, "USD": 1.0})
+    account = Account("b", book, cash, ScenarioGrid.product(np.linspace(-0.3, 0.3, 13)))
+    assert account.evaluate(market).at_risk is not None
+    for spot in (70_000.0, 100_000.0, 130_000.0):
+        moved = dataclasses.replace(market, spot=np.array([spot]))
+        got = account.evaluate(moved)
+        assert _reused(got)
+        _assert_same_state(got, _fresh(account).evaluate(moved))
+    bad = dataclasses.replace(market, vol=np.array([np.nan]))
+    with pytest.raises(MarketDataError) as reused:
+        account.evaluate(bad)
+    with pytest.raises(MarketDataError) as full:
+        _fresh(account).evaluate(bad)
+    assert str(reused.value) == str(full.value)
 
 
 def test_a_moved_market_the_book_cannot_be_priced_at_names_the_position_as_in_full():
