@@ -240,16 +240,19 @@ class MarketData:
         Per settlement currency: -1 for the quote currency, else the index of the coin's
         underlying (its spot converts it, see :meth:`to_quote`).
         """
-        if len(currencies) <= SMALL_ROWS:
+        def each(names: Sequence[str]) -> np.ndarray:
             return np.array([-1 if c == self.quote_currency else self.index_of(c)
-                             for c in currencies], np.int64)
+                             for c in names], np.int64)
+
+        if len(currencies) <= SMALL_ROWS:
+            return each(currencies)
         # a batch's groups: a few currency objects repeated (one per currency from the
-        # revaluation), told apart by identity, then by value
+        # revaluation), told apart by identity, then by value; each distinct name looked up once
         names, code = distinct_objects(currencies)
         if len(names) > SMALL_ROWS:  # many objects (equal text apart): hash the text
             by_value, first = distinct_rows(np.asarray(names, dtype=object))
             names, code = [names[i] for i in first.tolist()], by_value[code]
-        return self.currency_index(names)[code]
+        return each(names)[code]
 
     def to_quote(self, currencies: Sequence[str]) -> np.ndarray:
         """Return the value of one unit of each currency in the quote currency.

@@ -189,6 +189,11 @@ def test_currency_index_of_many_groups_equals_the_one_by_one_lookup():
         for bad in ("SOL", None):
             with pytest.raises(MarketDataError, match="no market data for underlying"):
                 market.currency_index([*currencies, bad])
+    # more distinct coins than the small-list bound: each looked up once (it recursed before)
+    coins = [f"C{k}" for k in range(300)]
+    many = MarketData("2025-01-02T15:00:00", coins, np.arange(1.0, 301.0), 0.0, 0.0, 0.5)
+    settled = [coins[k % 300] for k in range(900)] + ["USD"]
+    assert many.currency_index(settled).tolist() == [k % 300 for k in range(900)] + [-1]
 
 
 def test_resolve_names_accounts_as_text_whatever_their_type():
