@@ -331,8 +331,8 @@ class _Memo:
     def moved(self, account: Account, market: MarketData) -> AccountState | None:
         """Return the state of ``account`` at a market that moved from the kept one's.
 
-        ``market`` is :meth:`MarketData.same_but_moves` the kept state's; the figures come from
-        the ticker's one compiled call. None: evaluate in full.
+        ``market`` is :meth:`MarketData.same_but_moves` the kept state's; the figures are the
+        ticker's at its spots and flat vols. None: evaluate in full.
         """
         base, ticker = self.state, self.ticker
         assert base is not None
@@ -344,22 +344,14 @@ class _Memo:
                 self.state = None
                 return None
             self.ticker = ticker
-        if ticker._one_call is not None:
-            ok, initial, maintenance, book_value, _ = _margin.tick_moved(
-                kernel_array(market.spot, np.float64), kernel_array(market.vol, np.float64),
-                *ticker._one_call)
-            if not ok:  # a vol or P&L the kernel refuses: the full evaluation names it
-                return None
-        else:  # collateral at risk: its scenario P&L at the new spots joins its group's
-            try:
-                tick = ticker.tick(market.spot, market.vol)
-            except GreeksMarginError:  # the full evaluation names what is wrong its own way
-                return None
-            initial, maintenance, book_value = tick.initial, tick.maintenance, tick.book_value
-        quote, trusted = market.quote_currency, Amount.trusted
-        return AccountState(base.account, market, trusted(ticker._collateral + book_value, quote),
-                            trusted(book_value, quote), trusted(maintenance, quote),
-                            trusted(initial, quote), None, account)
+        try:  # the variation since the kept evaluation is the tick's, not the evaluation's
+            tick = ticker.tick(market.spot, market.vol)
+        except GreeksMarginError:  # the full evaluation names what is wrong its own way
+            return None
+        quote = market.quote_currency
+        return AccountState(base.account, market,
+                            Amount.trusted(ticker._collateral + tick.book_value, quote),
+                            tick.book_value, tick.maintenance, tick.initial, None, account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -933,10 +925,10 @@ class Tick(_Figures):
     it is part of ``equity`` until the next evaluation settles it into the collateral.
     """
 
-    initial: float
-    maintenance: float
-    equity: float
-    book_value: float
+    initial: Amount
+    maintenance: Amount
+    equity: Amount
+    book_value: Amount
     variation: float = 0.0
 
 
